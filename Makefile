@@ -1,0 +1,69 @@
+# gearbox - build, test, bench, install.  See README.md.
+PREFIX  ?= /usr/local
+BUILD   ?= build
+CC      ?= cc
+SAN     ?=
+
+PKGS     = lua5.4 jansson
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+WARN     = -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter
+OPT     ?= -O2 -g
+ifeq ($(SAN),1)
+OPT      = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
+endif
+CFLAGS  += -std=c11 -D_GNU_SOURCE -fPIC $(OPT) $(WARN) -Isdk/include -Icore $(PKG_CFLAGS)
+LDLIBS  += $(PKG_LIBS) -ldl -lpthread -lm
+LDFLAGS += $(if $(filter 1,$(SAN)),-fsanitize=address,undefined)
+
+CORE_SRC = $(filter-out core/main.c,$(wildcard core/*.c))
+CORE_OBJ = $(CORE_SRC:%.c=$(BUILD)/%.o)
+UNIT_SRC = $(wildcard tests/unit/test_*.c)
+UNIT_BIN = $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+
+.PHONY: all test asan bench install clean demo format lint
+all: $(BUILD)/gearbox $(UNIT_BIN)
+
+$(BUILD)/%.o: %.c $(wildcard core/*.h sdk/include/gearbox/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/libgearbox.a: $(CORE_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/gearbox: $(BUILD)/core/main.o $(BUILD)/libgearbox.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libgearbox.a tests/unit/check.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libgearbox.a $(LDLIBS)
+
+# The whole proof: unit and integration suites, plain and under ASan+UBSan.
+test:
+	@sh tests/run.sh
+
+asan:
+	$(MAKE) BUILD=build/asan SAN=1 all
+
+demo: all
+	./$(BUILD)/gearbox run examples/demo.json
+
+bench: all
+	@sh tests/bench/run.sh
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include/gearbox
+	install -m 755 $(BUILD)/gearbox $(DESTDIR)$(PREFIX)/bin/gearbox
+	install -m 644 $(BUILD)/libgearbox.a $(DESTDIR)$(PREFIX)/lib/libgearbox.a
+	install -m 644 sdk/include/gearbox/*.h $(DESTDIR)$(PREFIX)/include/gearbox/
+
+format:
+	clang-format -i core/*.c core/*.h tests/unit/*.c
+
+lint:
+	cppcheck --quiet --error-exitcode=1 --enable=warning,portability -Icore -Isdk/include core
+
+clean:
+	rm -rf build

@@ -1,0 +1,32 @@
+/* config.h - the config file (gearbox.json): jobs, policies, plugins, profiles.
+ *
+ * Precedence, lowest first: built-in defaults, the config file, the profile
+ * chosen with --profile (a partial config merged over the base), CLI flags.
+ * The loader merges the profile and validates every key; CLI flags are applied
+ * by the caller on top of the result.
+ */
+#ifndef GBX_CONFIG_H
+#define GBX_CONFIG_H
+
+#include <stdint.h>
+#include <jansson.h>
+#include "util.h"
+
+struct config {
+	char *path;            /* file it came from, or NULL when none */
+	json_t *root;          /* the merged document (owned) */
+	int jobs_min, jobs_max, jobs_initial;   /* 0: unset */
+	int64_t kill_grace_ms;                  /* -1: unset */
+	int64_t retry_base_ms, retry_cap_ms;    /* -1: unset */
+	json_t *policies;      /* borrowed from root, or NULL */
+	json_t *plugins;       /* borrowed from root, or NULL */
+	json_t *plugin_path;   /* borrowed from root, or NULL */
+};
+
+/* Loads `path` (or ./gearbox.json when path is NULL and that file exists; no
+ * config at all is fine), merges `profile` when not NULL, and validates. On
+ * error returns -1 with err naming the file, the key and the problem. */
+int config_load(const char *path, const char *profile, struct config *c, struct err *err);
+void config_free(struct config *c);
+
+#endif

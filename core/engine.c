@@ -1,0 +1,997 @@
+/* engine.c - runs a workload: the ready queue, the workers, retries, halting,
+ * and what a run leaves behind (journal, joblog, events, output, summary).
+ *
+ * Invariants, all under e->mu:
+ *  - a task is in exactly one state; READY tasks are in e->ready, DELAYED ones
+ *    in e->delayed; `pending` counts deps that have not succeeded.
+ *  - n_final counts tasks in a final state (OK, FAILED, SKIPPED, RESUMED); the
+ *    run ends when n_final == ntasks, or when stopping and nothing runs.
+ *  - worker i runs tasks only while i < e->jobs; extra workers park.
+ * The journal line of a task is written before its dependants are released, so
+ * a journal never records a dependant without the task it needed.
+ */
+#include "engine.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "heap.h"
+#include "runner.h"
+
+#define JOBS_LIMIT 4096
+#define NSLOW 5
+#define TAIL_LINES 5
+#define TAIL_BYTES 1024
+
+enum stop_level { STOP_NONE = 0, STOP_SOON, STOP_KILL };
+
+struct worker {
+	struct engine *e;
+	int idx;
+	pthread_t th;
+	int wake_fd;
+	atomic_int stop;
+	atomic_int child;  /* pid of the running subprocess, 0 if none */
+	int running;      /* under e->mu: has a task */
+	struct buf out, err;
+};
+
+struct failure {
+	struct failure *next;
+	uint32_t idx;
+	int fkind, exit_code, sig;
+	uint16_t attempts;
+	char *msg;         /* spawn/error text, or NULL */
+	char *tail;        /* last lines of stderr, or NULL */
+};
+
+struct engine {
+	struct workload *wl;
+	struct run_opts o;
+	pthread_mutex_t mu;
+	pthread_cond_t cv, park_cv;
+	struct heap ready, delayed;
+	struct worker **w;
+	int nthreads, jobs, running, idle, exited;
+	uint32_t n_final, n_ok, n_failed, n_skipped, n_resumed, n_retried, n_late, n_attempts;
+	int stopping;
+	int interrupted;
+	int halted;
+	int64_t t0_ns, t0_wall_ms;
+	int done_fd;              /* eventfd: the run ended (written by the last worker) */
+	/* outputs */
+	pthread_mutex_t out_mu;
+	int journal_fd;
+	FILE *events, *joblog;
+	uint64_t joblog_seq;
+	int progress_on;
+	struct { int64_t ns; uint32_t idx; } slow[NSLOW];
+	struct failure *failures, **fail_tail;
+	int64_t sum_run_ns;
+	int64_t spawn_ns_total;
+	uint64_t spawn_count;
+};
+
+void run_opts_init(struct run_opts *o)
+{
+	memset(o, 0, sizeof *o);
+	o->jobs = ncores();
+	o->progress = -1;
+	o->kill_grace_ms = 2000;
+	o->retry_base_ms = 100;
+	o->retry_cap_ms = 30000;
+}
+
+static double elapsed_ms(const struct engine *e, int64_t ns)
+{
+	return (double)(ns - e->t0_ns) / 1e6;
+}
+
+/* ---- events (under e->mu) ------------------------------------------------ */
+
+static void ev_begin(struct engine *e, struct buf *b, const char *what, uint32_t idx)
+{
+	buf_addf(b, "{\"t_ms\":%.3f,\"event\":\"%s\",\"id\":", elapsed_ms(e, now_ns()), what);
+	buf_json_str(b, e->wl->tasks[idx].id);
+}
+
+static void ev_end(struct engine *e, struct buf *b)
+{
+	buf_add(b, "}\n", 2);
+	fwrite(b->p, 1, b->len, e->events);
+	buf_free(b);
+}
+
+static void ev_simple(struct engine *e, const char *what, uint32_t idx)
+{
+	if (!e->events)
+		return;
+	struct buf b = {0};
+	ev_begin(e, &b, what, idx);
+	if (!strcmp(what, "started"))
+		buf_addf(&b, ",\"attempt\":%u", e->wl->tasks[idx].attempts);
+	ev_end(e, &b);
+}
+
+/* ---- journal (under e->mu) ----------------------------------------------- */
+
+static void journal_write(struct engine *e, uint32_t idx, const char *status,
+			  const struct attempt *a)
+{
+	if (e->journal_fd < 0)
+		return;
+	const struct task *t = &e->wl->tasks[idx];
+	struct buf b = {0};
+	buf_adds(&b, "{\"id\":");
+	buf_json_str(&b, t->id);
+	buf_addf(&b, ",\"status\":\"%s\",\"attempts\":%u", status, t->attempts);
+	if (a)
+		buf_addf(&b, ",\"exit\":%d,\"signal\":%d,\"ms\":%.3f", a->exit_code, a->sig,
+			 (double)(a->end_ns - a->start_ns) / 1e6);
+	buf_addf(&b, ",\"t\":%lld}\n", (long long)wall_ms());
+	/* one write per record: a kill -9 leaves whole lines only */
+	ssize_t off = 0;
+	while ((size_t)off < b.len) {
+		ssize_t w = write(e->journal_fd, b.p + off, b.len - (size_t)off);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			fprintf(stderr, "gearbox: %s: write failed: %s; journal disabled\n",
+				e->o.journal, strerror(errno));
+			close(e->journal_fd);
+			e->journal_fd = -1;
+			break;
+		}
+		off += w;
+	}
+	buf_free(&b);
+}
+
+/* Reads a journal for --resume: tasks recorded "ok" are marked RESUMED. A last
+ * line without its newline (the writer was killed mid-line) is ignored. */
+static int journal_resume(struct engine *e, struct err *err)
+{
+	FILE *f = fopen(e->o.journal, "re");
+	if (!f) {
+		if (errno == ENOENT)
+			return 0;
+		return err_set(err, "%s: cannot read journal: %s", e->o.journal, strerror(errno));
+	}
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t n;
+	unsigned long lineno = 0;
+	while ((n = getline(&line, &cap, f)) > 0) {
+		lineno++;
+		if (line[n - 1] != '\n') {
+			fprintf(stderr, "gearbox: %s:%lu: incomplete last record ignored\n",
+				e->o.journal, lineno);
+			break;
+		}
+		json_error_t je;
+		json_t *j = json_loadb(line, (size_t)n, 0, &je);
+		const char *id = NULL, *st = NULL;
+		if (!j || json_unpack(j, "{s:s, s:s}", "id", &id, "status", &st)) {
+			fprintf(stderr, "gearbox: %s:%lu: not a journal record, ignored\n",
+				e->o.journal, lineno);
+			json_decref(j);
+			continue;
+		}
+		if (!strcmp(st, "ok")) {
+			int64_t i = workload_find(e->wl, id);
+			if (i >= 0)
+				e->wl->tasks[i].state = ST_RESUMED;
+		}
+		json_decref(j);
+	}
+	free(line);
+	fclose(f);
+	return 0;
+}
+
+/* ---- scheduling (under e->mu) -------------------------------------------- */
+
+static double task_key(const struct task *t)
+{
+	return -(double)t->spec->priority;
+}
+
+static void make_ready(struct engine *e, uint32_t idx)
+{
+	struct task *t = &e->wl->tasks[idx];
+	t->state = ST_READY;
+	if (heap_push(&e->ready, task_key(t), idx)) {
+		fprintf(stderr, "gearbox: out of memory\n");
+		abort();
+	}
+	ev_simple(e, "queued", idx);
+	if (e->idle)
+		pthread_cond_signal(&e->cv);
+}
+
+static void release_dependants(struct engine *e, uint32_t idx)
+{
+	const struct task *t = &e->wl->tasks[idx];
+	const uint32_t *outs = e->wl->outs + t->out_off;
+	for (uint32_t k = 0; k < t->nouts; k++) {
+		struct task *d = &e->wl->tasks[outs[k]];
+		if (--d->pending == 0 && d->state == ST_WAITING)
+			make_ready(e, outs[k]);
+	}
+}
+
+/* Marks every task downstream of idx as skipped (iteratively: chains can be
+ * a million long). */
+static void skip_dependants(struct engine *e, uint32_t idx)
+{
+	struct workload *wl = e->wl;
+	uint32_t *stack = NULL;
+	size_t n = 0, cap = 0;
+#define PUSH(x)                                                             \
+	do {                                                                \
+		if (n == cap) {                                             \
+			cap = cap ? cap * 2 : 64;                           \
+			stack = realloc(stack, cap * sizeof *stack);        \
+			if (!stack)                                         \
+				abort();                                    \
+		}                                                           \
+		stack[n++] = (x);                                           \
+	} while (0)
+	PUSH(idx);
+	while (n) {
+		uint32_t i = stack[--n];
+		const struct task *t = &wl->tasks[i];
+		for (uint32_t k = 0; k < t->nouts; k++) {
+			uint32_t d = wl->outs[t->out_off + k];
+			if (wl->tasks[d].state != ST_WAITING)
+				continue;
+			wl->tasks[d].state = ST_SKIPPED;
+			e->n_skipped++;
+			e->n_final++;
+			journal_write(e, d, "skipped", NULL);
+			if (e->events) {
+				struct buf b = {0};
+				ev_begin(e, &b, "skipped", d);
+				buf_adds(&b, ",\"because\":");
+				buf_json_str(&b, t->id);
+				ev_end(e, &b);
+			}
+			PUSH(d);
+		}
+	}
+#undef PUSH
+	free(stack);
+}
+
+static void stop_workers(struct engine *e, int level)
+{
+	if (level > e->stopping)
+		e->stopping = level;
+	if (level == STOP_KILL) {
+		for (int i = 0; i < e->nthreads; i++) {
+			struct worker *w = e->w[i];
+			if (!w->running)
+				continue;
+			atomic_store(&w->stop, 1);
+			uint64_t one = 1;
+			ssize_t r = write(w->wake_fd, &one, sizeof one);
+			(void)r;
+		}
+	}
+	pthread_cond_broadcast(&e->cv);
+	pthread_cond_broadcast(&e->park_cv);
+}
+
+static void check_halt(struct engine *e)
+{
+	if (e->o.halt == HALT_NEVER || e->halted)
+		return;
+	int hit = e->o.halt_fail_pct > 0
+		? (uint64_t)e->n_failed * 100 >= (uint64_t)e->o.halt_fail_pct * e->wl->ntasks
+		: e->n_failed >= (uint32_t)e->o.halt_fail;
+	if (!hit)
+		return;
+	e->halted = 1;
+	if (!e->o.quiet)
+		fprintf(stderr, "gearbox: halting (%s): %u task%s failed\n",
+			e->o.halt == HALT_NOW ? "now" : "soon", e->n_failed,
+			e->n_failed == 1 ? "" : "s");
+	stop_workers(e, e->o.halt == HALT_NOW ? STOP_KILL : STOP_SOON);
+}
+
+static char *stderr_tail(const struct buf *b)
+{
+	if (!b->len)
+		return NULL;
+	size_t end = b->len;
+	while (end && b->p[end - 1] == '\n')
+		end--;
+	size_t start = end;
+	int lines = 0;
+	while (start > 0 && end - start < TAIL_BYTES) {
+		if (b->p[start - 1] == '\n' && ++lines == TAIL_LINES)
+			break;
+		start--;
+	}
+	char *s = malloc(end - start + 1);
+	if (s) {
+		memcpy(s, b->p + start, end - start);
+		s[end - start] = 0;
+	}
+	return s;
+}
+
+static void note_slow(struct engine *e, uint32_t idx, int64_t ns)
+{
+	if (ns <= e->slow[NSLOW - 1].ns)
+		return;
+	int i = NSLOW - 1;
+	while (i > 0 && e->slow[i - 1].ns < ns) {
+		e->slow[i] = e->slow[i - 1];
+		i--;
+	}
+	e->slow[i].ns = ns;
+	e->slow[i].idx = idx;
+}
+
+static void joblog_write(struct engine *e, uint32_t idx, const struct attempt *a)
+{
+	const struct task *t = &e->wl->tasks[idx];
+	const struct spec *s = t->spec;
+	fprintf(e->joblog, "%llu\t:\t%.3f\t%10.3f\t%zu\t%zu\t%d\t%d\t",
+		(unsigned long long)++e->joblog_seq, (double)a->start_wall_ms / 1000.0,
+		(double)(a->end_ns - a->start_ns) / 1e9, s->stdin_len,
+		a->out->len + a->err->len, a->exit_code < 0 ? -1 : a->exit_code, a->sig);
+	if (s->sh)
+		fputs(s->sh, e->joblog);
+	else if (s->argv)
+		for (char **p = s->argv; *p; p++)
+			fprintf(e->joblog, "%s%s", p == s->argv ? "" : " ", *p);
+	else
+		fprintf(e->joblog, "sim:%s", t->id);
+	fputc('\n', e->joblog);
+}
+
+/* Records the end of an attempt: final success or failure, or a retry.
+ * Returns 1 when the attempt is final (its output should be shown). */
+static int complete(struct engine *e, struct worker *w, uint32_t idx, struct attempt *a)
+{
+	struct task *t = &e->wl->tasks[idx];
+	int64_t run_ns = a->end_ns - a->start_ns;
+	e->running--;
+	w->running = 0;
+	e->n_attempts++;
+	e->sum_run_ns += run_ns;
+	if (a->spawn_ns) {
+		e->spawn_ns_total += a->spawn_ns;
+		e->spawn_count++;
+	}
+	t->last_exit = a->sig ? -a->sig : a->exit_code;
+	if (e->joblog)
+		joblog_write(e, idx, a);
+
+	int interrupted = !a->ok && e->interrupted && atomic_load(&w->stop);
+	int late = t->spec->deadline_ms >= 0 &&
+		   (a->end_ns - e->t0_ns) / 1000000 > t->spec->deadline_ms;
+	if (e->events) {
+		struct buf b = {0};
+		ev_begin(e, &b, "finished", idx);
+		buf_addf(&b, ",\"attempt\":%u,\"ok\":%s,\"ms\":%.3f,\"exit\":%d", t->attempts,
+			 a->ok ? "true" : "false", (double)run_ns / 1e6, a->exit_code);
+		if (!a->ok)
+			buf_addf(&b, ",\"failure\":\"%s\",\"signal\":%d", fail_kind_name(a->fkind), a->sig);
+		if (a->spawn_ns)
+			buf_addf(&b, ",\"spawn_us\":%.1f", (double)a->spawn_ns / 1e3);
+		if (late)
+			buf_adds(&b, ",\"late\":true");
+		ev_end(e, &b);
+	}
+
+	if (interrupted) {
+		/* not final: a resumed run will start it again */
+		t->state = ST_WAITING;
+		return 1;
+	}
+	if (a->ok) {
+		t->state = ST_OK;
+		e->n_ok++;
+		e->n_final++;
+		e->n_late += late;
+		note_slow(e, idx, run_ns);
+		journal_write(e, idx, "ok", a);
+		release_dependants(e, idx);
+		return 1;
+	}
+	if (t->attempts <= (unsigned)t->spec->retries && e->stopping == STOP_NONE) {
+		int64_t delay = e->o.retry_base_ms;
+		for (unsigned k = 1; k < t->attempts && delay < e->o.retry_cap_ms; k++)
+			delay *= 2;
+		if (delay > e->o.retry_cap_ms)
+			delay = e->o.retry_cap_ms;
+		t->state = ST_DELAYED;
+		e->n_retried++;
+		heap_push(&e->delayed, (double)(now_ns() + delay * 1000000), idx);
+		if (e->events) {
+			struct buf b = {0};
+			ev_begin(e, &b, "retried", idx);
+			buf_addf(&b, ",\"attempt\":%u,\"delay_ms\":%lld,\"failure\":\"%s\"",
+				 t->attempts, (long long)delay, fail_kind_name(a->fkind));
+			ev_end(e, &b);
+		}
+		if (e->idle)
+			pthread_cond_signal(&e->cv);
+		return 0;
+	}
+	t->state = ST_FAILED;
+	e->n_failed++;
+	e->n_final++;
+	note_slow(e, idx, run_ns);
+	journal_write(e, idx, "failed", a);
+	struct failure *f = calloc(1, sizeof *f);
+	if (f) {
+		f->idx = idx;
+		f->fkind = a->fkind;
+		f->exit_code = a->exit_code;
+		f->sig = a->sig;
+		f->attempts = t->attempts;
+		f->msg = a->msg[0] ? strdup(a->msg) : NULL;
+		f->tail = stderr_tail(a->err);
+		*e->fail_tail = f;
+		e->fail_tail = &f->next;
+	}
+	skip_dependants(e, idx);
+	check_halt(e);
+	return 1;
+}
+
+static void promote_due(struct engine *e, int64_t now)
+{
+	while (e->delayed.n && e->delayed.a[0].key <= (double)now) {
+		struct heap_ent h = heap_pop(&e->delayed);
+		if (e->stopping)
+			continue;
+		make_ready(e, h.idx);
+	}
+}
+
+static int run_over(const struct engine *e)
+{
+	if (e->n_final >= e->wl->ntasks)
+		return 1;
+	if (e->stopping && e->running == 0)
+		return 1;
+	/* nothing can ever become ready (cannot happen with a checked DAG) */
+	return e->running == 0 && e->ready.n == 0 && e->delayed.n == 0;
+}
+
+/* ---- output (outside e->mu) ---------------------------------------------- */
+
+static void write_all(int fd, const char *p, size_t n)
+{
+	while (n) {
+		ssize_t w = write(fd, p, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return;
+		p += w;
+		n -= (size_t)w;
+	}
+}
+
+static void save_file(const char *dir, const char *id, const char *ext, const struct buf *b)
+{
+	struct buf path = {0}, tmp = {0};
+	buf_addf(&path, "%s/", dir);
+	for (const unsigned char *p = (const unsigned char *)id; *p; p++) {
+		if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		    (*p >= '0' && *p <= '9') || *p == '.' || *p == '_' || *p == '-')
+			buf_add(&path, p, 1);
+		else
+			buf_addf(&path, "%%%02X", *p);
+	}
+	buf_addf(&path, ".%s", ext);
+	buf_addf(&tmp, "%s.tmp.%d", path.p, (int)getpid());
+	int fd = open(tmp.p, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd >= 0) {
+		write_all(fd, b->p ? b->p : "", b->len);
+		if (close(fd) == 0 && rename(tmp.p, path.p) == 0)
+			goto out;
+	}
+	fprintf(stderr, "gearbox: %s: %s\n", path.p, strerror(errno));
+	unlink(tmp.p);
+out:
+	buf_free(&path);
+	buf_free(&tmp);
+}
+
+static void show_output(struct engine *e, uint32_t idx, struct attempt *a)
+{
+	const struct task *t = &e->wl->tasks[idx];
+	if (e->o.output_dir) {
+		save_file(e->o.output_dir, t->id, "stdout", a->out);
+		save_file(e->o.output_dir, t->id, "stderr", a->err);
+	} else if (a->out->len || a->err->len) {
+		pthread_mutex_lock(&e->out_mu);
+		if (e->progress_on)
+			write_all(2, "\r\033[K", 4);
+		write_all(1, a->out->p, a->out->len);
+		write_all(2, a->err->p, a->err->len);
+		pthread_mutex_unlock(&e->out_mu);
+	}
+	if (e->o.verbose) {
+		pthread_mutex_lock(&e->out_mu);
+		if (a->ok)
+			fprintf(stderr, "gearbox: ok %s (%.1f ms)\n", t->id,
+				(double)(a->end_ns - a->start_ns) / 1e6);
+		else
+			fprintf(stderr, "gearbox: FAILED %s (%s, exit %d%s%s)\n", t->id,
+				fail_kind_name(a->fkind), a->exit_code, a->msg[0] ? ": " : "", a->msg);
+		pthread_mutex_unlock(&e->out_mu);
+	}
+}
+
+/* ---- workers ------------------------------------------------------------- */
+
+static void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+	struct engine *e = w->e;
+	struct runner_ctx rc = {w->wake_fd, &w->stop, &w->child, e->o.kill_grace_ms};
+
+	pthread_mutex_lock(&e->mu);
+	for (;;) {
+		if (run_over(e))
+			break;
+		if (w->idx >= e->jobs) {
+			pthread_cond_wait(&e->park_cv, &e->mu);
+			continue;
+		}
+		if (e->delayed.n)
+			promote_due(e, now_ns());
+		if (e->ready.n && !e->stopping) {
+			uint32_t idx = heap_pop(&e->ready).idx;
+			struct task *t = &e->wl->tasks[idx];
+			t->state = ST_RUNNING;
+			t->attempts++;
+			e->running++;
+			w->running = 1;
+			atomic_store(&w->stop, 0);
+			ev_simple(e, "started", idx);
+			pthread_mutex_unlock(&e->mu);
+
+			struct attempt a;
+			memset(&a, 0, sizeof a);
+			w->out.len = w->err.len = 0;
+			a.out = &w->out;
+			a.err = &w->err;
+			if (t->spec->kind == KIND_SIM)
+				sim_run(t, &rc, &a);
+			else
+				exec_run(t, &rc, &a);
+
+			pthread_mutex_lock(&e->mu);
+			int final = complete(e, w, idx, &a);
+			if (final && (a.out->len || a.err->len || e->o.verbose || e->o.output_dir)) {
+				pthread_mutex_unlock(&e->mu);
+				show_output(e, idx, &a);
+				pthread_mutex_lock(&e->mu);
+			}
+			if (w->out.cap > (1u << 20)) /* do not keep a huge buffer around */
+				buf_free(&w->out);
+			if (w->err.cap > (1u << 20))
+				buf_free(&w->err);
+			continue;
+		}
+		e->idle++;
+		if (e->delayed.n && !e->stopping) {
+			int64_t due = (int64_t)e->delayed.a[0].key;
+			struct timespec ts;
+			clock_gettime(CLOCK_MONOTONIC, &ts);
+			int64_t wait = due - now_ns();
+			if (wait < 0)
+				wait = 0;
+			int64_t ns = ts.tv_nsec + wait % 1000000000;
+			ts.tv_sec += wait / 1000000000 + ns / 1000000000;
+			ts.tv_nsec = ns % 1000000000;
+			pthread_cond_timedwait(&e->cv, &e->mu, &ts);
+		} else {
+			pthread_cond_wait(&e->cv, &e->mu);
+		}
+		e->idle--;
+	}
+	e->exited++;
+	/* wake the others so they see the end too, and the main thread */
+	pthread_cond_broadcast(&e->cv);
+	pthread_cond_broadcast(&e->park_cv);
+	if (e->exited == 1) {
+		uint64_t one = 1;
+		ssize_t r = write(e->done_fd, &one, sizeof one);
+		(void)r;
+	}
+	pthread_mutex_unlock(&e->mu);
+	return NULL;
+}
+
+/* Under e->mu. Starts threads up to n and sets the concurrency. */
+static int set_jobs(struct engine *e, int n)
+{
+	if (n < 1)
+		n = 1;
+	int cap = e->o.jobs_max > 0 ? e->o.jobs_max : JOBS_LIMIT;
+	if (n > cap)
+		n = cap;
+	while (e->nthreads < n) {
+		struct worker *w = calloc(1, sizeof *w);
+		if (!w)
+			break;
+		w->e = e;
+		w->idx = e->nthreads;
+		w->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		if (w->wake_fd < 0) {
+			free(w);
+			break;
+		}
+		struct worker **nw = realloc(e->w, (size_t)(e->nthreads + 1) * sizeof *nw);
+		if (!nw) {
+			close(w->wake_fd);
+			free(w);
+			break;
+		}
+		e->w = nw;
+		pthread_attr_t at;
+		pthread_attr_init(&at);
+		pthread_attr_setstacksize(&at, 256 * 1024);
+		int rc = pthread_create(&w->th, &at, worker_main, w);
+		pthread_attr_destroy(&at);
+		if (rc) {
+			close(w->wake_fd);
+			free(w);
+			break;
+		}
+		e->w[e->nthreads++] = w;
+	}
+	if (n > e->nthreads)
+		n = e->nthreads;
+	e->jobs = n;
+	pthread_cond_broadcast(&e->cv);
+	pthread_cond_broadcast(&e->park_cv);
+	return n;
+}
+
+/* ---- progress and summary ------------------------------------------------ */
+
+static void progress_line(struct engine *e)
+{
+	pthread_mutex_lock(&e->mu);
+	uint32_t fin = e->n_final, ok = e->n_ok, failed = e->n_failed;
+	int running = e->running;
+	uint32_t queued = e->ready.n;
+	uint32_t total = e->wl->ntasks;
+	pthread_mutex_unlock(&e->mu);
+	double secs = (double)(now_ns() - e->t0_ns) / 1e9;
+	double rate = secs > 0 ? fin / secs : 0;
+	char eta[32] = "?";
+	if (rate > 0)
+		snprintf(eta, sizeof eta, "%.0fs", (total - fin) / rate);
+	pthread_mutex_lock(&e->out_mu);
+	fprintf(stderr, "\r\033[Kgearbox: %u/%u done (%u ok, %u failed), %d running, %u queued, %.1f/s, ETA %s",
+		fin, total, ok, failed, running, queued, rate, eta);
+	fflush(stderr);
+	pthread_mutex_unlock(&e->out_mu);
+}
+
+static void summary(struct engine *e)
+{
+	struct workload *wl = e->wl;
+	double wall = (double)(now_ns() - e->t0_ns) / 1e9;
+	struct rusage self, kids;
+	getrusage(RUSAGE_SELF, &self);
+	getrusage(RUSAGE_CHILDREN, &kids);
+	double user = (double)(self.ru_utime.tv_sec + kids.ru_utime.tv_sec) +
+		      (double)(self.ru_utime.tv_usec + kids.ru_utime.tv_usec) / 1e6;
+	double sys = (double)(self.ru_stime.tv_sec + kids.ru_stime.tv_sec) +
+		     (double)(self.ru_stime.tv_usec + kids.ru_stime.tv_usec) / 1e6;
+	uint32_t not_started = wl->ntasks - e->n_final;
+
+	if (e->progress_on)
+		fputs("\r\033[K", stderr);
+	if (wl->ntasks == 0) {
+		if (!e->o.quiet)
+			fprintf(stderr, "gearbox: %s has no tasks; nothing to do\n", wl->path);
+		return;
+	}
+	int problems = e->n_failed || e->n_skipped || not_started;
+	if (e->o.quiet && !problems)
+		return;
+	fprintf(stderr, "gearbox: %u task%s: %u ok", wl->ntasks, wl->ntasks == 1 ? "" : "s", e->n_ok);
+	if (e->n_resumed)
+		fprintf(stderr, " (%u from the journal)", e->n_resumed);
+	fprintf(stderr, ", %u failed, %u skipped", e->n_failed, e->n_skipped);
+	if (not_started)
+		fprintf(stderr, ", %u not started", not_started);
+	fprintf(stderr, "; %u attempt%s, %u retried\n", e->n_attempts, e->n_attempts == 1 ? "" : "s",
+		e->n_retried);
+	fprintf(stderr, "gearbox: wall %.3f s, cpu %.3f s user + %.3f s sys, %.1f tasks/s\n", wall,
+		user, sys, wall > 0 ? e->n_attempts / wall : 0.0);
+	if (e->n_late)
+		fprintf(stderr, "gearbox: %u task%s finished after their deadline\n", e->n_late,
+			e->n_late == 1 ? "" : "s");
+	if (!e->o.quiet && e->slow[0].ns > 0) {
+		fprintf(stderr, "gearbox: slowest:");
+		for (int i = 0; i < NSLOW && e->slow[i].ns > 0; i++)
+			fprintf(stderr, "%s %s %.3f s", i ? "," : "", wl->tasks[e->slow[i].idx].id,
+				(double)e->slow[i].ns / 1e9);
+		fputc('\n', stderr);
+	}
+	int shown = 0;
+	for (struct failure *f = e->failures; f; f = f->next) {
+		if (shown++ == 20) {
+			fprintf(stderr, "gearbox: ... and %u more failed\n", e->n_failed - 20);
+			break;
+		}
+		fprintf(stderr, "gearbox: FAILED %s: ", wl->tasks[f->idx].id);
+		if (f->fkind == FK_EXIT)
+			fprintf(stderr, "exit %d", f->exit_code);
+		else if (f->fkind == FK_SIGNAL)
+			fprintf(stderr, "killed by signal %d (%s)", f->sig, strsignal(f->sig));
+		else
+			fprintf(stderr, "%s", fail_kind_name(f->fkind));
+		if (f->msg)
+			fprintf(stderr, ": %s", f->msg);
+		fprintf(stderr, " (%u attempt%s)\n", f->attempts, f->attempts == 1 ? "" : "s");
+		if (f->tail) {
+			for (char *p = f->tail, *nl; *p; p = nl + 1) {
+				nl = strchr(p, '\n');
+				if (!nl) {
+					fprintf(stderr, "    | %s\n", p);
+					break;
+				}
+				fprintf(stderr, "    | %.*s\n", (int)(nl - p), p);
+			}
+		}
+	}
+	if (e->n_skipped) {
+		fprintf(stderr, "gearbox: skipped (a dependency failed):");
+		int k = 0;
+		for (uint32_t i = 0; i < wl->ntasks && k < 10; i++)
+			if (wl->tasks[i].state == ST_SKIPPED)
+				fprintf(stderr, "%s %s", k++ ? "," : "", wl->tasks[i].id);
+		if (e->n_skipped > 10)
+			fprintf(stderr, ", ... (%u in all)", e->n_skipped);
+		fputc('\n', stderr);
+	}
+	if (!e->o.quiet && e->spawn_count)
+		fprintf(stderr, "gearbox: mean spawn time %.1f us over %llu subprocesses\n",
+			(double)e->spawn_ns_total / 1e3 / (double)e->spawn_count,
+			(unsigned long long)e->spawn_count);
+}
+
+/* ---- the run ------------------------------------------------------------- */
+
+static int open_outputs(struct engine *e, struct err *err)
+{
+	if (e->o.journal) {
+		if (e->o.resume && journal_resume(e, err))
+			return -1;
+		e->journal_fd = open(e->o.journal, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+		if (e->journal_fd < 0)
+			return err_set(err, "%s: cannot open journal: %s", e->o.journal, strerror(errno));
+	} else if (e->o.resume) {
+		return err_set(err, "--resume needs --journal FILE");
+	}
+	if (e->o.events) {
+		e->events = fopen(e->o.events, "we");
+		if (!e->events)
+			return err_set(err, "%s: cannot open events file: %s", e->o.events, strerror(errno));
+		setvbuf(e->events, NULL, _IOFBF, 1 << 16);
+	}
+	if (e->o.joblog) {
+		e->joblog = fopen(e->o.joblog, "we");
+		if (!e->joblog)
+			return err_set(err, "%s: cannot open joblog: %s", e->o.joblog, strerror(errno));
+		fputs("Seq\tHost\tStarttime\tJobRuntime\tSend\tReceive\tExitval\tSignal\tCommand\n", e->joblog);
+	}
+	if (e->o.output_dir && mkdir(e->o.output_dir, 0755) && errno != EEXIST)
+		return err_set(err, "%s: cannot create output directory: %s", e->o.output_dir,
+			       strerror(errno));
+	return 0;
+}
+
+static void close_outputs(struct engine *e)
+{
+	if (e->journal_fd >= 0)
+		close(e->journal_fd);
+	if (e->events)
+		fclose(e->events);
+	if (e->joblog)
+		fclose(e->joblog);
+}
+
+static int read_jobs_file(const char *path, struct timespec *mtime)
+{
+	struct stat st;
+	if (stat(path, &st))
+		return -1;
+	if (st.st_mtim.tv_sec == mtime->tv_sec && st.st_mtim.tv_nsec == mtime->tv_nsec)
+		return 0;
+	*mtime = st.st_mtim;
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return -1;
+	int n = 0;
+	int ok = fscanf(f, "%d", &n) == 1 && n > 0;
+	fclose(f);
+	return ok ? n : -1;
+}
+
+static void engine_free(struct engine *e)
+{
+	for (int i = 0; i < e->nthreads; i++) {
+		close(e->w[i]->wake_fd);
+		buf_free(&e->w[i]->out);
+		buf_free(&e->w[i]->err);
+		free(e->w[i]);
+	}
+	free(e->w);
+	struct failure *f = e->failures;
+	while (f) {
+		struct failure *n = f->next;
+		free(f->msg);
+		free(f->tail);
+		free(f);
+		f = n;
+	}
+	heap_free(&e->ready);
+	heap_free(&e->delayed);
+	if (e->done_fd >= 0)
+		close(e->done_fd);
+	pthread_mutex_destroy(&e->mu);
+	pthread_mutex_destroy(&e->out_mu);
+	pthread_cond_destroy(&e->cv);
+	pthread_cond_destroy(&e->park_cv);
+}
+
+int engine_run(struct workload *wl, const struct run_opts *o, struct err *err)
+{
+	struct engine E, *e = &E;
+	memset(e, 0, sizeof *e);
+	e->wl = wl;
+	e->o = *o;
+	e->journal_fd = -1;
+	e->done_fd = -1;
+	e->fail_tail = &e->failures;
+	pthread_mutex_init(&e->mu, NULL);
+	pthread_mutex_init(&e->out_mu, NULL);
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&e->cv, &ca);
+	pthread_cond_init(&e->park_cv, &ca);
+	pthread_condattr_destroy(&ca);
+
+	if (open_outputs(e, err)) {
+		close_outputs(e);
+		engine_free(e);
+		return 2;
+	}
+	e->done_fd = eventfd(0, EFD_CLOEXEC);
+	e->progress_on = o->progress > 0 || (o->progress < 0 && !o->quiet && isatty(2));
+
+	/* Signals are taken by this thread alone, through a signalfd. */
+	sigset_t sigs, oldmask;
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &sigs, &oldmask);
+	int sfd = signalfd(-1, &sigs, SFD_CLOEXEC);
+	struct sigaction ign = {.sa_handler = SIG_IGN};
+	struct sigaction oldpipe;
+	sigaction(SIGPIPE, &ign, &oldpipe);
+
+	e->t0_ns = now_ns();
+	e->t0_wall_ms = wall_ms();
+
+	pthread_mutex_lock(&e->mu);
+	for (uint32_t i = 0; i < wl->ntasks; i++) {
+		if (wl->tasks[i].state == ST_RESUMED) {
+			e->n_resumed++;
+			e->n_ok++;
+			e->n_final++;
+			release_dependants(e, i);
+		}
+	}
+	for (uint32_t i = 0; i < wl->ntasks; i++)
+		if (wl->tasks[i].state == ST_WAITING && wl->tasks[i].pending == 0)
+			make_ready(e, i);
+	int jobs = o->jobs;
+	struct timespec jobs_mtime = {0, 0};
+	if (o->jobs_file) {
+		int n = read_jobs_file(o->jobs_file, &jobs_mtime);
+		jobs = n > 0 ? n : 1;
+	}
+	if (wl->ntasks && (uint32_t)jobs > wl->ntasks && !o->jobs_file)
+		jobs = (int)wl->ntasks; /* never more threads than tasks */
+	if (wl->ntasks && e->n_final < wl->ntasks)
+		set_jobs(e, jobs);
+	int nothing_to_do = e->nthreads == 0;
+	pthread_mutex_unlock(&e->mu);
+
+	int rc_signals = 0;
+	while (!nothing_to_do) {
+		struct pollfd p[2] = {{e->done_fd, POLLIN, 0}, {sfd, POLLIN, 0}};
+		/* the tick: progress line, jobs file, events flushed for tail -f */
+		int n = poll(p, sfd >= 0 ? 2 : 1, 200);
+		if (n < 0 && errno != EINTR)
+			break;
+		if (p[0].revents)
+			break;
+		if (sfd >= 0 && p[1].revents) {
+			struct signalfd_siginfo si;
+			if (read(sfd, &si, sizeof si) == sizeof si && si.ssi_signo != SIGHUP) {
+				if (++rc_signals >= 2) {
+					/* second signal: kill what runs and go now */
+					pthread_mutex_lock(&e->mu);
+					for (int i = 0; i < e->nthreads; i++) {
+						int pid = atomic_load(&e->w[i]->child);
+						if (pid > 0)
+							kill(-pid, SIGKILL);
+					}
+					pthread_mutex_unlock(&e->mu);
+					fprintf(stderr, "\ngearbox: interrupted again, exiting now\n");
+					_exit(130);
+				}
+				if (!o->quiet)
+					fprintf(stderr, "%sgearbox: %s: stopping; terminating running tasks "
+						"(again to exit at once)\n", e->progress_on ? "\r\033[K" : "",
+						strsignal((int)si.ssi_signo));
+				pthread_mutex_lock(&e->mu);
+				e->interrupted = 1;
+				stop_workers(e, STOP_KILL);
+				pthread_mutex_unlock(&e->mu);
+			}
+		}
+		if (o->jobs_file) {
+			int nj = read_jobs_file(o->jobs_file, &jobs_mtime);
+			if (nj > 0) {
+				pthread_mutex_lock(&e->mu);
+				set_jobs(e, nj);
+				pthread_mutex_unlock(&e->mu);
+			}
+		}
+		if (e->events) {
+			pthread_mutex_lock(&e->mu);
+			fflush(e->events);
+			pthread_mutex_unlock(&e->mu);
+		}
+		if (e->progress_on)
+			progress_line(e);
+	}
+	for (int i = 0; i < e->nthreads; i++)
+		pthread_join(e->w[i]->th, NULL);
+
+	summary(e);
+	int status = e->interrupted ? 130
+		     : (e->n_failed || e->n_skipped || e->n_final < wl->ntasks) ? 1 : 0;
+	close_outputs(e);
+	engine_free(e);
+	if (sfd >= 0)
+		close(sfd);
+	sigaction(SIGPIPE, &oldpipe, NULL);
+	pthread_sigmask(SIG_SETMASK, &oldmask, NULL);
+	return status;
+}

@@ -1,0 +1,78 @@
+/* heap.h - a binary min-heap of (key, seq) pairs, used for the ready queue
+ * (key from the scheduling order, seq = submission order so ties keep it) and
+ * for the retry timers (key = due time). Not thread-safe: the engine lock
+ * guards it.
+ */
+#ifndef GBX_HEAP_H
+#define GBX_HEAP_H
+
+#include <stdint.h>
+#include <stdlib.h>
+
+struct heap_ent {
+	double key;
+	uint32_t idx;
+};
+
+struct heap {
+	struct heap_ent *a;
+	uint32_t n, cap;
+};
+
+static inline int heap_less(const struct heap_ent *x, const struct heap_ent *y)
+{
+	return x->key < y->key || (x->key == y->key && x->idx < y->idx);
+}
+
+static inline int heap_push(struct heap *h, double key, uint32_t idx)
+{
+	if (h->n == h->cap) {
+		uint32_t cap = h->cap ? h->cap * 2 : 64;
+		struct heap_ent *na = realloc(h->a, (size_t)cap * sizeof *na);
+		if (!na)
+			return -1;
+		h->a = na;
+		h->cap = cap;
+	}
+	uint32_t i = h->n++;
+	struct heap_ent e = {key, idx};
+	while (i > 0) {
+		uint32_t p = (i - 1) / 2;
+		if (!heap_less(&e, &h->a[p]))
+			break;
+		h->a[i] = h->a[p];
+		i = p;
+	}
+	h->a[i] = e;
+	return 0;
+}
+
+static inline struct heap_ent heap_pop(struct heap *h)
+{
+	struct heap_ent top = h->a[0];
+	struct heap_ent last = h->a[--h->n];
+	uint32_t i = 0, n = h->n;
+	for (;;) {
+		uint32_t c = 2 * i + 1;
+		if (c >= n)
+			break;
+		if (c + 1 < n && heap_less(&h->a[c + 1], &h->a[c]))
+			c++;
+		if (!heap_less(&h->a[c], &last))
+			break;
+		h->a[i] = h->a[c];
+		i = c;
+	}
+	if (n)
+		h->a[i] = last;
+	return top;
+}
+
+static inline void heap_free(struct heap *h)
+{
+	free(h->a);
+	h->a = NULL;
+	h->n = h->cap = 0;
+}
+
+#endif

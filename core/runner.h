@@ -1,0 +1,40 @@
+/* runner.h - how one attempt of a task runs: exec (a subprocess) or sim (in
+ * process). A runner runs on a worker thread, outside the engine lock, and
+ * fills a struct attempt. It can be asked to stop: the engine sets *stop and
+ * writes to wake_fd; the runner then terminates its child (SIGTERM, SIGKILL
+ * after the grace period) or cuts its simulated wait short.
+ */
+#ifndef GBX_RUNNER_H
+#define GBX_RUNNER_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+#include "util.h"
+#include "workload.h"
+
+enum fail_kind { FK_NONE = 0, FK_EXIT, FK_SIGNAL, FK_TIMEOUT, FK_SPAWN, FK_REJECTED, FK_ERROR };
+
+struct attempt {
+	int ok;
+	int fkind;              /* enum fail_kind when !ok */
+	int exit_code;          /* exit status, or -1 */
+	int sig;                /* terminating signal, or 0 */
+	int64_t start_ns, end_ns, start_wall_ms;
+	int64_t user_us, sys_us;
+	int64_t spawn_ns;       /* time spent starting the subprocess */
+	struct buf *out, *err;  /* captured output, owned by the worker, reused */
+	char msg[256];          /* why it failed, for spawn and error kinds */
+};
+
+struct runner_ctx {
+	int wake_fd;            /* eventfd: readable when the engine wants attention */
+	atomic_int *stop;       /* non-zero: terminate the attempt */
+	atomic_int *child;      /* the runner publishes its child's pid here (0: none) */
+	int64_t kill_grace_ms;
+};
+
+void exec_run(const struct task *t, struct runner_ctx *rc, struct attempt *a);
+void sim_run(const struct task *t, struct runner_ctx *rc, struct attempt *a);
+const char *fail_kind_name(int fk);
+
+#endif

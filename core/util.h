@@ -1,0 +1,59 @@
+/* util.h - small shared helpers: error messages, an arena, clocks, string lists.
+ *
+ * Owns nothing global. An arena hands out memory that lives until the arena is
+ * freed; it is how a workload keeps a million task ids without a million mallocs.
+ */
+#ifndef GBX_UTIL_H
+#define GBX_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdarg.h>
+
+#define GBX_ERRLEN 2048
+
+/* A user-facing error: one message naming the file, the place and the problem. */
+struct err {
+	char msg[GBX_ERRLEN];
+};
+
+/* Sets err->msg (if err is not NULL) and returns -1, so callers can
+ * `return err_set(err, ...)`. */
+int err_set(struct err *err, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+struct arena_chunk;
+struct arena {
+	struct arena_chunk *head;
+	char *cur, *end;
+	size_t total; /* bytes handed out, for memory accounting */
+};
+
+void arena_init(struct arena *a);
+void arena_free(struct arena *a);
+void *arena_alloc(struct arena *a, size_t n);         /* 16-byte aligned, zeroed */
+char *arena_strdup(struct arena *a, const char *s);
+char *arena_strndup(struct arena *a, const char *s, size_t n);
+
+/* Monotonic and wall clocks. */
+int64_t now_ns(void);
+int64_t wall_ms(void);
+
+/* Growable byte buffer (heap). */
+struct buf {
+	char *p;
+	size_t len, cap;
+};
+void buf_add(struct buf *b, const void *p, size_t n);
+void buf_addf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void buf_adds(struct buf *b, const char *s);
+void buf_json_str(struct buf *b, const char *s); /* appends a JSON string literal */
+void buf_free(struct buf *b);
+
+/* Levenshtein distance, capped: returns > cap as cap + 1. For did-you-mean. */
+int edit_distance(const char *a, const char *b, int cap);
+
+/* Number of online CPUs. */
+int ncores(void);
+
+#endif

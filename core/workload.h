@@ -1,0 +1,120 @@
+/* workload.h - the in-memory workload: task specs, tasks and the DAG.
+ *
+ * A spec holds what a task is (argv, env, limits, sim parameters); it is
+ * immutable once loaded. Matrix instances that differ only in their id share one
+ * spec, so a million-task matrix costs a million small `struct task`, not a
+ * million copies of the template. A task holds the per-run state the engine
+ * mutates under its lock. Edges are kept in CSR form (offset + count into one
+ * array per direction), resolved to task indexes by dag_build().
+ */
+#ifndef GBX_WORKLOAD_H
+#define GBX_WORKLOAD_H
+
+#include <stdint.h>
+#include <jansson.h>
+#include "util.h"
+
+enum task_kind { KIND_EXEC = 0, KIND_SIM = 1 };
+enum task_class { CLASS_NONE = 0, CLASS_CPU, CLASS_IO, CLASS_MEM, CLASS_MIXED };
+
+enum task_state {
+	ST_WAITING = 0, /* some deps not finished */
+	ST_READY,       /* in the ready queue */
+	ST_RUNNING,
+	ST_DELAYED,     /* waiting for a retry delay */
+	ST_OK,
+	ST_FAILED,
+	ST_SKIPPED,     /* a dependency failed, or the run halted before it started */
+	ST_RESUMED,     /* recorded as succeeded by the journal; not run again */
+};
+
+struct spec {
+	uint8_t kind;       /* enum task_kind */
+	uint8_t cls;        /* enum task_class */
+	int8_t cache;       /* -1 unset, 0 false, 1 true (for the cache plugin) */
+	char **argv;        /* NULL-terminated; NULL when sh is set or kind is sim */
+	char *sh;           /* run by /bin/sh -c; NULL unless given */
+	char **env;         /* "KEY=VALUE", NULL-terminated, or NULL: added to the inherited environment */
+	char *cwd;          /* or NULL */
+	char *stdin_data;   /* or NULL: stdin is /dev/null */
+	size_t stdin_len;
+	char *target;       /* or NULL */
+	char **deps;        /* dependency ids, NULL-terminated, or NULL */
+	char **tags;        /* NULL-terminated or NULL */
+	char **inputs;      /* NULL-terminated or NULL */
+	char **outputs;     /* NULL-terminated or NULL */
+	json_t *meta;       /* owned reference, or NULL */
+	int64_t timeout_ms; /* 0: none */
+	int64_t deadline_ms;/* -1: none; from run start */
+	int64_t est_ms;     /* -1: unknown */
+	int32_t priority;
+	int32_t retries;
+	/* sim */
+	int64_t cpu_us, io_ms, mem_kb;
+	double fail_rate;
+	int32_t fail_after; /* the first fail_after attempts fail, later ones succeed */
+	uint64_t seed;
+};
+
+struct task {
+	const char *id;
+	const struct spec *spec;
+	uint32_t dep_off, ndeps;   /* into workload.deps: tasks this one needs */
+	uint32_t out_off, nouts;   /* into workload.outs: tasks that need this one */
+	uint32_t pending;          /* deps not yet succeeded */
+	uint32_t chain;            /* tasks on the longest path from here to a sink, itself included */
+	uint16_t attempts;         /* attempts started so far */
+	uint8_t state;             /* enum task_state */
+	uint8_t pad;
+	int32_t last_exit;         /* exit code of the last attempt, or -signal */
+};
+
+struct workload {
+	char *path;            /* file it came from, or "<command line>" */
+	char *name;
+	struct task *tasks;
+	uint32_t ntasks;
+	uint32_t *deps;        /* CSR: deps of task i are deps[tasks[i].dep_off .. +ndeps] */
+	uint32_t *outs;        /* CSR: dependants of task i */
+	uint64_t nedges;
+	/* filled by dag_build */
+	uint32_t depth;        /* longest chain in tasks */
+	int64_t critical_ms;   /* longest chain weighted by est_ms (unknown counts 0) */
+	uint32_t roots, sinks;
+	uint32_t *index;       /* open-addressing hash of ids -> task index + 1 (0 empty) */
+	uint32_t index_cap;    /* power of two */
+	struct arena arena;    /* ids, strings, specs */
+	json_t *json;          /* parsed document, kept for meta references; may be NULL */
+};
+
+/* Loads and validates a workload file. Returns 0, or -1 with err set to a
+ * message naming the file, the place (line:column for syntax, tasks[i] and id
+ * for content) and the problem. On success *out is a new workload owned by the
+ * caller (workload_free). Deps are resolved and the DAG is checked (dag_build). */
+int workload_load(const char *path, struct workload **out, struct err *err);
+
+/* Same, from a string already in memory; `name` is used in messages. */
+int workload_load_string(const char *text, size_t len, const char *name,
+			 struct workload **out, struct err *err);
+
+/* The quick form: `cmd` is the command template (argv, NULL-terminated, may
+ * contain {} or {1} {2} ...), `sources` the argument lists (each a
+ * NULL-terminated array of strings); tasks are the cartesian product in
+ * GNU parallel's order. With no {} in cmd the arguments are appended. */
+int workload_quick(char *const *cmd, int nsources, char **const *sources,
+		   struct workload **out, struct err *err);
+
+void workload_free(struct workload *wl);
+
+/* Resolves spec deps to indexes, builds the CSR arrays, detects cycles (the
+ * message names one cycle: a -> b -> a), and computes chain, depth, critical
+ * path, roots and sinks. Called by the loaders. */
+int dag_build(struct workload *wl, struct err *err);
+
+/* Index of the task with this id, or -1. Built by dag_build. */
+int64_t workload_find(const struct workload *wl, const char *id);
+
+const char *task_kind_name(int kind);
+const char *task_class_name(int cls);
+
+#endif

@@ -1,0 +1,91 @@
+#!/bin/sh
+# run.sh - `make bench`: gearbox's performance claims, measured side by side.
+#
+# Every comparison runs its contenders in alternation (A B C A B C ...), REPEAT
+# times (default 5), and reports medians and ratios from that one run: the
+# machine is shared and noisy, so absolute times are not comparable across runs.
+# Set BENCH=name to run one section (spawn, sim, startcost).
+set -u
+cd "$(dirname "$0")/../.." || exit 2
+root=$(pwd)
+REPEAT=${REPEAT:-5}
+GBX=$root/build/gearbox
+W=$(mktemp -d "${TMPDIR:-/tmp}/gbx-bench.XXXXXX")
+trap 'rm -rf "$W"' EXIT
+cc -O2 -o "$W/measure" tests/bench/measure.c || exit 2
+M=$W/measure
+only=${BENCH:-all}
+
+# median of the numbers on stdin
+median() { sort -g | awk '{a[NR] = $1} END {if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
+# field N of a measure line file, median
+med() { awk -v f="$2" '{print $f}' "$1" | median; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
+
+echo "gearbox bench: $(nproc) cores, $(uname -sr), REPEAT=$REPEAT, $(date -u +%Y-%m-%dT%H:%MZ)"
+
+# 1. 10,000 x /bin/true at -j2: gearbox vs xargs -P2 -n1 vs GNU parallel -j2
+if [ "$only" = all ] || [ "$only" = spawn ]; then
+	seq 1 10000 >"$W/args"
+	: >"$W/g" ; : >"$W/x" ; : >"$W/p"
+	have_parallel=0
+	command -v parallel >/dev/null && have_parallel=1
+	for i in $(seq 1 "$REPEAT"); do
+		"$M" "$GBX" run -j2 -q --no-progress -a "$W/args" -- /bin/true >>"$W/g"
+		"$M" xargs -P2 -n1 -a "$W/args" /bin/true >>"$W/x"
+		[ $have_parallel = 1 ] && "$M" parallel -j2 /bin/true ::: $(cat "$W/args") >>"$W/p"
+	done
+	g=$(med "$W/g" 1); x=$(med "$W/x" 1)
+	echo
+	echo "## 10,000 tasks of /bin/true at -j2 (wall seconds, median of $REPEAT)"
+	echo "gearbox run -j2 -a args -- /bin/true   $g"
+	echo "xargs -P2 -n1 /bin/true                $x   gearbox/xargs = $(ratio "$g" "$x") (goal <= 1.30)"
+	if [ $have_parallel = 1 ]; then
+		p=$(med "$W/p" 1)
+		echo "parallel -j2 /bin/true ::: ...         $p   parallel/gearbox = $(ratio "$p" "$g") (goal >= 5)"
+	else
+		echo "parallel: not installed (tools/deps.sh bench installs it)"
+	fi
+fi
+
+# 2. 1,000,000 no-op sim tasks from one matrix entry at -j2
+if [ "$only" = all ] || [ "$only" = sim ]; then
+	cat >"$W/sim.json" <<'EOF'
+{ "name": "sim-noop",
+  "matrix": [ { "id": "t{a}-{b}", "kind": "sim",
+      "vars": { "a": [0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31,32,33,34,35,36,37,38,39,40,41,42,43,44,45,46,47,48,49,50,51,52,53,54,55,56,57,58,59,60,61,62,63,64,65,66,67,68,69,70,71,72,73,74,75,76,77,78,79,80,81,82,83,84,85,86,87,88,89,90,91,92,93,94,95,96,97,98,99],
+                "b": [BVALS] } } ] }
+EOF
+	bvals=$(seq -s, 0 9999)
+	sed -i "s/BVALS/$bvals/" "$W/sim.json"
+	: >"$W/s"
+	for i in $(seq 1 "$REPEAT"); do
+		"$M" "$GBX" run "$W/sim.json" -j2 -q --no-progress >>"$W/s"
+	done
+	s=$(med "$W/s" 1); rss=$(med "$W/s" 4)
+	echo
+	echo "## 1,000,000 no-op sim tasks (one matrix entry) at -j2, end to end (median of $REPEAT)"
+	echo "wall $s s, $(awk -v s="$s" 'BEGIN {printf "%.0f", 1000000 / s}') tasks/s (goal >= 500000), peak RSS $(awk -v k="$rss" 'BEGIN {printf "%.0f", k / 1024}') MB (goal <= 400)"
+fi
+
+# 3. task start cost with 1,000 vs 1,000,000 tasks loaded
+if [ "$only" = all ] || [ "$only" = startcost ]; then
+	small="$W/small.json"
+	big="$W/big.json"
+	awk 'BEGIN { printf "{ \"matrix\": [ { \"id\": \"x{i}\", \"argv\": [\"/bin/true\"], \"priority\": 1, \"vars\": { \"i\": ["; for (i = 0; i < 1000; i++) printf "%s%d", (i ? "," : ""), i; printf "] } } ] }\n" }' >"$small"
+	bvals=$(seq -s, 0 9989)
+	cat >"$big" <<EOF
+{ "matrix": [ { "id": "x{i}", "argv": ["/bin/true"], "priority": 1, "vars": { "i": [$(seq -s, 0 999)] } },
+              { "id": "s{a}-{b}", "kind": "sim", "vars": { "a": [$(seq -s, 0 99)], "b": [$bvals] } } ] }
+EOF
+	: >"$W/cs"; : >"$W/cb"
+	for i in $(seq 1 "$REPEAT"); do
+		"$GBX" run "$small" -j2 --no-progress 2>&1 >/dev/null | sed -n 's/.*mean spawn time \([0-9.]*\) us.*/\1/p' >>"$W/cs"
+		"$GBX" run "$big" -j2 --no-progress 2>&1 >/dev/null | sed -n 's/.*mean spawn time \([0-9.]*\) us.*/\1/p' >>"$W/cb"
+	done
+	cs=$(median <"$W/cs"); cb=$(median <"$W/cb")
+	echo
+	echo "## task start cost (mean posix_spawn time per subprocess, median of $REPEAT runs)"
+	echo "1,000 tasks loaded:      $cs us"
+	echo "1,000,000 tasks loaded:  $cb us   ratio $(ratio "$cb" "$cs") (goal <= 1.20)"
+fi

@@ -1,0 +1,22 @@
+#!/bin/sh
+# Installs what gearbox needs to build and test on Debian, when it is missing.
+# Usage: tools/deps.sh [bench]   (bench also installs GNU parallel and ninja)
+set -e
+need=""
+have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
+for p in pkg-config liblua5.4-dev libjansson-dev jq; do
+	have_pkg "$p" || need="$need $p"
+done
+if [ "${1:-}" = bench ]; then
+	for p in parallel ninja-build libglib2.0-dev libuv1-dev; do
+		have_pkg "$p" || need="$need $p"
+	done
+fi
+[ -z "$need" ] && exit 0
+if [ "$(id -u)" != 0 ]; then
+	echo "gearbox: missing packages:$need (run as root, or: sudo apt-get install$need)" >&2
+	exit 1
+fi
+echo "gearbox: installing$need" >&2
+apt-get update -qq >/dev/null
+DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $need >/dev/null
