@@ -10,12 +10,13 @@ PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
 WARN     = -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter
 OPT     ?= -O2 -g
+SANFLAGS = -fsanitize=address,undefined
 ifeq ($(SAN),1)
-OPT      = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
+OPT      = -O1 -g -fno-omit-frame-pointer $(SANFLAGS) -fno-sanitize-recover=all
+LDFLAGS += $(SANFLAGS)
 endif
 CFLAGS  += -std=c11 -D_GNU_SOURCE -fPIC $(OPT) $(WARN) -Isdk/include -Icore $(PKG_CFLAGS)
 LDLIBS  += $(PKG_LIBS) -ldl -lpthread -lm
-LDFLAGS += $(if $(filter 1,$(SAN)),-fsanitize=address,undefined)
 
 CORE_SRC = $(filter-out core/main.c,$(wildcard core/*.c))
 CORE_OBJ = $(CORE_SRC:%.c=$(BUILD)/%.o)

@@ -103,7 +103,7 @@ expect "SIGINT: running tasks terminated quickly" test $((end - start)) -lt 10
 expect "SIGINT: no new task started" test ! -e later-ran
 expect "SIGINT: journal flushed (fast recorded)" has '"id":"fast","status":"ok"' sj.jsonl
 expect "SIGINT: summary printed" has "not started" serr
-expect "SIGINT: no sleep left behind" sh -c "! pgrep -f 'sleep 60' >/dev/null"
+expect "SIGINT: no sleep left behind" sh -c "! pgrep -x -f 'sleep 60' >/dev/null"
 
 # a second SIGINT exits at once even when a task ignores TERM
 cat >sig2.json <<'EOF'
