@@ -193,7 +193,7 @@ void exec_run(const struct task *t, struct runner_ctx *rc, struct attempt *a)
 	if (infd >= 0)
 		fcntl(infd, F_SETFL, O_NONBLOCK);
 
-	int64_t deadline = s->timeout_ms > 0 ? a->start_ns + s->timeout_ms * 1000000 : INT64_MAX;
+	int64_t deadline = t->timeout_ms > 0 ? a->start_ns + t->timeout_ms * 1000000 : INT64_MAX;
 	int64_t kill_at = INT64_MAX, drain_until = INT64_MAX;
 	int exited = 0, termed = 0, timed_out = 0, status = 0;
 	struct rusage ru;
@@ -292,5 +292,5 @@ void exec_run(const struct task *t, struct runner_ctx *rc, struct attempt *a)
 		a->fkind = timed_out ? FK_TIMEOUT : FK_SIGNAL;
 	}
 	if (a->fkind == FK_TIMEOUT)
-		snprintf(a->msg, sizeof a->msg, "timed out after %lld ms", (long long)s->timeout_ms);
+		snprintf(a->msg, sizeof a->msg, "timed out after %lld ms", (long long)t->timeout_ms);
 }

@@ -421,9 +421,10 @@ int main(int argc, char **argv)
 			goto out;
 		}
 		for (uint32_t i = 0; i < wl->ntasks; i++) {
+			/* every quick-form task has a spec of its own */
 			struct spec *s = (struct spec *)wl->tasks[i].spec;
 			if (c.timeout_ms)
-				s->timeout_ms = c.timeout_ms;
+				s->timeout_ms = wl->tasks[i].timeout_ms = c.timeout_ms;
 			if (c.retries)
 				s->retries = (int32_t)c.retries;
 		}

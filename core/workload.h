@@ -65,8 +65,10 @@ struct task {
 	uint32_t chain;            /* tasks on the longest path from here to a sink, itself included */
 	uint16_t attempts;         /* attempts started so far */
 	uint8_t state;             /* enum task_state */
-	uint8_t pad;
+	uint8_t last_fkind;        /* failure kind of the last failed attempt (runner.h) */
 	int32_t last_exit;         /* exit code of the last attempt, or -signal */
+	int32_t priority;          /* effective: the spec's, or a retry policy's change */
+	int64_t timeout_ms;        /* effective: the spec's, or a retry policy's change */
 };
 
 struct workload {

@@ -6,7 +6,7 @@ set -u
 cd "$(dirname "$0")/.." || exit 2
 root=$(pwd)
 log=$(mktemp -d "${TMPDIR:-/tmp}/gbx-run.XXXXXX")
-trap 'rm -rf "$log"' EXIT
+trap '[ -n "${KEEP_LOG:-}" ] && echo "logs in $log" >&2 || rm -rf "$log"' EXIT
 jobs=$(nproc 2>/dev/null || echo 2)
 
 # one suite: $1 build dir, $2 label, $3 SAN value

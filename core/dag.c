@@ -1,0 +1,287 @@
+/* dag.c - the dependency graph of a workload: id index, CSR edges, checks, depths.
+ *
+ * Owns wl->index (open addressing, linear probing, ids -> index + 1),
+ * wl->deps/wl->outs and the per-task offsets, and the derived numbers (chain,
+ * depth, critical_ms, roots, sinks). Everything is O(V + E) and iterative:
+ * a million-task chain must not touch the C stack. Edges keep the order the
+ * deps were listed in (deps) and task order (outs). In a cycle message
+ * "a -> b" reads "a depends on b".
+ */
+#include "workload.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define CYCLE_MSG_MAX 1200 /* bytes of ids in a cycle message before eliding */
+
+static uint64_t hash_id(const char *s)
+{
+	uint64_t h = 1469598103934665603ull; /* FNV-1a, then a final mix */
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ull;
+	h ^= h >> 29;
+	h *= 0xbf58476d1ce4e5b9ull;
+	return h ^ (h >> 32);
+}
+
+static const char *file_of(const struct workload *wl)
+{
+	return wl->path ? wl->path : "<workload>";
+}
+
+static int build_index(struct workload *wl, struct err *err)
+{
+	free(wl->index);
+	wl->index = NULL;
+	wl->index_cap = 0;
+	uint64_t need = (uint64_t)wl->ntasks + wl->ntasks / 3 + 1, cap = 16;
+	while (cap < need)
+		cap <<= 1;
+	if (cap > (1ull << 31))
+		return err_set(err, "%s: too many tasks (%u)", file_of(wl), wl->ntasks);
+	uint32_t *idx = calloc(cap, sizeof *idx);
+	if (!idx)
+		return err_set(err, "%s: out of memory for the id index", file_of(wl));
+	uint32_t mask = (uint32_t)cap - 1;
+	for (uint32_t i = 0; i < wl->ntasks; i++) {
+		const char *id = wl->tasks[i].id;
+		uint32_t h = (uint32_t)hash_id(id) & mask;
+		for (; idx[h]; h = (h + 1) & mask)
+			if (strcmp(wl->tasks[idx[h] - 1].id, id) == 0) {
+				err_set(err, "%s: duplicate task id \"%s\" (tasks #%u and #%u)",
+					file_of(wl), id, idx[h] - 1, i);
+				free(idx);
+				return -1;
+			}
+		idx[h] = i + 1;
+	}
+	wl->index = idx;
+	wl->index_cap = (uint32_t)cap;
+	return 0;
+}
+
+int64_t workload_find(const struct workload *wl, const char *id)
+{
+	if (!wl || !id)
+		return -1;
+	if (!wl->index) { /* not built yet */
+		for (uint32_t i = 0; i < wl->ntasks; i++)
+			if (strcmp(wl->tasks[i].id, id) == 0)
+				return i;
+		return -1;
+	}
+	uint32_t mask = wl->index_cap - 1;
+	for (uint32_t h = (uint32_t)hash_id(id) & mask; wl->index[h]; h = (h + 1) & mask)
+		if (strcmp(wl->tasks[wl->index[h] - 1].id, id) == 0)
+			return wl->index[h] - 1;
+	return -1;
+}
+
+static int missing_dep(const struct workload *wl, uint32_t i, const char *dep,
+		       struct err *err)
+{
+	const char *best = NULL;
+	int bd = 3;
+	for (uint32_t j = 0; j < wl->ntasks && bd > 1; j++) {
+		int d = edit_distance(dep, wl->tasks[j].id, 2);
+		if (d < bd) {
+			bd = d;
+			best = wl->tasks[j].id;
+		}
+	}
+	if (best)
+		return err_set(err, "%s: task \"%s\": dependency \"%s\" does not exist (did you mean \"%s\"?)",
+			       file_of(wl), wl->tasks[i].id, dep, best);
+	return err_set(err, "%s: task \"%s\": dependency \"%s\" does not exist",
+		       file_of(wl), wl->tasks[i].id, dep);
+}
+
+/* Called when Kahn's pass left tasks unprocessed (their pending > 0): each of
+ * them has an unprocessed dep, so walking those from any of them must come
+ * back to a task already on the walk. Names that cycle. */
+static int report_cycle(struct workload *wl, uint32_t start, struct err *err)
+{
+	uint32_t n = wl->ntasks;
+	uint32_t *step = calloc(n, sizeof *step), *path = malloc(n * sizeof *path);
+	if (!step || !path) {
+		free(step);
+		free(path);
+		return err_set(err, "%s: dependency cycle (out of memory naming it)",
+			       file_of(wl));
+	}
+	uint32_t v = start, len = 0;
+	while (!step[v]) {
+		step[v] = ++len;
+		path[len - 1] = v;
+		const struct task *t = &wl->tasks[v];
+		uint32_t next = v;
+		for (uint32_t k = 0; k < t->ndeps; k++)
+			if (wl->tasks[wl->deps[t->dep_off + k]].pending) {
+				next = wl->deps[t->dep_off + k];
+				break;
+			}
+		v = next;
+	}
+	uint32_t *cyc = path + step[v] - 1, clen = len - (step[v] - 1), lo = 0;
+	for (uint32_t k = 1; k < clen; k++) /* start at the first task in file order */
+		if (cyc[k] < cyc[lo])
+			lo = k;
+	struct buf b = {0};
+	buf_adds(&b, wl->tasks[cyc[lo]].id);
+	for (uint32_t k = 1; k < clen; k++) {
+		if (b.len > CYCLE_MSG_MAX && k + 1 < clen) {
+			buf_addf(&b, " -> ... (%u more)", clen - k - 1);
+			k = clen - 1;
+		}
+		buf_adds(&b, " -> ");
+		buf_adds(&b, wl->tasks[cyc[(lo + k) % clen]].id);
+	}
+	buf_adds(&b, " -> ");
+	buf_adds(&b, wl->tasks[cyc[lo]].id);
+	err_set(err, "%s: dependency cycle: %s", file_of(wl), b.p);
+	buf_free(&b);
+	free(step);
+	free(path);
+	return -1;
+}
+
+int dag_build(struct workload *wl, struct err *err)
+{
+	uint32_t n = wl->ntasks;
+	free(wl->deps);
+	free(wl->outs);
+	wl->deps = wl->outs = NULL;
+	wl->nedges = 0;
+	wl->depth = wl->roots = wl->sinks = 0;
+	wl->critical_ms = 0;
+	if (build_index(wl, err))
+		return -1;
+
+	uint64_t ne = 0;
+	for (uint32_t i = 0; i < n; i++) {
+		struct task *t = &wl->tasks[i];
+		uint32_t k = 0;
+		while (t->spec && t->spec->deps && t->spec->deps[k])
+			k++;
+		t->dep_off = (uint32_t)ne;
+		t->ndeps = k;
+		t->nouts = 0;
+		ne += k;
+		if (ne >= UINT32_MAX)
+			return err_set(err, "%s: too many dependencies (more than %u)",
+				       file_of(wl), UINT32_MAX - 1);
+	}
+	uint32_t *deps = malloc((ne ? ne : 1) * sizeof *deps);
+	uint32_t *outs = malloc((ne ? ne : 1) * sizeof *outs);
+	uint32_t *tmp = calloc(n ? n : 1, sizeof *tmp);
+	uint32_t *order = malloc((n ? n : 1) * sizeof *order);
+	int64_t *cp = malloc((n ? n : 1) * sizeof *cp);
+	int rc = -1;
+	if (!deps || !outs || !tmp || !order || !cp) {
+		err_set(err, "%s: out of memory building the dependency graph", file_of(wl));
+		goto out;
+	}
+	wl->deps = deps;
+	wl->outs = outs;
+
+	/* Resolve; tmp[j] == i + 1 marks j as already a dep of task i. */
+	for (uint32_t i = 0; i < n; i++) {
+		struct task *t = &wl->tasks[i];
+		for (uint32_t k = 0; k < t->ndeps; k++) {
+			const char *name = t->spec->deps[k];
+			int64_t j = workload_find(wl, name);
+			if (j < 0) {
+				missing_dep(wl, i, name, err);
+				goto out;
+			}
+			if (tmp[j] == i + 1) {
+				err_set(err, "%s: task \"%s\": dependency \"%s\" is listed twice",
+					file_of(wl), t->id, name);
+				goto out;
+			}
+			tmp[j] = i + 1;
+			deps[t->dep_off + k] = (uint32_t)j;
+			wl->tasks[j].nouts++;
+		}
+	}
+	uint32_t off = 0;
+	for (uint32_t i = 0; i < n; i++) {
+		wl->tasks[i].out_off = off;
+		tmp[i] = off; /* fill cursor */
+		off += wl->tasks[i].nouts;
+	}
+	for (uint32_t i = 0; i < n; i++) {
+		const struct task *t = &wl->tasks[i];
+		for (uint32_t k = 0; k < t->ndeps; k++)
+			outs[tmp[deps[t->dep_off + k]]++] = i;
+	}
+	wl->nedges = ne;
+
+	/* Kahn's algorithm, with pending as the in-degree. */
+	uint32_t head = 0, tail = 0;
+	for (uint32_t i = 0; i < n; i++) {
+		wl->tasks[i].pending = wl->tasks[i].ndeps;
+		if (!wl->tasks[i].ndeps)
+			order[tail++] = i;
+	}
+	while (head < tail) {
+		const struct task *t = &wl->tasks[order[head++]];
+		for (uint32_t k = 0; k < t->nouts; k++) {
+			uint32_t o = outs[t->out_off + k];
+			if (--wl->tasks[o].pending == 0)
+				order[tail++] = o;
+		}
+	}
+	if (tail < n) {
+		uint32_t start = 0;
+		while (!wl->tasks[start].pending)
+			start++;
+		report_cycle(wl, start, err);
+		goto out;
+	}
+
+	/* Dependants come later in topological order: walk it backwards. */
+	for (uint32_t k = n; k-- > 0;) {
+		uint32_t v = order[k];
+		struct task *t = &wl->tasks[v];
+		uint32_t chain = 0;
+		int64_t best = 0;
+		for (uint32_t e = 0; e < t->nouts; e++) {
+			uint32_t o = outs[t->out_off + e];
+			if (wl->tasks[o].chain > chain)
+				chain = wl->tasks[o].chain;
+			if (cp[o] > best)
+				best = cp[o];
+		}
+		t->chain = chain + 1;
+		cp[v] = best + (t->spec && t->spec->est_ms > 0 ? t->spec->est_ms : 0);
+		if (t->chain > wl->depth)
+			wl->depth = t->chain;
+		if (cp[v] > wl->critical_ms)
+			wl->critical_ms = cp[v];
+	}
+	for (uint32_t i = 0; i < n; i++) {
+		struct task *t = &wl->tasks[i];
+		wl->roots += t->ndeps == 0;
+		wl->sinks += t->nouts == 0;
+		t->pending = t->ndeps;
+		t->state = ST_WAITING;
+		t->attempts = 0;
+		t->last_fkind = 0;
+		t->last_exit = 0;
+		t->priority = t->spec ? t->spec->priority : 0;
+		t->timeout_ms = t->spec ? t->spec->timeout_ms : 0;
+	}
+	rc = 0;
+out:
+	if (rc) {
+		free(deps);
+		free(outs);
+		wl->deps = wl->outs = NULL;
+		wl->nedges = 0;
+	}
+	free(tmp);
+	free(order);
+	free(cp);
+	return rc;
+}
