@@ -8,7 +8,7 @@
 #include <unistd.h>
 
 static const char *const top_keys[] = {"jobs", "policies", "plugin_path", "plugins",
-				       "profiles", "kill_grace_ms", "retry", NULL};
+				       "profiles", "kill_grace_ms", "retry", "policy_limits", NULL};
 
 static const char *closest(const char *key, const char *const *known)
 {
@@ -125,6 +125,21 @@ static int validate(struct config *c, struct err *err)
 			if (get_int(x, c->path, name, 0, 86400000, &n, err))
 				return -1;
 			*(strcmp(k, "base_ms") ? &c->retry_cap_ms : &c->retry_base_ms) = n;
+		}
+	}
+	if ((v = json_object_get(c->root, "policy_limits"))) {
+		static const char *const keys[] = {"instructions", "memory_mb", NULL};
+		if (!json_is_object(v))
+			return err_set(err, "%s: policy_limits: expected an object", c->path);
+		json_t *x;
+		json_object_foreach(v, k, x) {
+			if (strcmp(k, "instructions") && strcmp(k, "memory_mb"))
+				return unknown_key(err, c->path, "policy_limits: ", k, keys);
+			char name[64];
+			snprintf(name, sizeof name, "policy_limits.%s", k);
+			if (get_int(x, c->path, name, 1, strcmp(k, "memory_mb") ? 1000000000000LL : 65536, &n, err))
+				return -1;
+			*(strcmp(k, "memory_mb") ? &c->policy_budget : &c->policy_mem_mb) = n;
 		}
 	}
 	if ((v = json_object_get(c->root, "policies"))) {

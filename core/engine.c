@@ -29,6 +29,9 @@
 #include <unistd.h>
 
 #include "heap.h"
+#include "host.h"
+#include "plugins.h"
+#include "policy.h"
 #include "runner.h"
 
 #define JOBS_LIMIT 4096
@@ -61,6 +64,7 @@ struct failure {
 struct engine {
 	struct workload *wl;
 	struct run_opts o;
+	const struct plugin_set *ps;  /* never NULL: no_plugins when none are loaded */
 	pthread_mutex_t mu;
 	pthread_cond_t cv, park_cv;
 	struct heap ready, delayed;
@@ -81,9 +85,15 @@ struct engine {
 	struct { int64_t ns; uint32_t idx; } slow[NSLOW];
 	struct failure *failures, **fail_tail;
 	int64_t sum_run_ns;
+	struct policy_stats pstats;   /* per failure kind, for the retry policy */
+	uint32_t n_final_at_tick;     /* for the scaling policy's throughput */
 	int64_t spawn_ns_total;
 	uint64_t spawn_count;
 };
+
+/* Hooks are called by looping over per-hook arrays: with no plugins they are
+ * loops over zero entries, and no `if (enabled)` sits on the task path. */
+static const struct plugin_set no_plugins;
 
 void run_opts_init(struct run_opts *o)
 {
@@ -93,6 +103,7 @@ void run_opts_init(struct run_opts *o)
 	o->kill_grace_ms = 2000;
 	o->retry_base_ms = 100;
 	o->retry_cap_ms = 30000;
+	o->handle_signals = 1;
 }
 
 static double elapsed_ms(const struct engine *e, int64_t ns)
@@ -141,6 +152,10 @@ static void journal_write(struct engine *e, uint32_t idx, const char *status,
 	if (a)
 		buf_addf(&b, ",\"exit\":%d,\"signal\":%d,\"ms\":%.3f", a->exit_code, a->sig,
 			 (double)(a->end_ns - a->start_ns) / 1e6);
+	if (a && a->label[0]) {
+		buf_adds(&b, ",\"label\":");
+		buf_json_str(&b, a->label);
+	}
 	buf_addf(&b, ",\"t\":%lld}\n", (long long)wall_ms());
 	/* one write per record: a kill -9 leaves whole lines only */
 	ssize_t off = 0;
@@ -204,16 +219,21 @@ static int journal_resume(struct engine *e, struct err *err)
 
 /* ---- scheduling (under e->mu) -------------------------------------------- */
 
-static double task_key(const struct task *t)
+/* The ready-queue key: the scheduling policy's, else priority (higher first).
+ * Ties keep submission order (the heap compares indexes next). */
+static double task_key(struct engine *e, const struct task *t)
 {
-	return -(double)t->spec->priority;
+	double k;
+	if (e->o.policy && policy_key(e->o.policy, t, &k) == 0 && k == k)
+		return k;
+	return -(double)t->priority;
 }
 
 static void make_ready(struct engine *e, uint32_t idx)
 {
 	struct task *t = &e->wl->tasks[idx];
 	t->state = ST_READY;
-	if (heap_push(&e->ready, task_key(t), idx)) {
+	if (heap_push(&e->ready, task_key(e, t), idx)) {
 		fprintf(stderr, "gearbox: out of memory\n");
 		abort();
 	}
@@ -365,6 +385,42 @@ static void joblog_write(struct engine *e, uint32_t idx, const struct attempt *a
 	fputc('\n', e->joblog);
 }
 
+/* Built-in retry: `retries` attempts more, backoff base * 2^(attempt-1), capped. */
+static int builtin_retry(struct engine *e, const struct task *t, int64_t *delay)
+{
+	if (t->attempts > (unsigned)t->spec->retries)
+		return 0;
+	int64_t d = e->o.retry_base_ms;
+	for (unsigned k = 1; k < t->attempts && d < e->o.retry_cap_ms; k++)
+		d *= 2;
+	*delay = d > e->o.retry_cap_ms ? e->o.retry_cap_ms : d;
+	return 1;
+}
+
+/* Whether to retry a failed attempt, and after how long: the retry policy's
+ * decision (with its changes for the next attempt), else the built-in one. */
+static int decide_retry(struct engine *e, struct task *t, const struct attempt *a, int64_t *delay)
+{
+	if (!e->o.policy || !policy_has(e->o.policy, POL_RETRY))
+		return builtin_retry(e, t, delay);
+	struct policy_failure f = {fail_kind_name(a->fkind), a->exit_code, a->sig,
+				   (double)(a->end_ns - a->start_ns) / 1e6, a->msg[0] ? a->msg : NULL};
+	struct policy_changes chg;
+	memset(&chg, 0, sizeof chg);
+	int r = policy_retry(e->o.policy, t, &f, t->attempts, &e->pstats, delay, &chg);
+	if (r < 0)
+		return builtin_retry(e, t, delay);
+	if (r == 0)
+		return 0;
+	if (chg.has_timeout)
+		t->timeout_ms = chg.timeout_ms;
+	if (chg.has_priority)
+		t->priority = chg.priority;
+	if (*delay > 3600000)
+		*delay = 3600000; /* a policy cannot park a task for more than an hour */
+	return 1;
+}
+
 /* Records the end of an attempt: final success or failure, or a retry.
  * Returns 1 when the attempt is final (its output should be shown). */
 static int complete(struct engine *e, struct worker *w, uint32_t idx, struct attempt *a)
@@ -395,6 +451,14 @@ static int complete(struct engine *e, struct worker *w, uint32_t idx, struct att
 			buf_addf(&b, ",\"failure\":\"%s\",\"signal\":%d", fail_kind_name(a->fkind), a->sig);
 		if (a->spawn_ns)
 			buf_addf(&b, ",\"spawn_us\":%.1f", (double)a->spawn_ns / 1e3);
+		if (a->label[0]) {
+			buf_adds(&b, ",\"label\":");
+			buf_json_str(&b, a->label);
+		}
+		if (!a->ok && a->msg[0]) {
+			buf_adds(&b, ",\"message\":");
+			buf_json_str(&b, a->msg);
+		}
 		if (late)
 			buf_adds(&b, ",\"late\":true");
 		ev_end(e, &b);
@@ -405,6 +469,12 @@ static int complete(struct engine *e, struct worker *w, uint32_t idx, struct att
 		t->state = ST_WAITING;
 		return 1;
 	}
+	if (!a->ok && a->fkind >= FK_EXIT && a->fkind <= FK_ERROR)
+		e->pstats.failures[a->fkind - FK_EXIT]++;
+	if (a->ok && t->attempts > 1 && t->last_fkind >= FK_EXIT && t->last_fkind <= FK_ERROR)
+		e->pstats.retry_ok[t->last_fkind - FK_EXIT]++;
+	if (!a->ok)
+		t->last_fkind = (uint8_t)a->fkind;
 	if (a->ok) {
 		t->state = ST_OK;
 		e->n_ok++;
@@ -415,12 +485,10 @@ static int complete(struct engine *e, struct worker *w, uint32_t idx, struct att
 		release_dependants(e, idx);
 		return 1;
 	}
-	if (t->attempts <= (unsigned)t->spec->retries && e->stopping == STOP_NONE) {
-		int64_t delay = e->o.retry_base_ms;
-		for (unsigned k = 1; k < t->attempts && delay < e->o.retry_cap_ms; k++)
-			delay *= 2;
-		if (delay > e->o.retry_cap_ms)
-			delay = e->o.retry_cap_ms;
+	int64_t delay;
+	if (e->stopping == STOP_NONE && decide_retry(e, t, a, &delay)) {
+		if (a->fkind >= FK_EXIT && a->fkind <= FK_ERROR)
+			e->pstats.retries[a->fkind - FK_EXIT]++;
 		t->state = ST_DELAYED;
 		e->n_retried++;
 		heap_push(&e->delayed, (double)(now_ns() + delay * 1000000), idx);
@@ -546,6 +614,149 @@ static void show_output(struct engine *e, uint32_t idx, struct attempt *a)
 
 /* ---- workers ------------------------------------------------------------- */
 
+/* ---- plugin hooks on the task path (outside e->mu) ----------------------- */
+
+static int fail_kind_of(const char *s)
+{
+	for (int k = FK_EXIT; k <= FK_ERROR; k++)
+		if (s && !strcmp(s, fail_kind_name(k)))
+			return k;
+	return FK_ERROR;
+}
+
+/* Calls one before_task hook; a verdict other than RUN fills the attempt
+ * (ANSWER, REJECT) or asks for a deferral (the delay travels in start_ns). */
+static int before_hook(const struct plugin *p, const gbx_task *gt, struct attempt *a)
+{
+	struct gbx_before ans;
+	memset(&ans, 0, sizeof ans);
+	p->d->before_task(p->self, gt, &ans);
+	switch (ans.verdict) {
+	case GBX_ANSWER: {
+		const struct gbx_result *r = &ans.result;
+		a->start_ns = a->end_ns = now_ns();
+		a->start_wall_ms = wall_ms();
+		a->ok = r->ok != 0;
+		a->fkind = a->ok ? FK_NONE : fail_kind_of(r->failure);
+		a->exit_code = r->exit_code;
+		a->sig = r->signal;
+		if (r->out_len)
+			buf_add(a->out, r->out, r->out_len);
+		if (r->err_len)
+			buf_add(a->err, r->err, r->err_len);
+		snprintf(a->label, sizeof a->label, "%s", ans.label ? ans.label : p->d->name);
+		return GBX_ANSWER;
+	}
+	case GBX_REJECT:
+		a->start_ns = a->end_ns = now_ns();
+		a->start_wall_ms = wall_ms();
+		a->ok = 0;
+		a->fkind = FK_REJECTED;
+		a->exit_code = -1;
+		snprintf(a->msg, sizeof a->msg, "rejected by %s: %s", p->d->name,
+			 ans.reason ? ans.reason : "no reason given");
+		return GBX_REJECT;
+	case GBX_DEFER:
+		a->start_ns = ans.delay_ms > 0 ? ans.delay_ms : 0;
+		snprintf(a->label, sizeof a->label, "%s", p->d->name);
+		return GBX_DEFER;
+	default:
+		return GBX_RUN;
+	}
+}
+
+static void after_hooks(const struct plugin_set *ps, const gbx_task *gt, const struct attempt *a)
+{
+	struct gbx_result r;
+	r.ok = a->ok;
+	r.failure = a->ok ? NULL : fail_kind_name(a->fkind);
+	r.exit_code = a->exit_code;
+	r.signal = a->sig;
+	r.ms = (double)(a->end_ns - a->start_ns) / 1e6;
+	r.out = a->out->p;
+	r.out_len = a->out->len;
+	r.err = a->err->p;
+	r.err_len = a->err->len;
+	for (size_t i = 0; i < ps->nafter; i++)
+		ps->after[i]->d->after_task(ps->after[i]->self, gt, &r);
+}
+
+/* Runs one attempt with the runner of the task's kind. */
+static void run_attempt(struct engine *e, const struct task *t, struct runner_ctx *rc,
+			struct attempt *a)
+{
+	switch (t->spec->kind) {
+	case KIND_SIM:
+		sim_run(t, rc, a);
+		return;
+	case KIND_PLUGIN: {
+		const struct kind_impl *ki = &e->o.host->impl[t->spec->pkind];
+		struct gbx_result r;
+		memset(&r, 0, sizeof r);
+		r.exit_code = -1;
+		a->start_ns = now_ns();
+		a->start_wall_ms = wall_ms();
+		ki->k->run(ki->self, (const gbx_task *)(const void *)t, &r);
+		a->end_ns = now_ns();
+		a->ok = r.ok != 0;
+		a->fkind = a->ok ? FK_NONE : fail_kind_of(r.failure);
+		a->exit_code = r.ok && r.exit_code < 0 ? 0 : r.exit_code;
+		a->sig = r.signal;
+		if (r.out_len)
+			buf_add(a->out, r.out, r.out_len);
+		if (r.err_len)
+			buf_add(a->err, r.err, r.err_len);
+		return;
+	}
+	default:
+		exec_run(t, rc, a);
+	}
+}
+
+/* Under e->mu: a before hook deferred the task; it is ready again later and
+ * this does not count as an attempt. */
+static void defer(struct engine *e, struct worker *w, uint32_t idx, int64_t delay_ms)
+{
+	struct task *t = &e->wl->tasks[idx];
+	t->attempts--;
+	e->running--;
+	w->running = 0;
+	if (e->stopping) {
+		t->state = ST_WAITING;
+		return;
+	}
+	t->state = ST_DELAYED;
+	heap_push(&e->delayed, (double)(now_ns() + delay_ms * 1000000), idx);
+	if (e->events) {
+		struct buf b = {0};
+		ev_begin(e, &b, "deferred", idx);
+		buf_addf(&b, ",\"delay_ms\":%lld", (long long)delay_ms);
+		ev_end(e, &b);
+	}
+	if (e->idle)
+		pthread_cond_signal(&e->cv);
+}
+
+/* A plugin's own event (host->event), written under e->mu like the others. */
+void engine_plugin_event(struct engine *e, const char *name, const struct task *t,
+			 const char *fields_json)
+{
+	if (!e->events)
+		return;
+	struct buf b = {0};
+	pthread_mutex_lock(&e->mu);
+	buf_addf(&b, "{\"t_ms\":%.3f,\"event\":", elapsed_ms(e, now_ns()));
+	buf_json_str(&b, name);
+	if (t) {
+		buf_adds(&b, ",\"id\":");
+		buf_json_str(&b, t->id);
+	}
+	if (fields_json && *fields_json)
+		buf_addf(&b, ",%s", fields_json);
+	ev_end(e, &b);
+	pthread_mutex_unlock(&e->mu);
+}
+
 static void *worker_main(void *arg)
 {
 	struct worker *w = arg;
@@ -578,10 +789,20 @@ static void *worker_main(void *arg)
 			w->out.len = w->err.len = 0;
 			a.out = &w->out;
 			a.err = &w->err;
-			if (t->spec->kind == KIND_SIM)
-				sim_run(t, &rc, &a);
-			else
-				exec_run(t, &rc, &a);
+			const struct plugin_set *ps = e->ps;
+			const gbx_task *gt = (const gbx_task *)(const void *)t;
+			int verdict = GBX_RUN;
+			for (size_t i = 0; i < ps->nbefore && verdict == GBX_RUN; i++)
+				verdict = before_hook(ps->before[i], gt, &a);
+			if (verdict == GBX_DEFER) {
+				pthread_mutex_lock(&e->mu);
+				defer(e, w, idx, a.start_ns);
+				continue;
+			}
+			if (verdict == GBX_RUN)
+				run_attempt(e, t, &rc, &a);
+			if (ps->nafter)
+				after_hooks(ps, gt, &a);
 
 			pthread_mutex_lock(&e->mu);
 			int final = complete(e, w, idx, &a);
@@ -780,6 +1001,161 @@ static void summary(struct engine *e)
 			(unsigned long long)e->spawn_count);
 }
 
+/* ---- policies on the tick (main thread) ---------------------------------- */
+
+struct cpu_sample {
+	uint64_t busy, total;
+};
+
+static int read_cpu(struct cpu_sample *c)
+{
+	FILE *f = fopen("/proc/stat", "re");
+	if (!f)
+		return -1;
+	unsigned long long v[8] = {0};
+	int n = fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2],
+		       &v[3], &v[4], &v[5], &v[6], &v[7]);
+	fclose(f);
+	if (n < 4)
+		return -1;
+	uint64_t idle = v[3] + v[4]; /* idle + iowait */
+	c->total = 0;
+	for (int i = 0; i < 8; i++)
+		c->total += v[i];
+	c->busy = c->total - idle;
+	return 0;
+}
+
+static double read_mem(void)
+{
+	FILE *f = fopen("/proc/meminfo", "re");
+	if (!f)
+		return 0;
+	char line[256];
+	double total = 0, avail = -1;
+	while (fgets(line, sizeof line, f)) {
+		unsigned long long kb;
+		if (sscanf(line, "MemTotal: %llu kB", &kb) == 1)
+			total = (double)kb;
+		else if (sscanf(line, "MemAvailable: %llu kB", &kb) == 1)
+			avail = (double)kb;
+	}
+	fclose(f);
+	return total > 0 && avail >= 0 ? 1.0 - avail / total : 0;
+}
+
+/* Samples the machine and the engine for the scaling policy and the plugins'
+ * ticks. Takes e->mu for the engine's counters. */
+struct sampler {
+	struct cpu_sample cpu;
+	int64_t last_ns;
+	uint32_t last_final;
+};
+
+static void gather(struct engine *e, struct sampler *sm, struct policy_metrics *m)
+{
+	struct cpu_sample cur;
+	memset(m, 0, sizeof *m);
+	if (read_cpu(&cur) == 0 && cur.total > sm->cpu.total)
+		m->cpu = (double)(cur.busy - sm->cpu.busy) / (double)(cur.total - sm->cpu.total);
+	sm->cpu = cur;
+	m->mem = read_mem();
+	int64_t now = now_ns();
+	double secs = (double)(now - sm->last_ns) / 1e9;
+	sm->last_ns = now;
+	pthread_mutex_lock(&e->mu);
+	m->queued = e->ready.n + e->delayed.n;
+	m->running = e->running;
+	m->jobs = e->jobs;
+	m->cores = ncores();
+	m->done = e->n_ok;
+	m->failed = e->n_failed;
+	m->min_jobs = e->o.jobs_min > 0 ? e->o.jobs_min : 1;
+	m->max_jobs = e->o.jobs_max > 0 ? e->o.jobs_max : JOBS_LIMIT;
+	m->avg_ms = e->n_attempts ? (double)e->sum_run_ns / 1e6 / e->n_attempts : 0;
+	m->throughput = secs > 0 ? (e->n_final - sm->last_final) / secs : 0;
+	m->elapsed_ms = (double)(now - e->t0_ns) / 1e6;
+	sm->last_final = e->n_final;
+	pthread_mutex_unlock(&e->mu);
+}
+
+/* Calls the scaling policy and applies its answer, clamped to [min, max]. */
+static void scale(struct engine *e, struct sampler *sm)
+{
+	struct policy_metrics m;
+	gather(e, sm, &m);
+	pthread_mutex_lock(&e->mu);
+	int64_t want;
+	if (!e->stopping && policy_scale(e->o.policy, &m, &want) == 0) {
+		if (want < m.min_jobs)
+			want = m.min_jobs;
+		if (want > m.max_jobs)
+			want = m.max_jobs;
+		if (want != e->jobs) {
+			int from = e->jobs;
+			int got = set_jobs(e, (int)want);
+			if (e->events)
+				fprintf(e->events, "{\"t_ms\":%.3f,\"event\":\"scaled\",\"jobs\":%d,\"from\":%d,\"cpu\":%.3f,\"mem\":%.3f,\"queued\":%lld}\n",
+					m.elapsed_ms, got, from, m.cpu, m.mem, (long long)m.queued);
+		}
+	}
+	pthread_mutex_unlock(&e->mu);
+}
+
+/* The plugins' tick hooks, each at its own interval (tick_ms, default 1 s). */
+static void plugin_ticks(struct engine *e, struct sampler *sm, int64_t *due)
+{
+	const struct plugin_set *ps = e->ps;
+	int64_t now = now_ns();
+	int any = 0;
+	for (size_t i = 0; i < ps->ntick; i++)
+		any |= now >= due[i];
+	if (!any)
+		return;
+	struct policy_metrics m;
+	gather(e, sm, &m);
+	struct gbx_metrics g = {sizeof g, m.cpu, m.mem, m.queued, m.running, m.jobs, m.cores,
+				m.done, m.failed, m.avg_ms, m.throughput, m.elapsed_ms};
+	for (size_t i = 0; i < ps->ntick; i++) {
+		if (now < due[i])
+			continue;
+		const struct plugin *p = ps->tick[i];
+		p->d->tick(p->self, &g);
+		due[i] = now + (p->d->tick_ms > 0 ? p->d->tick_ms : 1000) * 1000000;
+	}
+}
+
+static void reload_policies(struct engine *e, const char *why)
+{
+	struct err err = {{0}};
+	pthread_mutex_lock(&e->mu);
+	int r = policy_reload(e->o.policy, &err);
+	pthread_mutex_unlock(&e->mu);
+	pthread_mutex_lock(&e->out_mu);
+	if (r)
+		fprintf(stderr, "%sgearbox: policy reload (%s) failed: %s\n",
+			e->progress_on ? "\r\033[K" : "", why, err.msg);
+	else if (!e->o.quiet)
+		fprintf(stderr, "%sgearbox: policies reloaded (%s)\n", e->progress_on ? "\r\033[K" : "", why);
+	pthread_mutex_unlock(&e->out_mu);
+}
+
+/* --watch-policies: reload when a policy file's mtime changes. */
+static int policies_changed(struct engine *e, struct timespec *mt)
+{
+	int changed = 0;
+	for (int k = 0; k < POL_NKINDS; k++) {
+		const char *f = policy_file(e->o.policy, k);
+		struct stat st;
+		if (!f || stat(f, &st))
+			continue;
+		if (mt[k].tv_sec && (st.st_mtim.tv_sec != mt[k].tv_sec || st.st_mtim.tv_nsec != mt[k].tv_nsec))
+			changed = 1;
+		mt[k] = st.st_mtim;
+	}
+	return changed;
+}
+
 /* ---- the run ------------------------------------------------------------- */
 
 static int open_outputs(struct engine *e, struct err *err)
@@ -891,18 +1267,27 @@ int engine_run(struct workload *wl, const struct run_opts *o, struct err *err)
 	e->done_fd = eventfd(0, EFD_CLOEXEC);
 	e->progress_on = o->progress > 0 || (o->progress < 0 && !o->quiet && isatty(2));
 
-	/* Signals are taken by this thread alone, through a signalfd. */
+	/* Signals are taken by this thread alone, through a signalfd; workers
+	 * inherit the blocked mask. An embedder may keep its own handling. */
 	sigset_t sigs, oldmask;
 	sigemptyset(&sigs);
 	sigaddset(&sigs, SIGINT);
 	sigaddset(&sigs, SIGTERM);
 	sigaddset(&sigs, SIGHUP);
-	pthread_sigmask(SIG_BLOCK, &sigs, &oldmask);
-	int sfd = signalfd(-1, &sigs, SFD_CLOEXEC);
-	struct sigaction ign = {.sa_handler = SIG_IGN};
+	int sfd = -1;
 	struct sigaction oldpipe;
-	sigaction(SIGPIPE, &ign, &oldpipe);
+	if (o->handle_signals) {
+		pthread_sigmask(SIG_BLOCK, &sigs, &oldmask);
+		sfd = signalfd(-1, &sigs, SFD_CLOEXEC);
+		struct sigaction ign = {.sa_handler = SIG_IGN};
+		sigaction(SIGPIPE, &ign, &oldpipe);
+	}
 
+	e->ps = o->plugins ? o->plugins : &no_plugins;
+	if (o->host)
+		o->host->e = e;
+	for (size_t i = 0; i < e->ps->nstart; i++)
+		e->ps->start[i]->d->run_start(e->ps->start[i]->self, wl->ntasks);
 	e->t0_ns = now_ns();
 	e->t0_wall_ms = wall_ms();
 
@@ -932,17 +1317,41 @@ int engine_run(struct workload *wl, const struct run_opts *o, struct err *err)
 	pthread_mutex_unlock(&e->mu);
 
 	int rc_signals = 0;
+	struct policy *pol = o->policy;
+	int scaling = pol && policy_has(pol, POL_SCALING);
+	int64_t scale_every = scaling ? policy_scale_interval(pol) * 1000000 : 0;
+	int64_t next_scale = e->t0_ns + scale_every;
+	struct sampler smp = {{0, 0}, e->t0_ns, 0};
+	struct timespec pol_mtime[POL_NKINDS];
+	memset(pol_mtime, 0, sizeof pol_mtime);
+	read_cpu(&smp.cpu);
+	int64_t *tick_due = calloc(e->ps->ntick + 1, sizeof *tick_due);
+	for (size_t i = 0; tick_due && i < e->ps->ntick; i++) {
+		int64_t ms = e->ps->tick[i]->d->tick_ms;
+		tick_due[i] = e->t0_ns + (ms > 0 ? ms : 1000) * 1000000;
+	}
+	if (pol && o->watch_policies)
+		policies_changed(e, pol_mtime);
 	while (!nothing_to_do) {
 		struct pollfd p[2] = {{e->done_fd, POLLIN, 0}, {sfd, POLLIN, 0}};
-		/* the tick: progress line, jobs file, events flushed for tail -f */
-		int n = poll(p, sfd >= 0 ? 2 : 1, 200);
+		/* the tick: progress line, jobs file, policies, events flushed for tail -f */
+		int wait_ms = 200;
+		if (scaling) {
+			int64_t left = (next_scale - now_ns()) / 1000000;
+			wait_ms = left < 0 ? 0 : left < wait_ms ? (int)left : wait_ms;
+		}
+		int n = poll(p, sfd >= 0 ? 2 : 1, wait_ms);
 		if (n < 0 && errno != EINTR)
 			break;
 		if (p[0].revents)
 			break;
 		if (sfd >= 0 && p[1].revents) {
 			struct signalfd_siginfo si;
-			if (read(sfd, &si, sizeof si) == sizeof si && si.ssi_signo != SIGHUP) {
+			ssize_t got = read(sfd, &si, sizeof si);
+			if (got == sizeof si && si.ssi_signo == SIGHUP) {
+				if (pol)
+					reload_policies(e, "SIGHUP");
+			} else if (got == sizeof si) {
 				if (++rc_signals >= 2) {
 					/* second signal: kill what runs and go now */
 					pthread_mutex_lock(&e->mu);
@@ -965,6 +1374,14 @@ int engine_run(struct workload *wl, const struct run_opts *o, struct err *err)
 				pthread_mutex_unlock(&e->mu);
 			}
 		}
+		if (scaling && now_ns() >= next_scale) {
+			scale(e, &smp);
+			next_scale = now_ns() + scale_every;
+		}
+		if (e->ps->ntick && tick_due)
+			plugin_ticks(e, &smp, tick_due);
+		if (pol && o->watch_policies && policies_changed(e, pol_mtime))
+			reload_policies(e, "file changed");
 		if (o->jobs_file) {
 			int nj = read_jobs_file(o->jobs_file, &jobs_mtime);
 			if (nj > 0) {
@@ -983,15 +1400,22 @@ int engine_run(struct workload *wl, const struct run_opts *o, struct err *err)
 	}
 	for (int i = 0; i < e->nthreads; i++)
 		pthread_join(e->w[i]->th, NULL);
+	free(tick_due);
+	for (size_t i = 0; i < e->ps->nend; i++)
+		e->ps->end[i]->d->run_end(e->ps->end[i]->self, e->n_ok, e->n_failed);
+	if (o->host)
+		o->host->e = NULL;
 
 	summary(e);
 	int status = e->interrupted ? 130
 		     : (e->n_failed || e->n_skipped || e->n_final < wl->ntasks) ? 1 : 0;
 	close_outputs(e);
 	engine_free(e);
-	if (sfd >= 0)
-		close(sfd);
-	sigaction(SIGPIPE, &oldpipe, NULL);
-	pthread_sigmask(SIG_SETMASK, &oldmask, NULL);
+	if (o->handle_signals) {
+		if (sfd >= 0)
+			close(sfd);
+		sigaction(SIGPIPE, &oldpipe, NULL);
+		pthread_sigmask(SIG_SETMASK, &oldmask, NULL);
+	}
 	return status;
 }

@@ -14,6 +14,10 @@
 #include <stdint.h>
 #include "workload.h"
 
+struct policy;
+struct plugin_set;
+struct hostctx;
+
 enum halt_mode { HALT_NEVER = 0, HALT_SOON, HALT_NOW };
 
 struct run_opts {
@@ -33,6 +37,12 @@ struct run_opts {
 	int64_t kill_grace_ms;    /* SIGTERM, then SIGKILL after this */
 	int64_t retry_base_ms;    /* built-in backoff: base * 2^(attempt-1), capped */
 	int64_t retry_cap_ms;
+	int jobs_min;             /* bounds for the scaling policy (0: 1 and jobs_max) */
+	struct policy *policy;    /* Lua policies, or NULL (used, not owned) */
+	int watch_policies;       /* reload a policy file when it changes */
+	struct plugin_set *plugins; /* loaded plugins, or NULL (used, not owned) */
+	struct hostctx *host;     /* their host context, or NULL */
+	int handle_signals;       /* take SIGINT/SIGTERM/SIGHUP (the CLI does; embedders need not) */
 };
 
 void run_opts_init(struct run_opts *o);

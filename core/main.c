@@ -14,6 +14,7 @@
 
 #include "config.h"
 #include "engine.h"
+#include "policy.h"
 #include "workload.h"
 
 #define GEARBOX_VERSION "0.1.0"
@@ -47,6 +48,9 @@ static const char usage_run[] =
 	"      --events FILE     one JSON object per event\n"
 	"      --output-dir DIR  keep each task's stdout/stderr as DIR/ID.stdout|.stderr\n"
 	"      --progress, --no-progress   progress line (default: on a terminal)\n"
+	"      --policy KIND=FILE   Lua policy: KIND scheduling, retry or scaling;\n"
+	"                        FILE a path, or the name of a bundled one (edf)\n"
+	"      --watch-policies  reload a policy when its file changes (SIGHUP too)\n"
 	"  -a, --arg-file FILE   quick form: arguments, one per line (- is stdin)\n"
 	"      --timeout MS      quick form: timeout of each task\n"
 	"      --retries N       quick form: retries of each task\n"
@@ -54,15 +58,16 @@ static const char usage_run[] =
 	"  -v, --verbose         a line per finished task\n";
 
 static const char usage_check[] =
-	"usage: gearbox check WORKLOAD.json [--config FILE] [--profile NAME]\n"
+	"usage: gearbox check WORKLOAD.json [--config FILE] [--profile NAME] [--policy KIND=FILE]\n"
 	"\n"
 	"Validates the workload and the config without running anything and prints\n"
-	"task count, edges, roots, sinks, depth and the critical path.\n";
+	"task count, edges, roots, sinks, depth and the critical path. Policies are\n"
+	"loaded and dry-called on sample tasks; their errors carry file and line.\n";
 
 enum {
 	OPT_CONFIG = 256, OPT_PROFILE, OPT_HALT, OPT_JOURNAL, OPT_RESUME, OPT_JOBLOG,
 	OPT_EVENTS, OPT_OUTDIR, OPT_PROGRESS, OPT_NOPROGRESS, OPT_TIMEOUT, OPT_RETRIES,
-	OPT_HELP, OPT_ENABLE, OPT_DISABLE, OPT_POLICY
+	OPT_HELP, OPT_ENABLE, OPT_DISABLE, OPT_POLICY, OPT_WATCH
 };
 
 static const struct option long_opts[] = {
@@ -86,6 +91,7 @@ static const struct option long_opts[] = {
 	{"enable", required_argument, 0, OPT_ENABLE},
 	{"disable", required_argument, 0, OPT_DISABLE},
 	{"policy", required_argument, 0, OPT_POLICY},
+	{"watch-policies", no_argument, 0, OPT_WATCH},
 	{0, 0, 0, 0},
 };
 
@@ -100,7 +106,18 @@ struct cli {
 	char **quick_cmd;          /* after --, up to the first ::: */
 	int nsources;
 	char ***sources;
+	const char *policy_arg[POL_NKINDS];   /* --policy KIND=FILE */
 };
+
+static const char *const policy_kinds[POL_NKINDS] = {"scheduling", "retry", "scaling"};
+
+static int policy_kind(const char *name, size_t len)
+{
+	for (int k = 0; k < POL_NKINDS; k++)
+		if (strlen(policy_kinds[k]) == len && !strncmp(policy_kinds[k], name, len))
+			return k;
+	return -1;
+}
 
 static int usage_error(const char *cmd, const char *fmt, const char *arg)
 {
@@ -259,8 +276,15 @@ static int parse_args(struct cli *c, int full_argc, char **argv)
 		case OPT_ENABLE:
 		case OPT_DISABLE:
 			return usage_error(c->cmd, "%s: no plugin of that name is available (plugins are not built into this version)", optarg);
-		case OPT_POLICY:
-			return usage_error(c->cmd, "--policy %s: Lua policies are not available in this version", optarg);
+		case OPT_POLICY: {
+			const char *eq = strchr(optarg, '=');
+			int k = eq ? policy_kind(optarg, (size_t)(eq - optarg)) : -1;
+			if (k < 0 || !eq[1])
+				return usage_error(c->cmd, "--policy %s: expected KIND=FILE with KIND scheduling, retry or scaling", optarg);
+			c->policy_arg[k] = eq + 1;
+			break;
+		}
+		case OPT_WATCH: c->ro.watch_policies = 1; break;
 		case ':': return usage_error(c->cmd, "%s needs an argument", argv[optind - 1]);
 		default: return usage_error(c->cmd, "unknown option %s", argv[optind - 1]);
 		}
@@ -292,6 +316,7 @@ static int apply_jobs(struct cli *c, const struct config *cfg)
 	}
 	if (cfg->jobs_min && o->jobs < cfg->jobs_min)
 		o->jobs = cfg->jobs_min;
+	o->jobs_min = cfg->jobs_min;
 	if (cfg->kill_grace_ms >= 0)
 		o->kill_grace_ms = cfg->kill_grace_ms;
 	if (cfg->retry_base_ms >= 0)
@@ -314,18 +339,118 @@ static int apply_jobs(struct cli *c, const struct config *cfg)
 	return 0;
 }
 
-/* Plugin and policy support arrive with their own modules; until then a config
- * that asks for them is refused rather than silently ignored. */
+/* Plugin support arrives with its own module; until then a config that
+ * enables one is refused rather than silently ignored. */
 static int refuse_unbuilt(const struct config *cfg, struct err *err)
 {
 	const char *k;
 	json_t *v;
-	if (cfg->policies && json_object_size(cfg->policies))
-		return err_set(err, "%s: policies: Lua policies are not available in this version",
-			       cfg->path);
 	if (cfg->plugins)
 		json_object_foreach(cfg->plugins, k, v) if (json_is_true(json_object_get(v, "enabled")))
 			return err_set(err, "%s: plugins.%s: no plugin named \"%s\" was found", cfg->path, k, k);
+	return 0;
+}
+
+/* Directory of the running binary, for finding bundled policies and plugins. */
+static char *exe_dir(void)
+{
+	char buf[4096];
+	ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
+	if (n <= 0)
+		return strdup(".");
+	buf[n] = 0;
+	char *slash = strrchr(buf, '/');
+	if (slash)
+		*slash = 0;
+	return strdup(buf);
+}
+
+/* A policy named without a path ("edf") is a bundled one: policies/KIND/NAME.lua
+ * in the source tree next to the build, or PREFIX/share/gearbox/policies. A
+ * relative path from the config is relative to the config file's directory. */
+static char *policy_path(const char *kind, const char *name, const char *base_file)
+{
+	struct buf b = {0};
+	if (!strchr(name, '/') && !strstr(name, ".lua")) {
+		char *dir = exe_dir();
+		const char *roots[] = {"/../policies", "/../../policies", "/../share/gearbox/policies"};
+		for (size_t i = 0; i < sizeof roots / sizeof roots[0]; i++) {
+			b.len = 0;
+			buf_addf(&b, "%s%s/%s/%s.lua", dir, roots[i], kind, name);
+			if (access(b.p, R_OK) == 0)
+				break;
+		}
+		free(dir);
+		return b.p;
+	}
+	if (base_file && name[0] != '/' && strchr(base_file, '/')) {
+		buf_addf(&b, "%.*s/%s", (int)(strrchr(base_file, '/') - base_file), base_file, name);
+		return b.p;
+	}
+	return strdup(name);
+}
+
+/* Loads the policies named by the config and --policy (the flag wins). */
+static int load_policies(struct cli *c, const struct config *cfg, struct workload *wl,
+			 int strict, struct policy **out, struct err *err)
+{
+	const char *file[POL_NKINDS] = {0};
+	const char *from[POL_NKINDS] = {0};
+	if (cfg->policies) {
+		const char *k;
+		json_t *v;
+		json_object_foreach(cfg->policies, k, v) {
+			int kind = policy_kind(k, strlen(k));
+			if (kind < 0)
+				return err_set(err, "%s: policies: unknown kind \"%s\" (kinds: scheduling, retry, scaling)",
+					       cfg->path, k);
+			if (!json_is_string(v))
+				return err_set(err, "%s: policies.%s: expected a file name", cfg->path, k);
+			file[kind] = json_string_value(v);
+			from[kind] = cfg->path;
+		}
+	}
+	int any = 0;
+	for (int k = 0; k < POL_NKINDS; k++) {
+		if (c->policy_arg[k]) {
+			file[k] = c->policy_arg[k];
+			from[k] = NULL;
+		}
+		any |= file[k] != NULL;
+	}
+	*out = NULL;
+	if (!any)
+		return 0;
+	struct policy_opts po;
+	memset(&po, 0, sizeof po);
+	po.wl = wl;
+	po.budget = cfg->policy_budget;
+	po.mem_cap = cfg->policy_mem_mb > 0 ? (size_t)cfg->policy_mem_mb << 20 : 0;
+	struct policy *p = policy_new(&po, err);
+	if (!p)
+		return -1;
+	for (int k = 0; k < POL_NKINDS; k++) {
+		if (!file[k])
+			continue;
+		char *path = policy_path(policy_kinds[k], file[k], from[k]);
+		if (access(path, R_OK)) {
+			err_set(err, "%s policy %s: %s", policy_kinds[k], path, strerror(errno));
+			free(path);
+			policy_free(p);
+			return -1;
+		}
+		int r = policy_load(p, k, path, err);
+		free(path);
+		if (r && strict) {
+			policy_free(p);
+			return -1;
+		}
+		/* a broken policy must not stop a run: say so once, use the built-in */
+		if (r)
+			fprintf(stderr, "gearbox: %s; using the built-in %s decision\n", err->msg,
+				policy_kinds[k]);
+	}
+	*out = p;
 	return 0;
 }
 
@@ -342,6 +467,19 @@ static int cmd_check(struct cli *c, struct workload *wl, const struct config *cf
 	printf("roots: %u, sinks: %u\n", wl->roots, wl->sinks);
 	printf("depth: %u\n", wl->depth);
 	printf("critical path: %lld ms (sum of est_ms along the longest path)\n", (long long)wl->critical_ms);
+	if (c->ro.policy) {
+		struct buf out = {0};
+		int problems = policy_check(c->ro.policy, &out);
+		for (int k = 0; k < POL_NKINDS; k++)
+			if (policy_file(c->ro.policy, k))
+				printf("policy %s: %s\n", policy_kinds[k], policy_file(c->ro.policy, k));
+		if (problems) {
+			fprintf(stderr, "%s", out.p);
+			fprintf(stderr, "gearbox: %d policy problem%s\n", problems, problems == 1 ? "" : "s");
+		}
+		buf_free(&out);
+		return problems ? 2 : 0;
+	}
 	return 0;
 }
 
@@ -440,6 +578,11 @@ int main(int argc, char **argv)
 		goto out;
 	}
 
+	if (load_policies(&c, &cfg, wl, !strcmp(c.cmd, "check"), &c.ro.policy, &err)) {
+		fprintf(stderr, "gearbox: %s\n", err.msg);
+		rc = 2;
+		goto out;
+	}
 	if (!strcmp(c.cmd, "check")) {
 		rc = cmd_check(&c, wl, &cfg);
 	} else {
@@ -448,6 +591,8 @@ int main(int argc, char **argv)
 			fprintf(stderr, "gearbox: %s\n", err.msg);
 	}
 out:
+	if (c.ro.policy)
+		policy_free(c.ro.policy);
 	workload_free(wl);
 	config_free(&cfg);
 	free_cli(&c);

@@ -24,6 +24,7 @@ struct attempt {
 	int64_t spawn_ns;       /* time spent starting the subprocess */
 	struct buf *out, *err;  /* captured output, owned by the worker, reused */
 	char msg[256];          /* why it failed, for spawn and error kinds */
+	char label[32];         /* who answered it instead of running it ("cached"), or "" */
 };
 
 struct runner_ctx {

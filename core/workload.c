@@ -88,6 +88,7 @@ struct var {
 
 struct ctx {
 	struct workload *wl;
+	const struct kind_registry *reg;
 	const char *file;
 	struct err *err;
 	struct spec dflt;  /* the defaults; its meta is borrowed from the document */
@@ -289,6 +290,8 @@ static int commit(struct ctx *c, const char *id, const struct spec *sp, int firs
 	t->spec = sp;
 	if (first && sp->meta)
 		json_incref(sp->meta);
+	if (first && sp->extra)
+		json_incref(sp->extra);
 	return 0;
 }
 
@@ -437,6 +440,16 @@ static int parse_field(struct ctx *c, const struct place *p, int f, json_t *v,
 	case F_ID:
 		return 0; /* checked by parse_fields */
 	case F_KIND:
+		if (json_is_string(v) && c->reg) {
+			for (size_t i = 0; i < c->reg->nkinds; i++) {
+				if (strcmp(json_string_value(v), c->reg->kinds[i].name) == 0) {
+					sp->kind = KIND_PLUGIN;
+					sp->pkind = (uint16_t)i;
+					sp->kind_name = c->reg->kinds[i].name;
+					return 0;
+				}
+			}
+		}
 		if ((k = get_choice(c, p, name, v, kind_names, 0, 2, "kinds")) < 0)
 			return -1;
 		sp->kind = (uint8_t)k;
@@ -523,6 +536,28 @@ static int unknown_field(struct ctx *c, const struct place *p, const char *key,
 	return perr(c, p, "unknown field \"%.200s\"%s", key, dym(h, sizeof h, guess));
 }
 
+static int in_list(const char *const *l, const char *key)
+{
+	for (; l && *l; l++)
+		if (strcmp(*l, key) == 0)
+			return 1;
+	return 0;
+}
+
+/* Whether a plugin declared `key`: for any task, or for this task's kind. */
+static int reg_field(const struct ctx *c, json_t *obj, const char *key)
+{
+	if (!c->reg)
+		return 0;
+	if (in_list(c->reg->fields, key))
+		return 1;
+	const char *kind = json_string_value(json_object_get(obj, "kind"));
+	for (size_t i = 0; kind && i < c->reg->nkinds; i++)
+		if (strcmp(kind, c->reg->kinds[i].name) == 0)
+			return in_list(c->reg->kinds[i].fields, key);
+	return 0;
+}
+
 /* Parses a task, a matrix template (its vars skipped) or the defaults into
  * *sp, which the caller set to a copy of the defaults. Sets p->id. */
 static int parse_fields(struct ctx *c, struct place *p, json_t *obj,
@@ -544,6 +579,10 @@ static int parse_fields(struct ctx *c, struct place *p, json_t *obj,
 		if (f < 0) {
 			if (mode == M_TEMPLATE && strcmp(key, "vars") == 0)
 				continue;
+			if (mode != M_DEFAULTS && reg_field(c, obj, key)) {
+				sp->extra = obj; /* borrowed until commit() takes a reference */
+				continue;
+			}
 			return unknown_field(c, p, key, mode);
 		}
 		if (mode == M_DEFAULTS && !field_info[f].in_defaults)
@@ -1027,6 +1066,13 @@ static int explain_dup(struct ctx *c)
 int workload_load_string(const char *text, size_t len, const char *name,
 			 struct workload **out, struct err *err)
 {
+	return workload_load_string_reg(text, len, name, NULL, out, err);
+}
+
+int workload_load_string_reg(const char *text, size_t len, const char *name,
+			     const struct kind_registry *reg, struct workload **out,
+			     struct err *err)
+{
 	*out = NULL;
 	if (!name)
 		name = "<string>";
@@ -1046,7 +1092,7 @@ int workload_load_string(const char *text, size_t len, const char *name,
 	}
 	arena_init(&wl->arena);
 	wl->path = arena_strdup(&wl->arena, name);
-	struct ctx c = {.wl = wl, .file = wl->path, .err = err};
+	struct ctx c = {.wl = wl, .reg = reg, .file = wl->path, .err = err};
 	int rc = load_doc(&c, doc);
 	if (!wl->name) {
 		const char *base = strrchr(wl->path, '/');
@@ -1075,6 +1121,12 @@ int workload_load_string(const char *text, size_t len, const char *name,
 }
 
 int workload_load(const char *path, struct workload **out, struct err *err)
+{
+	return workload_load_reg(path, NULL, out, err);
+}
+
+int workload_load_reg(const char *path, const struct kind_registry *reg,
+		      struct workload **out, struct err *err)
 {
 	*out = NULL;
 	FILE *f = fopen(path, "rb");
@@ -1113,7 +1165,7 @@ int workload_load(const char *path, struct workload **out, struct err *err)
 		free(text);
 		return err_set(err, "%s: %s", path, strerror(e));
 	}
-	int rc = workload_load_string(text, len, path, out, err);
+	int rc = workload_load_string_reg(text, len, path, reg, out, err);
 	free(text);
 	return rc;
 }
@@ -1334,6 +1386,8 @@ void workload_free(struct workload *wl)
 		const struct spec *sp = wl->tasks[i].spec;
 		if (sp && sp != prev && sp->meta)
 			json_decref(sp->meta);
+		if (sp && sp != prev && sp->extra)
+			json_decref(sp->extra);
 		prev = sp;
 	}
 	free(wl->tasks);

@@ -14,7 +14,20 @@
 #include <jansson.h>
 #include "util.h"
 
-enum task_kind { KIND_EXEC = 0, KIND_SIM = 1 };
+enum task_kind { KIND_EXEC = 0, KIND_SIM = 1, KIND_PLUGIN = 2 };
+
+/* Task kinds and task fields added by plugins (and by the embedding API's C
+ * callback kind). A task of kind NAME may carry the kind's own fields; any task
+ * may carry the registry's `fields`. Their JSON is kept in spec->extra. */
+struct kind_def {
+	const char *name;
+	const char *const *fields;   /* NULL-terminated, or NULL */
+};
+struct kind_registry {
+	const struct kind_def *kinds;
+	size_t nkinds;
+	const char *const *fields;   /* NULL-terminated, or NULL */
+};
 enum task_class { CLASS_NONE = 0, CLASS_CPU, CLASS_IO, CLASS_MEM, CLASS_MIXED };
 
 enum task_state {
@@ -32,6 +45,8 @@ struct spec {
 	uint8_t kind;       /* enum task_kind */
 	uint8_t cls;        /* enum task_class */
 	int8_t cache;       /* -1 unset, 0 false, 1 true (for the cache plugin) */
+	uint16_t pkind;     /* KIND_PLUGIN: index into the kind registry */
+	const char *kind_name; /* KIND_PLUGIN: the registry's name (borrowed) */
 	char **argv;        /* NULL-terminated; NULL when sh is set or kind is sim */
 	char *sh;           /* run by /bin/sh -c; NULL unless given */
 	char **env;         /* "KEY=VALUE", NULL-terminated, or NULL: added to the inherited environment */
@@ -44,6 +59,7 @@ struct spec {
 	char **inputs;      /* NULL-terminated or NULL */
 	char **outputs;     /* NULL-terminated or NULL */
 	json_t *meta;       /* owned reference, or NULL */
+	json_t *extra;      /* the task's JSON object when it has registry fields (owned reference), or NULL */
 	int64_t timeout_ms; /* 0: none */
 	int64_t deadline_ms;/* -1: none; from run start */
 	int64_t est_ms;     /* -1: unknown */
@@ -98,6 +114,13 @@ int workload_load(const char *path, struct workload **out, struct err *err);
 /* Same, from a string already in memory; `name` is used in messages. */
 int workload_load_string(const char *text, size_t len, const char *name,
 			 struct workload **out, struct err *err);
+
+/* The same two with plugin kinds and fields accepted (reg may be NULL). */
+int workload_load_reg(const char *path, const struct kind_registry *reg,
+		      struct workload **out, struct err *err);
+int workload_load_string_reg(const char *text, size_t len, const char *name,
+			     const struct kind_registry *reg, struct workload **out,
+			     struct err *err);
 
 /* The quick form: `cmd` is the command template (argv, NULL-terminated, may
  * contain {} or {1} {2} ...), `sources` the argument lists (each a

@@ -1,0 +1,64 @@
+/* host.h - what the engine offers plugins: the gbx_host table (logging,
+ * events, Lua functions, task accessors) and the kind registry built from the
+ * loaded plugins.
+ *
+ * A struct hostctx lives as long as the loaded plugins. Before the run starts
+ * it has no engine (events go nowhere); engine_run attaches itself for the run.
+ * Lua functions registered by plugins at init are kept here and handed to the
+ * policy host when it is created (it may be created after the plugins).
+ */
+#ifndef GBX_HOST_H
+#define GBX_HOST_H
+
+#include "gearbox/plugin.h"
+#include "policy.h"
+#include "workload.h"
+
+struct engine;
+
+/* The implementation of a plugin task kind, by registry index. */
+struct kind_impl {
+	const struct gbx_kind *k;
+	void *self;
+	const char *plugin;
+};
+
+struct lua_reg {
+	char *table, *name;
+	gbx_lua_fn fn;
+	void *self;
+};
+
+struct hostctx {
+	struct engine *e;              /* set by engine_run for the run */
+	struct lua_reg *lua;           /* Lua functions plugins asked for */
+	size_t nlua;
+	/* the kind registry (names and fields) and the implementations */
+	struct kind_registry reg;
+	struct kind_def *kinds;
+	struct kind_impl *impl;
+	const char **fields;           /* task fields plugins declared, NULL-terminated */
+};
+
+/* Fills a host table whose ctx is hc. */
+void host_table(struct hostctx *hc, struct gbx_host *h);
+
+struct plugin_set;
+/* Builds hc->reg from the loaded plugins' kinds and task fields. Returns -1
+ * with err when two plugins add one kind. */
+int host_registry(struct hostctx *hc, const struct plugin_set *set, struct err *err);
+
+/* Registers the plugins' Lua functions with a policy host. */
+int host_lua_apply(struct hostctx *hc, struct policy *p, struct err *err);
+
+/* Calls each plugin kind's validate on its tasks; -1 with err naming the file
+ * and the task on the first problem. */
+int host_validate(struct hostctx *hc, const struct workload *wl, struct err *err);
+
+void host_free(struct hostctx *hc);
+
+/* Implemented by the engine: writes a plugin's event. */
+void engine_plugin_event(struct engine *e, const char *name, const struct task *t,
+			 const char *fields_json);
+
+#endif

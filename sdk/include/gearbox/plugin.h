@@ -1,0 +1,168 @@
+/* gearbox/plugin.h - the plugin ABI.
+ *
+ * A plugin is a shared object that exports one symbol, GBX_PLUGIN_SYMBOL, a
+ * `const struct gbx_plugin`. The host reads abi_major first and refuses any
+ * other major; a newer minor on either side is fine (structs only grow at the
+ * end, and every struct the host hands out starts with its size).
+ *
+ * A plugin never links against the engine: everything it needs arrives in the
+ * `struct gbx_host` table passed to init(). Task data is reached through the
+ * host's accessors on an opaque `gbx_task`, never through engine structs.
+ *
+ * Hooks are optional: leave a pointer NULL and the engine never calls it (the
+ * engine keeps, per hook, an array of only the plugins that set it).
+ *
+ * Threading: init, fini, run_start, run_end and tick run on the engine's main
+ * thread; before_task and after_task run on worker threads, possibly several
+ * at once, and must be thread-safe; a kind's run() runs on a worker thread.
+ * No hook may block for long: before/after sit on every task's path.
+ *
+ * Ownership: every pointer the host passes in is borrowed for the duration of
+ * the call. Every pointer a plugin returns in a struct (strings, output) is
+ * copied by the host before the hook returns to it... except where noted.
+ */
+#ifndef GEARBOX_PLUGIN_H
+#define GEARBOX_PLUGIN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define GBX_PLUGIN_ABI_MAJOR 1
+#define GBX_PLUGIN_ABI_MINOR 0
+#define GBX_PLUGIN_SYMBOL "gbx_plugin_descriptor"
+
+/* Declares the descriptor with the right name and visibility. */
+#define GBX_PLUGIN_EXPORT __attribute__((visibility("default"))) const struct gbx_plugin gbx_plugin_descriptor
+
+typedef struct gbx_task gbx_task; /* opaque: read it through gbx_host */
+
+/* The outcome of one attempt. after_task reads one; before_task may fill one
+ * to answer a task without running it. */
+struct gbx_result {
+	int ok;                /* 1 success */
+	const char *failure;   /* when !ok: "exit" | "signal" | "timeout" | "spawn" | "rejected" | "error" */
+	int exit_code;         /* -1 when none */
+	int signal;            /* 0 when none */
+	double ms;             /* run time of the attempt */
+	const char *out;       /* captured stdout, out_len bytes (not NUL-terminated) */
+	size_t out_len;
+	const char *err;       /* captured stderr */
+	size_t err_len;
+};
+
+enum gbx_verdict {
+	GBX_RUN = 0,           /* run the task as usual */
+	GBX_ANSWER,            /* use `result` instead of running it (e.g. a cache hit) */
+	GBX_REJECT,            /* fail this attempt at once with failure kind "rejected" */
+	GBX_DEFER,             /* put it back; ready again after delay_ms */
+};
+
+/* What before_task decides. Zeroed by the host before the call (verdict RUN). */
+struct gbx_before {
+	int verdict;           /* enum gbx_verdict */
+	struct gbx_result result; /* GBX_ANSWER: copied by the host */
+	const char *label;     /* GBX_ANSWER: how events and the journal call it, e.g. "cached" */
+	const char *reason;    /* GBX_REJECT: why, copied by the host */
+	int64_t delay_ms;      /* GBX_DEFER */
+};
+
+/* The engine's metrics, for tick(). */
+struct gbx_metrics {
+	size_t size;           /* sizeof(struct gbx_metrics) as the host knows it */
+	double cpu, mem;       /* machine utilization, 0..1 */
+	int64_t queued, running, jobs, cores, done, failed;
+	double avg_ms, throughput, elapsed_ms;
+};
+
+/* A value for Lua functions that plugins add for policies. */
+enum gbx_vtype { GBX_NIL = 0, GBX_BOOL, GBX_NUM, GBX_STR };
+struct gbx_value {
+	int type;              /* enum gbx_vtype */
+	double num;            /* GBX_NUM; GBX_BOOL as 0 or 1 */
+	const char *str;       /* GBX_STR: arguments borrowed; a result string is copied by the host */
+};
+/* Returns 0, or -1 to raise an error in the policy (message in ret->str). */
+typedef int (*gbx_lua_fn)(void *self, const struct gbx_value *args, int nargs,
+			  struct gbx_value *ret);
+
+/* The host table handed to init(). Valid until fini() returns. */
+struct gbx_host {
+	size_t size;                    /* sizeof(struct gbx_host) as the host knows it */
+	uint32_t abi_major, abi_minor;  /* the host's */
+	void *ctx;                      /* pass back as the first argument below */
+
+	/* Messages to the user, prefixed with the plugin's name. level: 0 info, 1 warning, 2 error. */
+	void (*log)(void *ctx, int level, const char *msg);
+	/* Writes an event {"event": name, ...fields} to --events; fields_json is a
+	 * JSON object's members without braces (e.g. "\"state\":\"open\""), or NULL. */
+	void (*event)(void *ctx, const char *name, const gbx_task *t, const char *fields_json);
+	/* Adds `table.name(...)` for policies. Call from init() only. Returns 0 or -1. */
+	int (*lua_fn)(void *ctx, const char *table, const char *name, gbx_lua_fn fn, void *self);
+
+	/* Task accessors: strings are borrowed, valid while the task is. NULL when absent. */
+	const char *(*task_id)(const gbx_task *t);
+	const char *(*task_kind)(const gbx_task *t);
+	const char *(*task_target)(const gbx_task *t);
+	const char *const *(*task_argv)(const gbx_task *t);   /* NULL-terminated */
+	const char *(*task_sh)(const gbx_task *t);
+	const char *const *(*task_env)(const gbx_task *t);    /* "K=V", NULL-terminated */
+	const char *(*task_cwd)(const gbx_task *t);
+	const char *(*task_stdin)(const gbx_task *t, size_t *len);
+	const char *const *(*task_inputs)(const gbx_task *t);
+	const char *const *(*task_outputs)(const gbx_task *t);
+	int (*task_cache)(const gbx_task *t);                 /* -1 unset, 0, 1 */
+	int (*task_attempt)(const gbx_task *t);               /* attempts started so far */
+	int64_t (*task_timeout_ms)(const gbx_task *t);        /* 0 none */
+	int (*task_priority)(const gbx_task *t);
+	/* A field of the task's JSON by name (meta, or a field a plugin declared),
+	 * as compact JSON text; the caller frees it with free(). NULL when absent. */
+	char *(*task_field_json)(const gbx_task *t, const char *name);
+};
+
+/* A task kind a plugin adds. */
+struct gbx_kind {
+	const char *name;                 /* the "kind" value in workloads */
+	const char *const *fields;        /* extra task fields it accepts, NULL-terminated, or NULL */
+	/* Optional: checks a task of this kind at load time; returns 0, or -1 with
+	 * a message in err (the host adds file and task id). */
+	int (*validate)(void *self, const gbx_task *t, char *err, size_t errlen);
+	/* Runs one attempt on a worker thread and fills res (out/err are copied
+	 * by the host after run returns). Returns 0. */
+	int (*run)(void *self, const gbx_task *t, struct gbx_result *res);
+};
+
+/* The descriptor. */
+struct gbx_plugin {
+	uint32_t abi_major;               /* GBX_PLUGIN_ABI_MAJOR */
+	uint32_t abi_minor;               /* GBX_PLUGIN_ABI_MINOR */
+	const char *name;                 /* the key in the config's "plugins" */
+	const char *version;
+	const char *description;
+	/* Keys accepted in plugins.NAME besides "enabled" and "order", NULL-terminated.
+	 * Any other key is an error naming the plugin and the key. */
+	const char *const *config_keys;
+	/* Extra task fields this plugin reads on any kind (e.g. "pool"), NULL-terminated. */
+	const char *const *task_fields;
+	/* config_json: plugins.NAME as compact JSON. On failure return -1 with a
+	 * message in err: the run stops before any task starts. */
+	int (*init)(const struct gbx_host *host, const char *config_json, void **self,
+		    char *err, size_t errlen);
+	void (*fini)(void *self);
+
+	void (*run_start)(void *self, int64_t ntasks);
+	void (*run_end)(void *self, int64_t ok, int64_t failed);
+	void (*before_task)(void *self, const gbx_task *t, struct gbx_before *ans);
+	void (*after_task)(void *self, const gbx_task *t, const struct gbx_result *r);
+	void (*tick)(void *self, const struct gbx_metrics *m);
+	int64_t tick_ms;                  /* how often tick runs (0: 1000) */
+	const struct gbx_kind *kinds;     /* array ended by a NULL name, or NULL */
+};
+
+#ifdef __cplusplus
+}
+#endif
+#endif
