@@ -14,6 +14,8 @@
 
 #include "config.h"
 #include "engine.h"
+#include "host.h"
+#include "plugins.h"
 #include "policy.h"
 #include "workload.h"
 
@@ -26,6 +28,8 @@ static const char usage_main[] =
 	"  run WORKLOAD.json [options]        run a workload\n"
 	"  run [options] -- CMD {} ::: A B C  quick form, like GNU parallel / xargs\n"
 	"  check WORKLOAD.json [options]      validate without running; print DAG stats\n"
+	"  plugins [--config FILE] [--enable P] [--disable P]\n"
+	"                                     list the plugins found, enabled or not, and why\n"
 	"\n"
 	"  gearbox COMMAND --help    options of a command\n"
 	"  gearbox --version\n"
@@ -41,6 +45,8 @@ static const char usage_run[] =
 	"                        number is read from FILE and re-read while running\n"
 	"      --config FILE     config file (default ./gearbox.json when present)\n"
 	"      --profile NAME    merge profile NAME of the config over it\n"
+	"      --enable P, --disable P   switch plugin P on or off (repeatable;\n"
+	"                        over the profile and the config)\n"
 	"      --halt WHEN       never | soon,fail=N[%%] | now,fail=N[%%] (as GNU parallel)\n"
 	"      --journal FILE    append one record per finished task\n"
 	"      --resume          skip tasks the journal records as succeeded\n"
@@ -107,7 +113,20 @@ struct cli {
 	int nsources;
 	char ***sources;
 	const char *policy_arg[POL_NKINDS];   /* --policy KIND=FILE */
+	char **enable, **disable;             /* NULL-terminated */
+	int nenable, ndisable;
 };
+
+static int push_name(char ***list, int *n, char *name)
+{
+	char **l = realloc(*list, (size_t)(*n + 2) * sizeof *l);
+	if (!l)
+		return -1;
+	l[(*n)++] = name;
+	l[*n] = NULL;
+	*list = l;
+	return 0;
+}
 
 static const char *const policy_kinds[POL_NKINDS] = {"scheduling", "retry", "scaling"};
 
@@ -274,8 +293,13 @@ static int parse_args(struct cli *c, int full_argc, char **argv)
 			fputs(!strcmp(c->cmd, "check") ? usage_check : usage_run, stdout);
 			return 3;
 		case OPT_ENABLE:
+			if (push_name(&c->enable, &c->nenable, optarg))
+				return 2;
+			break;
 		case OPT_DISABLE:
-			return usage_error(c->cmd, "%s: no plugin of that name is available (plugins are not built into this version)", optarg);
+			if (push_name(&c->disable, &c->ndisable, optarg))
+				return 2;
+			break;
 		case OPT_POLICY: {
 			const char *eq = strchr(optarg, '=');
 			int k = eq ? policy_kind(optarg, (size_t)(eq - optarg)) : -1;
@@ -339,18 +363,6 @@ static int apply_jobs(struct cli *c, const struct config *cfg)
 	return 0;
 }
 
-/* Plugin support arrives with its own module; until then a config that
- * enables one is refused rather than silently ignored. */
-static int refuse_unbuilt(const struct config *cfg, struct err *err)
-{
-	const char *k;
-	json_t *v;
-	if (cfg->plugins)
-		json_object_foreach(cfg->plugins, k, v) if (json_is_true(json_object_get(v, "enabled")))
-			return err_set(err, "%s: plugins.%s: no plugin named \"%s\" was found", cfg->path, k, k);
-	return 0;
-}
-
 /* Directory of the running binary, for finding bundled policies and plugins. */
 static char *exe_dir(void)
 {
@@ -392,7 +404,7 @@ static char *policy_path(const char *kind, const char *name, const char *base_fi
 
 /* Loads the policies named by the config and --policy (the flag wins). */
 static int load_policies(struct cli *c, const struct config *cfg, struct workload *wl,
-			 int strict, struct policy **out, struct err *err)
+			 struct hostctx *hc, int strict, struct policy **out, struct err *err)
 {
 	const char *file[POL_NKINDS] = {0};
 	const char *from[POL_NKINDS] = {0};
@@ -429,6 +441,10 @@ static int load_policies(struct cli *c, const struct config *cfg, struct workloa
 	struct policy *p = policy_new(&po, err);
 	if (!p)
 		return -1;
+	if (host_lua_apply(hc, p, err)) {
+		policy_free(p);
+		return -1;
+	}
 	for (int k = 0; k < POL_NKINDS; k++) {
 		if (!file[k])
 			continue;
@@ -451,6 +467,35 @@ static int load_policies(struct cli *c, const struct config *cfg, struct workloa
 				policy_kinds[k]);
 	}
 	*out = p;
+	return 0;
+}
+
+static int cmd_plugins(char **dirs, size_t n_user, json_t *resolved)
+{
+	struct plugin_info *list = NULL;
+	size_t n = 0;
+	struct err err = {{0}};
+	if (plugins_list(dirs, n_user, resolved, &list, &n, &err)) {
+		fprintf(stderr, "gearbox: %s\n", err.msg);
+		return 2;
+	}
+	printf("%-14s %-9s %-5s %-8s %s\n", "NAME", "VERSION", "ABI", "STATE", "PATH / WHY");
+	for (size_t i = 0; i < n; i++) {
+		const struct plugin_info *p = &list[i];
+		char abi[32];
+		snprintf(abi, sizeof abi, "%u.%u", p->abi_major, p->abi_minor);
+		printf("%-14s %-9s %-5s %-8s %s\n", p->name ? p->name : "?",
+		       p->version ? p->version : "-", abi, p->error ? "broken" : p->enabled ? "enabled" : "off",
+		       p->path ? p->path : "");
+		printf("%-14s %-9s %-5s %-8s   %s\n", "", "", "", "", p->error ? p->error : p->why ? p->why : "");
+	}
+	if (n == 0)
+		printf("(no plugins found; searched:");
+	for (size_t i = 0; n == 0 && dirs[i]; i++)
+		printf(" %s", dirs[i]);
+	if (n == 0)
+		printf(")\n");
+	plugins_info_free(list, n);
 	return 0;
 }
 
@@ -485,6 +530,8 @@ static int cmd_check(struct cli *c, struct workload *wl, const struct config *cf
 
 static void free_cli(struct cli *c)
 {
+	free(c->enable);
+	free(c->disable);
 	free(c->quick_cmd);
 	for (int i = 0; i < c->nsources; i++) {
 		if (c->arg_file && i == c->nsources - 1)
@@ -513,7 +560,7 @@ int main(int argc, char **argv)
 	memset(&c, 0, sizeof c);
 	c.cmd = argv[1];
 	run_opts_init(&c.ro);
-	if (strcmp(c.cmd, "run") && strcmp(c.cmd, "check")) {
+	if (strcmp(c.cmd, "run") && strcmp(c.cmd, "check") && strcmp(c.cmd, "plugins")) {
 		fprintf(stderr, "gearbox: unknown command '%s'\n%s", c.cmd, usage_main);
 		return 2;
 	}
@@ -526,7 +573,13 @@ int main(int argc, char **argv)
 	struct err err = {{0}};
 	struct config cfg;
 	struct workload *wl = NULL;
-	if (config_load(c.config, c.profile, &cfg, &err) || refuse_unbuilt(&cfg, &err)) {
+	struct plugin_set set;
+	struct hostctx hc;
+	char **dirs = NULL;
+	json_t *resolved = NULL;
+	memset(&set, 0, sizeof set);
+	memset(&hc, 0, sizeof hc);
+	if (config_load(c.config, c.profile, &cfg, &err)) {
 		fprintf(stderr, "gearbox: %s\n", err.msg);
 		config_free(&cfg);
 		free_cli(&c);
@@ -534,6 +587,32 @@ int main(int argc, char **argv)
 	}
 	if ((rc = apply_jobs(&c, &cfg)))
 		goto out;
+
+	/* Plugins first: they add task kinds and fields the workload may use. */
+	size_t n_user = 0;
+	char *exe = exe_dir();
+	dirs = plugins_dirs(cfg.plugin_path, exe, &n_user);
+	free(exe);
+	resolved = plugins_resolve(cfg.plugins, c.enable, c.disable, &err);
+	if (!resolved) {
+		fprintf(stderr, "gearbox: %s\n", err.msg);
+		rc = 2;
+		goto out;
+	}
+	if (!strcmp(c.cmd, "plugins")) {
+		rc = cmd_plugins(dirs, n_user, resolved);
+		goto out;
+	}
+	struct gbx_host host;
+	host_table(&hc, &host);
+	if (plugins_load(&set, resolved, dirs, n_user, cfg.path, &host, &err) ||
+	    host_registry(&hc, &set, &err)) {
+		fprintf(stderr, "gearbox: %s\n", err.msg);
+		rc = 2;
+		goto out;
+	}
+	c.ro.plugins = &set;
+	c.ro.host = &hc;
 
 	if (c.quick_cmd) {
 		if (c.arg_file || c.nsources == 0) {
@@ -572,13 +651,13 @@ int main(int argc, char **argv)
 	} else if (c.timeout_ms || c.retries || c.arg_file) {
 		rc = usage_error(c.cmd, "%s", "--timeout, --retries and -a belong to the quick form; set timeout_ms and retries in the workload");
 		goto out;
-	} else if (workload_load(c.workload, &wl, &err)) {
+	} else if (workload_load_reg(c.workload, &hc.reg, &wl, &err) || host_validate(&hc, wl, &err)) {
 		fprintf(stderr, "gearbox: %s\n", err.msg);
 		rc = 2;
 		goto out;
 	}
 
-	if (load_policies(&c, &cfg, wl, !strcmp(c.cmd, "check"), &c.ro.policy, &err)) {
+	if (load_policies(&c, &cfg, wl, &hc, !strcmp(c.cmd, "check"), &c.ro.policy, &err)) {
 		fprintf(stderr, "gearbox: %s\n", err.msg);
 		rc = 2;
 		goto out;
@@ -594,6 +673,11 @@ out:
 	if (c.ro.policy)
 		policy_free(c.ro.policy);
 	workload_free(wl);
+	plugins_unload(&set);
+	host_free(&hc);
+	json_decref(resolved);
+	if (dirs)
+		plugins_dirs_free(dirs);
 	config_free(&cfg);
 	free_cli(&c);
 	return rc;
