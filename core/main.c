@@ -16,6 +16,7 @@
 #include "engine.h"
 #include "host.h"
 #include "plugins.h"
+#include "session.h"
 #include "policy.h"
 #include "workload.h"
 
@@ -126,16 +127,6 @@ static int push_name(char ***list, int *n, char *name)
 	l[*n] = NULL;
 	*list = l;
 	return 0;
-}
-
-static const char *const policy_kinds[POL_NKINDS] = {"scheduling", "retry", "scaling"};
-
-static int policy_kind(const char *name, size_t len)
-{
-	for (int k = 0; k < POL_NKINDS; k++)
-		if (strlen(policy_kinds[k]) == len && !strncmp(policy_kinds[k], name, len))
-			return k;
-	return -1;
 }
 
 static int usage_error(const char *cmd, const char *fmt, const char *arg)
@@ -302,7 +293,7 @@ static int parse_args(struct cli *c, int full_argc, char **argv)
 			break;
 		case OPT_POLICY: {
 			const char *eq = strchr(optarg, '=');
-			int k = eq ? policy_kind(optarg, (size_t)(eq - optarg)) : -1;
+			int k = eq ? policy_kind_of(optarg, (size_t)(eq - optarg)) : -1;
 			if (k < 0 || !eq[1])
 				return usage_error(c->cmd, "--policy %s: expected KIND=FILE with KIND scheduling, retry or scaling", optarg);
 			c->policy_arg[k] = eq + 1;
@@ -328,25 +319,10 @@ static int parse_args(struct cli *c, int full_argc, char **argv)
 	return 0;
 }
 
-static int apply_jobs(struct cli *c, const struct config *cfg)
+/* -j over what the config said (session_run_opts applied it first). */
+static int apply_jobs(struct cli *c)
 {
 	struct run_opts *o = &c->ro;
-	if (cfg->jobs_initial)
-		o->jobs = cfg->jobs_initial;
-	if (cfg->jobs_max) {
-		o->jobs_max = cfg->jobs_max;
-		if (o->jobs > cfg->jobs_max)
-			o->jobs = cfg->jobs_max;
-	}
-	if (cfg->jobs_min && o->jobs < cfg->jobs_min)
-		o->jobs = cfg->jobs_min;
-	o->jobs_min = cfg->jobs_min;
-	if (cfg->kill_grace_ms >= 0)
-		o->kill_grace_ms = cfg->kill_grace_ms;
-	if (cfg->retry_base_ms >= 0)
-		o->retry_base_ms = cfg->retry_base_ms;
-	if (cfg->retry_cap_ms >= 0)
-		o->retry_cap_ms = cfg->retry_cap_ms;
 	if (c->jobs_arg) {
 		int64_t n;
 		struct stat st;
@@ -363,119 +339,13 @@ static int apply_jobs(struct cli *c, const struct config *cfg)
 	return 0;
 }
 
-/* Directory of the running binary, for finding bundled policies and plugins. */
-static char *exe_dir(void)
-{
-	char buf[4096];
-	ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
-	if (n <= 0)
-		return strdup(".");
-	buf[n] = 0;
-	char *slash = strrchr(buf, '/');
-	if (slash)
-		*slash = 0;
-	return strdup(buf);
-}
-
-/* A policy named without a path ("edf") is a bundled one: policies/KIND/NAME.lua
- * in the source tree next to the build, or PREFIX/share/gearbox/policies. A
- * relative path from the config is relative to the config file's directory. */
-static char *policy_path(const char *kind, const char *name, const char *base_file)
-{
-	struct buf b = {0};
-	if (!strchr(name, '/') && !strstr(name, ".lua")) {
-		char *dir = exe_dir();
-		const char *roots[] = {"/../policies", "/../../policies", "/../share/gearbox/policies"};
-		for (size_t i = 0; i < sizeof roots / sizeof roots[0]; i++) {
-			b.len = 0;
-			buf_addf(&b, "%s%s/%s/%s.lua", dir, roots[i], kind, name);
-			if (access(b.p, R_OK) == 0)
-				break;
-		}
-		free(dir);
-		return b.p;
-	}
-	if (base_file && name[0] != '/' && strchr(base_file, '/')) {
-		buf_addf(&b, "%.*s/%s", (int)(strrchr(base_file, '/') - base_file), base_file, name);
-		return b.p;
-	}
-	return strdup(name);
-}
-
-/* Loads the policies named by the config and --policy (the flag wins). */
-static int load_policies(struct cli *c, const struct config *cfg, struct workload *wl,
-			 struct hostctx *hc, int strict, struct policy **out, struct err *err)
-{
-	const char *file[POL_NKINDS] = {0};
-	const char *from[POL_NKINDS] = {0};
-	if (cfg->policies) {
-		const char *k;
-		json_t *v;
-		json_object_foreach(cfg->policies, k, v) {
-			int kind = policy_kind(k, strlen(k));
-			if (kind < 0)
-				return err_set(err, "%s: policies: unknown kind \"%s\" (kinds: scheduling, retry, scaling)",
-					       cfg->path, k);
-			if (!json_is_string(v))
-				return err_set(err, "%s: policies.%s: expected a file name", cfg->path, k);
-			file[kind] = json_string_value(v);
-			from[kind] = cfg->path;
-		}
-	}
-	int any = 0;
-	for (int k = 0; k < POL_NKINDS; k++) {
-		if (c->policy_arg[k]) {
-			file[k] = c->policy_arg[k];
-			from[k] = NULL;
-		}
-		any |= file[k] != NULL;
-	}
-	*out = NULL;
-	if (!any)
-		return 0;
-	struct policy_opts po;
-	memset(&po, 0, sizeof po);
-	po.wl = wl;
-	po.budget = cfg->policy_budget;
-	po.mem_cap = cfg->policy_mem_mb > 0 ? (size_t)cfg->policy_mem_mb << 20 : 0;
-	struct policy *p = policy_new(&po, err);
-	if (!p)
-		return -1;
-	if (host_lua_apply(hc, p, err)) {
-		policy_free(p);
-		return -1;
-	}
-	for (int k = 0; k < POL_NKINDS; k++) {
-		if (!file[k])
-			continue;
-		char *path = policy_path(policy_kinds[k], file[k], from[k]);
-		if (access(path, R_OK)) {
-			err_set(err, "%s policy %s: %s", policy_kinds[k], path, strerror(errno));
-			free(path);
-			policy_free(p);
-			return -1;
-		}
-		int r = policy_load(p, k, path, err);
-		free(path);
-		if (r && strict) {
-			policy_free(p);
-			return -1;
-		}
-		/* a broken policy must not stop a run: say so once, use the built-in */
-		if (r)
-			fprintf(stderr, "gearbox: %s; using the built-in %s decision\n", err->msg,
-				policy_kinds[k]);
-	}
-	*out = p;
-	return 0;
-}
-
-static int cmd_plugins(char **dirs, size_t n_user, json_t *resolved)
+static int cmd_plugins(struct session *ss)
 {
 	struct plugin_info *list = NULL;
 	size_t n = 0;
 	struct err err = {{0}};
-	if (plugins_list(dirs, n_user, resolved, &list, &n, &err)) {
+	char **dirs = ss->dirs;
+	if (plugins_list(dirs, ss->n_user, ss->resolved, &list, &n, &err)) {
 		fprintf(stderr, "gearbox: %s\n", err.msg);
 		return 2;
 	}
@@ -517,7 +387,7 @@ static int cmd_check(struct cli *c, struct workload *wl, const struct config *cf
 		int problems = policy_check(c->ro.policy, &out);
 		for (int k = 0; k < POL_NKINDS; k++)
 			if (policy_file(c->ro.policy, k))
-				printf("policy %s: %s\n", policy_kinds[k], policy_file(c->ro.policy, k));
+				printf("policy %s: %s\n", policy_kind_name(k), policy_file(c->ro.policy, k));
 		if (problems) {
 			fprintf(stderr, "%s", out.p);
 			fprintf(stderr, "gearbox: %d policy problem%s\n", problems, problems == 1 ? "" : "s");
@@ -571,48 +441,21 @@ int main(int argc, char **argv)
 	}
 
 	struct err err = {{0}};
-	struct config cfg;
 	struct workload *wl = NULL;
-	struct plugin_set set;
-	struct hostctx hc;
-	char **dirs = NULL;
-	json_t *resolved = NULL;
-	memset(&set, 0, sizeof set);
-	memset(&hc, 0, sizeof hc);
-	if (config_load(c.config, c.profile, &cfg, &err)) {
+	struct session ss;
+	if (session_open(&ss, c.config, c.profile, c.enable, c.disable, strcmp(c.cmd, "plugins") != 0, &err)) {
 		fprintf(stderr, "gearbox: %s\n", err.msg);
-		config_free(&cfg);
+		session_close(&ss);
 		free_cli(&c);
 		return 2;
 	}
-	if ((rc = apply_jobs(&c, &cfg)))
-		goto out;
-
-	/* Plugins first: they add task kinds and fields the workload may use. */
-	size_t n_user = 0;
-	char *exe = exe_dir();
-	dirs = plugins_dirs(cfg.plugin_path, exe, &n_user);
-	free(exe);
-	resolved = plugins_resolve(cfg.plugins, c.enable, c.disable, &err);
-	if (!resolved) {
-		fprintf(stderr, "gearbox: %s\n", err.msg);
-		rc = 2;
-		goto out;
-	}
 	if (!strcmp(c.cmd, "plugins")) {
-		rc = cmd_plugins(dirs, n_user, resolved);
+		rc = cmd_plugins(&ss);
 		goto out;
 	}
-	struct gbx_host host;
-	host_table(&hc, &host);
-	if (plugins_load(&set, resolved, dirs, n_user, cfg.path, &host, &err) ||
-	    host_registry(&hc, &set, &err)) {
-		fprintf(stderr, "gearbox: %s\n", err.msg);
-		rc = 2;
+	session_run_opts(&ss, &c.ro);
+	if ((rc = apply_jobs(&c)))
 		goto out;
-	}
-	c.ro.plugins = &set;
-	c.ro.host = &hc;
 
 	if (c.quick_cmd) {
 		if (c.arg_file || c.nsources == 0) {
@@ -651,34 +494,28 @@ int main(int argc, char **argv)
 	} else if (c.timeout_ms || c.retries || c.arg_file) {
 		rc = usage_error(c.cmd, "%s", "--timeout, --retries and -a belong to the quick form; set timeout_ms and retries in the workload");
 		goto out;
-	} else if (workload_load_reg(c.workload, &hc.reg, &wl, &err) || host_validate(&hc, wl, &err)) {
+	} else if (workload_load_reg(c.workload, &ss.hc.reg, &wl, &err) || host_validate(&ss.hc, wl, &err)) {
 		fprintf(stderr, "gearbox: %s\n", err.msg);
 		rc = 2;
 		goto out;
 	}
 
-	if (load_policies(&c, &cfg, wl, &hc, !strcmp(c.cmd, "check"), &c.ro.policy, &err)) {
+	if (session_policies(&ss, c.policy_arg, wl, !strcmp(c.cmd, "check"), &err)) {
 		fprintf(stderr, "gearbox: %s\n", err.msg);
 		rc = 2;
 		goto out;
 	}
+	c.ro.policy = ss.pol;
 	if (!strcmp(c.cmd, "check")) {
-		rc = cmd_check(&c, wl, &cfg);
+		rc = cmd_check(&c, wl, &ss.cfg);
 	} else {
 		rc = engine_run(wl, &c.ro, &err);
 		if (rc == 2)
 			fprintf(stderr, "gearbox: %s\n", err.msg);
 	}
 out:
-	if (c.ro.policy)
-		policy_free(c.ro.policy);
 	workload_free(wl);
-	plugins_unload(&set);
-	host_free(&hc);
-	json_decref(resolved);
-	if (dirs)
-		plugins_dirs_free(dirs);
-	config_free(&cfg);
+	session_close(&ss);
 	free_cli(&c);
 	return rc;
 }

@@ -1,0 +1,190 @@
+/* session.c - config, plugins and policies for one run. See session.h. */
+#include "session.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static const char *const policy_kinds[POL_NKINDS] = {"scheduling", "retry", "scaling"};
+
+const char *policy_kind_name(int kind)
+{
+	return kind >= 0 && kind < POL_NKINDS ? policy_kinds[kind] : "?";
+}
+
+int policy_kind_of(const char *name, size_t len)
+{
+	for (int k = 0; k < POL_NKINDS; k++)
+		if (strlen(policy_kinds[k]) == len && !strncmp(policy_kinds[k], name, len))
+			return k;
+	return -1;
+}
+
+/* Directory of the running binary, for finding bundled policies and plugins. */
+static char *exe_dir(void)
+{
+	char buf[4096];
+	ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
+	if (n <= 0)
+		return strdup(".");
+	buf[n] = 0;
+	char *slash = strrchr(buf, '/');
+	if (slash)
+		*slash = 0;
+	return strdup(buf);
+}
+
+/* A policy named without a path ("edf") is a bundled one: policies/KIND/NAME.lua
+ * in the source tree next to the build, or PREFIX/share/gearbox/policies. A
+ * relative path from the config is relative to the config file's directory. */
+static char *policy_path(const char *kind, const char *name, const char *base_file)
+{
+	struct buf b = {0};
+	if (!strchr(name, '/') && !strstr(name, ".lua")) {
+		char *dir = exe_dir();
+		const char *roots[] = {"/../policies", "/../../policies", "/../share/gearbox/policies"};
+		for (size_t i = 0; i < sizeof roots / sizeof roots[0]; i++) {
+			b.len = 0;
+			buf_addf(&b, "%s%s/%s/%s.lua", dir, roots[i], kind, name);
+			if (access(b.p, R_OK) == 0)
+				break;
+		}
+		free(dir);
+		return b.p;
+	}
+	if (base_file && name[0] != '/' && strchr(base_file, '/')) {
+		buf_addf(&b, "%.*s/%s", (int)(strrchr(base_file, '/') - base_file), base_file, name);
+		return b.p;
+	}
+	return strdup(name);
+}
+
+int session_policies(struct session *s, const char *const *policy_arg, struct workload *wl,
+		     int strict, struct err *err)
+{
+	const struct config *cfg = &s->cfg;
+	struct hostctx *hc = &s->hc;
+	struct policy **out = &s->pol;
+	const char *file[POL_NKINDS] = {0};
+	const char *from[POL_NKINDS] = {0};
+	if (cfg->policies) {
+		const char *k;
+		json_t *v;
+		json_object_foreach(cfg->policies, k, v) {
+			int kind = policy_kind_of(k, strlen(k));
+			if (kind < 0)
+				return err_set(err, "%s: policies: unknown kind \"%s\" (kinds: scheduling, retry, scaling)",
+					       cfg->path, k);
+			if (!json_is_string(v))
+				return err_set(err, "%s: policies.%s: expected a file name", cfg->path, k);
+			file[kind] = json_string_value(v);
+			from[kind] = cfg->path;
+		}
+	}
+	int any = 0;
+	for (int k = 0; k < POL_NKINDS; k++) {
+		if (policy_arg && policy_arg[k]) {
+			file[k] = policy_arg[k];
+			from[k] = NULL;
+		}
+		any |= file[k] != NULL;
+	}
+	*out = NULL;
+	if (!any)
+		return 0;
+	struct policy_opts po;
+	memset(&po, 0, sizeof po);
+	po.wl = wl;
+	po.budget = cfg->policy_budget;
+	po.mem_cap = cfg->policy_mem_mb > 0 ? (size_t)cfg->policy_mem_mb << 20 : 0;
+	struct policy *p = policy_new(&po, err);
+	if (!p)
+		return -1;
+	if (host_lua_apply(hc, p, err)) {
+		policy_free(p);
+		return -1;
+	}
+	for (int k = 0; k < POL_NKINDS; k++) {
+		if (!file[k])
+			continue;
+		char *path = policy_path(policy_kinds[k], file[k], from[k]);
+		if (access(path, R_OK)) {
+			err_set(err, "%s policy %s: %s", policy_kinds[k], path, strerror(errno));
+			free(path);
+			policy_free(p);
+			return -1;
+		}
+		int r = policy_load(p, k, path, err);
+		free(path);
+		if (r && strict) {
+			policy_free(p);
+			return -1;
+		}
+		/* a broken policy must not stop a run: say so once, use the built-in */
+		if (r)
+			fprintf(stderr, "gearbox: %s; using the built-in %s decision\n", err->msg,
+				policy_kinds[k]);
+	}
+	*out = p;
+	return 0;
+}
+
+int session_open(struct session *s, const char *config, const char *profile,
+		 char *const *enable, char *const *disable, int load_plugins, struct err *err)
+{
+	memset(s, 0, sizeof *s);
+	if (config_load(config, profile, &s->cfg, err))
+		return -1;
+	char *exe = exe_dir();
+	s->dirs = plugins_dirs(s->cfg.plugin_path, exe, &s->n_user);
+	free(exe);
+	s->resolved = plugins_resolve(s->cfg.plugins, enable, disable, err);
+	if (!s->resolved)
+		return -1;
+	if (!load_plugins)
+		return 0;
+	struct gbx_host host;
+	host_table(&s->hc, &host);
+	if (plugins_load(&s->set, s->resolved, s->dirs, s->n_user, s->cfg.path, &host, err))
+		return -1;
+	return host_registry(&s->hc, &s->set, err);
+}
+
+void session_run_opts(struct session *s, struct run_opts *o)
+{
+	const struct config *cfg = &s->cfg;
+	if (cfg->jobs_initial)
+		o->jobs = cfg->jobs_initial;
+	if (cfg->jobs_max) {
+		o->jobs_max = cfg->jobs_max;
+		if (o->jobs > cfg->jobs_max)
+			o->jobs = cfg->jobs_max;
+	}
+	if (cfg->jobs_min && o->jobs < cfg->jobs_min)
+		o->jobs = cfg->jobs_min;
+	o->jobs_min = cfg->jobs_min;
+	if (cfg->kill_grace_ms >= 0)
+		o->kill_grace_ms = cfg->kill_grace_ms;
+	if (cfg->retry_base_ms >= 0)
+		o->retry_base_ms = cfg->retry_base_ms;
+	if (cfg->retry_cap_ms >= 0)
+		o->retry_cap_ms = cfg->retry_cap_ms;
+	o->plugins = &s->set;
+	o->host = &s->hc;
+	o->policy = s->pol;
+}
+
+void session_close(struct session *s)
+{
+	if (s->pol)
+		policy_free(s->pol);
+	plugins_unload(&s->set);
+	host_free(&s->hc);
+	json_decref(s->resolved);
+	if (s->dirs)
+		plugins_dirs_free(s->dirs);
+	config_free(&s->cfg);
+	memset(s, 0, sizeof *s);
+}
