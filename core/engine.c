@@ -806,7 +806,8 @@ static void *worker_main(void *arg)
 
 			pthread_mutex_lock(&e->mu);
 			int final = complete(e, w, idx, &a);
-			if (final && (a.out->len || a.err->len || e->o.verbose || e->o.output_dir)) {
+			if (final && !e->o.silent &&
+			    (a.out->len || a.err->len || e->o.verbose || e->o.output_dir)) {
 				pthread_mutex_unlock(&e->mu);
 				show_output(e, idx, &a);
 				pthread_mutex_lock(&e->mu);
@@ -1406,7 +1407,8 @@ int engine_run(struct workload *wl, const struct run_opts *o, struct err *err)
 	if (o->host)
 		o->host->e = NULL;
 
-	summary(e);
+	if (!o->silent)
+		summary(e);
 	int status = e->interrupted ? 130
 		     : (e->n_failed || e->n_skipped || e->n_final < wl->ntasks) ? 1 : 0;
 	close_outputs(e);

@@ -34,6 +34,7 @@ struct run_opts {
 	const char *output_dir;
 	int progress;             /* 1 on, 0 off, -1 when stderr is a terminal */
 	int quiet, verbose;
+	int silent;               /* no task output, progress or summary (embedding) */
 	int64_t kill_grace_ms;    /* SIGTERM, then SIGKILL after this */
 	int64_t retry_base_ms;    /* built-in backoff: base * 2^(attempt-1), capped */
 	int64_t retry_cap_ms;

@@ -171,6 +171,27 @@ static int lua_tramp(void *ud, const struct policy_value *args, int nargs,
 	return rc;
 }
 
+int host_add_kind(struct hostctx *hc, const struct gbx_kind *k, void *self, const char *owner)
+{
+	size_t n = hc->reg.nkinds;
+	struct kind_def *kd = realloc(hc->kinds, (n + 2) * sizeof *kd);
+	if (!kd)
+		return -1;
+	hc->kinds = kd;
+	struct kind_impl *ki = realloc(hc->impl, (n + 2) * sizeof *ki);
+	if (!ki)
+		return -1;
+	hc->impl = ki;
+	hc->kinds[n].name = k->name;
+	hc->kinds[n].fields = k->fields;
+	hc->impl[n].k = k;
+	hc->impl[n].self = self;
+	hc->impl[n].plugin = owner;
+	hc->reg.kinds = hc->kinds;
+	hc->reg.nkinds = n + 1;
+	return 0;
+}
+
 int host_lua_apply(struct hostctx *hc, struct policy *p, struct err *err)
 {
 	for (size_t i = 0; i < hc->nlua; i++)

@@ -48,6 +48,9 @@ struct plugin_set;
  * with err when two plugins add one kind. */
 int host_registry(struct hostctx *hc, const struct plugin_set *set, struct err *err);
 
+/* Adds a kind that is not a plugin's (the embedding API's C callback kind). */
+int host_add_kind(struct hostctx *hc, const struct gbx_kind *k, void *self, const char *owner);
+
 /* Registers the plugins' Lua functions with a policy host. */
 int host_lua_apply(struct hostctx *hc, struct policy *p, struct err *err);
 

@@ -12,15 +12,14 @@ static int check_failed_, check_passed_;
 
 #define CHECK(cond, ...)                                                       \
 	do {                                                                   \
-		if (cond) {                                                    \
+		int check_ok_ = (cond) ? 1 : 0; /* evaluated once */           \
+		if (check_ok_)                                                 \
 			check_passed_++;                                       \
-			printf("ok - ");                                       \
-		} else {                                                       \
+		else                                                           \
 			check_failed_++;                                       \
-			printf("not ok - ");                                   \
-		}                                                              \
+		printf("%s - ", check_ok_ ? "ok" : "not ok");                  \
 		printf(__VA_ARGS__);                                           \
-		if (!(cond))                                                   \
+		if (!check_ok_)                                                \
 			printf("  # %s:%d: %s", __FILE__, __LINE__, #cond);     \
 		printf("\n");                                                  \
 		fflush(stdout);                                                \
