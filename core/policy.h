@@ -22,7 +22,8 @@ struct policy_opts {
 	int64_t budget;        /* Lua VM instructions per call; 0: default 1,000,000 */
 	size_t mem_cap;        /* bytes for the whole Lua state; 0: default 64 MiB */
 	const struct workload *wl; /* tasks the views read */
-	void (*report)(void *ud, const char *msg); /* where "reported once" messages go; NULL: stderr */
+	void (*report)(void *ud, const char *msg); /* where "reported once" messages go
+	                  (one line, no "gearbox: " prefix, no newline); NULL: stderr */
 	void *report_ud;
 };
 

@@ -4,7 +4,7 @@
 # Every comparison runs its contenders in alternation (A B C A B C ...), REPEAT
 # times (default 5), and reports medians and ratios from that one run: the
 # machine is shared and noisy, so absolute times are not comparable across runs.
-# Set BENCH=name to run one section (spawn, sim, startcost).
+# Set BENCH=name to run one section (spawn, sim, startcost, policy, plugins).
 set -u
 cd "$(dirname "$0")/../.." || exit 2
 root=$(pwd)
@@ -88,4 +88,68 @@ EOF
 	echo "## task start cost (mean posix_spawn time per subprocess, median of $REPEAT runs)"
 	echo "1,000 tasks loaded:      $cs us"
 	echo "1,000,000 tasks loaded:  $cb us   ratio $(ratio "$cb" "$cs") (goal <= 1.20)"
+fi
+
+# the 1,000,000-task no-op sim workload used below
+sim1m() {
+	[ -f "$W/sim1m.json" ] && return
+	echo "{ \"name\": \"sim-noop\", \"matrix\": [ { \"id\": \"t{a}-{b}\", \"kind\": \"sim\", $1 \"vars\": { \"a\": [$(seq -s, 0 99)], \"b\": [$(seq -s, 0 9999)] } } ] }" >"$W/sim1m.json"
+}
+# pairwise: runs each command line (one per argument) in alternation REPEAT
+# times; leaves wall times in $W/pw.N (one file per command)
+pairwise() {
+	n=0
+	for cmd in "$@"; do n=$((n + 1)); : >"$W/pw.$n"; done
+	for i in $(seq 1 "$REPEAT"); do
+		n=0
+		for cmd in "$@"; do
+			n=$((n + 1))
+			eval "\"\$M\" $cmd" | awk '{print $1}' >>"$W/pw.$n"
+		done
+	done
+}
+# ns per task of file $2 over file $1 (medians), for $3 tasks
+per_task() { awk -v a="$(median <"$1")" -v b="$(median <"$2")" -v n="$3" 'BEGIN {printf "%.0f", (b - a) * 1e9 / n}'; }
+
+# 4. Lua policies: added cost per task against the built-in decisions
+if [ "$only" = all ] || [ "$only" = policy ]; then
+	sim1m ""
+	echo '{ "matrix": [ { "id": "t{a}-{b}", "kind": "sim", "fail_after": 1, "retries": 1, "vars": { "a": ['"$(seq -s, 0 99)"'], "b": ['"$(seq -s, 0 9999)"'] } } ] }' >"$W/fail1m.json"
+	echo '{ "retry": { "base_ms": 0 } }' >"$W/nodelay.json"
+	echo 'return { decide = function(task, failure, attempt, stats) return 0 end }' >"$W/retry0.lua"
+	echo 'return { interval_ms = 10, decide = function(m) return m.jobs end }' >"$W/scale10.lua"
+	pairwise "\"\$GBX\" run \"\$W/sim1m.json\" -j2 -q --no-progress" \
+		"\"\$GBX\" run \"\$W/sim1m.json\" -j2 -q --no-progress --policy scheduling=fifo" \
+		"\"\$GBX\" run \"\$W/sim1m.json\" -j2 -q --no-progress --policy scheduling=edf" \
+		"\"\$GBX\" run \"\$W/sim1m.json\" -j2 -q --no-progress --policy scheduling=weighted" \
+		"\"\$GBX\" run \"\$W/fail1m.json\" -j2 -q --no-progress --config \"\$W/nodelay.json\"" \
+		"\"\$GBX\" run \"\$W/fail1m.json\" -j2 -q --no-progress --config \"\$W/nodelay.json\" --policy retry=\"\$W/retry0.lua\"" \
+		"\"\$GBX\" run \"\$W/sim1m.json\" -j2 -q --no-progress --policy scaling=\"\$W/scale10.lua\""
+	echo
+	echo "## Lua policies on 1,000,000 no-op sim tasks at -j2 (median wall of $REPEAT, alternated)"
+	echo "built-in order:              $(median <"$W/pw.1") s"
+	echo "scheduling=fifo.lua:         $(median <"$W/pw.2") s   +$(per_task "$W/pw.1" "$W/pw.2" 1000000) ns/task (goal <= 250)"
+	echo "scheduling=edf.lua:          $(median <"$W/pw.3") s   +$(per_task "$W/pw.1" "$W/pw.3" 1000000) ns/task"
+	echo "scheduling=weighted.lua:     $(median <"$W/pw.4") s   +$(per_task "$W/pw.1" "$W/pw.4" 1000000) ns/task"
+	echo "every task fails once, built-in retry:  $(median <"$W/pw.5") s"
+	echo "same, retry decided by Lua:             $(median <"$W/pw.6") s   +$(per_task "$W/pw.5" "$W/pw.6" 1000000) ns/retry decision"
+	echo "scaling policy every 10 ms:  $(median <"$W/pw.7") s   +$(per_task "$W/pw.1" "$W/pw.7" 1000000) ns/task"
+fi
+
+# 5. plugins: absent vs present-but-disabled, and the cost of an empty hook
+if [ "$only" = all ] || [ "$only" = plugins ]; then
+	sim1m ""
+	mkdir -p "$W/plugdir"
+	for p in pool cache breaker telemetry; do cp build/tests/plugins/empty_hooks.so "$W/plugdir/$p.so"; done
+	cp build/tests/plugins/empty_hooks.so "$W/plugdir/"
+	echo '{ "plugin_path": ["'"$W"'/plugdir"], "plugins": { "pool": { "enabled": false }, "cache": { "enabled": false }, "breaker": { "enabled": false }, "telemetry": { "enabled": false } } }' >"$W/off.json"
+	echo '{ "plugin_path": ["'"$W"'/plugdir"], "plugins": { "empty_hooks": { "enabled": true } } }' >"$W/on.json"
+	pairwise "\"\$GBX\" run \"\$W/sim1m.json\" -j2 -q --no-progress" \
+		"\"\$GBX\" run \"\$W/sim1m.json\" -j2 -q --no-progress --config \"\$W/off.json\"" \
+		"\"\$GBX\" run \"\$W/sim1m.json\" -j2 -q --no-progress --config \"\$W/on.json\""
+	echo
+	echo "## plugins on 1,000,000 no-op sim tasks at -j2 (median wall of $REPEAT, alternated)"
+	echo "no plugins:                                  $(median <"$W/pw.1") s"
+	echo "4 plugins on disk, disabled in the config:   $(median <"$W/pw.2") s   ratio $(ratio "$(median <"$W/pw.2")" "$(median <"$W/pw.1")") (goal within 2%)"
+	echo "1 plugin with empty before/after hooks:      $(median <"$W/pw.3") s   +$(per_task "$W/pw.1" "$W/pw.3" 1000000) ns/task (goal <= 20)"
 fi
