@@ -23,8 +23,22 @@ CORE_OBJ = $(CORE_SRC:%.c=$(BUILD)/%.o)
 UNIT_SRC = $(wildcard tests/unit/test_*.c)
 UNIT_BIN = $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
+# Plugins: shared objects that include only sdk/include (never the engine).
+PLUGIN_CFLAGS = -std=c11 -D_GNU_SOURCE -fPIC -shared -fvisibility=hidden $(OPT) $(WARN) -Isdk/include
+EXAMPLE_SO    = $(patsubst sdk/examples/%/,$(BUILD)/plugins/%.so,$(wildcard sdk/examples/*/))
+TESTPLUGIN_SO = $(patsubst tests/plugins/%.c,$(BUILD)/tests/plugins/%.so,$(wildcard tests/plugins/*.c))
+
 .PHONY: all test asan bench install clean demo format lint
-all: $(BUILD)/gearbox $(UNIT_BIN)
+all: $(BUILD)/gearbox $(UNIT_BIN) $(EXAMPLE_SO) $(TESTPLUGIN_SO)
+
+.SECONDEXPANSION:
+$(EXAMPLE_SO): $(BUILD)/plugins/%.so: $$(wildcard sdk/examples/$$*/*.c) sdk/include/gearbox/plugin.h
+	@mkdir -p $(dir $@)
+	$(CC) $(PLUGIN_CFLAGS) $(LDFLAGS) -o $@ $(filter %.c,$^)
+
+$(TESTPLUGIN_SO): $(BUILD)/tests/plugins/%.so: tests/plugins/%.c sdk/include/gearbox/plugin.h
+	@mkdir -p $(dir $@)
+	$(CC) $(PLUGIN_CFLAGS) $(LDFLAGS) -o $@ $<
 
 $(BUILD)/%.o: %.c $(wildcard core/*.h sdk/include/gearbox/*.h)
 	@mkdir -p $(dir $@)
@@ -55,10 +69,18 @@ bench: all
 	@sh tests/bench/run.sh
 
 install: all
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include/gearbox
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig \
+		$(DESTDIR)$(PREFIX)/lib/gearbox/plugins $(DESTDIR)$(PREFIX)/include/gearbox \
+		$(DESTDIR)$(PREFIX)/share/gearbox/policies/scheduling \
+		$(DESTDIR)$(PREFIX)/share/gearbox/policies/retry \
+		$(DESTDIR)$(PREFIX)/share/gearbox/policies/scaling
 	install -m 755 $(BUILD)/gearbox $(DESTDIR)$(PREFIX)/bin/gearbox
 	install -m 644 $(BUILD)/libgearbox.a $(DESTDIR)$(PREFIX)/lib/libgearbox.a
 	install -m 644 sdk/include/gearbox/*.h $(DESTDIR)$(PREFIX)/include/gearbox/
+	install -m 755 $(EXAMPLE_SO) $(DESTDIR)$(PREFIX)/lib/gearbox/plugins/
+	for k in scheduling retry scaling; do \
+		install -m 644 policies/$$k/*.lua $(DESTDIR)$(PREFIX)/share/gearbox/policies/$$k/; done
+	sed 's|@PREFIX@|$(PREFIX)|g' sdk/gearbox-plugin.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/gearbox-plugin.pc
 
 format:
 	clang-format -i core/*.c core/*.h tests/unit/*.c
