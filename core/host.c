@@ -15,23 +15,28 @@
 
 #define T(x) ((const struct task *)(const void *)(x))
 
+/* Each plugin's host table has ctx = its struct plugin_ctx (plugins.h). */
+static struct hostctx *HC(void *ctx)
+{
+	return ((struct plugin_ctx *)ctx)->ctx;
+}
+
 static void h_log(void *ctx, int level, const char *msg)
 {
-	(void)ctx;
-	fprintf(stderr, "gearbox: %s%s\n", level >= 2 ? "error: " : level == 1 ? "warning: " : "",
-		msg);
+	fprintf(stderr, "gearbox: plugin %s: %s%s\n", ((struct plugin_ctx *)ctx)->name,
+		level >= 2 ? "error: " : level == 1 ? "warning: " : "", msg);
 }
 
 static void h_event(void *ctx, const char *name, const gbx_task *t, const char *fields)
 {
-	struct hostctx *hc = ctx;
+	struct hostctx *hc = HC(ctx);
 	if (hc->e)
 		engine_plugin_event(hc->e, name, t ? T(t) : NULL, fields);
 }
 
 static int h_lua_fn(void *ctx, const char *table, const char *name, gbx_lua_fn fn, void *self)
 {
-	struct hostctx *hc = ctx;
+	struct hostctx *hc = HC(ctx);
 	if (!table || !name || !fn)
 		return -1;
 	struct lua_reg *n = realloc(hc->lua, (hc->nlua + 1) * sizeof *n);

@@ -353,7 +353,10 @@ static int cmd_plugins(struct session *ss)
 	for (size_t i = 0; i < n; i++) {
 		const struct plugin_info *p = &list[i];
 		char abi[32];
-		snprintf(abi, sizeof abi, "%u.%u", p->abi_major, p->abi_minor);
+		if (p->abi_major)
+			snprintf(abi, sizeof abi, "%u.%u", p->abi_major, p->abi_minor);
+		else
+			snprintf(abi, sizeof abi, "-");
 		printf("%-14s %-9s %-5s %-8s %s\n", p->name ? p->name : "?",
 		       p->version ? p->version : "-", abi, p->error ? "broken" : p->enabled ? "enabled" : "off",
 		       p->path ? p->path : "");

@@ -8,7 +8,7 @@
  * Invariants: a plugin_set holds only plugins whose init succeeded; it is
  * either fully loaded or empty (a failure part-way unloads what was loaded).
  * set->p is allocated once at its final size, so the per-hook arrays may point
- * into it. Plugins get &set->host, so a loaded set must not be moved.
+ * into it. Plugins get &p->host, so a loaded set must not be moved.
  */
 #include "plugins.h"
 
@@ -543,7 +543,11 @@ int plugins_load(struct plugin_set *set, json_t *resolved, char **dirs, size_t n
 		if (p->d->init) {
 			char *cj = cfg ? json_dumps(cfg, JSON_COMPACT) : NULL;
 			char msg[1024] = "";
-			int rc = p->d->init(&set->host, cj ? cj : "{}", &p->self, msg, sizeof msg);
+			p->host = set->host;
+			p->pctx.ctx = set->host.ctx;
+			p->pctx.name = p->d->name;
+			p->host.ctx = &p->pctx;
+			int rc = p->d->init(&p->host, cj ? cj : "{}", &p->self, msg, sizeof msg);
 			free(cj);
 			if (rc != 0) {
 				msg[sizeof msg - 1] = 0;

@@ -20,8 +20,17 @@
 #include "gearbox/plugin.h"
 #include "util.h"
 
+/* What a plugin's host table points its ctx at: the shared context and the
+ * plugin's name, so that log() can say who is talking. */
+struct plugin_ctx {
+	void *ctx;                   /* the host context given to plugins_load */
+	const char *name;
+};
+
 struct plugin {
 	const struct gbx_plugin *d;  /* descriptor inside the loaded object */
+	struct gbx_host host;        /* this plugin's copy of the host table */
+	struct plugin_ctx pctx;      /* host.ctx points here */
 	void *dl;                    /* dlopen handle */
 	void *self;                  /* what init returned */
 	char *path;
@@ -54,10 +63,11 @@ char **plugins_dirs(json_t *cfg_path, const char *exe_dir, size_t *n_user);
 void plugins_dirs_free(char **dirs);
 
 /* Resolves which plugins are enabled: config "plugins" (after the profile
- * merge), then --enable / --disable (NULL-terminated lists, later wins).
- * Returns a new JSON object NAME -> { "enabled": bool, "why": string, ...the
- * plugin's config } (caller owns), or NULL with err set (e.g. --enable of a
- * plugin that cannot be found is caught later by plugins_load). */
+ * merge), then --enable, then --disable (NULL-terminated lists; --disable wins
+ * for a name in both). Returns a new JSON object NAME -> { "enabled": bool,
+ * "why": string, "order": int, "config": { the plugin's own keys } } (caller
+ * owns), or NULL with err set. An --enable of a plugin that cannot be found is
+ * caught later by plugins_load. */
 json_t *plugins_resolve(json_t *cfg_plugins, char *const *enable, char *const *disable,
 			struct err *err);
 

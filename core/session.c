@@ -137,12 +137,39 @@ int session_open(struct session *s, const char *config, const char *profile,
 	memset(s, 0, sizeof *s);
 	if (config_load(config, profile, &s->cfg, err))
 		return -1;
+	/* relative plugin_path entries are relative to the config file, as
+	 * relative policy paths are */
+	json_t *ppath = NULL;
+	const char *cfile = s->cfg.path;
+	if (s->cfg.plugin_path && cfile && strchr(cfile, '/')) {
+		ppath = json_array();
+		size_t i;
+		json_t *v;
+		json_array_foreach(s->cfg.plugin_path, i, v) {
+			const char *d = json_string_value(v);
+			if (d[0] == '/') {
+				json_array_append(ppath, v);
+				continue;
+			}
+			struct buf b = {0};
+			buf_addf(&b, "%.*s/%s", (int)(strrchr(cfile, '/') - cfile), cfile, d);
+			json_array_append_new(ppath, json_string(b.p));
+			buf_free(&b);
+		}
+	}
 	char *exe = exe_dir();
-	s->dirs = plugins_dirs(s->cfg.plugin_path, exe, &s->n_user);
+	s->dirs = plugins_dirs(ppath ? ppath : s->cfg.plugin_path, exe, &s->n_user);
 	free(exe);
+	json_decref(ppath);
 	s->resolved = plugins_resolve(s->cfg.plugins, enable, disable, err);
-	if (!s->resolved)
+	if (!s->resolved) {
+		if (cfile) { /* name the file the bad key is in */
+			char msg[GBX_ERRLEN];
+			snprintf(msg, sizeof msg, "%s", err->msg);
+			err_set(err, "%s: %s", cfile, msg);
+		}
 		return -1;
+	}
 	if (!load_plugins)
 		return 0;
 	struct gbx_host host;

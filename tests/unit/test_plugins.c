@@ -30,17 +30,18 @@ struct dummy {
 
 static void d_log(void *ctx, int level, const char *msg)
 {
-	((struct dummy *)ctx)->logs++;
+	/* each plugin's table points at its struct plugin_ctx, which holds ours */
+	((struct dummy *)((struct plugin_ctx *)ctx)->ctx)->logs++;
 }
 
 static void d_event(void *ctx, const char *name, const gbx_task *t, const char *fields)
 {
-	((struct dummy *)ctx)->events++;
+	((struct dummy *)((struct plugin_ctx *)ctx)->ctx)->events++;
 }
 
 static int d_lua_fn(void *ctx, const char *table, const char *name, gbx_lua_fn fn, void *self)
 {
-	struct dummy *d = ctx;
+	struct dummy *d = ((struct plugin_ctx *)ctx)->ctx;
 	d->fn = fn;
 	d->fn_self = self;
 	snprintf(d->fn_name, sizeof d->fn_name, "%s.%s", table, name);

@@ -17,7 +17,6 @@
 
 /* True when the host's table has member f (an older host has a shorter
  * table: structs only grow at the end) and it is set. */
-#define HOST_HAS(h, f) ((h)->size >= offsetof(struct gbx_host, f) + sizeof((h)->f) && (h)->f)
 
 struct hello {
 	const struct gbx_host *host;
@@ -245,7 +244,7 @@ static int hello_init(const struct gbx_host *host, const char *config_json, void
 		free(h);
 		return -1;
 	}
-	if (HOST_HAS(host, lua_fn) &&
+	if (GBX_HOST_HAS(host, lua_fn) && host->lua_fn &&
 	    host->lua_fn(host->ctx, "hello", "greeting_length", greeting_length, h)) {
 		snprintf(err, errlen, "cannot add hello.greeting_length for policies");
 		free(h);

@@ -12,14 +12,18 @@
  * Hooks are optional: leave a pointer NULL and the engine never calls it (the
  * engine keeps, per hook, an array of only the plugins that set it).
  *
- * Threading: init, fini, run_start, run_end and tick run on the engine's main
- * thread; before_task and after_task run on worker threads, possibly several
- * at once, and must be thread-safe; a kind's run() runs on a worker thread.
- * No hook may block for long: before/after sit on every task's path.
+ * Threading: init, fini, run_start, run_end, tick and a kind's validate run on
+ * the engine's main thread; before_task and after_task run on worker threads,
+ * possibly several at once, and must be thread-safe; a kind's run() runs on a
+ * worker thread. No hook may block for long: before/after sit on every task's
+ * path. log() and event() may be called from any hook, but not from a Lua
+ * function a policy calls (policies run under the engine's lock).
  *
  * Ownership: every pointer the host passes in is borrowed for the duration of
- * the call. Every pointer a plugin returns in a struct (strings, output) is
- * copied by the host before the hook returns to it... except where noted.
+ * the call. Every pointer a plugin hands back in a struct (strings, output,
+ * a kind's result) is copied by the host before the hook or run() returns
+ * control to the engine, on the same thread: a thread-local or per-plugin
+ * buffer is fine.
  */
 #ifndef GEARBOX_PLUGIN_H
 #define GEARBOX_PLUGIN_H
@@ -39,6 +43,10 @@ extern "C" {
 #define GBX_PLUGIN_EXPORT __attribute__((visibility("default"))) const struct gbx_plugin gbx_plugin_descriptor
 
 typedef struct gbx_task gbx_task; /* opaque: read it through gbx_host */
+
+/* Whether the host table has a member (fields added after 1.0 are at the end). */
+#define GBX_HOST_HAS(h, member) \
+	((h)->size >= offsetof(struct gbx_host, member) + sizeof((h)->member))
 
 /* The outcome of one attempt. after_task reads one; before_task may fill one
  * to answer a task without running it. */
