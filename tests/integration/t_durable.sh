@@ -125,9 +125,9 @@ pkill -f "trap '' TERM INT" 2>/dev/null
 
 # --halt soon,fail=1: no new tasks after the first failure, running ones finish
 cat >h.json <<'EOF'
-{ "tasks": [ { "id": "bad", "argv": ["false"], "priority": 10 },
+{ "tasks": [ { "id": "bad", "sh": "until [ -e bad2-started ]; do sleep 0.01; done; exit 1", "priority": 10 },
              { "id": "after1", "argv": ["touch", "after1"], "deps": ["bad2"] },
-             { "id": "bad2", "argv": ["sh", "-c", "sleep 0.3; touch bad2-finished"], "priority": 5 },
+             { "id": "bad2", "argv": ["sh", "-c", "touch bad2-started; sleep 0.3; touch bad2-finished"], "priority": 5 },
              { "id": "late", "argv": ["touch", "late-ran"], "priority": 1 } ] }
 EOF
 run_gbx run h.json -j2 --halt soon,fail=1 --no-progress
@@ -135,7 +135,7 @@ expect "halt soon: exit 1" test "$rc" = 1
 expect "halt soon: running task finished" test -e bad2-finished
 expect "halt soon: no new task started" sh -c "test ! -e $T/late-ran && test ! -e $T/after1"
 expect "halt soon: says it halted" has "halting (soon)" err
-rm -f bad2-finished
+rm -f bad2-finished bad2-started
 run_gbx run h.json -j2 --halt now,fail=1 --no-progress
 expect "halt now: running task killed" test ! -e bad2-finished
 expect "halt now: exit 1" test "$rc" = 1
