@@ -83,6 +83,7 @@ expect "template: a missing SDK is a clear make error" has "pkg-config cannot fi
 
 with_path "$T/tpl" run_bin "$P/bin/gearbox" run w.json --enable template --events ev.jsonl --no-progress
 expect "template: run exits 1 (task c fails), not 2" test "$rc" = 1
+expect "template: its log lines name the plugin" has "^gearbox: plugin template: " err
 ok=1
 for id in a b c; do
 	[ "$(nev template.before $id)" = 1 ] || ok=0
@@ -210,3 +211,19 @@ rm -f ev.jsonl
 with_path "$T/tpl" run_bin "$P/bin/gearbox" run w.json --config tpl-on.json --disable template --events ev.jsonl --no-progress
 expect "toggle: --disable template: its hooks never run" test "$(grep -c 'template\.' ev.jsonl)" = 0
 expect "toggle: and the run is otherwise the same (exit 1)" test "$rc" = 1
+
+# ---- a plugin's Lua function, called by a policy, changes the order ------------
+cat >len.json <<'EOF2'
+{ "tasks": [
+    { "id": "longest-id", "kind": "sim" },
+    { "id": "mid-id", "kind": "sim" },
+    { "id": "id", "kind": "sim" } ] }
+EOF2
+cat >bylen.lua <<'EOF2'
+-- shortest id first, measured by the hello plugin's function
+return { key = function(task) return hello.greeting_length(task.id) end }
+EOF2
+run_gbx run len.json -j1 --enable hello --policy scheduling=bylen.lua --events lev.jsonl
+order=$(grep '"started"' lev.jsonl | sed 's/.*"id":"\([^"]*\)".*/\1/' | tr '\n' ' ')
+expect "lua fn: a policy calls the plugin's function (order $order)" test "$order" = "id mid-id longest-id "
+expect "lua fn: no policy error" sh -c "! grep -q 'bylen.lua' $T/err"
