@@ -32,11 +32,11 @@ TESTPLUGIN_SO = $(patsubst tests/plugins/%.c,$(BUILD)/tests/plugins/%.so,$(wildc
 all: $(BUILD)/gearbox $(UNIT_BIN) $(EXAMPLE_SO) $(TESTPLUGIN_SO)
 
 .SECONDEXPANSION:
-$(EXAMPLE_SO): $(BUILD)/plugins/%.so: $$(wildcard sdk/examples/$$*/*.c) sdk/include/gearbox/plugin.h
+$(EXAMPLE_SO): $(BUILD)/plugins/%.so: $$(wildcard sdk/examples/$$*/*.c) $(wildcard sdk/include/gearbox/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(PLUGIN_CFLAGS) $(LDFLAGS) -o $@ $(filter %.c,$^)
 
-$(TESTPLUGIN_SO): $(BUILD)/tests/plugins/%.so: tests/plugins/%.c sdk/include/gearbox/plugin.h
+$(TESTPLUGIN_SO): $(BUILD)/tests/plugins/%.so: tests/plugins/%.c $(wildcard sdk/include/gearbox/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(PLUGIN_CFLAGS) $(LDFLAGS) -o $@ $<
 

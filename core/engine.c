@@ -38,6 +38,7 @@
 #define NSLOW 5
 #define TAIL_LINES 5
 #define TAIL_BYTES 1024
+#define SPAWN_BUCKETS 4096
 
 enum stop_level { STOP_NONE = 0, STOP_SOON, STOP_KILL };
 
@@ -89,6 +90,7 @@ struct engine {
 	uint32_t n_final_at_tick;     /* for the scaling policy's throughput */
 	int64_t spawn_ns_total;
 	uint64_t spawn_count;
+	uint32_t spawn_hist[SPAWN_BUCKETS]; /* spawn times by microsecond, last = longer */
 };
 
 /* Hooks are called by looping over per-hook arrays: with no plugins they are
@@ -434,6 +436,8 @@ static int complete(struct engine *e, struct worker *w, uint32_t idx, struct att
 	if (a->spawn_ns) {
 		e->spawn_ns_total += a->spawn_ns;
 		e->spawn_count++;
+		int64_t us = a->spawn_ns / 1000;
+		e->spawn_hist[us < SPAWN_BUCKETS - 1 ? us : SPAWN_BUCKETS - 1]++;
 	}
 	t->last_exit = a->sig ? -a->sig : a->exit_code;
 	if (e->joblog)
@@ -996,10 +1000,15 @@ static void summary(struct engine *e)
 			fprintf(stderr, ", ... (%u in all)", e->n_skipped);
 		fputc('\n', stderr);
 	}
-	if (!e->o.quiet && e->spawn_count)
-		fprintf(stderr, "gearbox: mean spawn time %.1f us over %llu subprocesses\n",
-			(double)e->spawn_ns_total / 1e3 / (double)e->spawn_count,
+	if (!e->o.quiet && e->spawn_count) {
+		uint64_t half = (e->spawn_count + 1) / 2, seen = 0;
+		int med = 0;
+		while (med < SPAWN_BUCKETS - 1 && (seen += e->spawn_hist[med]) < half)
+			med++;
+		fprintf(stderr, "gearbox: spawn time median %d us, mean %.1f us over %llu subprocesses\n",
+			med, (double)e->spawn_ns_total / 1e3 / (double)e->spawn_count,
 			(unsigned long long)e->spawn_count);
+	}
 }
 
 /* ---- policies on the tick (main thread) ---------------------------------- */

@@ -7,153 +7,20 @@
  * and must be a string; validate() says so at load time, before anything runs.
  * Policies get hello.greeting_length(s), the length of s in bytes.
  *
- * Like every plugin it needs only <gearbox/plugin.h> and libc.
+ * Like every plugin it needs only the SDK headers (<gearbox/plugin.h>, and
+ * <gearbox/plugin_json.h> to read JSON) and libc.
  */
 #include <gearbox/plugin.h>
+#include <gearbox/plugin_json.h>
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* True when the host's table has member f (an older host has a shorter
- * table: structs only grow at the end) and it is set. */
-
 struct hello {
 	const struct gbx_host *host;
 	char greeting[256]; /* the default; read-only after init, so workers share it freely */
 };
-
-/* ---- a tiny JSON reader: one object member, one string ------------------- */
-
-static const char *skip_ws(const char *s)
-{
-	while (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r')
-		s++;
-	return s;
-}
-
-/* Skips one JSON value; returns the character after it, or NULL if malformed. */
-static const char *skip_value(const char *s)
-{
-	s = skip_ws(s);
-	if (*s == '"') {
-		for (s++; *s && *s != '"'; s++)
-			if (*s == '\\' && !*++s)
-				return NULL;
-		return *s ? s + 1 : NULL;
-	}
-	if (*s == '{' || *s == '[') {
-		int depth = 0;
-		for (; *s; s++) {
-			if (*s == '"') {
-				s = skip_value(s);
-				if (!s)
-					return NULL;
-				s--;
-			} else if (*s == '{' || *s == '[') {
-				depth++;
-			} else if ((*s == '}' || *s == ']') && --depth == 0) {
-				return s + 1;
-			}
-		}
-		return NULL;
-	}
-	while (*s && *s != ',' && *s != '}' && *s != ']')
-		s++;
-	return s;
-}
-
-/* The value of member `key` of the JSON object `obj`, or NULL. */
-static const char *json_member(const char *obj, const char *key)
-{
-	const char *s = skip_ws(obj);
-	if (*s++ != '{')
-		return NULL;
-	size_t klen = strlen(key);
-	for (;;) {
-		s = skip_ws(s);
-		if (*s != '"')
-			return NULL;
-		const char *k = s + 1, *end = skip_value(s);
-		if (!end)
-			return NULL;
-		s = skip_ws(end);
-		if (*s++ != ':')
-			return NULL;
-		if ((size_t)(end - 1 - k) == klen && !memcmp(k, key, klen))
-			return skip_ws(s);
-		s = skip_value(s);
-		if (!s)
-			return NULL;
-		s = skip_ws(s);
-		if (*s++ != ',')
-			return NULL;
-	}
-}
-
-static int hexval(char h)
-{
-	return h >= '0' && h <= '9' ? h - '0'
-	       : (h | 32) >= 'a' && (h | 32) <= 'f' ? (h | 32) - 'a' + 10
-						      : -1;
-}
-
-/* Copies the JSON string literal at v into out, escapes decoded (a \u
- * surrogate pair becomes '?'), truncated to fit. Returns 0, or -1 when v is
- * not a string. */
-static int json_string(const char *v, char *out, size_t n)
-{
-	size_t o = 0;
-	v = v ? skip_ws(v) : v;
-	if (!v || *v++ != '"' || n == 0)
-		return -1;
-	for (; *v && *v != '"'; v++) {
-		char enc[3];
-		size_t len = 1;
-		enc[0] = *v;
-		if (*v == '\\') {
-			switch (*++v) {
-			case 'n': enc[0] = '\n'; break;
-			case 't': enc[0] = '\t'; break;
-			case 'r': enc[0] = '\r'; break;
-			case 'b': enc[0] = '\b'; break;
-			case 'f': enc[0] = '\f'; break;
-			case '"': case '\\': case '/': enc[0] = *v; break;
-			case 'u': {
-				unsigned u = 0;
-				for (int i = 0; i < 4; i++) {
-					int h = hexval(*++v);
-					if (h < 0)
-						return -1;
-					u = u * 16 + (unsigned)h;
-				}
-				if (u >= 0xd800 && u < 0xe000) {
-					enc[0] = '?';
-				} else if (u >= 0x800) {
-					enc[0] = (char)(0xe0 | u >> 12);
-					enc[1] = (char)(0x80 | (u >> 6 & 0x3f));
-					enc[2] = (char)(0x80 | (u & 0x3f));
-					len = 3;
-				} else if (u >= 0x80) {
-					enc[0] = (char)(0xc0 | u >> 6);
-					enc[1] = (char)(0x80 | (u & 0x3f));
-					len = 2;
-				} else {
-					enc[0] = (char)u;
-				}
-				break;
-			}
-			default: return -1;
-			}
-		}
-		if (o + len < n) {
-			memcpy(out + o, enc, len);
-			o += len;
-		}
-	}
-	out[o] = 0;
-	return *v == '"' ? 0 : -1;
-}
 
 /* ---- the "hello" kind ---------------------------------------------------- */
 
@@ -165,7 +32,7 @@ static int task_greeting(struct hello *h, const gbx_task *t, char *out, size_t n
 		snprintf(out, n, "%s", h->greeting);
 		return 0;
 	}
-	int rc = json_string(json, out, n);
+	int rc = gbx_json_string(json, out, n);
 	free(json);
 	return rc;
 }
@@ -238,8 +105,8 @@ static int hello_init(const struct gbx_host *host, const char *config_json, void
 	}
 	h->host = host;
 	strcpy(h->greeting, "Hello");
-	const char *g = json_member(config_json, "greeting");
-	if (g && json_string(g, h->greeting, sizeof h->greeting)) {
+	const char *g = gbx_json_member(config_json, "greeting");
+	if (g && gbx_json_string(g, h->greeting, sizeof h->greeting)) {
 		snprintf(err, errlen, "greeting: expected a string");
 		free(h);
 		return -1;
