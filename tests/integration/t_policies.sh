@@ -54,6 +54,21 @@ EOF
 run_gbx run r.json --events gev.jsonl --policy retry=giveup.lua
 expect "retry: a policy that gives up overrides retries" sh -c "test $rc = 1 && ! grep -q retried $T/gev.jsonl"
 
+# retry: a priority change for the next attempt reorders it
+cat >demote.lua <<'EOF'
+return { decide = function(task, failure, attempt) return 0, { priority = 1 } end }
+EOF
+cat >prio.json <<'EOF'
+{ "tasks": [ { "id": "a", "kind": "sim", "priority": 20, "fail_after": 1, "retries": 1 },
+             { "id": "b", "kind": "sim", "priority": 10 },
+             { "id": "c", "kind": "sim", "priority": 10 } ] }
+EOF
+echo '{ "retry": { "base_ms": 0 } }' >nodelay.json
+run_gbx run prio.json -j1 --config nodelay.json --events pr0.jsonl
+expect "retry: built-in keeps the priority (a a b c)" test "$(starts pr0.jsonl)" = "a a b c "
+run_gbx run prio.json -j1 --config nodelay.json --events pr1.jsonl --policy retry=demote.lua
+expect "retry: the policy's priority change sends a to the back (a b c a)" test "$(starts pr1.jsonl)" = "a b c a "
+
 # scaling: concurrency follows the policy
 cat >grow.lua <<'EOF'
 return { interval_ms = 50,
@@ -152,3 +167,15 @@ rc=$?
 expect "reload: run completes" test "$rc" = 0
 expect "reload: a broken file keeps the old policy and says why" sh -c "grep -q 'reload (SIGHUP) failed' $T/herr && grep -q 'hot.lua' $T/herr"
 expect "reload: a good file is taken" has "policies reloaded (SIGHUP)" herr
+
+# --watch-policies: a changed file is reloaded without a signal
+echo 'return { key = function(task) return 0 end }' >watched.lua
+"$GBX" run slow.json -j1 --policy scheduling=watched.lua --watch-policies --events wat.jsonl >wout 2>werr &
+pid=$!
+i=0; while ! grep -q '"started"' wat.jsonl 2>/dev/null && [ $i -lt 200 ]; do i=$((i+1)); sleep 0.05; done
+echo 'return { key = function(task) return 1 end } -- changed' >watched.lua
+i=0; while ! grep -q 'policies reloaded' werr && [ $i -lt 200 ]; do i=$((i+1)); sleep 0.05; done
+wait $pid
+rc=$?
+expect "watch: run completes" test "$rc" = 0
+expect "watch: the changed file is reloaded" has "policies reloaded (file changed)" werr

@@ -171,3 +171,18 @@ run_gbx run --help
 expect "run --help lists options" has "--journal FILE" out
 run_gbx frobnicate
 expect "unknown command: exit 2" test "$rc" = 2
+
+# the progress line: on with --progress, off by default when stderr is not a terminal
+cat >p.json <<'EOF2'
+{ "matrix": [ { "id": "p{i}", "kind": "sim", "io_ms": 100, "vars": { "i": [1,2,3,4,5,6] } } ] }
+EOF2
+run_gbx run p.json -j1 --progress
+expect "progress: forced on shows done/failed/running/queued, rate and ETA" sh -c "grep -a -q 'done (.* ok, .* failed), .* running, .* queued, .*/s, ETA' $T/err"
+run_gbx run p.json -j1
+expect "progress: off when stderr is not a terminal" sh -c "! grep -a -q 'ETA' $T/err"
+if command -v script >/dev/null 2>&1; then
+	script -qec "$GBX run p.json -j1" /dev/null >tty.out 2>&1 </dev/null
+	expect "progress: on by default on a terminal" sh -c "grep -a -q 'ETA' $T/tty.out"
+	script -qec "$GBX run p.json -j1 --no-progress" /dev/null >tty2.out 2>&1 </dev/null
+	expect "progress: --no-progress turns it off on a terminal" sh -c "! grep -a -q 'ETA' $T/tty2.out"
+fi
