@@ -26,15 +26,21 @@ UNIT_BIN = $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 # Plugins: shared objects that include only sdk/include (never the engine).
 PLUGIN_CFLAGS = -std=c11 -D_GNU_SOURCE -fPIC -shared -fvisibility=hidden $(OPT) $(WARN) -Isdk/include
 EXAMPLE_SO    = $(patsubst sdk/examples/%/,$(BUILD)/plugins/%.so,$(wildcard sdk/examples/*/))
+OPTIMIZER_SO  = $(patsubst plugins/%/,$(BUILD)/plugins/%.so,$(wildcard plugins/*/))
 TESTPLUGIN_SO = $(patsubst tests/plugins/%.c,$(BUILD)/tests/plugins/%.so,$(wildcard tests/plugins/*.c))
 
 .PHONY: all test asan bench install clean demo format lint
-all: $(BUILD)/gearbox $(UNIT_BIN) $(EXAMPLE_SO) $(TESTPLUGIN_SO)
+all: $(BUILD)/gearbox $(UNIT_BIN) $(EXAMPLE_SO) $(OPTIMIZER_SO) $(TESTPLUGIN_SO)
 
 .SECONDEXPANSION:
 $(EXAMPLE_SO): $(BUILD)/plugins/%.so: $$(wildcard sdk/examples/$$*/*.c) $(wildcard sdk/include/gearbox/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(PLUGIN_CFLAGS) $(LDFLAGS) -o $@ $(filter %.c,$^)
+
+# an optimizer plugin is plugins/NAME/*.c, built into one NAME.so
+$(OPTIMIZER_SO): $(BUILD)/plugins/%.so: $$(wildcard plugins/$$*/*.c plugins/$$*/*.h) $(wildcard sdk/include/gearbox/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(PLUGIN_CFLAGS) $(LDFLAGS) -o $@ $(filter %.c,$^) -lpthread
 
 $(TESTPLUGIN_SO): $(BUILD)/tests/plugins/%.so: tests/plugins/%.c $(wildcard sdk/include/gearbox/*.h)
 	@mkdir -p $(dir $@)
@@ -77,7 +83,7 @@ install: all
 	install -m 755 $(BUILD)/gearbox $(DESTDIR)$(PREFIX)/bin/gearbox
 	install -m 644 $(BUILD)/libgearbox.a $(DESTDIR)$(PREFIX)/lib/libgearbox.a
 	install -m 644 sdk/include/gearbox/*.h $(DESTDIR)$(PREFIX)/include/gearbox/
-	install -m 755 $(EXAMPLE_SO) $(DESTDIR)$(PREFIX)/lib/gearbox/plugins/
+	install -m 755 $(EXAMPLE_SO) $(OPTIMIZER_SO) $(DESTDIR)$(PREFIX)/lib/gearbox/plugins/
 	for k in scheduling retry scaling; do \
 		install -m 644 policies/$$k/*.lua $(DESTDIR)$(PREFIX)/share/gearbox/policies/$$k/; done
 	sed 's|@PREFIX@|$(PREFIX)|g' sdk/gearbox-plugin.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/gearbox-plugin.pc

@@ -154,3 +154,15 @@ if [ "$only" = all ] || [ "$only" = plugins ]; then
 	echo "4 plugins on disk, disabled in the config:   $(median <"$W/pw.2") s   ratio $(ratio "$(median <"$W/pw.2")" "$(median <"$W/pw.1")") (goal within 2%)"
 	echo "1 plugin with empty before/after hooks:      $(median <"$W/pw.3") s   +$(per_task "$W/pw.1" "$W/pw.3" 1000000) ns/task (goal <= 20)"
 fi
+
+# 6. sections of their own: tests/bench/bench_NAME.sh (plugins add theirs),
+# each sourced with M, GBX, W, REPEAT, median, med, ratio, pairwise, per_task
+# and sim1m available; BENCH=NAME runs just one.
+for f in tests/bench/bench_*.sh; do
+	[ -f "$f" ] || continue
+	name=$(basename "$f" .sh)
+	name=${name#bench_}
+	if [ "$only" = all ] || [ "$only" = "$name" ]; then
+		. "$f"
+	fi
+done
