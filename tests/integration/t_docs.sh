@@ -9,7 +9,7 @@ ln -s "$GBX" bin/gearbox
 PATH="$T/bin:$PATH"
 export PATH
 
-for doc in "$GBX_ROOT"/README.md "$GBX_ROOT"/docs/*.md; do
+for doc in "$GBX_ROOT"/README.md "$GBX_ROOT"/docs/*.md "$GBX_ROOT"/docs/plugins/*.md; do
 	[ -f "$doc" ] || continue
 	name=$(basename "$doc")
 	d="$T/doc-$name"
