@@ -161,13 +161,14 @@ static int lua_tramp(void *ud, const struct policy_value *args, int nargs,
 		     struct policy_value *ret)
 {
 	struct lua_reg *r = ud;
-	struct gbx_value a[16], out = {0, 0, NULL};
+	struct gbx_value a[16], out = {0, 0, NULL, NULL};
 	if (nargs > 16)
 		nargs = 16;
 	for (int i = 0; i < nargs; i++) {
 		a[i].type = args[i].type;
 		a[i].num = args[i].num;
 		a[i].str = args[i].str;
+		a[i].task = (const gbx_task *)(const void *)args[i].task;
 	}
 	int rc = r->fn(r->self, a, nargs, &out);
 	ret->type = out.type;

@@ -32,6 +32,8 @@ static const char usage_main[] =
 	"  plugins [--config FILE] [--enable P] [--disable P]\n"
 	"                                     list the plugins found, enabled or not, and why\n"
 	"\n"
+	"  NAME [ARGS]                        a plugin's own command (gearbox cache stats)\n"
+	"\n"
 	"  gearbox COMMAND --help    options of a command\n"
 	"  gearbox --version\n"
 	"\n"
@@ -372,6 +374,61 @@ static int cmd_plugins(struct session *ss)
 	return 0;
 }
 
+/* `gearbox NAME ARGS...`: a plugin's own command (e.g. `gearbox cache stats`).
+ * --config FILE and --profile NAME are taken out of ARGS; the plugin is loaded
+ * for this alone, enabled or not, with its config. */
+static int plugin_command(int argc, char **argv)
+{
+	const char *name = argv[0], *config = NULL, *profile = NULL;
+	char **args = calloc((size_t)argc + 1, sizeof *args);
+	int n = 0;
+	if (!args)
+		return 2;
+	for (int i = 1; i < argc; i++) {
+		if ((!strcmp(argv[i], "--config") || !strcmp(argv[i], "--profile")) && i + 1 < argc) {
+			*(argv[i][2] == 'c' ? &config : &profile) = argv[i + 1];
+			i++;
+		} else {
+			args[n++] = argv[i];
+		}
+	}
+	struct err err = {{0}};
+	struct session ss;
+	char *only[] = {(char *)name, NULL};
+	int rc = 2;
+	if (session_open(&ss, config, profile, only, NULL, 0, &err)) {
+		fprintf(stderr, "gearbox: %s\n", err.msg);
+		goto out;
+	}
+	/* load just this plugin */
+	json_t *mine = json_object_get(ss.resolved, name);
+	json_t *one = json_object();
+	if (mine)
+		json_object_set(one, name, mine);
+	struct gbx_host host;
+	host_table(&ss.hc, &host);
+	if (plugins_load(&ss.set, one, ss.dirs, ss.n_user, ss.cfg.path, &host, &err)) {
+		json_decref(one);
+		if (strstr(err.msg, "not found"))
+			fprintf(stderr, "gearbox: unknown command '%s' (and no plugin of that name)\n%s",
+				name, usage_main);
+		else
+			fprintf(stderr, "gearbox: %s\n", err.msg);
+		goto out;
+	}
+	json_decref(one);
+	const struct plugin *p = ss.set.n ? &ss.set.p[0] : NULL;
+	if (!p || p->d->abi_minor < 1 || !p->d->command) {
+		fprintf(stderr, "gearbox: plugin %s has no command\n", name);
+		goto out;
+	}
+	rc = p->d->command(p->self, n, args);
+out:
+	session_close(&ss);
+	free(args);
+	return rc;
+}
+
 static int cmd_check(struct cli *c, struct workload *wl, const struct config *cfg)
 {
 	uint32_t kinds[2] = {0, 0};
@@ -433,10 +490,8 @@ int main(int argc, char **argv)
 	memset(&c, 0, sizeof c);
 	c.cmd = argv[1];
 	run_opts_init(&c.ro);
-	if (strcmp(c.cmd, "run") && strcmp(c.cmd, "check") && strcmp(c.cmd, "plugins")) {
-		fprintf(stderr, "gearbox: unknown command '%s'\n%s", c.cmd, usage_main);
-		return 2;
-	}
+	if (strcmp(c.cmd, "run") && strcmp(c.cmd, "check") && strcmp(c.cmd, "plugins"))
+		return plugin_command(argc - 1, argv + 1);
 	int rc = parse_args(&c, argc - 1, argv + 1);
 	if (rc) {
 		free_cli(&c);

@@ -1297,6 +1297,16 @@ static int sb_cfn(lua_State *L)
 			a->type = PV_STR;
 			a->str = lua_tostring(L, i + 1);
 			break;
+		case LUA_TUSERDATA: {
+			/* the task view: handed to the plugin as the task it shows */
+			struct policy *hp = host(L);
+			if (lua_touserdata(L, i + 1) == (void *)hp->view && hp->view->t) {
+				a->type = PV_TASK;
+				a->task = hp->view->t;
+				break;
+			}
+		}
+			/* fall through */
 		default:
 			return luaL_error(L, "%s: argument %d: unsupported argument type (%s)", name,
 					  i + 1, luaL_typename(L, i + 1));

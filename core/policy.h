@@ -110,11 +110,12 @@ int policy_check(struct policy *p, struct buf *out);
 
 /* Functions that plugins add for policies: `table.name(...)`. Arguments and
  * the result are plain values (nil, boolean, number, string). */
-enum policy_vtype { PV_NIL = 0, PV_BOOL, PV_NUM, PV_STR };
+enum policy_vtype { PV_NIL = 0, PV_BOOL, PV_NUM, PV_STR, PV_TASK };
 struct policy_value {
 	int type;
 	double num;            /* PV_NUM, and PV_BOOL as 0/1 */
 	const char *str;       /* PV_STR: borrowed for the call (argument) or copied by the host (result) */
+	const struct task *task; /* PV_TASK (arguments only): the task a view shows */
 };
 typedef int (*policy_cfn)(void *ud, const struct policy_value *args, int nargs,
 			  struct policy_value *ret);

@@ -36,7 +36,7 @@ extern "C" {
 #endif
 
 #define GBX_PLUGIN_ABI_MAJOR 1
-#define GBX_PLUGIN_ABI_MINOR 0
+#define GBX_PLUGIN_ABI_MINOR 1
 #define GBX_PLUGIN_SYMBOL "gbx_plugin_descriptor"
 
 /* Declares the descriptor with the right name and visibility. */
@@ -87,11 +87,13 @@ struct gbx_metrics {
 };
 
 /* A value for Lua functions that plugins add for policies. */
-enum gbx_vtype { GBX_NIL = 0, GBX_BOOL, GBX_NUM, GBX_STR };
+enum gbx_vtype { GBX_NIL = 0, GBX_BOOL, GBX_NUM, GBX_STR, GBX_TASK };
 struct gbx_value {
 	int type;              /* enum gbx_vtype */
 	double num;            /* GBX_NUM; GBX_BOOL as 0 or 1 */
 	const char *str;       /* GBX_STR: arguments borrowed; a result string is copied by the host */
+	const gbx_task *task;  /* GBX_TASK (ABI 1.1, arguments only): a policy passed a task view;
+				* read it with the host's accessors during the call */
 };
 /* Returns 0, or -1 to raise an error in the policy (message in ret->str). */
 typedef int (*gbx_lua_fn)(void *self, const struct gbx_value *args, int nargs,
@@ -168,6 +170,12 @@ struct gbx_plugin {
 	void (*tick)(void *self, const struct gbx_metrics *m);
 	int64_t tick_ms;                  /* how often tick runs (0: 1000) */
 	const struct gbx_kind *kinds;     /* array ended by a NULL name, or NULL */
+
+	/* ABI 1.1. `gearbox NAME ARGS...` (e.g. `gearbox cache stats`) loads the
+	 * plugin (enabled or not), calls init with its config, then this with the
+	 * arguments after NAME, on the main thread; the return value is the exit
+	 * status. NULL: the plugin has no command. */
+	int (*command)(void *self, int argc, char **argv);
 };
 
 #ifdef __cplusplus
