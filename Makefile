@@ -37,10 +37,11 @@ $(EXAMPLE_SO): $(BUILD)/plugins/%.so: $$(wildcard sdk/examples/$$*/*.c) $(wildca
 	@mkdir -p $(dir $@)
 	$(CC) $(PLUGIN_CFLAGS) $(LDFLAGS) -o $@ $(filter %.c,$^)
 
-# an optimizer plugin is plugins/NAME/*.c, built into one NAME.so
-$(OPTIMIZER_SO): $(BUILD)/plugins/%.so: $$(wildcard plugins/$$*/*.c plugins/$$*/*.h) $(wildcard sdk/include/gearbox/*.h)
+# an optimizer plugin is plugins/NAME/*.c, built into one NAME.so; libraries
+# it needs are listed in plugins/NAME/LDLIBS
+$(OPTIMIZER_SO): $(BUILD)/plugins/%.so: $$(wildcard plugins/$$*/*.c plugins/$$*/*.h plugins/$$*/LDLIBS) $(wildcard sdk/include/gearbox/*.h)
 	@mkdir -p $(dir $@)
-	$(CC) $(PLUGIN_CFLAGS) $(LDFLAGS) -o $@ $(filter %.c,$^) -lpthread
+	$(CC) $(PLUGIN_CFLAGS) $(LDFLAGS) -o $@ $(filter %.c,$^) $(shell cat plugins/$*/LDLIBS 2>/dev/null) -lpthread
 
 $(TESTPLUGIN_SO): $(BUILD)/tests/plugins/%.so: tests/plugins/%.c $(wildcard sdk/include/gearbox/*.h)
 	@mkdir -p $(dir $@)
