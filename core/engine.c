@@ -235,6 +235,7 @@ static void make_ready(struct engine *e, uint32_t idx)
 {
 	struct task *t = &e->wl->tasks[idx];
 	t->state = ST_READY;
+	t->ready_ns = now_ns();
 	if (heap_push(&e->ready, task_key(e, t), idx)) {
 		fprintf(stderr, "gearbox: out of memory\n");
 		abort();
@@ -741,6 +742,11 @@ static void defer(struct engine *e, struct worker *w, uint32_t idx, int64_t dela
 		pthread_cond_signal(&e->cv);
 }
 
+double engine_elapsed_ms(const struct engine *e, int64_t ns)
+{
+	return elapsed_ms(e, ns);
+}
+
 /* A plugin's own event (host->event), written under e->mu like the others. */
 void engine_plugin_event(struct engine *e, const char *name, const struct task *t,
 			 const char *fields_json)
@@ -782,6 +788,8 @@ static void *worker_main(void *arg)
 			struct task *t = &e->wl->tasks[idx];
 			t->state = ST_RUNNING;
 			t->attempts++;
+			t->slot = w->idx;
+			t->start_ns = now_ns();
 			e->running++;
 			w->running = 1;
 			atomic_store(&w->stop, 0);
@@ -1303,6 +1311,7 @@ int engine_run(struct workload *wl, const struct run_opts *o, struct err *err)
 
 	pthread_mutex_lock(&e->mu);
 	for (uint32_t i = 0; i < wl->ntasks; i++) {
+		wl->tasks[i].slot = -1;
 		if (wl->tasks[i].state == ST_RESUMED) {
 			e->n_resumed++;
 			e->n_ok++;

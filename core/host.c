@@ -82,6 +82,26 @@ static char *h_field_json(const gbx_task *t, const char *name)
 	return v ? json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
 }
 
+static int h_slot(const gbx_task *t) { return T(t)->slot; }
+
+static double h_wait(const gbx_task *t)
+{
+	const struct task *x = T(t);
+	return x->start_ns > x->ready_ns ? (double)(x->start_ns - x->ready_ns) / 1e6 : 0;
+}
+
+static double h_start(void *ctx, const gbx_task *t)
+{
+	struct hostctx *hc = HC(ctx);
+	return hc->e ? engine_elapsed_ms(hc->e, T(t)->start_ns) : 0;
+}
+
+static double h_now(void *ctx)
+{
+	struct hostctx *hc = HC(ctx);
+	return hc->e ? engine_elapsed_ms(hc->e, now_ns()) : 0;
+}
+
 static const char *h_kind(const gbx_task *t)
 {
 	const struct spec *s = T(t)->spec;
@@ -113,6 +133,10 @@ void host_table(struct hostctx *hc, struct gbx_host *h)
 	h->task_timeout_ms = h_timeout;
 	h->task_priority = h_priority;
 	h->task_field_json = h_field_json;
+	h->task_slot = h_slot;
+	h->task_wait_ms = h_wait;
+	h->task_start_ms = h_start;
+	h->now_ms = h_now;
 }
 
 int host_registry(struct hostctx *hc, const struct plugin_set *set, struct err *err)

@@ -60,6 +60,9 @@ int host_validate(struct hostctx *hc, const struct workload *wl, struct err *err
 
 void host_free(struct hostctx *hc);
 
+/* Implemented by the engine: ms from the run's start to a monotonic time. */
+double engine_elapsed_ms(const struct engine *e, int64_t ns);
+
 /* Implemented by the engine: writes a plugin's event. */
 void engine_plugin_event(struct engine *e, const char *name, const struct task *t,
 			 const char *fields_json);

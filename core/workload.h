@@ -85,6 +85,9 @@ struct task {
 	int32_t last_exit;         /* exit code of the last attempt, or -signal */
 	int32_t priority;          /* effective: the spec's, or a retry policy's change */
 	int64_t timeout_ms;        /* effective: the spec's, or a retry policy's change */
+	int64_t ready_ns;          /* when it last entered the ready queue (monotonic) */
+	int64_t start_ns;          /* when its current or last attempt was taken */
+	int32_t slot;              /* worker that runs (or ran) its current attempt, -1 before */
 };
 
 struct workload {

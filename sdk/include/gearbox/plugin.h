@@ -131,6 +131,12 @@ struct gbx_host {
 	/* A field of the task's JSON by name (meta, or a field a plugin declared),
 	 * as compact JSON text; the caller frees it with free(). NULL when absent. */
 	char *(*task_field_json)(const gbx_task *t, const char *name);
+
+	/* ABI 1.1 (check with GBX_HOST_HAS). */
+	int (*task_slot)(const gbx_task *t);          /* worker slot of the current attempt, from 0 */
+	double (*task_wait_ms)(const gbx_task *t);    /* time the current attempt waited in the ready queue */
+	double (*task_start_ms)(void *ctx, const gbx_task *t); /* when the current attempt started, ms since run start */
+	double (*now_ms)(void *ctx);                  /* ms since run start (0 before the run) */
 };
 
 /* A task kind a plugin adds. */

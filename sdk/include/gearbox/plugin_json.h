@@ -180,6 +180,227 @@ static inline int gbx_json_string(const char *v, char *out, size_t n)
 	return *v == '"' ? 0 : -1;
 }
 
+/* Decodes the JSON number at v (white space before it allowed) into *out.
+ * The whole token up to the next ',', '}', ']', white space or NUL must be a
+ * JSON number (so "12abc", "0x1f", "1." and a quoted "12" are refused). It
+ * does not use strtod, whose decimal point follows the process's locale.
+ * The result is correctly rounded when the digits, without the point, make
+ * an integer below 2^53 and the decimal exponent is within +-22 (50, 0.25,
+ * 33.3, 1e6), and within an ulp or two otherwise (digits past the 19th are
+ * dropped).
+ * Returns 0, or -1 when v is NULL or not a number (*out is then unchanged). */
+static inline int gbx_json_number(const char *v, double *out)
+{
+	/* exact powers of ten: every one up to 1e22 is a double without rounding */
+	static const double p10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+				     1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+				     1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+	unsigned long long mant = 0;
+	int neg = 0, digits = 0, scale = 0;
+	long exp = 0;
+	if (!v)
+		return -1;
+	v = gbx_json_skip_ws(v);
+	if (*v == '-') {
+		neg = 1;
+		v++;
+	}
+	if (*v < '0' || *v > '9')
+		return -1;
+	/* integer part: no leading zeros in JSON */
+	if (*v == '0' && v[1] >= '0' && v[1] <= '9')
+		return -1;
+	for (; *v >= '0' && *v <= '9'; v++) {
+		if (digits < 19) {
+			mant = mant * 10 + (unsigned)(*v - '0');
+			if (mant)
+				digits++;
+		} else {
+			scale++; /* a digit past what fits: it only shifts the scale */
+		}
+	}
+	if (*v == '.') {
+		v++;
+		if (*v < '0' || *v > '9')
+			return -1;
+		for (; *v >= '0' && *v <= '9'; v++) {
+			if (digits < 19) {
+				mant = mant * 10 + (unsigned)(*v - '0');
+				if (mant)
+					digits++;
+				scale--;
+			}
+		}
+	}
+	if (*v == 'e' || *v == 'E') {
+		int eneg = 0;
+		v++;
+		if (*v == '+' || *v == '-')
+			eneg = *v++ == '-';
+		if (*v < '0' || *v > '9')
+			return -1;
+		for (; *v >= '0' && *v <= '9'; v++)
+			if (exp < 100000)
+				exp = exp * 10 + (*v - '0');
+		if (eneg)
+			exp = -exp;
+	}
+	v = gbx_json_skip_ws(v);
+	if (*v && *v != ',' && *v != '}' && *v != ']')
+		return -1;
+	exp += scale;
+	double d = (double)mant;
+	/* One operation on exact operands when mant < 2^53 and |exp| <= 22 (the
+	 * result is then correctly rounded); else steps of 1e22, which overflow
+	 * to infinity or underflow to 0 on their own (exp is capped above). */
+	for (; d != 0 && exp > 22; exp -= 22)
+		d *= 1e22;
+	for (; d != 0 && exp < -22; exp += 22)
+		d /= 1e22;
+	if (d != 0 && exp >= 0)
+		d *= p10[exp];
+	else if (d != 0)
+		d /= p10[-exp];
+	*out = neg ? -d : d;
+	return 0;
+}
+
+/* Decodes the JSON literal true or false at v (white space before it
+ * allowed) into *out as 1 or 0. Returns 0, or -1 when v is NULL or holds
+ * anything else (*out is then unchanged). */
+static inline int gbx_json_bool(const char *v, int *out)
+{
+	if (!v)
+		return -1;
+	v = gbx_json_skip_ws(v);
+	int val;
+	if (!strncmp(v, "true", 4)) {
+		val = 1;
+		v += 4;
+	} else if (!strncmp(v, "false", 5)) {
+		val = 0;
+		v += 5;
+	} else {
+		return -1;
+	}
+	v = gbx_json_skip_ws(v);
+	if (*v && *v != ',' && *v != '}' && *v != ']')
+		return -1;
+	*out = val;
+	return 0;
+}
+
+/* Steps through the elements of the JSON array at arr. *it is the caller's
+ * cursor: set it to NULL before the first call and leave it alone between
+ * calls. Returns a pointer into arr at the start of the next element's text
+ * (decode it with gbx_json_string, gbx_json_number, ...), or NULL after the
+ * last one, and also when arr is NULL, is not an array or is malformed: tell
+ * those apart with *it, which is then NULL for "not an array" or malformed,
+ * and points at the closing ']' at a clean end. Stop at the first NULL (a
+ * NULL cursor would start over).
+ *
+ *     const char *it = NULL, *e;
+ *     while ((e = gbx_json_next(arr, &it)))
+ *             ...;
+ *     if (!it) ... not an array, or malformed
+ */
+static inline const char *gbx_json_next(const char *arr, const char **it)
+{
+	const char *s;
+	if (!arr || !it)
+		return NULL;
+	if (!*it) {
+		s = gbx_json_skip_ws(arr);
+		if (*s != '[')
+			return NULL;
+		s = gbx_json_skip_ws(s + 1);
+		if (*s == ']') {
+			*it = s;
+			return NULL;
+		}
+	} else {
+		s = *it;
+		if (*s == ']')
+			return NULL;
+		s = gbx_json_skip(s); /* past the element returned last time */
+		if (!s)
+			goto bad;
+		s = gbx_json_skip_ws(s);
+		if (*s == ']') {
+			*it = s;
+			return NULL;
+		}
+		if (*s != ',')
+			goto bad;
+		s = gbx_json_skip_ws(s + 1);
+	}
+	if (!*s || *s == ']' || *s == ',' || *s == '}')
+		goto bad;
+	*it = s;
+	return s;
+bad:
+	*it = NULL;
+	return NULL;
+}
+
+/* Steps through the members of the JSON object at obj, like gbx_json_next:
+ * *it is the cursor (NULL before the first call). Decodes the next member's
+ * name into key (a buffer of keylen > 0 bytes owned by the caller, always
+ * NUL-terminated, cut like gbx_json_string) and returns a pointer into obj at
+ * the start of its value, or NULL after the last member, and also when obj
+ * is NULL, is not an object or is malformed; *it is then NULL for "not an
+ * object" or malformed, and points at the closing '}' at a clean end. Stop at
+ * the first NULL. */
+static inline const char *gbx_json_next_member(const char *obj, const char **it, char *key,
+					       size_t keylen)
+{
+	const char *s;
+	if (!obj || !it || !key || !keylen)
+		return NULL;
+	key[0] = 0;
+	if (!*it) {
+		s = gbx_json_skip_ws(obj);
+		if (*s != '{')
+			return NULL;
+		s = gbx_json_skip_ws(s + 1);
+		if (*s == '}') {
+			*it = s;
+			return NULL;
+		}
+	} else {
+		s = *it;
+		if (*s == '}')
+			return NULL;
+		s = gbx_json_skip(s); /* past the value returned last time */
+		if (!s)
+			goto bad;
+		s = gbx_json_skip_ws(s);
+		if (*s == '}') {
+			*it = s;
+			return NULL;
+		}
+		if (*s != ',')
+			goto bad;
+		s = gbx_json_skip_ws(s + 1);
+	}
+	if (*s != '"' || gbx_json_string(s, key, keylen))
+		goto bad;
+	s = gbx_json_skip(s);
+	if (!s)
+		goto bad;
+	s = gbx_json_skip_ws(s);
+	if (*s != ':')
+		goto bad;
+	s = gbx_json_skip_ws(s + 1);
+	if (!*s || *s == '}' || *s == ',' || *s == ']')
+		goto bad;
+	*it = s;
+	return s;
+bad:
+	*it = NULL;
+	return NULL;
+}
+
 #ifdef __cplusplus
 }
 #endif
