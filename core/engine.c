@@ -788,7 +788,7 @@ static void *worker_main(void *arg)
 			struct task *t = &e->wl->tasks[idx];
 			t->state = ST_RUNNING;
 			t->attempts++;
-			t->slot = w->idx;
+			t->slot = (int16_t)w->idx;
 			t->start_ns = now_ns();
 			e->running++;
 			w->running = 1;

@@ -79,15 +79,15 @@ struct task {
 	uint32_t out_off, nouts;   /* into workload.outs: tasks that need this one */
 	uint32_t pending;          /* deps not yet succeeded */
 	uint32_t chain;            /* tasks on the longest path from here to a sink, itself included */
+	int32_t last_exit;         /* exit code of the last attempt, or -signal */
+	int32_t priority;          /* effective: the spec's, or a retry policy's change */
 	uint16_t attempts;         /* attempts started so far */
 	uint8_t state;             /* enum task_state */
 	uint8_t last_fkind;        /* failure kind of the last failed attempt (runner.h) */
-	int32_t last_exit;         /* exit code of the last attempt, or -signal */
-	int32_t priority;          /* effective: the spec's, or a retry policy's change */
+	int16_t slot;              /* worker that runs (or ran) its current attempt, -1 before */
 	int64_t timeout_ms;        /* effective: the spec's, or a retry policy's change */
 	int64_t ready_ns;          /* when it last entered the ready queue (monotonic) */
 	int64_t start_ns;          /* when its current or last attempt was taken */
-	int32_t slot;              /* worker that runs (or ran) its current attempt, -1 before */
 };
 
 struct workload {
