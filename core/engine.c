@@ -682,6 +682,7 @@ static void after_hooks(const struct plugin_set *ps, const gbx_task *gt, const s
 	r.out_len = a->out->len;
 	r.err = a->err->p;
 	r.err_len = a->err->len;
+	r.label = a->label[0] ? a->label : NULL;
 	for (size_t i = 0; i < ps->nafter; i++)
 		ps->after[i]->d->after_task(ps->after[i]->self, gt, &r);
 }
@@ -1422,6 +1423,16 @@ int engine_run(struct workload *wl, const struct run_opts *o, struct err *err)
 	free(tick_due);
 	for (size_t i = 0; i < e->ps->nend; i++)
 		e->ps->end[i]->d->run_end(e->ps->end[i]->self, e->n_ok, e->n_failed);
+	if (e->ps->n) {
+		struct gbx_summary sum = {sizeof sum, wl->ntasks, e->n_ok, e->n_failed, e->n_skipped,
+					  wl->ntasks - e->n_final, e->n_attempts, e->n_retried,
+					  e->n_resumed, (double)(now_ns() - e->t0_ns) / 1e6, e->interrupted};
+		for (size_t i = 0; i < e->ps->n; i++) {
+			const struct plugin *p = &e->ps->p[i];
+			if (p->d->abi_minor >= 1 && p->d->run_summary)
+				p->d->run_summary(p->self, &sum);
+		}
+	}
 	if (o->host)
 		o->host->e = NULL;
 

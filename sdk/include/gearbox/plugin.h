@@ -60,6 +60,15 @@ struct gbx_result {
 	size_t out_len;
 	const char *err;       /* captured stderr */
 	size_t err_len;
+	const char *label;     /* ABI 1.1, after_task: who answered it instead of running it ("cached"), or NULL */
+};
+
+/* Counts at the end of a run, for run_summary (ABI 1.1). */
+struct gbx_summary {
+	size_t size;           /* sizeof(struct gbx_summary) as the host knows it */
+	int64_t tasks, ok, failed, skipped, not_started, attempts, retried, resumed;
+	double wall_ms;
+	int interrupted;
 };
 
 enum gbx_verdict {
@@ -182,6 +191,9 @@ struct gbx_plugin {
 	 * arguments after NAME, on the main thread; the return value is the exit
 	 * status. NULL: the plugin has no command. */
 	int (*command)(void *self, int argc, char **argv);
+
+	/* ABI 1.1: after run_end, on the main thread, with the run's counts. */
+	void (*run_summary)(void *self, const struct gbx_summary *s);
 };
 
 #ifdef __cplusplus
