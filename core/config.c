@@ -178,6 +178,8 @@ int config_load(const char *path, const char *profile, struct config *c, struct 
 	c->kill_grace_ms = c->retry_base_ms = c->retry_cap_ms = -1;
 	if (!path && access("gearbox.json", F_OK) == 0)
 		path = "gearbox.json";
+	else if (path && !path[0])
+		path = NULL; /* "": no config file at all, not even ./gearbox.json */
 	if (!path) {
 		if (profile)
 			return err_set(err, "--profile %s: no config file (give --config FILE or create ./gearbox.json)",

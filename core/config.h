@@ -26,7 +26,8 @@ struct config {
 };
 
 /* Loads `path` (or ./gearbox.json when path is NULL and that file exists; no
- * config at all is fine), merges `profile` when not NULL, and validates. On
+ * config at all is fine; "" means no config file, not even ./gearbox.json),
+ * merges `profile` when not NULL, and validates. On
  * error returns -1 with err naming the file, the key and the problem. */
 int config_load(const char *path, const char *profile, struct config *c, struct err *err);
 void config_free(struct config *c);

@@ -79,6 +79,7 @@ struct engine {
 	int done_fd;              /* eventfd: the run ended (written by the last worker) */
 	/* outputs */
 	pthread_mutex_t out_mu;
+	pthread_mutex_t ev_mu;    /* the events file; taken inside e->mu, never the other way */
 	int journal_fd;
 	FILE *events, *joblog;
 	uint64_t joblog_seq;
@@ -124,7 +125,9 @@ static void ev_begin(struct engine *e, struct buf *b, const char *what, uint32_t
 static void ev_end(struct engine *e, struct buf *b)
 {
 	buf_add(b, "}\n", 2);
+	pthread_mutex_lock(&e->ev_mu);
 	fwrite(b->p, 1, b->len, e->events);
+	pthread_mutex_unlock(&e->ev_mu);
 	buf_free(b);
 }
 
@@ -217,6 +220,36 @@ static int journal_resume(struct engine *e, struct err *err)
 	free(line);
 	fclose(f);
 	return 0;
+}
+
+/* A journal whose writer died mid-line ends in a torn record: cut it off,
+ * so that the next record starts on a line of its own. */
+static void journal_trim(struct engine *e)
+{
+	struct stat st;
+	if (fstat(e->journal_fd, &st) || st.st_size == 0)
+		return;
+	off_t end = st.st_size;
+	char c;
+	if (pread(e->journal_fd, &c, 1, end - 1) == 1 && c == '\n')
+		return;
+	char tail[4096];
+	while (end > 0) {
+		off_t from = end > (off_t)sizeof tail ? end - (off_t)sizeof tail : 0;
+		ssize_t n = pread(e->journal_fd, tail, (size_t)(end - from), from);
+		if (n <= 0)
+			return;
+		for (ssize_t i = n - 1; i >= 0; i--) {
+			if (tail[i] == '\n') {
+				if (ftruncate(e->journal_fd, from + i + 1) == 0)
+					fprintf(stderr, "gearbox: %s: removed a torn last record\n", e->o.journal);
+				return;
+			}
+		}
+		end = from;
+	}
+	if (ftruncate(e->journal_fd, 0) == 0) /* one torn line and nothing else */
+		fprintf(stderr, "gearbox: %s: removed a torn last record\n", e->o.journal);
 }
 
 /* ---- scheduling (under e->mu) -------------------------------------------- */
@@ -415,8 +448,8 @@ static int decide_retry(struct engine *e, struct task *t, const struct attempt *
 		return builtin_retry(e, t, delay);
 	if (r == 0)
 		return 0;
-	if (chg.has_timeout)
-		t->timeout_ms = chg.timeout_ms;
+	if (chg.has_timeout) /* the workload's own bound: 30 days */
+		t->timeout_ms = chg.timeout_ms > 2592000000LL ? 2592000000LL : chg.timeout_ms;
 	if (chg.has_priority)
 		t->priority = chg.priority;
 	if (*delay > 3600000)
@@ -724,6 +757,8 @@ static void run_attempt(struct engine *e, const struct task *t, struct runner_ct
 static void defer(struct engine *e, struct worker *w, uint32_t idx, int64_t delay_ms)
 {
 	struct task *t = &e->wl->tasks[idx];
+	if (delay_ms > 3600000)
+		delay_ms = 3600000; /* as for retries: at most an hour */
 	t->attempts--;
 	e->running--;
 	w->running = 0;
@@ -748,14 +783,14 @@ double engine_elapsed_ms(const struct engine *e, int64_t ns)
 	return elapsed_ms(e, ns);
 }
 
-/* A plugin's own event (host->event), written under e->mu like the others. */
+/* A plugin's own event (host->event). It takes only the events lock, so it may
+ * be called from a Lua function a policy calls under e->mu. */
 void engine_plugin_event(struct engine *e, const char *name, const struct task *t,
 			 const char *fields_json)
 {
 	if (!e->events)
 		return;
 	struct buf b = {0};
-	pthread_mutex_lock(&e->mu);
 	buf_addf(&b, "{\"t_ms\":%.3f,\"event\":", elapsed_ms(e, now_ns()));
 	buf_json_str(&b, name);
 	if (t) {
@@ -765,13 +800,18 @@ void engine_plugin_event(struct engine *e, const char *name, const struct task *
 	if (fields_json && *fields_json)
 		buf_addf(&b, ",%s", fields_json);
 	ev_end(e, &b);
-	pthread_mutex_unlock(&e->mu);
 }
 
 static void *worker_main(void *arg)
 {
 	struct worker *w = arg;
 	struct engine *e = w->e;
+	/* a task that closes its stdin must not kill an embedding program with
+	 * SIGPIPE: the write fails with EPIPE instead */
+	sigset_t pipe_set;
+	sigemptyset(&pipe_set);
+	sigaddset(&pipe_set, SIGPIPE);
+	pthread_sigmask(SIG_BLOCK, &pipe_set, NULL);
 	struct runner_ctx rc = {w->wake_fd, &w->stop, &w->child, e->o.kill_grace_ms};
 
 	pthread_mutex_lock(&e->mu);
@@ -1113,12 +1153,23 @@ static void scale(struct engine *e, struct sampler *sm)
 		if (want != e->jobs) {
 			int from = e->jobs;
 			int got = set_jobs(e, (int)want);
-			if (e->events)
+			if (e->events) {
+				pthread_mutex_lock(&e->ev_mu);
 				fprintf(e->events, "{\"t_ms\":%.3f,\"event\":\"scaled\",\"jobs\":%d,\"from\":%d,\"cpu\":%.3f,\"mem\":%.3f,\"queued\":%lld}\n",
 					m.elapsed_ms, got, from, m.cpu, m.mem, (long long)m.queued);
+				pthread_mutex_unlock(&e->ev_mu);
+			}
 		}
 	}
 	pthread_mutex_unlock(&e->mu);
+}
+
+/* A plugin's tick interval in ns: tick_ms, default 1 s, within [1 ms, 1 h]. */
+static int64_t tick_ns(int64_t ms)
+{
+	if (ms <= 0)
+		ms = 1000;
+	return (ms > 3600000 ? 3600000 : ms) * 1000000;
 }
 
 /* The plugins' tick hooks, each at its own interval (tick_ms, default 1 s). */
@@ -1140,7 +1191,7 @@ static void plugin_ticks(struct engine *e, struct sampler *sm, int64_t *due)
 			continue;
 		const struct plugin *p = ps->tick[i];
 		p->d->tick(p->self, &g);
-		due[i] = now + (p->d->tick_ms > 0 ? p->d->tick_ms : 1000) * 1000000;
+		due[i] = now + tick_ns(p->d->tick_ms);
 	}
 }
 
@@ -1182,9 +1233,10 @@ static int open_outputs(struct engine *e, struct err *err)
 	if (e->o.journal) {
 		if (e->o.resume && journal_resume(e, err))
 			return -1;
-		e->journal_fd = open(e->o.journal, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+		e->journal_fd = open(e->o.journal, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
 		if (e->journal_fd < 0)
 			return err_set(err, "%s: cannot open journal: %s", e->o.journal, strerror(errno));
+		journal_trim(e);
 	} else if (e->o.resume) {
 		return err_set(err, "--resume needs --journal FILE");
 	}
@@ -1256,6 +1308,7 @@ static void engine_free(struct engine *e)
 		close(e->done_fd);
 	pthread_mutex_destroy(&e->mu);
 	pthread_mutex_destroy(&e->out_mu);
+	pthread_mutex_destroy(&e->ev_mu);
 	pthread_cond_destroy(&e->cv);
 	pthread_cond_destroy(&e->park_cv);
 }
@@ -1271,6 +1324,7 @@ int engine_run(struct workload *wl, const struct run_opts *o, struct err *err)
 	e->fail_tail = &e->failures;
 	pthread_mutex_init(&e->mu, NULL);
 	pthread_mutex_init(&e->out_mu, NULL);
+	pthread_mutex_init(&e->ev_mu, NULL);
 	pthread_condattr_t ca;
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -1284,6 +1338,12 @@ int engine_run(struct workload *wl, const struct run_opts *o, struct err *err)
 		return 2;
 	}
 	e->done_fd = eventfd(0, EFD_CLOEXEC);
+	if (e->done_fd < 0) {
+		err_set(err, "cannot create an eventfd: %s", strerror(errno));
+		close_outputs(e);
+		engine_free(e);
+		return 2;
+	}
 	e->progress_on = o->progress > 0 || (o->progress < 0 && !o->quiet && isatty(2));
 
 	/* Signals are taken by this thread alone, through a signalfd; workers
@@ -1302,12 +1362,12 @@ int engine_run(struct workload *wl, const struct run_opts *o, struct err *err)
 		sigaction(SIGPIPE, &ign, &oldpipe);
 	}
 
+	e->t0_ns = now_ns();
 	e->ps = o->plugins ? o->plugins : &no_plugins;
 	if (o->host)
-		o->host->e = e;
+		host_attach(o->host, e);
 	for (size_t i = 0; i < e->ps->nstart; i++)
 		e->ps->start[i]->d->run_start(e->ps->start[i]->self, wl->ntasks);
-	e->t0_ns = now_ns();
 	e->t0_wall_ms = wall_ms();
 
 	pthread_mutex_lock(&e->mu);
@@ -1347,8 +1407,7 @@ int engine_run(struct workload *wl, const struct run_opts *o, struct err *err)
 	read_cpu(&smp.cpu);
 	int64_t *tick_due = calloc(e->ps->ntick + 1, sizeof *tick_due);
 	for (size_t i = 0; tick_due && i < e->ps->ntick; i++) {
-		int64_t ms = e->ps->tick[i]->d->tick_ms;
-		tick_due[i] = e->t0_ns + (ms > 0 ? ms : 1000) * 1000000;
+		tick_due[i] = e->t0_ns + tick_ns(e->ps->tick[i]->d->tick_ms);
 	}
 	if (pol && o->watch_policies)
 		policies_changed(e, pol_mtime);
@@ -1411,9 +1470,9 @@ int engine_run(struct workload *wl, const struct run_opts *o, struct err *err)
 			}
 		}
 		if (e->events) {
-			pthread_mutex_lock(&e->mu);
+			pthread_mutex_lock(&e->ev_mu);
 			fflush(e->events);
-			pthread_mutex_unlock(&e->mu);
+			pthread_mutex_unlock(&e->ev_mu);
 		}
 		if (e->progress_on)
 			progress_line(e);
@@ -1434,7 +1493,7 @@ int engine_run(struct workload *wl, const struct run_opts *o, struct err *err)
 		}
 	}
 	if (o->host)
-		o->host->e = NULL;
+		host_attach(o->host, NULL);
 
 	if (!o->silent)
 		summary(e);

@@ -13,6 +13,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
@@ -193,9 +194,10 @@ void exec_run(const struct task *t, struct runner_ctx *rc, struct attempt *a)
 	if (infd >= 0)
 		fcntl(infd, F_SETFL, O_NONBLOCK);
 
-	int64_t deadline = t->timeout_ms > 0 ? a->start_ns + t->timeout_ms * 1000000 : INT64_MAX;
+	int64_t deadline = t->timeout_ms > 0 && t->timeout_ms < INT64_MAX / 2000000
+				   ? a->start_ns + t->timeout_ms * 1000000 : INT64_MAX;
 	int64_t kill_at = INT64_MAX, drain_until = INT64_MAX;
-	int exited = 0, termed = 0, timed_out = 0, status = 0;
+	int exited = 0, termed = 0, timed_out = 0, status = 0, reaped_elsewhere = 0;
 	struct rusage ru;
 	memset(&ru, 0, sizeof ru);
 	int ofd = outp[0], efd = errp[0];
@@ -218,7 +220,8 @@ void exec_run(const struct task *t, struct runner_ctx *rc, struct attempt *a)
 			until = drain_until;
 		if (!exited && pfd < 0) /* no pidfd (old kernel): look again soon */
 			until = until < now + 10000000 ? until : now + 10000000;
-		int ms = until == INT64_MAX ? -1 : until <= now ? 0 : (int)((until - now + 999999) / 1000000);
+		int64_t left = until == INT64_MAX ? -1 : until <= now ? 0 : (until - now + 999999) / 1000000;
+		int ms = left > INT_MAX ? INT_MAX : (int)left;
 		int n = poll(p, (nfds_t)np, ms);
 		if (n < 0 && errno != EINTR)
 			break;
@@ -243,6 +246,12 @@ void exec_run(const struct task *t, struct runner_ctx *rc, struct attempt *a)
 		}
 		if (!exited && (ip >= 0 ? p[ip].revents != 0 : pfd < 0)) {
 			pid_t w = wait4(pid, &status, pfd < 0 ? WNOHANG : 0, &ru);
+			if (w < 0 && errno == ECHILD) {
+				/* reaped by someone else (SIGCHLD ignored, or an embedder's
+				 * waitpid(-1)): the status is lost */
+				reaped_elsewhere = 1;
+				w = pid;
+			}
 			if (w == pid) {
 				exited = 1;
 				drain_until = now + rc->kill_grace_ms * 1000000;
@@ -276,13 +285,23 @@ void exec_run(const struct task *t, struct runner_ctx *rc, struct attempt *a)
 	if (!exited) { /* poll failed: make sure the child is gone and reaped */
 		kill(-pid, SIGKILL);
 		wait4(pid, &status, 0, &ru);
+	} else if (termed) {
+		/* a timeout or a stop reaches everything the task started, also
+		 * what outlived it and ignored SIGTERM */
+		kill(-pid, SIGKILL);
 	}
 
 	atomic_store(rc->child, 0);
 	a->end_ns = now_ns();
 	a->user_us = (int64_t)ru.ru_utime.tv_sec * 1000000 + ru.ru_utime.tv_usec;
 	a->sys_us = (int64_t)ru.ru_stime.tv_sec * 1000000 + ru.ru_stime.tv_usec;
-	if (WIFEXITED(status)) {
+	if (reaped_elsewhere) {
+		a->ok = 0;
+		a->fkind = FK_ERROR;
+		a->exit_code = -1;
+		snprintf(a->msg, sizeof a->msg, "its exit status was lost: the child was reaped "
+			 "elsewhere (is SIGCHLD ignored?)");
+	} else if (WIFEXITED(status)) {
 		a->exit_code = WEXITSTATUS(status);
 		a->ok = a->exit_code == 0 && !timed_out;
 		a->fkind = a->ok ? FK_NONE : timed_out ? FK_TIMEOUT : FK_EXIT;

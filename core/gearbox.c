@@ -72,7 +72,7 @@ int gbx_engine_new(const char *config, const char *profile, gbx_engine **out, ch
 	gbx_engine *e = calloc(1, sizeof *e);
 	if (!e)
 		return fail(err, errlen, GBX_ENOMEM, "out of memory");
-	e->config = config ? strdup(config) : NULL;
+	e->config = strdup(config ? config : ""); /* "": no implicit ./gearbox.json */
 	e->profile = profile ? strdup(profile) : NULL;
 	e->tasks = json_array();
 	e->cb_kind.name = "c-function";

@@ -27,11 +27,20 @@ static void h_log(void *ctx, int level, const char *msg)
 		level >= 2 ? "error: " : level == 1 ? "warning: " : "", msg);
 }
 
+void host_attach(struct hostctx *hc, struct engine *e)
+{
+	pthread_mutex_lock(&hc->mu);
+	hc->e = e;
+	pthread_mutex_unlock(&hc->mu);
+}
+
 static void h_event(void *ctx, const char *name, const gbx_task *t, const char *fields)
 {
 	struct hostctx *hc = HC(ctx);
+	pthread_mutex_lock(&hc->mu);
 	if (hc->e)
 		engine_plugin_event(hc->e, name, t ? T(t) : NULL, fields);
+	pthread_mutex_unlock(&hc->mu);
 }
 
 static int h_lua_fn(void *ctx, const char *table, const char *name, gbx_lua_fn fn, void *self)
@@ -90,16 +99,23 @@ static double h_wait(const gbx_task *t)
 	return x->start_ns > x->ready_ns ? (double)(x->start_ns - x->ready_ns) / 1e6 : 0;
 }
 
-static double h_start(void *ctx, const gbx_task *t)
+static double elapsed(void *ctx, int64_t ns)
 {
 	struct hostctx *hc = HC(ctx);
-	return hc->e ? engine_elapsed_ms(hc->e, T(t)->start_ns) : 0;
+	pthread_mutex_lock(&hc->mu);
+	double ms = hc->e ? engine_elapsed_ms(hc->e, ns) : 0;
+	pthread_mutex_unlock(&hc->mu);
+	return ms;
+}
+
+static double h_start(void *ctx, const gbx_task *t)
+{
+	return elapsed(ctx, T(t)->start_ns);
 }
 
 static double h_now(void *ctx)
 {
-	struct hostctx *hc = HC(ctx);
-	return hc->e ? engine_elapsed_ms(hc->e, now_ns()) : 0;
+	return elapsed(ctx, now_ns());
 }
 
 static const char *h_kind(const gbx_task *t)

@@ -10,6 +10,8 @@
 #ifndef GBX_HOST_H
 #define GBX_HOST_H
 
+#include <pthread.h>
+
 #include "gearbox/plugin.h"
 #include "policy.h"
 #include "workload.h"
@@ -30,7 +32,8 @@ struct lua_reg {
 };
 
 struct hostctx {
-	struct engine *e;              /* set by engine_run for the run */
+	pthread_mutex_t mu;            /* guards e against plugin threads (zeroed = initialized) */
+	struct engine *e;              /* set by engine_run for the run (host_attach) */
 	struct lua_reg *lua;           /* Lua functions plugins asked for */
 	size_t nlua;
 	/* the kind registry (names and fields) and the implementations */
@@ -39,6 +42,10 @@ struct hostctx {
 	struct kind_impl *impl;
 	const char **fields;           /* task fields plugins declared, NULL-terminated */
 };
+
+/* Attaches the running engine (or NULL when the run ends): plugin threads that
+ * call host->event or host->now_ms meanwhile wait, then see no engine. */
+void host_attach(struct hostctx *hc, struct engine *e);
 
 /* Fills a host table whose ctx is hc. */
 void host_table(struct hostctx *hc, struct gbx_host *h);

@@ -5,6 +5,9 @@
  * message and exit status 2; nothing below main calls exit().
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -474,6 +477,25 @@ static void free_cli(struct cli *c)
 
 int main(int argc, char **argv)
 {
+	/* fds 0-2 closed by our parent would be handed to the journal or a pipe,
+	 * and task output would land there: hold them with /dev/null */
+	int fd;
+	while ((fd = open("/dev/null", O_RDWR)) >= 0 && fd <= 2)
+		;
+	if (fd > 2)
+		close(fd);
+	/* an ignored SIGCHLD (inherited through exec) would reap our children */
+	signal(SIGCHLD, SIG_DFL);
+	if (argc > 1 && !strcmp(argv[1], "run")) {
+		/* block the signals the engine takes before plugins start threads,
+		 * so that none of those threads takes a SIGINT meant for the run */
+		sigset_t sigs;
+		sigemptyset(&sigs);
+		sigaddset(&sigs, SIGINT);
+		sigaddset(&sigs, SIGTERM);
+		sigaddset(&sigs, SIGHUP);
+		pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	}
 	if (argc < 2) {
 		fputs(usage_main, stderr);
 		return 2;

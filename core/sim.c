@@ -8,6 +8,7 @@
  */
 #include "runner.h"
 
+#include <limits.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
@@ -74,7 +75,8 @@ void sim_run(const struct task *t, struct runner_ctx *rc, struct attempt *a)
 				break;
 			struct pollfd pfd = {rc->wake_fd, POLLIN, 0};
 			/* the wake fd is drained by the worker; here it only cuts the wait */
-			if (poll(&pfd, 1, (int)((left + 999999) / 1000000)) > 0)
+			int64_t ms = (left + 999999) / 1000000;
+			if (poll(&pfd, 1, ms > INT_MAX ? INT_MAX : (int)ms) > 0)
 				break;
 		}
 	}

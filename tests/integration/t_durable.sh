@@ -40,6 +40,9 @@ printf '{"id":"one","status":"ok"}\n{"id":"two","sta' >jt.jsonl
 run_gbx run w.json --journal jt.jsonl --resume --no-progress
 expect "resume: torn last line ignored with a warning" has "incomplete last record ignored" err
 expect "resume: still skips what the intact lines record" sh -c "! grep -q one $T/runs.log"
+: >runs.log
+run_gbx run w.json --journal jt.jsonl --resume --no-progress
+expect "resume again: the torn line was removed, not glued to the next record" sh -c "! grep -q 'not a journal record' $T/err && test -z \"\$(cat $T/runs.log)\""
 
 # kill -9 in the middle: every journal line is whole, and resume finishes the rest
 cat >k.json <<'EOF'

@@ -229,3 +229,12 @@ run_gbx run len.json -j1 --enable hello --policy scheduling=bylen.lua --events l
 order=$(grep '"started"' lev.jsonl | sed 's/.*"id":"\([^"]*\)".*/\1/' | tr '\n' ' ')
 expect "lua fn: a policy calls the plugin's function (order $order)" test "$order" = "id mid-id longest-id "
 expect "lua fn: no policy error" sh -c "! grep -q 'bylen.lua' $T/err"
+
+# ---- a plugin event from inside a policy call does not deadlock -----------------
+cat >ping.lua <<'EOF2'
+return { key = function(task) evfn.ping(); return 0 end }
+EOF2
+GEARBOX_PLUGIN_PATH="$TP" timeout 20 "$GBX" run len.json --enable evfn --policy scheduling=ping.lua --events pev.jsonl >pout 2>perr
+rc=$?
+expect "evfn: a Lua function's event under the policy lock completes (rc=$rc)" test "$rc" = 0
+expect "evfn: its events are written" test "$(grep -c '"evfn.ping"' pev.jsonl)" -ge 3

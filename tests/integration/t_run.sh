@@ -186,3 +186,20 @@ if command -v script >/dev/null 2>&1; then
 	script -qec "$GBX run p.json -j1 --no-progress" /dev/null >tty2.out 2>&1 </dev/null
 	expect "progress: --no-progress turns it off on a terminal" sh -c "! grep -a -q 'ETA' $T/tty2.out"
 fi
+
+# an ignored SIGCHLD inherited from the parent does not make gearbox lose its children
+timeout 20 sh -c "trap '' CHLD; exec \"$GBX\" run -q --no-progress -- echo ::: a b" >chld.out 2>&1
+rc=$?
+expect "SIGCHLD ignored by the parent: the run still completes (rc=$rc)" sh -c "test $rc = 0 && grep -q '^a\$' $T/chld.out"
+
+# closed stdout: task output does not land in the journal
+"$GBX" run --journal cj.jsonl -q --no-progress -- echo hello ::: 1 2 >&- 2>/dev/null
+expect "stdout closed: the journal holds only records" sh -c "jq -e -s 'length == 2' $T/cj.jsonl >/dev/null && ! grep -q hello $T/cj.jsonl"
+
+# a timeout reaches what the task started, also what outlived it and ignored TERM
+cat >orphan.json <<'EOF2'
+{ "tasks": [ { "id": "o", "sh": "(trap '' TERM; exec sleep 31) & exec sleep 32", "timeout_ms": 300 } ] }
+EOF2
+echo '{ "kill_grace_ms": 200 }' >g2.json
+run_gbx run orphan.json --config g2.json --no-progress
+expect "timeout: no descendant left behind" sh -c "test $rc = 1 && ! pgrep -x -f 'sleep 31' >/dev/null"

@@ -64,6 +64,12 @@ int main(void)
 {
 	char err[512];
 	gbx_engine *e;
+	/* work in a directory of our own: the test writes gearbox.json */
+	char dir[] = "/tmp/gbx-embed.XXXXXX";
+	if (!mkdtemp(dir) || chdir(dir)) {
+		perror(dir);
+		return 1;
+	}
 
 	/* callbacks, deps, retries and results */
 	atomic_int clock = 0;
@@ -120,6 +126,28 @@ int main(void)
 	gbx_engine_free(e);
 	unlink("embed-test.json");
 
+	/* an embedder is not killed by SIGPIPE when a task closes its stdin early */
+	CHECK(gbx_engine_new(NULL, NULL, &e, err, sizeof err) == 0, "new engine 4");
+	{
+		size_t big = 1 << 20;
+		char *json = malloc(big + 128);
+		int n = sprintf(json, "{\"id\": \"closer\", \"sh\": \"exec 0<&-; sleep 0.2\", \"stdin\": \"");
+		memset(json + n, 'x', big);
+		strcpy(json + n + big, "\"}");
+		CHECK(gbx_engine_submit_json(e, json, err, sizeof err) == 0, "submit a task with 1 MB of stdin");
+		free(json);
+	}
+	CHECK(gbx_engine_run(e, err, sizeof err) == 0, "the run survives the task closing its stdin");
+	gbx_engine_free(e);
+
+	/* ./gearbox.json is the CLI's default, never an embedder's */
+	f = fopen("gearbox.json", "w");
+	fputs("{ \"bogus\": 1 }\n", f);
+	fclose(f);
+	CHECK(gbx_engine_new(NULL, NULL, &e, err, sizeof err) == 0, "no implicit ./gearbox.json (%s)", err);
+	gbx_engine_free(e);
+	unlink("gearbox.json");
+
 	/* two engines at once, in two threads, do not interfere */
 	struct run_arg r1 = {.n = 300}, r2 = {.n = 500};
 	pthread_t t1, t2;
@@ -137,5 +165,7 @@ int main(void)
 	CHECK(ordered, "each engine kept its own dependency order");
 	free(r1.c);
 	free(r2.c);
+	if (chdir("/") == 0)
+		rmdir(dir);
 	return check_done();
 }
