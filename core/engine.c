@@ -72,6 +72,7 @@ struct engine {
 	struct worker **w;
 	int nthreads, jobs, running, idle, exited;
 	uint32_t n_final, n_ok, n_failed, n_skipped, n_resumed, n_retried, n_late, n_attempts;
+	uint32_t n_interrupted;   /* attempts stopped by SIGINT/SIGTERM: not final, run again on --resume */
 	int stopping;
 	int interrupted;
 	int halted;
@@ -504,6 +505,7 @@ static int complete(struct engine *e, struct worker *w, uint32_t idx, struct att
 
 	if (interrupted) {
 		/* not final: a resumed run will start it again */
+		e->n_interrupted++;
 		t->state = ST_WAITING;
 		return 1;
 	}
@@ -980,7 +982,9 @@ static void summary(struct engine *e)
 		      (double)(self.ru_utime.tv_usec + kids.ru_utime.tv_usec) / 1e6;
 	double sys = (double)(self.ru_stime.tv_sec + kids.ru_stime.tv_sec) +
 		     (double)(self.ru_stime.tv_usec + kids.ru_stime.tv_usec) / 1e6;
-	uint32_t not_started = wl->ntasks - e->n_final;
+	uint32_t unfinished = wl->ntasks - e->n_final;
+	uint32_t interrupted = e->n_interrupted < unfinished ? e->n_interrupted : unfinished;
+	uint32_t not_started = unfinished - interrupted;
 
 	if (e->progress_on)
 		fputs("\r\033[K", stderr);
@@ -989,13 +993,15 @@ static void summary(struct engine *e)
 			fprintf(stderr, "gearbox: %s has no tasks; nothing to do\n", wl->path);
 		return;
 	}
-	int problems = e->n_failed || e->n_skipped || not_started;
+	int problems = e->n_failed || e->n_skipped || unfinished;
 	if (e->o.quiet && !problems)
 		return;
 	fprintf(stderr, "gearbox: %u task%s: %u ok", wl->ntasks, wl->ntasks == 1 ? "" : "s", e->n_ok);
 	if (e->n_resumed)
 		fprintf(stderr, " (%u from the journal)", e->n_resumed);
 	fprintf(stderr, ", %u failed, %u skipped", e->n_failed, e->n_skipped);
+	if (interrupted)
+		fprintf(stderr, ", %u interrupted", interrupted);
 	if (not_started)
 		fprintf(stderr, ", %u not started", not_started);
 	fprintf(stderr, "; %u attempt%s, %u retried\n", e->n_attempts, e->n_attempts == 1 ? "" : "s",
