@@ -836,7 +836,6 @@ static void *worker_main(void *arg)
 			e->running++;
 			w->running = 1;
 			atomic_store(&w->stop, 0);
-			ev_simple(e, "started", idx);
 			pthread_mutex_unlock(&e->mu);
 
 			struct attempt a;
@@ -854,6 +853,8 @@ static void *worker_main(void *arg)
 				defer(e, w, idx, a.start_ns);
 				continue;
 			}
+			/* after the before hooks: a deferred task did not start */
+			ev_simple(e, "started", idx);
 			if (verdict == GBX_RUN)
 				run_attempt(e, t, &rc, &a);
 			if (ps->nafter)
@@ -1419,10 +1420,14 @@ int engine_run(struct workload *wl, const struct run_opts *o, struct err *err)
 		policies_changed(e, pol_mtime);
 	while (!nothing_to_do) {
 		struct pollfd p[2] = {{e->done_fd, POLLIN, 0}, {sfd, POLLIN, 0}};
-		/* the tick: progress line, jobs file, policies, events flushed for tail -f */
+		/* the tick: progress line, jobs file, policies, plugin ticks, events
+		 * flushed for tail -f; wake for whichever is due first */
 		int wait_ms = 200;
-		if (scaling) {
-			int64_t left = (next_scale - now_ns()) / 1000000;
+		int64_t first = scaling ? next_scale : INT64_MAX;
+		for (size_t i = 0; tick_due && i < e->ps->ntick; i++)
+			first = tick_due[i] < first ? tick_due[i] : first;
+		if (first != INT64_MAX) {
+			int64_t left = (first - now_ns() + 999999) / 1000000;
 			wait_ms = left < 0 ? 0 : left < wait_ms ? (int)left : wait_ms;
 		}
 		int n = poll(p, sfd >= 0 ? 2 : 1, wait_ms);

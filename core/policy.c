@@ -1314,8 +1314,11 @@ static int sb_cfn(lua_State *L)
 	}
 	struct policy_value ret = {.type = PV_NIL};
 	int rc = b->fn(b->ud, args, n, &ret);
-	if (rc < 0)
+	if (rc < 0) {
+		if (ret.type == PV_STR && ret.str)
+			return luaL_error(L, "%s failed: %s", name, ret.str);
 		return luaL_error(L, "%s failed (error %d)", name, rc);
+	}
 	switch (ret.type) {
 	case PV_BOOL:
 		lua_pushboolean(L, ret.num != 0);
