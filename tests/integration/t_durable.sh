@@ -88,8 +88,8 @@ expect "output-dir: nothing printed" test ! -s out
 # SIGINT: stop starting, terminate running tasks, flush the journal, exit 130
 cat >sig.json <<'EOF'
 { "tasks": [ { "id": "fast", "argv": ["true"] },
-             { "id": "long1", "argv": ["sleep", "60"], "deps": ["fast"] },
-             { "id": "long2", "argv": ["sleep", "60"], "deps": ["fast"] },
+             { "id": "long1", "argv": ["sleep", "60.123"], "deps": ["fast"] },
+             { "id": "long2", "argv": ["sleep", "60.123"], "deps": ["fast"] },
              { "id": "later", "argv": ["touch", "later-ran"], "deps": ["long1"] } ] }
 EOF
 "$GBX" run sig.json -j2 --journal sj.jsonl --events sev.jsonl --no-progress >sout 2>serr &
@@ -106,7 +106,7 @@ expect "SIGINT: running tasks terminated quickly" test $((end - start)) -lt 10
 expect "SIGINT: no new task started" test ! -e later-ran
 expect "SIGINT: journal flushed (fast recorded)" has '"id":"fast","status":"ok"' sj.jsonl
 expect "SIGINT: summary printed" has "not started" serr
-expect "SIGINT: no sleep left behind" sh -c "! pgrep -x -f 'sleep 60' >/dev/null"
+expect "SIGINT: no sleep left behind" sh -c "! pgrep -x -f 'sleep 60.123' >/dev/null"
 
 # a second SIGINT exits at once even when a task ignores TERM
 cat >sig2.json <<'EOF'

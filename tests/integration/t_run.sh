@@ -198,8 +198,8 @@ expect "stdout closed: the journal holds only records" sh -c "jq -e -s 'length =
 
 # a timeout reaches what the task started, also what outlived it and ignored TERM
 cat >orphan.json <<'EOF2'
-{ "tasks": [ { "id": "o", "sh": "(trap '' TERM; exec sleep 31) & exec sleep 32", "timeout_ms": 300 } ] }
+{ "tasks": [ { "id": "o", "sh": "(trap '' TERM; exec sleep 31.321) & exec sleep 32.321", "timeout_ms": 300 } ] }
 EOF2
 echo '{ "kill_grace_ms": 200 }' >g2.json
 run_gbx run orphan.json --config g2.json --no-progress
-expect "timeout: no descendant left behind" sh -c "test $rc = 1 && ! pgrep -x -f 'sleep 31' >/dev/null"
+expect "timeout: no descendant left behind" sh -c "test $rc = 1 && ! pgrep -x -f 'sleep 31.321' >/dev/null"

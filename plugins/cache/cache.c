@@ -1,0 +1,888 @@
+/* cache.c - the cache plugin: an action cache that answers a task with the
+ * result of an earlier identical run (docs/plugins/cache.md).
+ *
+ * before_task (worker threads) computes the task's key, looks it up in
+ * memory, then on disk, restores the outputs and answers with the recorded
+ * exit status and output, labelled "cached". after_task stores what ran.
+ * Between the two, the task's key waits in a small table keyed by the task
+ * pointer (`pend`), which also says whether we answered the attempt (then
+ * nothing is stored) and keeps the replayed output alive until the host has
+ * copied it. The cache never fails a run: every problem is a miss, or a store
+ * skipped, with a warning where the user can do something about it.
+ */
+#include "cache.h"
+
+#include <gearbox/plugin_json.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+struct pend {
+	struct pend *next;
+	const gbx_task *t;
+	int answered;
+	uint8_t key[16];
+	struct mem_item *hit; /* answered: the entry replayed (its inline output is borrowed) */
+	struct sbuf out, err; /* answered: output loaded from blobs */
+};
+
+static int64_t mono_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static uint64_t ld(_Atomic uint64_t *x)
+{
+	return atomic_load_explicit(x, memory_order_relaxed);
+}
+
+static void inc(_Atomic uint64_t *x, uint64_t n)
+{
+	atomic_fetch_add_explicit(x, n, memory_order_relaxed);
+}
+
+void cache_log(struct cache *c, int level, const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	c->host->log(c->host->ctx, level, msg);
+}
+
+char *cache_tmpname(struct cache *c, const char *dst)
+{
+	const char *slash = strrchr(dst, '/');
+	size_t n = strlen(dst) + 80;
+	char *p = malloc(n);
+	if (p && slash)
+		snprintf(p, n, "%.*s/.%s.gbx-tmp.%ld.%ld.%u", (int)(slash - dst), dst, slash + 1,
+		         (long)getpid(), (long)gettid(), atomic_fetch_add(&c->tmp_seq, 1));
+	else if (p)
+		snprintf(p, n, ".%s.gbx-tmp.%ld.%ld.%u", dst, (long)getpid(), (long)gettid(),
+		         atomic_fetch_add(&c->tmp_seq, 1));
+	return p;
+}
+
+static const char *task_name(struct cache *c, const gbx_task *t)
+{
+	const char *id = c->host->task_id(t);
+	return id ? id : "?";
+}
+
+/* ---- tasks between before and after --------------------------------------------- */
+
+static size_t pend_slot(const gbx_task *t)
+{
+	uintptr_t x = (uintptr_t)t;
+	return (size_t)((x >> 4) ^ (x >> 12)) & 255;
+}
+
+static void pend_free(struct pend *p)
+{
+	if (!p)
+		return;
+	mem_release(p->hit);
+	sb_free(&p->out);
+	sb_free(&p->err);
+	free(p);
+}
+
+/* Files p for its task; an older record of the same task (an attempt a later
+ * plugin deferred, so after_task never came) is dropped. */
+static void pend_put(struct cache *c, struct pend *p)
+{
+	size_t s = pend_slot(p->t);
+	struct pend *old = NULL;
+	pthread_mutex_lock(&c->pend_mu);
+	for (struct pend **pp = &c->pend[s]; *pp; pp = &(*pp)->next)
+		if ((*pp)->t == p->t) {
+			old = *pp;
+			*pp = old->next;
+			break;
+		}
+	p->next = c->pend[s];
+	c->pend[s] = p;
+	pthread_mutex_unlock(&c->pend_mu);
+	pend_free(old);
+}
+
+static struct pend *pend_take(struct cache *c, const gbx_task *t)
+{
+	size_t s = pend_slot(t);
+	struct pend *p = NULL;
+	pthread_mutex_lock(&c->pend_mu);
+	for (struct pend **pp = &c->pend[s]; *pp; pp = &(*pp)->next)
+		if ((*pp)->t == t) {
+			p = *pp;
+			*pp = p->next;
+			break;
+		}
+	pthread_mutex_unlock(&c->pend_mu);
+	return p;
+}
+
+/* ---- lookup ----------------------------------------------------------------------- */
+
+static int has_blobs(const struct centry *e)
+{
+	if (e->out.where == PL_BLOB || e->err.where == PL_BLOB)
+		return 1;
+	for (uint32_t i = 0; i < e->nout; i++)
+		if (e->outs[i].p.where == PL_BLOB)
+			return 1;
+	return 0;
+}
+
+static void drop_from_memory(struct cache *c, const uint8_t key[16])
+{
+	pthread_mutex_lock(&c->mem_mu);
+	lru_del(&c->mem, key);
+	pthread_mutex_unlock(&c->mem_mu);
+}
+
+static void warn_corrupt(struct cache *c, const gbx_task *t, const uint8_t key[16], const char *why)
+{
+	char hex[33];
+	hex16(key, hex);
+	inc(&c->n.corrupt, 1);
+	cache_log(c, 1, "task %s: cache entry %s is damaged (%s); treated as a miss",
+	          task_name(c, t), hex, why);
+}
+
+/* Loads payload p (stdout or stderr) into out when it is a blob. */
+static int payload_bytes(struct cache *c, const struct cpayload *p, struct sbuf *out,
+                         const char **data, size_t *len, const char **why)
+{
+	if (p->where == PL_INLINE) {
+		*data = (const char *)p->data;
+		*len = (size_t)p->len;
+		return 0;
+	}
+	if (blob_load(c, p->hash, p->len, out, why))
+		return -1;
+	*data = out->p;
+	*len = out->len;
+	return 0;
+}
+
+/* Looks the key up and, on a hit, restores outputs and fills ans. 1 answered. */
+static int lookup(struct cache *c, const gbx_task *t, struct pend *p, struct gbx_before *ans)
+{
+	int lk = -1, from_disk = 0, rc = 0;
+	const char *why = NULL;
+	pthread_mutex_lock(&c->mem_mu);
+	struct mem_item *it = lru_get(&c->mem, p->key, mono_ns());
+	pthread_mutex_unlock(&c->mem_mu);
+	if (!it) {
+		/* the common miss costs one access(); the lock is for reading an entry */
+		if (!c->disk_ok || !disk_has_entry(c, p->key))
+			return 0;
+		if ((lk = disk_lock(c, 0, 0)) < 0) {
+			inc(&c->n.busy, 1);
+			return 0;
+		}
+		struct sbuf buf = {0};
+		int r = disk_read_entry(c, p->key, &buf, &why);
+		if (r < 0)
+			warn_corrupt(c, t, p->key, why);
+		else if (r == 0 && !(it = mem_item_new(p->key, buf.p, buf.len)))
+			warn_corrupt(c, t, p->key, "out of memory");
+		sb_free(&buf);
+		if (!it)
+			goto out;
+		from_disk = 1;
+	}
+	/* a recorded failure is replayed only while cache_failures is on, and on the
+	 * first attempt only: a retry is there to try again */
+	if (!it->e.ok && (!c->cache_failures || c->host->task_attempt(t) > 1))
+		goto out;
+	if (lk < 0 && has_blobs(&it->e) && (lk = disk_lock(c, 0, 0)) < 0) {
+		inc(&c->n.busy, 1);
+		goto out;
+	}
+	char *workdir = task_workdir(c, t);
+	char msg[512] = "";
+	int corrupt = 0;
+	const char *od = NULL, *ed = NULL;
+	size_t ol = 0, el = 0;
+	if (!workdir)
+		goto out;
+	if (payload_bytes(c, &it->e.out, &p->out, &od, &ol, &why) ||
+	    payload_bytes(c, &it->e.err, &p->err, &ed, &el, &why)) {
+		snprintf(msg, sizeof msg, "%s", why);
+		corrupt = 1;
+	} else if (restore_outputs(c, &it->e, c->host->task_outputs(t), workdir, msg, sizeof msg,
+	                           &corrupt)) {
+		if (!corrupt)
+			cache_log(c, 1, "task %s: cached outputs not restored (%s); running it",
+			          task_name(c, t), msg);
+	} else {
+		rc = 1;
+	}
+	free(workdir);
+	if (!rc) {
+		if (corrupt && !from_disk && !disk_has_entry(c, p->key)) {
+			/* a memory entry whose disk copy a gc (here or elsewhere) evicted
+			 * with its blobs: gone, not damaged */
+			drop_from_memory(c, p->key);
+		} else if (corrupt) {
+			warn_corrupt(c, t, p->key, msg);
+			blob_scrub(c, &it->e);
+			char *ep = entry_path(c, p->key);
+			if (ep)
+				unlink(ep); /* a store will write it again */
+			free(ep);
+			if (!from_disk)
+				drop_from_memory(c, p->key);
+		}
+		goto out;
+	}
+	if (c->disk_ok)
+		disk_touch(c, p->key);
+	if (from_disk) {
+		atomic_fetch_add(&it->refs, 1); /* one for the memory level, one for p */
+		pthread_mutex_lock(&c->mem_mu);
+		lru_put(&c->mem, it, mono_ns());
+		pthread_mutex_unlock(&c->mem_mu);
+	}
+	inc(from_disk ? &c->n.hits_disk : &c->n.hits_mem, 1);
+	inc(&c->n.saved_us, (uint64_t)(it->e.ms * 1000));
+	ans->verdict = GBX_ANSWER;
+	ans->label = "cached";
+	ans->result.ok = it->e.ok;
+	ans->result.failure = it->e.ok ? NULL : it->e.failure;
+	ans->result.exit_code = it->e.exit_code;
+	ans->result.signal = it->e.sig;
+	ans->result.out = od;
+	ans->result.out_len = ol;
+	ans->result.err = ed;
+	ans->result.err_len = el;
+	p->answered = 1;
+	p->hit = it;
+	it = NULL;
+out:
+	disk_unlock(lk);
+	mem_release(it);
+	return rc;
+}
+
+static void cache_before(void *self, const gbx_task *t, struct gbx_before *ans)
+{
+	struct cache *c = self;
+	struct pend *p;
+	if (!key_cacheable(c, t) || !(p = calloc(1, sizeof *p))) {
+		inc(&c->n.uncacheable, 1);
+		return;
+	}
+	p->t = t;
+	if (key_task(c, t, p->key, 0) != KEY_OK) {
+		inc(&c->n.uncacheable, 1);
+		free(p);
+		return;
+	}
+	if (!lookup(c, t, p, ans))
+		inc(&c->n.misses, 1);
+	pend_put(c, p);
+}
+
+/* ---- store ------------------------------------------------------------------------ */
+
+void cache_io_warning(struct cache *c, const char *detail)
+{
+	if (atomic_exchange(&c->warned_io, 1) == 0)
+		cache_log(c, 1,
+		          "cannot write to the cache (%s); results of this run may not be cached",
+		          detail);
+}
+
+/* stdout or stderr: inline when small, else a blob (under the shared lock,
+ * taken here the first time one is needed). */
+static int put_payload(struct cache *c, struct cpayload *p, const char *data, size_t len,
+                       size_t *inline_total, int *lk)
+{
+	p->len = len;
+	hash_bytes(len ? data : "", len, p->hash);
+	if (len <= CACHE_INLINE_MAX && *inline_total + len <= CACHE_INLINE_TOTAL) {
+		p->where = PL_INLINE;
+		p->data = (const uint8_t *)data;
+		*inline_total += len;
+		return 0;
+	}
+	p->where = PL_BLOB;
+	if (!c->disk_ok)
+		return -ENOSPC;
+	if (*lk < 0 && (*lk = disk_lock(c, 0, 0)) < 0)
+		return -EBUSY;
+	return blob_put_mem(c, data, len, p->hash);
+}
+
+static void store(struct cache *c, const gbx_task *t, const uint8_t key[16],
+                  const struct gbx_result *r)
+{
+	int lk = -1; /* the shared lock, once a blob is to be written */
+	struct centry e;
+	struct sbuf arena = {0}, enc = {0};
+	char why[512] = "";
+	size_t inl = 0;
+	char *workdir = task_workdir(c, t);
+	memset(&e, 0, sizeof e);
+	memcpy(e.key, key, 16);
+	e.created_ns = wall_ns();
+	e.ok = r->ok != 0;
+	e.exit_code = r->exit_code;
+	e.sig = r->signal;
+	e.ms = r->ms;
+	snprintf(e.failure, sizeof e.failure, "%s", r->ok || !r->failure ? "" : r->failure);
+	int rc = workdir ? 0 : -ENOMEM;
+	if (!rc)
+		rc = put_payload(c, &e.out, r->out, r->out_len, &inl, &lk);
+	if (!rc)
+		rc = put_payload(c, &e.err, r->err, r->err_len, &inl, &lk);
+	if (rc == -EBUSY) {
+		rc = -3;
+	} else if (rc) {
+		if (c->disk_ok) /* (without a disk level, large output is simply not kept) */
+			cache_io_warning(c, strerror(-rc));
+		rc = -2;
+	} else {
+		rc = capture_outputs(c, c->host->task_outputs(t), workdir, e.ok, &e, &arena, why,
+		                     sizeof why, &lk);
+		if (rc == -1)
+			cache_log(c, 1, "task %s: not cached: %s", task_name(c, t), why);
+		else if (rc == -2)
+			cache_io_warning(c, why);
+	}
+	if (!rc && entry_encode(&e, &enc))
+		rc = -2;
+	if (rc) {
+		inc(&c->n.store_skipped, 1);
+		if (rc == -3)
+			inc(&c->n.busy, 1);
+		goto out;
+	}
+	struct mem_item *it = mem_item_new(key, enc.p, enc.len);
+	if (it) {
+		pthread_mutex_lock(&c->mem_mu);
+		lru_put(&c->mem, it, mono_ns());
+		pthread_mutex_unlock(&c->mem_mu);
+	}
+	if (c->disk_ok)
+		entry_store(c, key, enc.p, enc.len, lk); /* counts the store once written */
+	else
+		inc(&c->n.stores, 1);
+out:
+	disk_unlock(lk);
+	for (size_t i = 0; i + sizeof(void *) <= arena.len; i += sizeof(void *)) {
+		void *ptr;
+		memcpy(&ptr, arena.p + i, sizeof ptr);
+		free(ptr);
+	}
+	sb_free(&arena);
+	sb_free(&enc);
+	entry_clear(&e);
+	free(workdir);
+}
+
+static void cache_after(void *self, const gbx_task *t, const struct gbx_result *r)
+{
+	struct cache *c = self;
+	struct pend *p = pend_take(c, t);
+	if (!p)
+		return; /* not cacheable, or answered by a plugin before us */
+	/* failures are kept only when asked, and only a plain non-zero exit:
+	 * a signal, a timeout or a spawn error says more about the moment than the task */
+	int keep = r->ok || (c->cache_failures && r->failure && !strcmp(r->failure, "exit"));
+	if (!p->answered && keep)
+		store(c, t, p->key, r);
+	pend_free(p);
+}
+
+/* ---- run start and end -------------------------------------------------------------- */
+
+static void cache_run_start(void *self, int64_t ntasks)
+{
+	struct cache *c = self;
+	(void)ntasks;
+	_Atomic uint64_t *f[] = {&c->n.hits_mem,     &c->n.hits_disk,     &c->n.misses,
+	                         &c->n.stores,       &c->n.store_skipped, &c->n.uncacheable,
+	                         &c->n.corrupt,      &c->n.busy,          &c->n.hashed_files,
+	                         &c->n.hashed_bytes, &c->n.stat_hits,     &c->n.bytes_added,
+	                         &c->n.saved_us};
+	for (size_t i = 0; i < sizeof f / sizeof *f; i++)
+		atomic_store(f[i], 0);
+	atomic_store(&c->warned_io, 0);
+	writer_start(c);
+}
+
+static void cache_run_end(void *self, int64_t ok, int64_t failed)
+{
+	struct cache *c = self;
+	(void)ok;
+	(void)failed;
+	writer_stop(c); /* every entry of this run on disk before the counters are saved */
+	uint64_t hits = ld(&c->n.hits_mem) + ld(&c->n.hits_disk);
+	char fields[768];
+	snprintf(fields, sizeof fields,
+	         "\"hits\":%llu,\"hits_memory\":%llu,\"misses\":%llu,\"stores\":%llu,"
+	         "\"not_stored\":%llu,\"uncacheable\":%llu,\"corrupt\":%llu,\"busy\":%llu,"
+	         "\"hashed_files\":%llu,\"hashed_bytes\":%llu,\"stat_hits\":%llu,\"saved_ms\":%llu",
+	         (unsigned long long)hits, (unsigned long long)ld(&c->n.hits_mem),
+	         (unsigned long long)ld(&c->n.misses), (unsigned long long)ld(&c->n.stores),
+	         (unsigned long long)ld(&c->n.store_skipped),
+	         (unsigned long long)ld(&c->n.uncacheable), (unsigned long long)ld(&c->n.corrupt),
+	         (unsigned long long)ld(&c->n.busy), (unsigned long long)ld(&c->n.hashed_files),
+	         (unsigned long long)ld(&c->n.hashed_bytes),
+	         (unsigned long long)ld(&c->n.stat_hits),
+	         (unsigned long long)(ld(&c->n.saved_us) / 1000));
+	c->host->event(c->host->ctx, "cache.stats", NULL, fields);
+	if (!c->disk_ok)
+		return;
+	if (c->stat_cache) {
+		char *file = path_join(c->root, "statcache"),
+		     *tmp = file ? cache_tmpname(c, file) : NULL;
+		int rc = file && tmp ? sc_save(&c->sc, file, tmp) : -ENOMEM;
+		if (rc)
+			cache_log(c, 1, "cannot save the stat cache: %s", strerror(-rc));
+		free(file);
+		free(tmp);
+	}
+	if (!hits && !ld(&c->n.misses) && !ld(&c->n.stores))
+		return;
+	struct disk_stats add = {1,
+	                         hits,
+	                         ld(&c->n.misses),
+	                         ld(&c->n.stores),
+	                         ld(&c->n.corrupt),
+	                         ld(&c->n.saved_us) / 1000,
+	                         ld(&c->n.bytes_added)};
+	struct disk_stats now;
+	if (stats_update(c, &add, 0, 0, &now) == 0 && now.bytes > c->max_bytes) {
+		struct disk_usage u;
+		disk_gc(c, c->max_bytes, 0, &u); /* busy (another process): the next run will */
+	}
+}
+
+/* ---- functions for policies ----------------------------------------------------------- */
+
+static int lua_hit_rate(void *self, const struct gbx_value *args, int nargs, struct gbx_value *ret)
+{
+	struct cache *c = self;
+	(void)args;
+	(void)nargs;
+	uint64_t h = ld(&c->n.hits_mem) + ld(&c->n.hits_disk), m = ld(&c->n.misses);
+	ret->type = GBX_NUM;
+	ret->num = h + m ? (double)h / (double)(h + m) : 0.0;
+	return 0;
+}
+
+static int lua_has(void *self, const struct gbx_value *args, int nargs, struct gbx_value *ret)
+{
+	struct cache *c = self;
+	if (nargs < 1 || args[0].type != GBX_TASK || !args[0].task) {
+		ret->type = GBX_STR;
+		ret->str = "cache.has: expected a task";
+		return -1;
+	}
+	const gbx_task *t = args[0].task;
+	uint8_t key[16];
+	ret->type = GBX_BOOL;
+	ret->num = 0;
+	/* quick: on the dispatcher, under the engine's lock; never a log or an event here */
+	if (!key_cacheable(c, t) || key_task(c, t, key, 1) != KEY_OK)
+		return 0;
+	pthread_mutex_lock(&c->mem_mu);
+	int found = lru_has(&c->mem, key, mono_ns());
+	pthread_mutex_unlock(&c->mem_mu);
+	if (!found && c->disk_ok)
+		found = disk_has_entry(c, key);
+	ret->num = found;
+	return 0;
+}
+
+/* ---- config ----------------------------------------------------------------------------- */
+
+static const char *value_end(const char *v)
+{
+	const char *e = gbx_json_skip(v);
+	return e ? e : v + strlen(v);
+}
+
+static int bad(char *err, size_t errlen, const char *key, const char *want, const char *v)
+{
+	int n = (int)(value_end(v) - v);
+	snprintf(err, errlen, "%s: expected %s, got %.*s%s", key, want, n > 40 ? 40 : n, v,
+	         n > 40 ? "..." : "");
+	return -1;
+}
+
+/* An integer member in [lo, hi]; absent leaves *out alone. 0 or -1. */
+static int cfg_int(const char *cfg, const char *key, long long lo, long long hi, long long *out,
+                   const char *want, char *err, size_t errlen)
+{
+	const char *v = gbx_json_member(cfg, key);
+	if (!v)
+		return 0;
+	char *end;
+	errno = 0;
+	long long n = strtoll(v, &end, 10);
+	const char *after = gbx_json_skip_ws(end);
+	if (end == v || errno || (*after != ',' && *after != '}') || n < lo || n > hi)
+		return bad(err, errlen, key, want, v);
+	*out = n;
+	return 0;
+}
+
+static int cfg_bool(const char *cfg, const char *key, int *out, char *err, size_t errlen)
+{
+	const char *v = gbx_json_member(cfg, key);
+	if (!v)
+		return 0;
+	const char *e = value_end(v);
+	if (e - v == 4 && !strncmp(v, "true", 4))
+		*out = 1;
+	else if (e - v == 5 && !strncmp(v, "false", 5))
+		*out = 0;
+	else
+		return bad(err, errlen, key, "true or false", v);
+	return 0;
+}
+
+static int cmp_name(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int cfg_env_allow(struct cache *c, const char *cfg, char *err, size_t errlen)
+{
+	const char *v = gbx_json_member(cfg, "env_allow");
+	if (!v)
+		return 0;
+	const char *want = "an array of environment variable names";
+	if (*v != '[')
+		return bad(err, errlen, "env_allow", want, v);
+	size_t n = 0;
+	for (const char *s = gbx_json_skip_ws(v + 1); *s && *s != ']';) {
+		s = gbx_json_skip(s);
+		if (!s)
+			return bad(err, errlen, "env_allow", want, v);
+		n++;
+		s = gbx_json_skip_ws(s);
+		if (*s == ',')
+			s = gbx_json_skip_ws(s + 1);
+	}
+	c->env_allow = calloc(n + 1, sizeof *c->env_allow);
+	c->env_inherited = calloc(n + 1, sizeof *c->env_inherited);
+	if (!c->env_allow || !c->env_inherited) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	const char *s = gbx_json_skip_ws(v + 1);
+	for (size_t i = 0; i < n; i++) {
+		char name[256];
+		if (gbx_json_string(s, name, sizeof name) || !name[0] || strchr(name, '=')) {
+			snprintf(
+			    err, errlen,
+			    "env_allow: entry %zu: expected a variable name (a string without '=')",
+			    i + 1);
+			return -1;
+		}
+		if (!(c->env_allow[c->n_env_allow] = strdup(name))) {
+			snprintf(err, errlen, "out of memory");
+			return -1;
+		}
+		c->n_env_allow++;
+		s = gbx_json_skip_ws(gbx_json_skip(s));
+		if (*s == ',')
+			s = gbx_json_skip_ws(s + 1);
+	}
+	qsort(c->env_allow, c->n_env_allow, sizeof *c->env_allow, cmp_name);
+	/* the inherited environment, read once here on the main thread */
+	for (size_t i = 0; i < c->n_env_allow; i++) {
+		const char *val = getenv(c->env_allow[i]);
+		if (val && !(c->env_inherited[i] = strdup(val))) {
+			snprintf(err, errlen, "out of memory");
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static int cfg_key_version(struct cache *c, const char *cfg, char *err, size_t errlen)
+{
+	const char *v = gbx_json_member(cfg, "key_version");
+	if (!v)
+		return 0;
+	const char *e = value_end(v);
+	if (*v == '"') {
+		size_t n = (size_t)(e - v) + 1;
+		c->key_version = malloc(n);
+		if (!c->key_version || gbx_json_string(v, c->key_version, n))
+			return bad(err, errlen, "key_version", "a string or a number", v);
+		return 0;
+	}
+	char *end;
+	strtod(v, &end);
+	if (end == v || gbx_json_skip_ws(end) != e)
+		return bad(err, errlen, "key_version", "a string or a number", v);
+	c->key_version = strndup(v, (size_t)(e - v));
+	return c->key_version ? 0 : -1;
+}
+
+static void cache_free(struct cache *c)
+{
+	writer_stop(c);
+	for (int i = 0; i < 256; i++)
+		while (c->pend[i]) {
+			struct pend *p = c->pend[i];
+			c->pend[i] = p->next;
+			pend_free(p);
+		}
+	lru_free(&c->mem);
+	sc_free(&c->sc);
+	for (size_t i = 0; i < c->n_env_allow; i++) {
+		free(c->env_allow[i]);
+		free(c->env_inherited[i]);
+	}
+	free(c->env_allow);
+	free(c->env_inherited);
+	free(c->key_version);
+	free(c->dir);
+	free(c->root);
+	free(c->proc_cwd);
+	pthread_mutex_destroy(&c->mem_mu);
+	pthread_mutex_destroy(&c->pend_mu);
+	pthread_mutex_destroy(&c->wq_mu);
+	pthread_cond_destroy(&c->wq_cv);
+	free(c);
+}
+
+static int cache_init(const struct gbx_host *host, const char *cfg, void **self, char *err,
+                      size_t errlen)
+{
+	struct cache *c = calloc(1, sizeof *c);
+	if (!c) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	c->host = host;
+	pthread_mutex_init(&c->mem_mu, NULL);
+	pthread_mutex_init(&c->pend_mu, NULL);
+	pthread_mutex_init(&c->wq_mu, NULL);
+	pthread_cond_init(&c->wq_cv, NULL);
+	long long max_mb = 512, mem_entries = 1000, mem_mb = 64, ttl_s = 3600;
+	c->stat_cache = 1;
+	char dir[4096] = ".gearbox/cache";
+	const char *v = gbx_json_member(cfg, "dir");
+	if (v && (gbx_json_string(v, dir, sizeof dir) || !dir[0])) {
+		bad(err, errlen, "dir", "a non-empty string (a directory)", v);
+		goto fail;
+	}
+	if (cfg_int(cfg, "max_mb", 1, 1LL << 40, &max_mb, "a positive integer (MiB)", err,
+	            errlen) ||
+	    cfg_int(cfg, "mem_entries", 0, 1LL << 30, &mem_entries,
+	            "an integer >= 0 (0: no memory level)", err, errlen) ||
+	    cfg_int(cfg, "mem_mb", 0, 1LL << 30, &mem_mb,
+	            "an integer >= 0 (MiB; 0: no memory level)", err, errlen) ||
+	    cfg_int(cfg, "ttl_s", 0, 1LL << 40, &ttl_s, "an integer >= 0 (seconds; 0: no expiry)",
+	            err, errlen) ||
+	    cfg_bool(cfg, "require_inputs", &c->require_inputs, err, errlen) ||
+	    cfg_bool(cfg, "cache_failures", &c->cache_failures, err, errlen) ||
+	    cfg_bool(cfg, "stat_cache", &c->stat_cache, err, errlen) ||
+	    cfg_env_allow(c, cfg, err, errlen) || cfg_key_version(c, cfg, err, errlen))
+		goto fail;
+	c->max_bytes = (uint64_t)max_mb << 20;
+	char cwd[4096];
+	if (!getcwd(cwd, sizeof cwd)) {
+		snprintf(err, errlen, "cannot read the current directory: %s", strerror(errno));
+		goto fail;
+	}
+	c->proc_cwd = strdup(cwd);
+	c->dir = path_join(cwd, dir);
+	c->root = c->dir ? path_join(c->dir, "v1") : NULL;
+	if (!c->proc_cwd || !c->root || sc_init(&c->sc) ||
+	    lru_init(&c->mem, (size_t)mem_entries, (size_t)mem_mb << 20, ttl_s * 1000000000LL)) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
+	int rc = disk_setup(c);
+	if (rc) {
+		cache_log(c, 1, "cannot use the cache directory %s: %s; the disk level is off",
+		          c->dir, strerror(-rc));
+	} else {
+		c->disk_ok = 1;
+	}
+	if (c->disk_ok && c->stat_cache) {
+		char *file = path_join(c->root, "statcache");
+		const char *why = "";
+		if (file && sc_load(&c->sc, file, &why) < 0)
+			cache_log(c, 1, "the stat cache %s %s; starting afresh", file, why);
+		free(file);
+	}
+	if (GBX_HOST_HAS(host, lua_fn) && host->lua_fn &&
+	    (host->lua_fn(host->ctx, "cache", "hit_rate", lua_hit_rate, c) ||
+	     host->lua_fn(host->ctx, "cache", "has", lua_has, c))) {
+		snprintf(err, errlen, "cannot add cache.hit_rate and cache.has for policies");
+		goto fail;
+	}
+	*self = c;
+	return 0;
+fail:
+	cache_free(c);
+	return -1;
+}
+
+static void cache_fini(void *self)
+{
+	cache_free(self);
+}
+
+/* ---- gearbox cache stats|gc|clear|verify ----------------------------------------------- */
+
+static const char *human(uint64_t n, char *buf, size_t len)
+{
+	static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+	double v = (double)n;
+	int u = 0;
+	while (v >= 1024 && u < 4) {
+		v /= 1024;
+		u++;
+	}
+	if (u == 0)
+		snprintf(buf, len, "%llu B", (unsigned long long)n);
+	else
+		snprintf(buf, len, "%.1f %s", v, units[u]);
+	return buf;
+}
+
+static const char usage[] =
+    "usage: gearbox cache COMMAND [--config FILE] [--profile NAME]\n"
+    "  stats    what the cache holds and how it has done (hits, misses, time saved)\n"
+    "  gc       drop damaged entries and leftovers; evict the least recently used\n"
+    "           entries when over plugins.cache.max_mb\n"
+    "  clear    empty the cache\n"
+    "  verify   check every entry and blob; exit 1 if any is damaged\n";
+
+static int cmd_stats(struct cache *c)
+{
+	struct disk_usage u;
+	struct disk_stats s;
+	char a[32], b[32];
+	disk_usage_scan(c, &u);
+	stats_read(c, &s);
+	uint64_t total = u.entry_bytes + u.blob_bytes + u.tmp_bytes + u.other_bytes;
+	printf("cache directory   %s\n", c->dir);
+	printf("entries           %llu (%s)\n", (unsigned long long)u.entries,
+	       human(u.entry_bytes, a, sizeof a));
+	printf("blobs             %llu (%s)\n", (unsigned long long)u.blobs,
+	       human(u.blob_bytes, a, sizeof a));
+	printf("temporary files   %llu (%s)\n", (unsigned long long)u.tmp,
+	       human(u.tmp_bytes, a, sizeof a));
+	printf("disk usage        %s of %s (%.1f%%)\n", human(total, a, sizeof a),
+	       human(c->max_bytes, b, sizeof b), 100.0 * (double)total / (double)c->max_bytes);
+	printf("runs              %llu\n", (unsigned long long)s.runs);
+	printf("hits              %llu\n", (unsigned long long)s.hits);
+	printf("misses            %llu\n", (unsigned long long)s.misses);
+	printf("hit rate          %.1f%%\n",
+	       s.hits + s.misses ? 100.0 * (double)s.hits / (double)(s.hits + s.misses) : 0.0);
+	printf("stores            %llu\n", (unsigned long long)s.stores);
+	printf("damaged entries   %llu (dropped as misses)\n", (unsigned long long)s.corrupt);
+	printf("time saved        %.1f s\n", (double)s.saved_ms / 1000);
+	return 0;
+}
+
+static int cache_command(void *self, int argc, char **argv)
+{
+	struct cache *c = self;
+	if (argc < 1) {
+		fputs(usage, stderr);
+		return 2;
+	}
+	const char *cmd = argv[0];
+	if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
+		fputs(usage, stdout);
+		return 0;
+	}
+	if (argc > 1) {
+		fprintf(stderr, "gearbox cache %s: unexpected argument '%s'\n%s", cmd, argv[1],
+		        usage);
+		return 2;
+	}
+	int known = !strcmp(cmd, "stats") || !strcmp(cmd, "gc") || !strcmp(cmd, "clear") ||
+	            !strcmp(cmd, "verify");
+	if (!known) {
+		fprintf(stderr, "gearbox cache: unknown command '%s'\n%s", cmd, usage);
+		return 2;
+	}
+	if (!c->disk_ok) {
+		fprintf(stderr, "gearbox cache %s: the cache directory %s cannot be used\n", cmd,
+		        c->dir);
+		return 1;
+	}
+	if (!strcmp(cmd, "stats"))
+		return cmd_stats(c);
+	if (!strcmp(cmd, "clear")) {
+		if (disk_clear(c)) {
+			fprintf(stderr, "gearbox cache clear: cannot lock %s\n", c->dir);
+			return 1;
+		}
+		printf("cleared %s\n", c->dir);
+		return 0;
+	}
+	if (!strcmp(cmd, "verify")) {
+		uint64_t n, nbad;
+		if (disk_verify(c, &n, &nbad)) {
+			fprintf(stderr, "gearbox cache verify: cannot lock %s\n", c->dir);
+			return 1;
+		}
+		printf("%llu entries checked, %llu damaged\n", (unsigned long long)n,
+		       (unsigned long long)nbad);
+		return nbad ? 1 : 0;
+	}
+	struct disk_usage g, u;
+	char a[32], b[32], d[32], m[32];
+	if (disk_gc(c, c->max_bytes, 1, &g)) {
+		fprintf(stderr, "gearbox cache gc: failed (cannot lock %s, or out of memory)\n",
+		        c->dir);
+		return 1;
+	}
+	disk_usage_scan(c, &u);
+	uint64_t total = u.entry_bytes + u.blob_bytes + u.tmp_bytes + u.other_bytes;
+	printf(
+	    "evicted %llu entries (%s), removed %llu orphaned blobs (%s) and %llu damaged entries; "
+	    "now %s of %s\n",
+	    (unsigned long long)g.evicted, human(g.evicted_bytes, a, sizeof a),
+	    (unsigned long long)g.orphans, human(g.orphan_bytes, b, sizeof b),
+	    (unsigned long long)g.corrupt, human(total, d, sizeof d),
+	    human(c->max_bytes, m, sizeof m));
+	return 0;
+}
+
+static const char *const cache_config_keys[] = {
+    "dir",       "max_mb",         "mem_entries",    "mem_mb",     "ttl_s",
+    "env_allow", "require_inputs", "cache_failures", "stat_cache", "key_version",
+    NULL};
+
+GBX_PLUGIN_EXPORT = {
+    .abi_major = GBX_PLUGIN_ABI_MAJOR,
+    .abi_minor = GBX_PLUGIN_ABI_MINOR,
+    .name = "cache",
+    .version = "1.0.0",
+    .description = "action cache: replays a task's exit status, output and declared outputs "
+                   "when its command, env, cwd, stdin and inputs are unchanged",
+    .config_keys = cache_config_keys,
+    .init = cache_init,
+    .fini = cache_fini,
+    .run_start = cache_run_start,
+    .run_end = cache_run_end,
+    .before_task = cache_before,
+    .after_task = cache_after,
+    .command = cache_command,
+};

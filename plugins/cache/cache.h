@@ -1,0 +1,316 @@
+/* cache.h - the cache plugin's internals, shared by its files (never by the
+ * engine: the plugin sees the engine only through <gearbox/plugin.h>).
+ *
+ *   util.c       growable buffers, paths, whole-file reads, atomic writes
+ *   entry.c      the entry record: encode, decode, checksum (pure)
+ *   lru.c        the memory level: LRU with entry and byte caps and a TTL (pure)
+ *   statcache.c  (path, dev, ino, size, mtime, ctime) -> content hash, persisted
+ *   key.c        the key of a task: command, env, cwd, stdin, input contents
+ *   disk.c       the disk level: lock, entries, blobs, restore, gc, clear, stats
+ *   writer.c     a thread that writes entry files off the task path
+ *   cache.c      the descriptor, config, hooks, Lua functions, `gearbox cache`
+ *
+ * Hashes are XXH3-128 in canonical (big-endian) byte order, so a blob's file
+ * name is what `xxh128sum` prints for its content. Nothing here is global:
+ * all state hangs off struct cache, which init returns as `self`.
+ */
+#ifndef GBX_CACHE_H
+#define GBX_CACHE_H
+
+#include <gearbox/plugin.h>
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#define CACHE_FORMAT       1     /* the "v1" in DIR/v1 and in every entry header */
+#define CACHE_KEY_FORMAT   1     /* bump when what goes into a key changes */
+#define CACHE_INLINE_MAX   4096  /* payloads up to this size live inside the entry */
+#define CACHE_INLINE_TOTAL 65536 /* ... as long as the entry's inline bytes stay under this */
+#define CACHE_STAT_SLACK_NS                                                                        \
+	2000000000LL                  /* files changed this recently are never trusted by stat     \
+	                               */
+#define CACHE_QUICK_BUDGET (1u << 20) /* bytes cache.has() may read to hash inputs */
+
+/* ---- util.c ---------------------------------------------------------------- */
+
+struct sbuf {
+	char *p;
+	size_t len, cap;
+};
+int sb_add(struct sbuf *b, const void *p, size_t n); /* 0, or -1 out of memory */
+int sb_adds(struct sbuf *b, const char *s);
+int sb_addf(struct sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void sb_free(struct sbuf *b);
+
+/* a/b as a new string (b alone when absolute); NULL when out of memory. */
+char *path_join(const char *a, const char *b);
+/* mkdir -p; 0 or -errno. */
+int mkdir_p(const char *path, mode_t mode);
+/* The whole file into out (replacing its content); 0 or -errno (-EFBIG past max). */
+int read_file(const char *path, struct sbuf *out, uint64_t max);
+int write_all(int fd, const void *p, size_t n); /* 0 or -errno */
+void hex16(const uint8_t k[16], char out[33]);
+int unhex16(const char *s, uint8_t k[16]); /* 0, or -1 unless exactly 32 hex digits */
+int64_t wall_ns(void);
+
+/* ---- entry.c --------------------------------------------------------------- */
+
+enum { PL_INLINE = 0, PL_BLOB = 1 };
+/* Bytes (stdout, stderr, a file's content, a symlink's target): inline in the
+ * entry, or a blob named by its hash. */
+struct cpayload {
+	uint8_t where;
+	uint64_t len;
+	uint8_t hash[16];
+	const uint8_t *data; /* PL_INLINE: len bytes (borrowed from the encoding) */
+};
+
+enum { OT_ABSENT = 0, OT_FILE, OT_DIR, OT_LINK };
+struct coutput {
+	const char *path; /* as declared (or declared/child for a directory's content) */
+	uint8_t type;
+	uint32_t mode; /* st_mode & 07777 */
+	struct cpayload p;
+};
+
+struct centry {
+	uint8_t key[16];
+	int64_t created_ns;
+	int ok, exit_code, sig;
+	double ms;        /* how long the task took when it ran */
+	char failure[16]; /* "" when ok */
+	struct cpayload out, err;
+	uint32_t nout;
+	struct coutput *outs; /* decode: malloc'ed array, free with entry_clear */
+};
+
+#define ENTRY_HEADER 24 /* "GBXE", u32 format, u64 body length, u64 checksum */
+
+/* Appends e's encoding (header, checksum, body) to out. 0 or -1 (memory). */
+int entry_encode(const struct centry *e, struct sbuf *out);
+/* Decodes buf; the result points into buf (keep it alive). key, when not NULL,
+ * must match the stored key. 0, or -1 with *why set (truncated, checksum, ...). */
+int entry_decode(const uint8_t *buf, size_t len, const uint8_t *key, struct centry *e,
+                 const char **why);
+void entry_clear(struct centry *e);
+/* The blob hashes an encoded entry refers to, for gc: calls fn for each. */
+int entry_blobs(const uint8_t *buf, size_t len, void (*fn)(void *ud, const uint8_t h[16]),
+                void *ud);
+
+/* ---- lru.c ----------------------------------------------------------------- */
+
+/* One memory entry: an encoded entry (the same bytes as on disk) and its
+ * decoding. Immutable once inserted; shared by reference count. */
+struct mem_item {
+	uint8_t key[16];
+	uint8_t *buf;
+	size_t len, bytes; /* bytes: what it costs against mem_mb */
+	struct centry e;
+	int64_t added_ns;
+	atomic_int refs;
+	struct mem_item *prev, *next, *hnext;
+};
+
+struct lru {
+	struct mem_item **tab;
+	size_t nbuckets, n, bytes;
+	size_t max_n, max_bytes; /* 0: the level is off */
+	int64_t ttl_ns;          /* 0: no expiry */
+	struct mem_item head;    /* sentinel: head.next is the most recently used */
+	uint64_t evictions, expirations;
+};
+
+/* The caller serializes lru_* calls (cache.c holds a mutex); mem_release may
+ * be called without it. */
+int lru_init(struct lru *l, size_t max_n, size_t max_bytes, int64_t ttl_ns);
+void lru_free(struct lru *l);
+/* A new item holding a copy of an encoded entry; NULL when it does not decode. */
+struct mem_item *mem_item_new(const uint8_t *key, const void *buf, size_t len);
+/* The item for key with a reference for the caller, or NULL (missing, expired). */
+struct mem_item *lru_get(struct lru *l, const uint8_t *key, int64_t now_ns);
+/* Whether key is present and fresh, without touching the order. */
+int lru_has(struct lru *l, const uint8_t *key, int64_t now_ns);
+/* Inserts it (replacing an item with the same key) and evicts down to the caps;
+ * takes the caller's reference. An item larger than the byte cap is dropped. */
+void lru_put(struct lru *l, struct mem_item *it, int64_t now_ns);
+void lru_del(struct lru *l, const uint8_t *key);
+void mem_release(struct mem_item *it);
+
+/* ---- statcache.c ----------------------------------------------------------- */
+
+struct screc;
+struct statcache {
+	pthread_mutex_t mu;
+	struct screc **tab;
+	size_t nb, n;
+	int dirty;
+	int64_t now_s; /* when it was loaded: marks records used in this run */
+};
+int sc_init(struct statcache *sc);
+void sc_free(struct statcache *sc);
+/* Loads FILE; 0, 1 when there is none, -1 (with *why) when it is damaged. */
+int sc_load(struct statcache *sc, const char *file, const char **why);
+/* Whether path's record matches st; then its content hash is in h. */
+int sc_lookup(struct statcache *sc, const char *path, const struct stat *st, uint8_t h[16]);
+void sc_put(struct statcache *sc, const char *path, const struct stat *st, const uint8_t h[16]);
+/* Merges with what FILE holds now (another process may have written it) and
+ * writes it atomically through tmp. 0 or -errno. */
+int sc_save(struct statcache *sc, const char *file, const char *tmp);
+/* Whether a file with this stat may be trusted by stat alone, having started
+ * to read it at start_ns (it has not changed in the last CACHE_STAT_SLACK_NS). */
+int sc_trustworthy(const struct stat *st, int64_t start_ns);
+
+/* ---- the plugin state (cache.c) -------------------------------------------- */
+
+struct counters {
+	_Atomic uint64_t hits_mem, hits_disk, misses, stores, store_skipped, uncacheable, corrupt,
+	    busy, hashed_files, hashed_bytes, stat_hits, bytes_added, saved_us;
+};
+
+struct pend; /* a task between before_task and after_task (cache.c) */
+struct wjob; /* an entry waiting for the writer (writer.c) */
+
+struct cache {
+	const struct gbx_host *host;
+
+	/* config, read-only after init */
+	char *dir;  /* absolute */
+	char *root; /* dir/v1 */
+	uint64_t max_bytes;
+	int require_inputs, cache_failures, stat_cache;
+	char *key_version;
+	char **env_allow;     /* sorted names, NULL-terminated, or NULL: the task's own env */
+	char **env_inherited; /* env_allow[i]'s value in gearbox's environment at init, or NULL */
+	size_t n_env_allow;
+	char *proc_cwd;
+
+	int disk_ok;   /* the disk level could be set up */
+	dev_t dir_dev; /* the cache dir, skipped when walking input directories */
+	ino_t dir_ino;
+	atomic_uint tmp_seq;  /* unique temp names: pid, thread, this */
+	atomic_int warned_io; /* cache-side write errors are reported once per run */
+
+	pthread_mutex_t mem_mu;
+	struct lru mem;
+
+	struct statcache sc;
+	int sc_loaded;
+
+	pthread_mutex_t pend_mu;
+	struct pend *pend[256];
+
+	/* the background writer (writer.c) */
+	pthread_mutex_t wq_mu;
+	pthread_cond_t wq_cv;
+	pthread_t wq_th;
+	int wq_running, wq_stop;
+	struct wjob *wq_head, *wq_tail;
+	size_t wq_bytes;
+
+	struct counters n;
+};
+
+void cache_log(struct cache *c, int level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* A write to the cache failed: says so once per run. */
+void cache_io_warning(struct cache *c, const char *detail);
+/* A unique temp file name beside dst, ".NAME.gbx-tmp.PID.TID.SEQ" (a new
+ * string): renaming within one folder is atomic and takes no file-system-wide
+ * lock, unlike a rename across folders. */
+char *cache_tmpname(struct cache *c, const char *dst);
+int is_tmpname(const char *name);
+
+/* ---- key.c ----------------------------------------------------------------- */
+
+enum { KEY_OK = 0, KEY_UNCACHEABLE = 1, KEY_TOO_SLOW = 2 };
+/* The working directory a task runs in, absolute (a new string). */
+char *task_workdir(struct cache *c, const gbx_task *t);
+/* Whether the task may be cached at all (cache:false, kind, require_inputs). */
+int key_cacheable(struct cache *c, const gbx_task *t);
+/* The task's key. quick (for cache.has on the dispatcher): read at most
+ * CACHE_QUICK_BUDGET bytes of inputs the stat cache does not vouch for, else
+ * KEY_TOO_SLOW. Returns KEY_OK, KEY_UNCACHEABLE or KEY_TOO_SLOW. */
+int key_task(struct cache *c, const gbx_task *t, uint8_t key[16], int quick);
+/* XXH3-128 of a file, through the stat cache; 0 or -errno (-EAGAIN: over budget). */
+int hash_file(struct cache *c, const char *path, const struct stat *st, uint8_t h[16],
+              size_t *budget);
+void hash_bytes(const void *p, size_t n, uint8_t h[16]);
+
+/* ---- writer.c --------------------------------------------------------------- */
+
+int writer_start(struct cache *c); /* run_start */
+void writer_stop(struct cache *c); /* run_end, fini: drains the queue */
+/* Writes an encoded entry: lk >= 0 (the caller holds the shared lock, having
+ * written blobs) at once; else through the writer when it has room. */
+void entry_store(struct cache *c, const uint8_t key[16], const void *p, size_t n, int lk);
+
+/* ---- disk.c ---------------------------------------------------------------- */
+
+/* Creates DIR/v1 and its folders; 0 or -errno. */
+int disk_setup(struct cache *c);
+/* The lock on DIR/v1/lock: shared for reads and stores, exclusive for gc and
+ * clear. Returns an fd to pass to disk_unlock, or -1 (busy, or no disk). */
+int disk_lock(struct cache *c, int exclusive, int wait);
+void disk_unlock(int fd);
+char *entry_path(struct cache *c, const uint8_t key[16]);
+char *blob_path(struct cache *c, const uint8_t h[16]);
+/* Reads and checks the entry for key into *buf; 0, 1 when absent, -1 corrupt
+ * (why set; the damaged file is removed). Caller holds the shared lock. */
+int disk_read_entry(struct cache *c, const uint8_t key[16], struct sbuf *buf, const char **why);
+int disk_has_entry(struct cache *c, const uint8_t key[16]);
+/* Writes an encoded entry (temp file, then rename); 0 or -errno. */
+int disk_write_entry(struct cache *c, const uint8_t key[16], const void *p, size_t n);
+/* Stores n bytes as a blob named h unless it exists; 0 or -errno. */
+int blob_put_mem(struct cache *c, const void *p, size_t n, const uint8_t h[16]);
+/* Stores a file as a blob; its hash into h. 0, or -errno (-ESTALE: it changed meanwhile). */
+int blob_put_file(struct cache *c, const char *path, const struct stat *st, uint8_t h[16]);
+/* A blob's whole content into out, verified; 0, or -1 with why. */
+int blob_load(struct cache *c, const uint8_t h[16], uint64_t len, struct sbuf *out,
+              const char **why);
+/* Reads every blob e refers to and removes those that do not match their
+ * hash, so that the next store writes them again (after damage was found). */
+void blob_scrub(struct cache *c, const struct centry *e);
+/* Captures the declared outputs (relative to workdir) into e->outs; 0, or
+ * with a reason in why (then nothing is stored): -1 the task's doing (a
+ * declared output is missing or of a kind that cannot be stored), -2 the
+ * cache's (I/O error, or no disk level for a large file), -3 busy (a gc holds
+ * the lock). *lk: the shared lock, taken here before the first blob is written
+ * (and left to the caller to release). */
+int capture_outputs(struct cache *c, const char *const *outputs, const char *workdir, int ok,
+                    struct centry *e, struct sbuf *arena, char *why, size_t whylen, int *lk);
+/* Restores e's outputs under workdir: every file is staged to a temp file
+ * and verified first, then all are renamed into place. 0, or -1 with why
+ * (corrupt: *corrupt set). */
+int restore_outputs(struct cache *c, const struct centry *e, const char *const *declared,
+                    const char *workdir, char *why, size_t whylen, int *corrupt);
+/* Marks an entry used (its mtime is the LRU clock). */
+void disk_touch(struct cache *c, const uint8_t key[16]);
+
+struct disk_usage {
+	uint64_t entries, entry_bytes, blobs, blob_bytes, tmp, tmp_bytes,
+	    other_bytes; /* tmp: leftovers */
+	uint64_t corrupt, evicted, evicted_bytes, orphans, orphan_bytes;
+};
+/* gc: drops corrupt entries, orphaned blobs and stale temp files, then the
+ * least recently used entries until the total is under 90% of cap (when over
+ * cap). Takes the exclusive lock (waiting or not); 0, 1 busy, -1 error. */
+int disk_gc(struct cache *c, uint64_t cap, int wait, struct disk_usage *u);
+int disk_clear(struct cache *c);
+void disk_usage_scan(struct cache *c, struct disk_usage *u);
+/* Checks every entry and the blobs it refers to; prints problems to stdout. */
+int disk_verify(struct cache *c, uint64_t *nentries, uint64_t *nbad);
+
+/* DIR/v1/stats: counters over all runs since the last clear. */
+struct disk_stats {
+	uint64_t runs, hits, misses, stores, corrupt, saved_ms, bytes; /* bytes: estimated usage */
+};
+int stats_update(struct cache *c, const struct disk_stats *add, int set_bytes, uint64_t bytes,
+                 struct disk_stats *now);
+int stats_read(struct cache *c, struct disk_stats *s);
+
+#endif

@@ -1,0 +1,1247 @@
+/* disk.c - the disk level under DIR/v1:
+ *
+ *   lock              flock: shared for a lookup or a store, exclusive for gc and clear
+ *   entries/ab/KEY    one entry per key (entry.c); its mtime is its last use (LRU)
+ *   blobs/cd/HASH     content-addressed: stdout, stderr, output files over 4 KiB
+ *   .*.gbx-tmp.*      every file is written beside its place first, then renamed
+ *   statcache, stats  the stat cache (statcache.c) and counters over all runs
+ *
+ * Invariants: a file under entries/ or blobs/ is always whole (rename is
+ * atomic; temp names are unique per process, thread and call), and is checked
+ * when read (an entry's checksum, a blob's hash), so a crash, a full disk or a
+ * flipped bit reads as a miss, never as a wrong result. A store writes its
+ * blobs before its entry under the shared lock, and gc deletes only under the
+ * exclusive lock, so gc never sees a store half done; nobody waits for the
+ * lock on the task path (busy means miss, or no store). Everything tolerates
+ * files vanishing under it (another process's gc or clear).
+ */
+#include "cache.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#define COPY_CHUNK 65536
+
+static uint64_t disk_bytes(const struct stat *st)
+{
+	return (uint64_t)st->st_blocks * 512;
+}
+
+static uint64_t round_block(uint64_t n)
+{
+	return (n + 4095) / 4096 * 4096;
+}
+
+static char *sub(struct cache *c, const char *what)
+{
+	return path_join(c->root, what);
+}
+
+int disk_setup(struct cache *c)
+{
+	static const char *const dirs[] = {"entries", "blobs"};
+	int rc = mkdir_p(c->root, 0777);
+	for (size_t i = 0; i < 2 && !rc; i++) {
+		char *p = sub(c, dirs[i]);
+		rc = p ? mkdir_p(p, 0777) : -ENOMEM;
+		free(p);
+	}
+	if (rc)
+		return rc;
+	struct stat st;
+	if (stat(c->dir, &st))
+		return -errno;
+	c->dir_dev = st.st_dev;
+	c->dir_ino = st.st_ino;
+	/* tells backup tools (and tar --exclude-caches) that this is a cache */
+	char *tag = path_join(c->dir, "CACHEDIR.TAG");
+	if (tag && access(tag, F_OK) != 0) {
+		char *tmp = cache_tmpname(c, tag);
+		int fd = tmp ? open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644) : -1;
+		if (fd >= 0) {
+			static const char text[] =
+			    "Signature: 8a477f597d28d172789f06886806bc55\n"
+			    "# This file is a cache directory tag created by gearbox.\n";
+			int w = write_all(fd, text, sizeof text - 1);
+			close(fd);
+			if (w || rename(tmp, tag))
+				unlink(tmp);
+		}
+		free(tmp);
+	}
+	free(tag);
+	return 0;
+}
+
+int disk_lock(struct cache *c, int exclusive, int wait)
+{
+	if (!c->disk_ok)
+		return -1;
+	char *p = sub(c, "lock");
+	int fd = p ? open(p, O_RDONLY | O_CREAT | O_CLOEXEC, 0644) : -1;
+	free(p);
+	if (fd < 0)
+		return -1;
+	int op = (exclusive ? LOCK_EX : LOCK_SH) | (wait ? 0 : LOCK_NB);
+	while (flock(fd, op) != 0) {
+		if (errno == EINTR)
+			continue;
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+void disk_unlock(int fd)
+{
+	if (fd >= 0)
+		close(fd); /* closing the only descriptor releases the flock */
+}
+
+static char *fanout_path(struct cache *c, const char *kind, const uint8_t k[16])
+{
+	char hex[33];
+	hex16(k, hex);
+	size_t n = strlen(c->root) + strlen(kind) + 40;
+	char *p = malloc(n);
+	if (p)
+		snprintf(p, n, "%s/%s/%.2s/%s", c->root, kind, hex, hex);
+	return p;
+}
+
+char *entry_path(struct cache *c, const uint8_t key[16])
+{
+	return fanout_path(c, "entries", key);
+}
+
+char *blob_path(struct cache *c, const uint8_t h[16])
+{
+	return fanout_path(c, "blobs", h);
+}
+
+int is_tmpname(const char *name)
+{
+	return name[0] == '.' && strstr(name, ".gbx-tmp.") != NULL;
+}
+
+/* Creates tmp (beside dst) for writing, and dst's fan-out folder the first time. */
+static int create_tmp(const char *tmp)
+{
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	if (fd >= 0 || errno != ENOENT)
+		return fd;
+	char *dir = strdup(tmp);
+	if (!dir)
+		return -1;
+	*strrchr(dir, '/') = 0;
+	int ok = mkdir(dir, 0777) == 0 || errno == EEXIST;
+	free(dir);
+	return ok ? open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644) : -1;
+}
+
+/* Writes n bytes to a new temp file beside dst and renames it to dst. */
+static int write_atomic(struct cache *c, const char *dst, const void *p, size_t n)
+{
+	char *tmp = cache_tmpname(c, dst);
+	if (!tmp)
+		return -ENOMEM;
+	int fd = create_tmp(tmp);
+	int rc = fd < 0 ? -errno : write_all(fd, p, n);
+	if (fd >= 0 && close(fd) && !rc)
+		rc = -errno;
+	if (!rc && rename(tmp, dst) != 0)
+		rc = -errno;
+	if (rc && fd >= 0)
+		unlink(tmp);
+	free(tmp);
+	return rc;
+}
+
+int disk_read_entry(struct cache *c, const uint8_t key[16], struct sbuf *buf, const char **why)
+{
+	char *p = entry_path(c, key);
+	if (!p)
+		return 1;
+	int rc = read_file(p, buf, (uint64_t)1 << 30);
+	if (rc == -ENOENT) {
+		free(p);
+		return 1;
+	}
+	struct centry e;
+	if (rc) {
+		*why = "cannot be read";
+		rc = -1;
+	} else if (entry_decode((const uint8_t *)buf->p, buf->len, key, &e, why)) {
+		unlink(p); /* a store will write it again */
+		rc = -1;
+	} else {
+		entry_clear(&e);
+	}
+	free(p);
+	return rc;
+}
+
+int disk_has_entry(struct cache *c, const uint8_t key[16])
+{
+	char *p = entry_path(c, key);
+	int ok = p && access(p, F_OK) == 0;
+	free(p);
+	return ok;
+}
+
+int disk_write_entry(struct cache *c, const uint8_t key[16], const void *p, size_t n)
+{
+	char *dst = entry_path(c, key);
+	if (!dst)
+		return -ENOMEM;
+	int rc = write_atomic(c, dst, p, n);
+	if (!rc)
+		atomic_fetch_add_explicit(&c->n.bytes_added, round_block(n), memory_order_relaxed);
+	free(dst);
+	return rc;
+}
+
+void disk_touch(struct cache *c, const uint8_t key[16])
+{
+	char *p = entry_path(c, key);
+	if (p)
+		utimensat(AT_FDCWD, p, NULL, 0);
+	free(p);
+}
+
+/* ---- blobs -------------------------------------------------------------------- */
+
+/* Whether a blob is there with the right size (a truncated one gets rewritten). */
+static int blob_present(const char *path, uint64_t len)
+{
+	struct stat st;
+	return stat(path, &st) == 0 && (uint64_t)st.st_size == len;
+}
+
+int blob_put_mem(struct cache *c, const void *p, size_t n, const uint8_t h[16])
+{
+	char *dst = blob_path(c, h);
+	if (!dst)
+		return -ENOMEM;
+	int rc = 0;
+	if (!blob_present(dst, n)) {
+		rc = write_atomic(c, dst, p, n);
+		if (!rc)
+			atomic_fetch_add_explicit(&c->n.bytes_added, round_block(n),
+			                          memory_order_relaxed);
+	}
+	free(dst);
+	return rc;
+}
+
+/* Reads in to EOF, hashing, and writes to out unless it is -1. */
+static int copy_hash(int in, int out, uint8_t h[16], uint64_t *total)
+{
+	char *buf = malloc(COPY_CHUNK);
+	XXH3_state_t *s = XXH3_createState();
+	int rc = buf && s ? 0 : -ENOMEM;
+	*total = 0;
+	if (!rc)
+		XXH3_128bits_reset(s);
+	while (!rc) {
+		ssize_t r = read(in, buf, COPY_CHUNK);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			rc = -errno;
+		if (r <= 0)
+			break;
+		XXH3_128bits_update(s, buf, (size_t)r);
+		*total += (uint64_t)r;
+		if (out >= 0)
+			rc = write_all(out, buf, (size_t)r);
+	}
+	if (!rc) {
+		XXH128_canonical_t cn;
+		XXH128_canonicalFromHash(&cn, XXH3_128bits_digest(s));
+		memcpy(h, cn.digest, 16);
+	}
+	XXH3_freeState(s);
+	free(buf);
+	return rc;
+}
+
+int blob_put_file(struct cache *c, const char *path, const struct stat *st, uint8_t h[16])
+{
+	(void)st;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	uint64_t len = 0, len2 = 0;
+	uint8_t h2[16];
+	char *dst = NULL, *tmp = NULL;
+	int out = -1;
+	/* pass 1 hashes; a blob we already have is not written again */
+	int rc = copy_hash(fd, -1, h, &len);
+	if (rc)
+		goto done;
+	if (!(dst = blob_path(c, h))) {
+		rc = -ENOMEM;
+		goto done;
+	}
+	if (blob_present(dst, len))
+		goto done;
+	if (!(tmp = cache_tmpname(c, dst))) {
+		rc = -ENOMEM;
+		goto done;
+	}
+	out = create_tmp(tmp);
+	if (out < 0 || lseek(fd, 0, SEEK_SET) < 0) {
+		rc = -errno;
+		goto done;
+	}
+	rc = copy_hash(fd, out, h2, &len2);
+	if (close(out) && !rc)
+		rc = -errno;
+	out = -1;
+	if (!rc && (len2 != len || memcmp(h, h2, 16)))
+		rc = -ESTALE; /* the file changed between the two reads */
+	if (!rc && rename(tmp, dst) != 0)
+		rc = -errno;
+	if (rc)
+		unlink(tmp);
+	else
+		atomic_fetch_add_explicit(&c->n.bytes_added, round_block(len),
+		                          memory_order_relaxed);
+done:
+	if (out >= 0) {
+		close(out);
+		unlink(tmp);
+	}
+	close(fd);
+	free(dst);
+	free(tmp);
+	return rc;
+}
+
+int blob_load(struct cache *c, const uint8_t h[16], uint64_t len, struct sbuf *out,
+              const char **why)
+{
+	char *p = blob_path(c, h);
+	if (!p) {
+		*why = "out of memory";
+		return -1;
+	}
+	int rc = read_file(p, out, len);
+	uint8_t got[16];
+	if (rc == -ENOENT) {
+		*why = "a blob it needs is missing";
+	} else if (rc == -EFBIG || (!rc && out->len != len)) {
+		*why = "a blob it needs has the wrong size";
+		unlink(p);
+	} else if (rc) {
+		*why = "a blob it needs cannot be read";
+	} else {
+		hash_bytes(out->p, out->len, got);
+		if (memcmp(got, h, 16)) {
+			*why = "a blob it needs is damaged (hash mismatch)";
+			unlink(p);
+			rc = -1;
+		}
+	}
+	free(p);
+	return rc ? -1 : 0;
+}
+
+void blob_scrub(struct cache *c, const struct centry *e)
+{
+	for (uint32_t i = 0; i < e->nout + 2; i++) {
+		const struct cpayload *p = i == 0 ? &e->out : i == 1 ? &e->err : &e->outs[i - 2].p;
+		if (p->where != PL_BLOB)
+			continue;
+		char *path = blob_path(c, p->hash);
+		int fd = path ? open(path, O_RDONLY | O_CLOEXEC) : -1;
+		uint8_t h[16];
+		uint64_t len;
+		if (fd >= 0 && copy_hash(fd, -1, h, &len) == 0 &&
+		    (len != p->len || memcmp(h, p->hash, 16)))
+			unlink(path);
+		if (fd >= 0)
+			close(fd);
+		free(path);
+	}
+}
+
+/* ---- capturing outputs -------------------------------------------------------- */
+
+struct cap {
+	struct cache *c;
+	int *lk;
+	struct centry *e;
+	struct sbuf *arena; /* pointers to free once the entry is encoded */
+	size_t cap, inline_total;
+	char *why;
+	size_t whylen;
+};
+
+static void *keep(struct cap *k, void *p)
+{
+	if (p && sb_add(k->arena, &p, sizeof p)) {
+		free(p);
+		return NULL;
+	}
+	return p;
+}
+
+static struct coutput *add_rec(struct cap *k, const char *rel, uint8_t type, uint32_t mode)
+{
+	struct centry *e = k->e;
+	if (e->nout == k->cap) {
+		size_t n = k->cap ? k->cap * 2 : 8;
+		struct coutput *o = realloc(e->outs, n * sizeof *o);
+		if (!o)
+			return NULL;
+		e->outs = o;
+		k->cap = n;
+	}
+	char *p = keep(k, strdup(rel));
+	if (!p)
+		return NULL;
+	struct coutput *o = &e->outs[e->nout++];
+	memset(o, 0, sizeof *o);
+	o->path = p;
+	o->type = type;
+	o->mode = mode;
+	return o;
+}
+
+static int cap_fail(struct cap *k, const char *fmt, const char *a, int e)
+{
+	snprintf(k->why, k->whylen, fmt, a, e ? strerror(e) : "");
+	return -1;
+}
+
+/* The cache's own failure, not the task's. */
+static int cap_ioerr(struct cap *k, const char *fmt, const char *a, int e)
+{
+	cap_fail(k, fmt, a, e);
+	return -2;
+}
+
+static int cap_node(struct cap *k, const char *abs, const char *rel, const struct stat *st);
+
+static int cap_dir(struct cap *k, const char *abs, const char *rel)
+{
+	DIR *d = opendir(abs);
+	if (!d)
+		return cap_fail(k, "output %s cannot be listed: %s", rel, errno);
+	char **names = NULL;
+	size_t n = 0, cap = 0;
+	int rc = 0;
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		if (n == cap) {
+			cap = cap ? cap * 2 : 32;
+			char **nn = realloc(names, cap * sizeof *nn);
+			if (!nn) {
+				rc = -1;
+				break;
+			}
+			names = nn;
+		}
+		if (!(names[n] = strdup(de->d_name))) {
+			rc = -1;
+			break;
+		}
+		n++;
+	}
+	closedir(d);
+	if (rc)
+		rc = cap_ioerr(k, "%sout of memory%s", "", 0);
+	for (size_t i = 0; i < n && !rc; i++) {
+		char *ca = path_join(abs, names[i]), *cr = path_join(rel, names[i]);
+		struct stat st;
+		if (!ca || !cr)
+			rc = cap_ioerr(k, "%sout of memory%s", "", 0);
+		else if (lstat(ca, &st) != 0)
+			rc = cap_fail(k, "output %s vanished while being stored: %s", cr, errno);
+		else
+			rc = cap_node(k, ca, cr, &st);
+		free(ca);
+		free(cr);
+	}
+	for (size_t i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+	return rc;
+}
+
+static int cap_node(struct cap *k, const char *abs, const char *rel, const struct stat *st)
+{
+	uint32_t mode = (uint32_t)(st->st_mode & 07777);
+	if (S_ISDIR(st->st_mode)) {
+		if (!add_rec(k, rel, OT_DIR, mode))
+			return cap_ioerr(k, "%sout of memory%s", "", 0);
+		return cap_dir(k, abs, rel);
+	}
+	if (S_ISLNK(st->st_mode)) {
+		char *t = keep(k, malloc(4096));
+		ssize_t n = t ? readlink(abs, t, 4096) : -1;
+		if (n < 0 || n >= 4096)
+			return cap_fail(k, "output %s: cannot read the link: %s", rel,
+			                n < 0 ? errno : ENAMETOOLONG);
+		struct coutput *o = add_rec(k, rel, OT_LINK, mode);
+		if (!o)
+			return cap_ioerr(k, "%sout of memory%s", "", 0);
+		o->p.where = PL_INLINE;
+		o->p.len = (uint64_t)n;
+		o->p.data = (const uint8_t *)t;
+		hash_bytes(t, (size_t)n, o->p.hash);
+		return 0;
+	}
+	if (!S_ISREG(st->st_mode))
+		return cap_fail(k, "output %s is not a file, a directory or a symlink%s", rel, 0);
+	struct coutput *o = add_rec(k, rel, OT_FILE, mode);
+	if (!o)
+		return cap_ioerr(k, "%sout of memory%s", "", 0);
+	if ((uint64_t)st->st_size <= CACHE_INLINE_MAX &&
+	    k->inline_total + (size_t)st->st_size <= CACHE_INLINE_TOTAL) {
+		struct sbuf b = {0};
+		int rc = read_file(abs, &b, CACHE_INLINE_MAX);
+		if (rc == 0) {
+			keep(k, b.p);
+			if (!b.p) /* an empty file: read_file left no buffer */
+				b.len = 0;
+			o->p.where = PL_INLINE;
+			o->p.len = b.len;
+			o->p.data = (const uint8_t *)b.p;
+			hash_bytes(b.p ? b.p : "", b.len, o->p.hash);
+			k->inline_total += b.len;
+			return 0;
+		}
+		sb_free(&b);
+		if (rc != -EFBIG) /* grew past the inline size: store it as a blob below */
+			return cap_fail(k, "output %s cannot be read: %s", rel, -rc);
+	}
+	struct stat now;
+	if (!k->c->disk_ok)
+		return cap_ioerr(k, "output %s is too large for the memory level alone%s", rel, 0);
+	if (*k->lk < 0 && (*k->lk = disk_lock(k->c, 0, 0)) < 0)
+		return -3;
+	int rc = blob_put_file(k->c, abs, st, o->p.hash);
+	if (rc)
+		return cap_ioerr(k, "output %s cannot be stored: %s", rel, -rc);
+	if (stat(abs, &now) != 0)
+		return cap_fail(k, "output %s vanished while being stored: %s", rel, errno);
+	o->p.where = PL_BLOB;
+	o->p.len = (uint64_t)now.st_size;
+	return 0;
+}
+
+int capture_outputs(struct cache *c, const char *const *outputs, const char *workdir, int ok,
+                    struct centry *e, struct sbuf *arena, char *why, size_t whylen, int *lk)
+{
+	struct cap k = {c, lk, e, arena, 0, 0, why, whylen};
+	for (size_t i = 0; outputs && outputs[i]; i++) {
+		char *abs = path_join(workdir, outputs[i]);
+		struct stat st;
+		int rc;
+		if (!abs)
+			return cap_ioerr(&k, "%sout of memory%s", "", 0);
+		if (lstat(abs, &st) == 0) {
+			rc = cap_node(&k, abs, outputs[i], &st);
+		} else if (errno == ENOENT && !ok) {
+			/* a failed task may leave outputs out: replaying it leaves them alone */
+			rc = add_rec(&k, outputs[i], OT_ABSENT, 0)
+			         ? 0
+			         : cap_ioerr(&k, "%sout of memory%s", "", 0);
+		} else {
+			rc = cap_fail(&k, "declared output %s is missing: %s", outputs[i], errno);
+		}
+		free(abs);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+/* ---- restoring outputs -------------------------------------------------------- */
+
+/* Whether rel is a declared output or inside one, without "..": an entry never
+ * writes anywhere else, whatever its bytes say. */
+static int path_allowed(const char *rel, const char *const *declared)
+{
+	for (const char *s = rel; (s = strstr(s, "..")); s += 2)
+		if ((s == rel || s[-1] == '/') && (s[2] == 0 || s[2] == '/'))
+			return 0;
+	for (size_t i = 0; declared && declared[i]; i++) {
+		size_t n = strlen(declared[i]);
+		if (!strncmp(rel, declared[i], n) && (rel[n] == 0 || rel[n] == '/'))
+			return 1;
+	}
+	return 0;
+}
+
+struct staged {
+	char *tmp, *dst;
+};
+
+static int stage_file(struct cache *c, const struct coutput *o, const char *tmp, char *why,
+                      size_t whylen, int *corrupt)
+{
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		snprintf(why, whylen, "cannot write %s: %s", o->path, strerror(errno));
+		return -1;
+	}
+	int rc = 0;
+	if (o->p.where == PL_INLINE) {
+		rc = write_all(fd, o->p.data, (size_t)o->p.len);
+		if (rc)
+			snprintf(why, whylen, "cannot write %s: %s", o->path, strerror(-rc));
+	} else {
+		char *bp = blob_path(c, o->p.hash);
+		int in = bp ? open(bp, O_RDONLY | O_CLOEXEC) : -1;
+		uint8_t h[16];
+		uint64_t len = 0;
+		if (in < 0) {
+			snprintf(why, whylen, "the blob of %s is missing", o->path);
+			*corrupt = 1;
+			rc = -1;
+		} else if ((rc = copy_hash(in, fd, h, &len))) {
+			snprintf(why, whylen, "cannot copy %s: %s", o->path, strerror(-rc));
+		} else if (len != o->p.len || memcmp(h, o->p.hash, 16)) {
+			snprintf(why, whylen, "the blob of %s is damaged (hash mismatch)", o->path);
+			*corrupt = 1;
+			unlink(bp);
+			rc = -1;
+		}
+		if (in >= 0)
+			close(in);
+		free(bp);
+	}
+	if (!rc && fchmod(fd, o->mode & 07777) != 0) {
+		snprintf(why, whylen, "cannot set the mode of %s: %s", o->path, strerror(errno));
+		rc = -1;
+	}
+	if (close(fd) != 0 && !rc) {
+		snprintf(why, whylen, "cannot write %s: %s", o->path, strerror(errno));
+		rc = -1;
+	}
+	return rc;
+}
+
+int restore_outputs(struct cache *c, const struct centry *e, const char *const *declared,
+                    const char *workdir, char *why, size_t whylen, int *corrupt)
+{
+	struct staged *st = calloc(e->nout + 1, sizeof *st);
+	size_t ns = 0;
+	int rc = 0;
+	*corrupt = 0;
+	if (!st) {
+		snprintf(why, whylen, "out of memory");
+		return -1;
+	}
+	for (uint32_t i = 0; i < e->nout && !rc; i++) {
+		const struct coutput *o = &e->outs[i];
+		if (o->type == OT_ABSENT)
+			continue;
+		if (!path_allowed(o->path, declared)) {
+			snprintf(why, whylen, "it names %s, which is not a declared output",
+			         o->path);
+			*corrupt = 1;
+			rc = -1;
+			break;
+		}
+		char *dst = path_join(workdir, o->path);
+		if (!dst) {
+			snprintf(why, whylen, "out of memory");
+			rc = -1;
+			break;
+		}
+		if (o->type == OT_DIR) {
+			int r = mkdir_p(dst, 0777);
+			if (r) {
+				snprintf(why, whylen, "cannot create %s: %s", o->path,
+				         strerror(-r));
+				rc = -1;
+			}
+			free(dst);
+			continue;
+		}
+		char *parent = strdup(dst);
+		int r = parent ? 0 : -ENOMEM;
+		if (parent) {
+			*strrchr(parent, '/') = 0;
+			r = parent[0] ? mkdir_p(parent, 0777) : 0;
+			free(parent);
+		}
+		char *tmp = r ? NULL : cache_tmpname(c, dst);
+		if (!tmp) {
+			snprintf(why, whylen, "cannot create the folder of %s: %s", o->path,
+			         strerror(r ? -r : ENOMEM));
+			free(dst);
+			rc = -1;
+			break;
+		}
+		st[ns].tmp = tmp;
+		st[ns].dst = dst;
+		ns++;
+		if (o->type == OT_LINK) {
+			char *target = malloc((size_t)o->p.len + 1);
+			if (!target || o->p.where != PL_INLINE) {
+				snprintf(why, whylen, "bad symlink record for %s", o->path);
+				*corrupt = target != NULL;
+				rc = -1;
+			} else {
+				memcpy(target, o->p.data, (size_t)o->p.len);
+				target[o->p.len] = 0;
+				if (symlink(target, tmp) != 0) {
+					snprintf(why, whylen, "cannot create %s: %s", o->path,
+					         strerror(errno));
+					rc = -1;
+				}
+			}
+			free(target);
+		} else {
+			rc = stage_file(c, o, tmp, why, whylen, corrupt);
+		}
+	}
+	/* everything verified and staged: now into place */
+	size_t done = 0;
+	for (; !rc && done < ns; done++)
+		if (rename(st[done].tmp, st[done].dst) != 0) {
+			snprintf(why, whylen, "cannot replace %s: %s", st[done].dst,
+			         strerror(errno));
+			rc = -1;
+			break;
+		}
+	for (size_t i = 0; i < ns; i++) {
+		if (i >= done)
+			unlink(st[i].tmp);
+		free(st[i].tmp);
+		free(st[i].dst);
+	}
+	free(st);
+	if (!rc) /* folder modes last, so a read-only folder could be filled first */
+		for (uint32_t i = e->nout; i-- > 0;)
+			if (e->outs[i].type == OT_DIR) {
+				char *dst = path_join(workdir, e->outs[i].path);
+				if (dst)
+					chmod(dst, e->outs[i].mode & 07777);
+				free(dst);
+			}
+	return rc;
+}
+
+/* ---- walking the store -------------------------------------------------------- */
+
+typedef void (*scan_fn)(void *ud, const char *path, const char *name, const struct stat *st);
+
+static void scan_one(const char *path, const char *name, const struct stat *st, scan_fn fn,
+                     scan_fn tmpfn, void *ud)
+{
+	if (!S_ISREG(st->st_mode))
+		return;
+	if (is_tmpname(name)) {
+		if (tmpfn)
+			tmpfn(ud, path, name, st);
+	} else if (name[0] != '.' && fn) {
+		fn(ud, path, name, st);
+	}
+}
+
+/* Calls fn for each file DIR/v1/top/xx/NAME (DIR/v1/NAME when top is NULL),
+ * and tmpfn for each temporary file among them. */
+static void scan(struct cache *c, const char *top, scan_fn fn, scan_fn tmpfn, void *ud)
+{
+	char *base = top ? sub(c, top) : strdup(c->root);
+	DIR *d = base ? opendir(base) : NULL;
+	struct dirent *de;
+	while (d && (de = readdir(d))) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		char *p = path_join(base, de->d_name);
+		struct stat st;
+		if (!p || lstat(p, &st) != 0) {
+			free(p);
+			continue;
+		}
+		if (!top) {
+			scan_one(p, de->d_name, &st, fn, tmpfn, ud);
+		} else if (S_ISDIR(st.st_mode)) {
+			DIR *d2 = opendir(p);
+			struct dirent *de2;
+			while (d2 && (de2 = readdir(d2))) {
+				char *q = path_join(p, de2->d_name);
+				struct stat st2;
+				if (q && lstat(q, &st2) == 0)
+					scan_one(q, de2->d_name, &st2, fn, tmpfn, ud);
+				free(q);
+			}
+			if (d2)
+				closedir(d2);
+		}
+		free(p);
+	}
+	if (d)
+		closedir(d);
+	free(base);
+}
+
+static void count_entry(void *ud, const char *path, const char *name, const struct stat *st)
+{
+	struct disk_usage *u = ud;
+	(void)path;
+	(void)name;
+	u->entries++;
+	u->entry_bytes += disk_bytes(st);
+}
+
+static void count_blob(void *ud, const char *path, const char *name, const struct stat *st)
+{
+	struct disk_usage *u = ud;
+	(void)path;
+	(void)name;
+	u->blobs++;
+	u->blob_bytes += disk_bytes(st);
+}
+
+static void count_tmp(void *ud, const char *path, const char *name, const struct stat *st)
+{
+	struct disk_usage *u = ud;
+	(void)path;
+	(void)name;
+	u->tmp++;
+	u->tmp_bytes += disk_bytes(st);
+}
+
+static uint64_t file_bytes(struct cache *c, const char *name)
+{
+	char *p = sub(c, name);
+	struct stat st;
+	uint64_t n = p && stat(p, &st) == 0 ? disk_bytes(&st) : 0;
+	free(p);
+	return n;
+}
+
+void disk_usage_scan(struct cache *c, struct disk_usage *u)
+{
+	memset(u, 0, sizeof *u);
+	scan(c, "entries", count_entry, count_tmp, u);
+	scan(c, "blobs", count_blob, count_tmp, u);
+	scan(c, NULL, NULL, count_tmp, u);
+	u->other_bytes = file_bytes(c, "statcache") + file_bytes(c, "stats");
+}
+
+/* ---- gc ------------------------------------------------------------------------ */
+
+struct gcent {
+	uint8_t key[16];
+	int64_t mtime_ns;
+	uint64_t bytes;
+	size_t ref0, nref; /* its blob hashes: refs[ref0 .. ref0 + nref) */
+	char *path;
+};
+
+struct gcblob {
+	uint8_t h[16];
+	uint64_t bytes;
+	uint32_t refs;
+	char *path;
+};
+
+struct gc {
+	struct cache *c;
+	struct gcent *e;
+	size_t ne, cape;
+	uint8_t (*refs)[16];
+	size_t nrefs, caprefs;
+	struct gcblob *b;
+	size_t nb, capb;
+	struct sbuf buf;
+	struct disk_usage *u;
+	int oom;
+};
+
+static void gc_ref(void *ud, const uint8_t h[16])
+{
+	struct gc *g = ud;
+	if (g->nrefs == g->caprefs) {
+		size_t n = g->caprefs ? g->caprefs * 2 : 256;
+		void *p = realloc(g->refs, n * 16);
+		if (!p) {
+			g->oom = 1;
+			return;
+		}
+		g->refs = p;
+		g->caprefs = n;
+	}
+	memcpy(g->refs[g->nrefs++], h, 16);
+}
+
+static void gc_entry(void *ud, const char *path, const char *name, const struct stat *st)
+{
+	struct gc *g = ud;
+	uint8_t key[16];
+	if (unhex16(name, key) || read_file(path, &g->buf, (uint64_t)1 << 30))
+		return; /* not ours, or gone meanwhile */
+	size_t ref0 = g->nrefs;
+	const char *why;
+	struct centry e;
+	if (entry_decode((const uint8_t *)g->buf.p, g->buf.len, key, &e, &why)) {
+		unlink(path);
+		g->u->corrupt++;
+		return;
+	}
+	entry_clear(&e);
+	entry_blobs((const uint8_t *)g->buf.p, g->buf.len, gc_ref, g);
+	if (g->ne == g->cape) {
+		size_t n = g->cape ? g->cape * 2 : 256;
+		struct gcent *p = realloc(g->e, n * sizeof *p);
+		if (!p) {
+			g->oom = 1;
+			return;
+		}
+		g->e = p;
+		g->cape = n;
+	}
+	struct gcent *x = &g->e[g->ne];
+	memcpy(x->key, key, 16);
+	x->mtime_ns = (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec;
+	x->bytes = disk_bytes(st);
+	x->ref0 = ref0;
+	x->nref = g->nrefs - ref0;
+	if (!(x->path = strdup(path))) {
+		g->oom = 1;
+		return;
+	}
+	g->ne++;
+}
+
+static void gc_blob(void *ud, const char *path, const char *name, const struct stat *st)
+{
+	struct gc *g = ud;
+	uint8_t h[16];
+	if (unhex16(name, h))
+		return;
+	if (g->nb == g->capb) {
+		size_t n = g->capb ? g->capb * 2 : 256;
+		struct gcblob *p = realloc(g->b, n * sizeof *p);
+		if (!p) {
+			g->oom = 1;
+			return;
+		}
+		g->b = p;
+		g->capb = n;
+	}
+	struct gcblob *b = &g->b[g->nb];
+	memcpy(b->h, h, 16);
+	b->bytes = disk_bytes(st);
+	b->refs = 0;
+	if (!(b->path = strdup(path))) {
+		g->oom = 1;
+		return;
+	}
+	g->nb++;
+}
+
+static void gc_tmp(void *ud, const char *path, const char *name, const struct stat *st)
+{
+	(void)ud;
+	(void)name;
+	/* stores hold the shared lock, but the stats and stat cache files are written
+	 * without it, and outputs are staged beside their place: only what is clearly
+	 * abandoned goes */
+	if ((int64_t)st->st_mtim.tv_sec < wall_ns() / 1000000000 - 600)
+		unlink(path);
+}
+
+static int cmp_blob(const void *a, const void *b)
+{
+	return memcmp(((const struct gcblob *)a)->h, ((const struct gcblob *)b)->h, 16);
+}
+
+static int cmp_age(const void *a, const void *b)
+{
+	int64_t x = ((const struct gcent *)a)->mtime_ns, y = ((const struct gcent *)b)->mtime_ns;
+	return x < y ? -1 : x > y;
+}
+
+static struct gcblob *find_blob(struct gc *g, const uint8_t h[16])
+{
+	struct gcblob key = {{0}, 0, 0, NULL};
+	memcpy(key.h, h, 16);
+	return g->nb ? bsearch(&key, g->b, g->nb, sizeof *g->b, cmp_blob) : NULL;
+}
+
+int disk_gc(struct cache *c, uint64_t cap, int wait, struct disk_usage *u)
+{
+	memset(u, 0, sizeof *u);
+	int lk = disk_lock(c, 1, wait);
+	if (lk < 0)
+		return c->disk_ok ? 1 : -1;
+	struct gc g = {0};
+	g.c = c;
+	g.u = u;
+	scan(c, NULL, NULL, gc_tmp, &g);
+	scan(c, "entries", gc_entry, gc_tmp, &g);
+	scan(c, "blobs", gc_blob, gc_tmp, &g);
+	if (g.oom) {
+		cache_log(c, 1, "gc: out of memory; nothing evicted");
+		goto out;
+	}
+	if (g.nb)
+		qsort(g.b, g.nb, sizeof *g.b, cmp_blob);
+	for (size_t i = 0; i < g.nrefs; i++) {
+		struct gcblob *b = find_blob(&g, g.refs[i]);
+		if (b)
+			b->refs++;
+	}
+	uint64_t total = file_bytes(c, "statcache") + file_bytes(c, "stats");
+	for (size_t i = 0; i < g.nb; i++) {
+		if (g.b[i].refs == 0) {
+			unlink(
+			    g.b[i].path); /* orphans: left by an interrupted store or an eviction */
+			u->orphans++;
+			u->orphan_bytes += g.b[i].bytes;
+		} else {
+			total += g.b[i].bytes;
+		}
+	}
+	for (size_t i = 0; i < g.ne; i++)
+		total += g.e[i].bytes;
+	if (total > cap) {
+		uint64_t target = cap / 10 * 9; /* room for a few runs before the next gc */
+		if (g.ne)
+			qsort(g.e, g.ne, sizeof *g.e, cmp_age);
+		for (size_t i = 0; i < g.ne && total > target; i++) {
+			struct gcent *x = &g.e[i];
+			if (unlink(x->path) != 0 && errno != ENOENT)
+				continue;
+			total -= x->bytes;
+			u->evicted++;
+			u->evicted_bytes += x->bytes;
+			for (size_t j = 0; j < x->nref; j++) {
+				struct gcblob *b = find_blob(&g, g.refs[x->ref0 + j]);
+				if (b && b->refs && --b->refs == 0) {
+					unlink(b->path);
+					total -= b->bytes;
+					u->evicted_bytes += b->bytes;
+				}
+			}
+		}
+	}
+	struct disk_stats none = {0};
+	stats_update(c, &none, 1, total, NULL);
+out:
+	disk_unlock(lk);
+	for (size_t i = 0; i < g.ne; i++)
+		free(g.e[i].path);
+	for (size_t i = 0; i < g.nb; i++)
+		free(g.b[i].path);
+	free(g.e);
+	free(g.b);
+	free(g.refs);
+	sb_free(&g.buf);
+	return g.oom ? -1 : 0;
+}
+
+/* ---- clear --------------------------------------------------------------------- */
+
+static void rm_file(void *ud, const char *path, const char *name, const struct stat *st)
+{
+	(void)name;
+	(void)st;
+	if (unlink(path) == 0)
+		(*(uint64_t *)ud)++;
+}
+
+static void rm_fanout(struct cache *c, const char *top)
+{
+	char *base = sub(c, top);
+	DIR *d = base ? opendir(base) : NULL;
+	struct dirent *de;
+	while (d && (de = readdir(d))) {
+		if (de->d_name[0] == '.')
+			continue;
+		char *p = path_join(base, de->d_name);
+		if (p)
+			rmdir(p);
+		free(p);
+	}
+	if (d)
+		closedir(d);
+	free(base);
+}
+
+int disk_clear(struct cache *c)
+{
+	int lk = disk_lock(c, 1, 1);
+	if (lk < 0)
+		return -1;
+	uint64_t n = 0;
+	scan(c, "entries", rm_file, rm_file, &n);
+	scan(c, "blobs", rm_file, rm_file, &n);
+	scan(c, NULL, NULL, rm_file, &n);
+	rm_fanout(c, "entries");
+	rm_fanout(c, "blobs");
+	static const char *const files[] = {"statcache", "stats"};
+	for (size_t i = 0; i < 2; i++) {
+		char *p = sub(c, files[i]);
+		if (p)
+			unlink(p);
+		free(p);
+	}
+	disk_unlock(lk);
+	return 0;
+}
+
+/* ---- verify --------------------------------------------------------------------- */
+
+struct vfy {
+	struct cache *c;
+	struct sbuf buf, blob;
+	uint64_t n, bad;
+};
+
+static void vfy_entry(void *ud, const char *path, const char *name, const struct stat *st)
+{
+	struct vfy *v = ud;
+	uint8_t key[16];
+	const char *why = NULL;
+	struct centry e;
+	(void)st;
+	if (unhex16(name, key))
+		return;
+	int rc = read_file(path, &v->buf, (uint64_t)1 << 30);
+	if (rc == -ENOENT)
+		return;
+	v->n++;
+	if (rc) {
+		printf("entry %s: cannot be read: %s\n", name, strerror(-rc));
+		v->bad++;
+		return;
+	}
+	if (entry_decode((const uint8_t *)v->buf.p, v->buf.len, key, &e, &why)) {
+		printf("entry %s: %s\n", name, why);
+		v->bad++;
+		return;
+	}
+	const struct cpayload *ps[2] = {&e.out, &e.err};
+	int ok = 1;
+	for (uint32_t i = 0; i < e.nout + 2 && ok; i++) {
+		const struct cpayload *p = i < 2 ? ps[i] : &e.outs[i - 2].p;
+		uint8_t h[16];
+		if (i >= 2 && e.outs[i - 2].type != OT_FILE && e.outs[i - 2].type != OT_LINK)
+			continue; /* folders and absent outputs have no content */
+		if (p->where == PL_INLINE) {
+			hash_bytes(p->data ? (const char *)p->data : "", (size_t)p->len, h);
+			if (memcmp(h, p->hash, 16)) {
+				printf("entry %s: inline data does not match its hash\n", name);
+				ok = 0;
+			}
+		} else if (blob_load(v->c, p->hash, p->len, &v->blob, &why)) {
+			char hex[33];
+			hex16(p->hash, hex);
+			printf("entry %s: blob %s: %s\n", name, hex, why);
+			ok = 0;
+		}
+	}
+	if (!ok)
+		v->bad++;
+	entry_clear(&e);
+}
+
+int disk_verify(struct cache *c, uint64_t *nentries, uint64_t *nbad)
+{
+	struct vfy v = {0};
+	v.c = c;
+	int lk = disk_lock(c, 0, 1);
+	if (lk < 0)
+		return -1;
+	scan(c, "entries", vfy_entry, NULL, &v);
+	disk_unlock(lk);
+	sb_free(&v.buf);
+	sb_free(&v.blob);
+	*nentries = v.n;
+	*nbad = v.bad;
+	return 0;
+}
+
+/* ---- stats ---------------------------------------------------------------------- */
+
+static const char *const stat_names[] = {"runs",    "hits",     "misses", "stores",
+                                         "corrupt", "saved_ms", "bytes"};
+
+static uint64_t *stat_field(struct disk_stats *s, size_t i)
+{
+	uint64_t *f[] = {&s->runs,    &s->hits,     &s->misses, &s->stores,
+	                 &s->corrupt, &s->saved_ms, &s->bytes};
+	return f[i];
+}
+
+static void stats_parse(const char *text, struct disk_stats *s)
+{
+	memset(s, 0, sizeof *s);
+	for (const char *l = text; l && *l;) {
+		for (size_t i = 0; i < sizeof stat_names / sizeof *stat_names; i++) {
+			size_t n = strlen(stat_names[i]);
+			if (!strncmp(l, stat_names[i], n) && l[n] == ' ')
+				*stat_field(s, i) = strtoull(l + n + 1, NULL, 10);
+		}
+		l = strchr(l, '\n');
+		if (l)
+			l++;
+	}
+}
+
+int stats_read(struct cache *c, struct disk_stats *s)
+{
+	struct sbuf b = {0};
+	char *p = sub(c, "stats");
+	int rc = p ? read_file(p, &b, 1 << 16) : -ENOMEM;
+	stats_parse(rc == 0 ? b.p : NULL, s);
+	free(p);
+	sb_free(&b);
+	return rc;
+}
+
+int stats_update(struct cache *c, const struct disk_stats *add, int set_bytes, uint64_t bytes,
+                 struct disk_stats *now)
+{
+	if (!c->disk_ok)
+		return -1;
+	char *lp = sub(c, "stats.lock"), *p = sub(c, "stats");
+	int fd = lp ? open(lp, O_RDONLY | O_CREAT | O_CLOEXEC, 0644) : -1;
+	int rc = -1;
+	if (fd < 0 || !p)
+		goto out;
+	while (flock(fd, LOCK_EX) != 0 && errno == EINTR)
+		;
+	struct disk_stats s;
+	struct disk_stats a = *add;
+	stats_read(c, &s);
+	for (size_t i = 0; i < sizeof stat_names / sizeof *stat_names; i++)
+		*stat_field(&s, i) += *stat_field(&a, i);
+	if (set_bytes)
+		s.bytes = bytes;
+	struct sbuf b = {0};
+	for (size_t i = 0; i < sizeof stat_names / sizeof *stat_names; i++)
+		sb_addf(&b, "%s %llu\n", stat_names[i], (unsigned long long)*stat_field(&s, i));
+	rc = b.p ? write_atomic(c, p, b.p, b.len) : -1;
+	sb_free(&b);
+	if (now)
+		*now = s;
+out:
+	if (fd >= 0)
+		close(fd);
+	free(lp);
+	free(p);
+	return rc;
+}

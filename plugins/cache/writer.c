@@ -1,0 +1,138 @@
+/* writer.c - writes entry files off the task path.
+ *
+ * Creating a file costs a worker far more than encoding an entry, and much
+ * more right after many files were deleted (ext4 scans its recently deleted
+ * inodes on every create for a minute or more after a `gearbox cache clear`).
+ * So after_task hands an entry without blobs (its content is all inline) to
+ * this thread and returns; the memory level already has it, so this process
+ * sees it at once. Entries with blobs are written by the worker itself, under
+ * the same shared lock as their blobs, so gc never sees a blob before its
+ * entry is on the way.
+ *
+ * The queue is bounded (WQ_MAX bytes): when it is full, or between runs, the
+ * caller writes synchronously instead, so memory stays bounded and nobody
+ * blocks. run_end drains it (writer_stop) before the run's counters are
+ * saved; a crash loses what was queued, which only means misses later.
+ */
+#include "cache.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define WQ_MAX (16u << 20)
+
+struct wjob {
+	struct wjob *next;
+	uint8_t key[16];
+	size_t len;
+	uint8_t data[];
+};
+
+/* Writes one encoded entry under the shared lock (taken by the caller or here). */
+static void write_one(struct cache *c, const uint8_t key[16], const void *p, size_t n, int lk)
+{
+	int own = lk < 0;
+	if (own && (lk = disk_lock(c, 0, 0)) < 0) {
+		atomic_fetch_add_explicit(&c->n.busy, 1, memory_order_relaxed);
+		atomic_fetch_add_explicit(&c->n.store_skipped, 1, memory_order_relaxed);
+		return;
+	}
+	int rc = disk_write_entry(c, key, p, n);
+	if (own)
+		disk_unlock(lk);
+	if (rc) {
+		atomic_fetch_add_explicit(&c->n.store_skipped, 1, memory_order_relaxed);
+		cache_io_warning(c, strerror(-rc));
+		return;
+	}
+	atomic_fetch_add_explicit(&c->n.stores, 1, memory_order_relaxed);
+}
+
+static void *writer_main(void *arg)
+{
+	struct cache *c = arg;
+	pthread_mutex_lock(&c->wq_mu);
+	for (;;) {
+		while (!c->wq_head && !c->wq_stop)
+			pthread_cond_wait(&c->wq_cv, &c->wq_mu);
+		struct wjob *batch = c->wq_head;
+		if (!batch && c->wq_stop)
+			break;
+		c->wq_head = c->wq_tail = NULL;
+		c->wq_bytes = 0;
+		pthread_mutex_unlock(&c->wq_mu);
+		int lk = disk_lock(c, 0, 0); /* one lock for the batch */
+		while (batch) {
+			struct wjob *j = batch;
+			batch = j->next;
+			if (lk >= 0) {
+				write_one(c, j->key, j->data, j->len, lk);
+			} else {
+				atomic_fetch_add_explicit(&c->n.busy, 1, memory_order_relaxed);
+				atomic_fetch_add_explicit(&c->n.store_skipped, 1,
+				                          memory_order_relaxed);
+			}
+			free(j);
+		}
+		disk_unlock(lk);
+		pthread_mutex_lock(&c->wq_mu);
+	}
+	pthread_mutex_unlock(&c->wq_mu);
+	return NULL;
+}
+
+int writer_start(struct cache *c)
+{
+	if (!c->disk_ok || c->wq_running)
+		return 0;
+	pthread_mutex_lock(&c->wq_mu);
+	c->wq_stop = 0;
+	int rc = pthread_create(&c->wq_th, NULL, writer_main, c);
+	c->wq_running = rc == 0; /* else every store is synchronous */
+	pthread_mutex_unlock(&c->wq_mu);
+	return rc ? -1 : 0;
+}
+
+void writer_stop(struct cache *c)
+{
+	if (!c->wq_running)
+		return;
+	pthread_mutex_lock(&c->wq_mu);
+	c->wq_stop = 1;
+	pthread_cond_signal(&c->wq_cv);
+	pthread_mutex_unlock(&c->wq_mu);
+	pthread_join(c->wq_th, NULL);
+	pthread_mutex_lock(&c->wq_mu);
+	c->wq_running = 0;
+	pthread_mutex_unlock(&c->wq_mu);
+}
+
+void entry_store(struct cache *c, const uint8_t key[16], const void *p, size_t n, int lk)
+{
+	if (lk < 0) { /* no blobs: hand it to the writer if it has room */
+		struct wjob *j = malloc(sizeof *j + n);
+		if (j) {
+			memcpy(j->key, key, 16);
+			memcpy(j->data, p, n);
+			j->len = n;
+			j->next = NULL;
+		}
+		pthread_mutex_lock(&c->wq_mu);
+		if (j && c->wq_running && !c->wq_stop && c->wq_bytes + n <= WQ_MAX) {
+			if (c->wq_tail)
+				c->wq_tail->next = j;
+			else
+				c->wq_head = j;
+			c->wq_tail = j;
+			c->wq_bytes += n;
+			j = NULL; /* the writer's now */
+			pthread_cond_signal(&c->wq_cv);
+			pthread_mutex_unlock(&c->wq_mu);
+			return;
+		}
+		pthread_mutex_unlock(&c->wq_mu);
+		free(j);
+	}
+	write_one(c, key, p, n, lk);
+}

@@ -1,0 +1,28 @@
+# bench_cache.sh - the cache plugin (sourced by tests/bench/run.sh; BENCH=cache).
+#
+# 2,000 tasks of sh -c 'sleep 0.01; echo done' at -j4, each with its index as
+# sh's $0 so that every task has a key of its own. Per repetition, in
+# alternation: the cache disabled; the cache on and empty (every task a miss:
+# the cost of looking up and storing); the same again with the cache full
+# (every task a hit). Each cold run gets a new, empty cache dir; none is
+# deleted until the end (with $W): removing thousands of files right before a
+# run makes ext4 slow to create files for a minute or more, which would
+# measure the file system's recovery rather than the cache.
+cache_w="$W/cache-2000.json"
+echo "{ \"name\": \"cache-bench\", \"matrix\": [ { \"id\": \"t{i}\", \"argv\": [\"sh\", \"-c\", \"sleep 0.01; echo done\", \"{i}\"], \"vars\": { \"i\": [$(seq -s, 0 1999)] } } ] }" >"$cache_w"
+: >"$W/cache-off"; : >"$W/cache-cold"; : >"$W/cache-warm"
+for i in $(seq 1 "$REPEAT"); do
+	echo "{ \"plugins\": { \"cache\": { \"dir\": \"$W/cache-dir-$i\" } } }" >"$W/cache-cfg.json"
+	"$M" "$GBX" run "$cache_w" -j4 -q --no-progress --config "$W/cache-cfg.json" | awk '{print $1}' >>"$W/cache-off"
+	"$M" "$GBX" run "$cache_w" -j4 -q --no-progress --config "$W/cache-cfg.json" --enable cache | awk '{print $1}' >>"$W/cache-cold"
+	"$M" "$GBX" run "$cache_w" -j4 -q --no-progress --config "$W/cache-cfg.json" --enable cache | awk '{print $1}' >>"$W/cache-warm"
+done
+# a check, not a measurement: the warm runs really were all hits
+"$GBX" run "$cache_w" -j4 -q --no-progress --config "$W/cache-cfg.json" --enable cache --events "$W/cache-ev.jsonl" >/dev/null 2>&1
+cache_hits=$(grep '"event":"finished"' "$W/cache-ev.jsonl" | grep -c '"label":"cached"')
+cache_off=$(median <"$W/cache-off"); cache_cold=$(median <"$W/cache-cold"); cache_warm=$(median <"$W/cache-warm")
+echo
+echo "## cache: 2,000 tasks of sh -c 'sleep 0.01; echo done' at -j4 (median wall of $REPEAT, alternated)"
+echo "cache disabled:                         $cache_off s"
+echo "cache on, empty (every task a miss):    $cache_cold s   cold/disabled = $(ratio "$cache_cold" "$cache_off") (goal <= 1.05)"
+echo "cache on, full (every task a hit):      $cache_warm s   cold/warm = $(ratio "$cache_cold" "$cache_warm") (goal >= 20; $cache_hits of 2000 cached)"
