@@ -1,0 +1,870 @@
+/* pool.c - the "pool" plugin: tasks sent to warm, persistent worker
+ * processes instead of a new process each, in Bazel's JSON worker protocol
+ * (one request object per line on the worker's stdin, one response per line
+ * on its stdout). proc.c owns the processes; this file owns the settings,
+ * the pools, the hooks, the events and pool.idle()/pool.size() for policies.
+ *
+ * A task opts in with "pool": "NAME" or through a pool's "match" (argv[0]).
+ * before_task runs on the engine's worker thread that would have run the
+ * task: it takes a worker (idle, or a new one up to max, or waits for one),
+ * sends the request, waits for the answer and answers the task with it
+ * (label "pool"). Singleplex: one request at a time per worker, requestId 0.
+ *
+ * Nothing the engine gave up on is answered twice: a worker that dies, hangs
+ * past the task's timeout, writes a line that is not a response, or answers
+ * another requestId is killed (with its process group) and reaped before the
+ * task is answered with a failure, so no late answer can ever be read.
+ *
+ * Locks: each pool's mutex guards its idle list only; no I/O, event or log
+ * happens under it. The Lua functions read atomics.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <gearbox/plugin.h>
+#include <gearbox/plugin_json.h>
+
+#include <errno.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "pool.h"
+
+struct tbuf;
+
+struct plugin {
+	const struct gbx_host *host;
+	struct pool *pools;
+	size_t npools;
+	int any_match;
+	uint64_t serial; /* unique per instance in this process */
+	pthread_mutex_t tb_mu;
+	struct tbuf *tbufs; /* every thread's buffers, freed at fini */
+};
+
+/* Per engine thread: the answer's text must outlive before_task (the host
+ * copies it right after), and reusing these keeps the hot path malloc-free. */
+struct tbuf {
+	struct tbuf *next;
+	struct bytes req, line, out;
+	char err[1024];
+};
+/* The thread's buffers and the plugin instance they belong to, by a serial
+ * number rather than the address: an instance freed at fini and another
+ * allocated at the same address must not find the old (freed) buffers. */
+static _Thread_local struct {
+	uint64_t owner;
+	struct tbuf *b;
+} tl_buf;
+static _Atomic uint64_t next_serial = 1;
+
+static struct tbuf *thread_buf(struct plugin *p)
+{
+	if (tl_buf.owner == p->serial)
+		return tl_buf.b;
+	struct tbuf *b = calloc(1, sizeof *b);
+	if (!b)
+		return NULL;
+	pthread_mutex_lock(&p->tb_mu);
+	b->next = p->tbufs;
+	p->tbufs = b;
+	pthread_mutex_unlock(&p->tb_mu);
+	tl_buf.owner = p->serial;
+	tl_buf.b = b;
+	return b;
+}
+
+static struct pool *pool_find(struct plugin *p, const char *name)
+{
+	for (size_t i = 0; i < p->npools; i++)
+		if (!strcmp(p->pools[i].name, name))
+			return &p->pools[i];
+	return NULL;
+}
+
+/* ---- events -------------------------------------------------------------- */
+
+static void replaced_event(struct plugin *p, struct pool *pl, const gbx_task *t, pid_t pid,
+			   const char *why, const char *msg)
+{
+	struct bytes f = {0};
+	char num[64];
+	int r = bytes_str(&f, "\"pool\":");
+	r |= bytes_json(&f, pl->name);
+	snprintf(num, sizeof num, ",\"pid\":%ld,\"why\":", (long)pid);
+	r |= bytes_str(&f, num);
+	r |= bytes_json(&f, why);
+	r |= bytes_str(&f, ",\"message\":");
+	r |= bytes_json(&f, msg);
+	if (!r)
+		p->host->event(p->host->ctx, "pool.replaced", t, f.p);
+	free(f.p);
+	p->host->log(p->host->ctx, 1, msg);
+}
+
+/* ---- workers ------------------------------------------------------------- */
+
+static void give_back(struct pool *pl, struct wproc *w)
+{
+	w->idle_since_ns = mono_ns();
+	pthread_mutex_lock(&pl->mu);
+	w->next = pl->idle;
+	pl->idle = w;
+	atomic_fetch_add(&pl->nidle, 1);
+	pthread_cond_signal(&pl->cv);
+	pthread_mutex_unlock(&pl->mu);
+}
+
+/* A worker that will not come back: kill it, reap it, free its place. */
+static void retire(struct pool *pl, struct wproc *w, char *how, size_t howlen)
+{
+	proc_kill(w, how, howlen);
+	pthread_mutex_lock(&pl->mu);
+	atomic_fetch_sub(&pl->nlive, 1);
+	pthread_cond_signal(&pl->cv);
+	pthread_mutex_unlock(&pl->mu);
+}
+
+/* A worker that is done (max_requests): close its stdin and let it exit. */
+static void recycle(struct pool *pl, struct wproc *w)
+{
+	w->next = NULL;
+	proc_stop_all(w, 500);
+	atomic_fetch_add(&pl->recycled, 1);
+	pthread_mutex_lock(&pl->mu);
+	atomic_fetch_sub(&pl->nlive, 1);
+	pthread_cond_signal(&pl->cv);
+	pthread_mutex_unlock(&pl->mu);
+}
+
+/* Takes a worker of pool pl: an idle one, a new one while fewer than max are
+ * alive, or the first one given back before deadline_ns (0: no limit).
+ * Returns NULL with *kind "spawn" or "timeout" and a message in err. */
+static struct wproc *acquire(struct plugin *p, struct pool *pl, const gbx_task *t,
+			     int64_t deadline_ns, const char **kind, char *err, size_t errlen)
+{
+	pthread_mutex_lock(&pl->mu);
+	for (;;) {
+		if (pl->idle) {
+			struct wproc *w = pl->idle;
+			pl->idle = w->next;
+			atomic_fetch_sub(&pl->nidle, 1);
+			pthread_mutex_unlock(&pl->mu);
+			if (!proc_broken(w))
+				return w;
+			/* it died or talked while idle: no request was in flight,
+			 * so nobody fails; replace it quietly (but say so) */
+			pid_t pid = w->pid;
+			char how[64], msg[256];
+			retire(pl, w, how, sizeof how);
+			atomic_fetch_add(&pl->replaced, 1);
+			snprintf(msg, sizeof msg, "pool %s: idle worker %ld %s; replaced", pl->name,
+				 (long)pid, how);
+			replaced_event(p, pl, t, pid, "idle", msg);
+			pthread_mutex_lock(&pl->mu);
+			continue;
+		}
+		if (atomic_load(&pl->nlive) < pl->max) {
+			atomic_fetch_add(&pl->nlive, 1);
+			pthread_mutex_unlock(&pl->mu);
+			char why[256];
+			struct wproc *w = proc_start(pl, why, sizeof why);
+			if (w)
+				return w;
+			pthread_mutex_lock(&pl->mu);
+			atomic_fetch_sub(&pl->nlive, 1);
+			pthread_cond_signal(&pl->cv);
+			pthread_mutex_unlock(&pl->mu);
+			*kind = "spawn";
+			snprintf(err, errlen, "pool %s: %s", pl->name, why);
+			return NULL;
+		}
+		if (!deadline_ns) {
+			pthread_cond_wait(&pl->cv, &pl->mu);
+		} else {
+			struct timespec ts = {deadline_ns / 1000000000LL, deadline_ns % 1000000000LL};
+			if (pthread_cond_timedwait(&pl->cv, &pl->mu, &ts) == ETIMEDOUT &&
+			    mono_ns() >= deadline_ns && !pl->idle) {
+				pthread_mutex_unlock(&pl->mu);
+				*kind = "timeout";
+				snprintf(err, errlen,
+					 "pool %s: no worker free within the task's timeout (%d busy)",
+					 pl->name, pl->max);
+				return NULL;
+			}
+		}
+	}
+}
+
+/* ---- the request --------------------------------------------------------- */
+
+/* A cheap digest of a file: FNV-1a over its size and mtime (not its content),
+ * as hex; "" when it cannot be read. */
+static void digest(const char *path, char out[17])
+{
+	struct stat st;
+	if (stat(path, &st)) {
+		out[0] = 0;
+		return;
+	}
+	uint64_t v[3] = {(uint64_t)st.st_size, (uint64_t)st.st_mtim.tv_sec,
+			 (uint64_t)st.st_mtim.tv_nsec};
+	uint64_t h = 1469598103934665603ULL;
+	const unsigned char *b = (const unsigned char *)v;
+	for (size_t i = 0; i < sizeof v; i++)
+		h = (h ^ b[i]) * 1099511628211ULL;
+	snprintf(out, 17, "%016llx", (unsigned long long)h);
+}
+
+/* Whether argv starts with all of the pool's command. */
+static int has_prefix(const struct pool *pl, const char *const *argv)
+{
+	for (size_t i = 0; i < pl->ncmd; i++)
+		if (!argv[i] || strcmp(argv[i], pl->cmd[i]))
+			return 0;
+	return 1;
+}
+
+static int build_request(struct plugin *p, const struct pool *pl, const gbx_task *t,
+			 const char *const *argv, struct bytes *req)
+{
+	/* the argument rule (docs/plugins/pool.md): the pool's whole command,
+	 * else the same program (the command's argv[0] or the match), is not
+	 * sent; any other argv is sent whole */
+	size_t skip = has_prefix(pl, argv) ? pl->ncmd
+		      : !strcmp(argv[0], pl->cmd[0]) || (pl->match && !strcmp(argv[0], pl->match))
+			  ? 1
+			  : 0;
+	int r = 0;
+	req->len = 0;
+	r |= bytes_str(req, "{\"arguments\":[");
+	for (size_t i = skip; argv[i]; i++) {
+		if (i > skip)
+			r |= bytes_add(req, ",", 1);
+		r |= bytes_json(req, argv[i]);
+	}
+	r |= bytes_str(req, "],\"inputs\":[");
+	const char *const *in = p->host->task_inputs(t);
+	for (size_t i = 0; in && in[i]; i++) {
+		char d[17];
+		digest(in[i], d);
+		r |= bytes_str(req, i ? ",{\"path\":" : "{\"path\":");
+		r |= bytes_json(req, in[i]);
+		r |= bytes_str(req, ",\"digest\":");
+		r |= bytes_json(req, d);
+		r |= bytes_add(req, "}", 1);
+	}
+	r |= bytes_str(req, "],\"requestId\":0}\n");
+	return r ? -1 : 0;
+}
+
+/* Reads the response in line (NUL-terminated, its own text). Returns 0 with
+ * *code and the decoded output in out; -1 for a line that is not a
+ * response, -2 for another requestId. */
+static int parse_response(const char *line, int *code, struct bytes *out)
+{
+	const char *s = gbx_json_skip_ws(line);
+	if (*s != '{')
+		return -1;
+	const char *end = gbx_json_skip(s);
+	if (!end || *gbx_json_skip_ws(end))
+		return -1;
+	/* every member well formed, as far as the reader goes */
+	const char *it = NULL, *v;
+	char key[32];
+	while ((v = gbx_json_next_member(s, &it, key, sizeof key)))
+		if (!gbx_json_skip(v))
+			return -1;
+	if (!it)
+		return -1;
+	double d = 0;
+	v = gbx_json_member(s, "requestId");
+	if (v && (gbx_json_number(v, &d) || d != 0))
+		return gbx_json_number(v, &d) ? -1 : -2;
+	d = 0;
+	v = gbx_json_member(s, "exitCode");
+	if (v && (gbx_json_number(v, &d) || d != (double)(int)d))
+		return -1;
+	*code = (int)d;
+	out->len = 0;
+	v = gbx_json_member(s, "output");
+	if (v && strncmp(v, "null", 4)) {
+		size_t n = strlen(v) + 1;
+		if (bytes_reserve(out, n) || gbx_json_string(v, out->p, n))
+			return -1;
+		out->len = strlen(out->p);
+	}
+	return 0;
+}
+
+/* The pool a task goes to, or NULL. "pool": false opts out of the match. */
+static struct pool *pool_of(struct plugin *p, const gbx_task *t, const char *const **argv,
+			    int *unknown, char *name, size_t namelen)
+{
+	*unknown = 0;
+	char *f = p->host->task_field_json(t, "pool");
+	if (f) {
+		struct pool *pl = NULL;
+		*argv = p->host->task_argv(t);
+		if (!gbx_json_string(f, name, namelen)) {
+			pl = pool_find(p, name);
+			*unknown = !pl;
+		} else if (strcmp(f, "false") && strcmp(f, "null")) {
+			snprintf(name, namelen, "%s", f);
+			*unknown = 1;
+		}
+		free(f);
+		return pl;
+	}
+	if (!p->any_match || !(*argv = p->host->task_argv(t)) || !(*argv)[0])
+		return NULL;
+	for (size_t i = 0; i < p->npools; i++)
+		if (p->pools[i].match && !strcmp((*argv)[0], p->pools[i].match))
+			return &p->pools[i];
+	return NULL;
+}
+
+static void fail(struct gbx_before *ans, struct tbuf *b, const char *kind)
+{
+	ans->verdict = GBX_ANSWER;
+	ans->label = "pool";
+	ans->result.ok = 0;
+	ans->result.failure = kind;
+	ans->result.exit_code = -1;
+	ans->result.err = b->err;
+	ans->result.err_len = strlen(b->err);
+}
+
+static void pool_before(void *self, const gbx_task *t, struct gbx_before *ans)
+{
+	struct plugin *p = self;
+	const char *const *argv = NULL;
+	char name[128];
+	int unknown;
+	struct pool *pl = pool_of(p, t, &argv, &unknown, name, sizeof name);
+	if (!pl && !unknown)
+		return;
+	struct tbuf *b = thread_buf(p);
+	if (!b)
+		return; /* out of memory: run it the usual way */
+	if (unknown) {
+		snprintf(b->err, sizeof b->err, "pool: no pool named %s in plugins.pool.pools\n",
+			 name);
+		fail(ans, b, "error");
+		return;
+	}
+	if (!argv || !argv[0]) {
+		snprintf(b->err, sizeof b->err,
+			 "pool %s: the task has no argv to send as arguments\n", pl->name);
+		fail(ans, b, "error");
+		return;
+	}
+	if (build_request(p, pl, t, argv, &b->req)) {
+		snprintf(b->err, sizeof b->err, "pool %s: out of memory\n", pl->name);
+		fail(ans, b, "error");
+		return;
+	}
+	int64_t tmo = p->host->task_timeout_ms(t);
+	int64_t t0 = mono_ns();
+	int64_t deadline = tmo > 0 ? t0 + tmo * 1000000 : 0;
+	const char *kind = "error";
+	struct wproc *w = NULL;
+	int rc;
+	/* a worker that is gone before it got the request lost nothing: try
+	 * another (a bounded number of times) */
+	for (int tries = 0; tries < 3; tries++) {
+		w = acquire(p, pl, t, deadline, &kind, b->err, sizeof b->err - 1);
+		if (!w) {
+			strcat(b->err, "\n");
+			fail(ans, b, kind);
+			return;
+		}
+		rc = proc_write(w, b->req.p, b->req.len, deadline);
+		if (rc != -1)
+			break;
+		pid_t pid = w->pid;
+		char how[64], msg[256];
+		retire(pl, w, how, sizeof how);
+		atomic_fetch_add(&pl->replaced, 1);
+		snprintf(msg, sizeof msg, "pool %s: worker %ld %s before it got a request; replaced",
+			 pl->name, (long)pid, how);
+		replaced_event(p, pl, t, pid, "died", msg);
+		w = NULL;
+	}
+	if (!w) {
+		snprintf(b->err, sizeof b->err, "pool %s: workers keep dying at start-up\n",
+			 pl->name);
+		fail(ans, b, "error");
+		return;
+	}
+	atomic_fetch_add(&pl->requests, 1);
+	/* a new worker's start-up is not charged to the task: its first answer
+	 * may come as much later as start-up time is left */
+	int64_t rdeadline = deadline;
+	if (deadline && w->nreq == 0) {
+		int64_t left = w->started_ns + pl->startup_timeout_ms * 1000000 - t0;
+		rdeadline += left > 0 ? left : 0;
+	}
+	if (rc == 0)
+		rc = proc_read_line(w, &b->line, rdeadline);
+	int code = 0;
+	const char *why = NULL;
+	if (rc == 0) {
+		int pr = parse_response(b->line.p, &code, &b->out);
+		if (pr == -1)
+			why = "malformed";
+		else if (pr == -2)
+			why = "unknown requestId";
+	} else {
+		why = rc == -2 ? "timeout" : rc == -3 ? "malformed" : "died";
+	}
+	if (why) {
+		pid_t pid = w->pid;
+		char how[64], msg[700];
+		retire(pl, w, how, sizeof how);
+		atomic_fetch_add(&pl->replaced, 1);
+		const char *tid = p->host->task_id(t);
+		if (!strcmp(why, "timeout"))
+			snprintf(msg, sizeof msg,
+				 "pool %s: worker %ld did not answer task %s within %lld ms; killed "
+				 "and replaced",
+				 pl->name, (long)pid, tid, (long long)(rdeadline - t0) / 1000000);
+		else if (!strcmp(why, "died"))
+			snprintf(msg, sizeof msg,
+				 "pool %s: worker %ld %s while running task %s; replaced", pl->name,
+				 (long)pid, how, tid);
+		else if (rc == -3)
+			snprintf(msg, sizeof msg,
+				 "pool %s: worker %ld wrote a line too long for a response while "
+				 "running task %s; killed and replaced",
+				 pl->name, (long)pid, tid);
+		else
+			snprintf(msg, sizeof msg,
+				 "pool %s: worker %ld wrote %s line while running task %s: %.120s%s; "
+				 "killed and replaced",
+				 pl->name, (long)pid,
+				 !strcmp(why, "malformed") ? "a malformed" : "a response with an unknown requestId in its",
+				 tid, b->line.p, b->line.len > 120 ? "..." : "");
+		replaced_event(p, pl, t, pid, why, msg);
+		snprintf(b->err, sizeof b->err, "%s\n", msg);
+		fail(ans, b, !strcmp(why, "timeout") ? "timeout" : "error");
+		return;
+	}
+	w->nreq++;
+	if (w->rlen) {
+		/* more than one line for one request: answer this one, drop it */
+		pid_t pid = w->pid;
+		char how[64], msg[256];
+		retire(pl, w, how, sizeof how);
+		atomic_fetch_add(&pl->replaced, 1);
+		snprintf(msg, sizeof msg,
+			 "pool %s: worker %ld wrote more than one line for one request; replaced",
+			 pl->name, (long)pid);
+		replaced_event(p, pl, t, pid, "malformed", msg);
+	} else if (pl->max_requests > 0 && w->nreq >= pl->max_requests) {
+		recycle(pl, w);
+	} else {
+		give_back(pl, w);
+	}
+	ans->verdict = GBX_ANSWER;
+	ans->label = "pool";
+	ans->result.ok = code == 0;
+	ans->result.failure = code ? "exit" : NULL;
+	ans->result.exit_code = code;
+	ans->result.ms = (double)(mono_ns() - t0) / 1e6;
+	ans->result.out = b->out.p;
+	ans->result.out_len = b->out.len;
+}
+
+/* ---- run start and end --------------------------------------------------- */
+
+static void pool_run_start(void *self, int64_t ntasks)
+{
+	struct plugin *p = self;
+	(void)ntasks;
+	for (size_t i = 0; i < p->npools; i++) {
+		struct pool *pl = &p->pools[i];
+		atomic_store(&pl->requests, 0);
+		atomic_store(&pl->replaced, 0);
+		atomic_store(&pl->recycled, 0);
+		atomic_store(&pl->expired, 0);
+		atomic_store(&pl->started, 0);
+		while (atomic_load(&pl->nlive) < pl->min) {
+			char err[300], msg[400];
+			atomic_fetch_add(&pl->nlive, 1);
+			struct wproc *w = proc_start(pl, err, sizeof err);
+			if (!w) {
+				atomic_fetch_sub(&pl->nlive, 1);
+				snprintf(msg, sizeof msg, "pool %s: %s", pl->name, err);
+				p->host->log(p->host->ctx, 1, msg);
+				break;
+			}
+			give_back(pl, w);
+		}
+	}
+}
+
+/* Stops every idle worker of every pool (all of them, at the end of a run:
+ * no task holds one then). */
+static void stop_all(struct plugin *p)
+{
+	for (size_t i = 0; i < p->npools; i++) {
+		struct pool *pl = &p->pools[i];
+		pthread_mutex_lock(&pl->mu);
+		struct wproc *list = pl->idle;
+		pl->idle = NULL;
+		atomic_store(&pl->nidle, 0);
+		pthread_mutex_unlock(&pl->mu);
+		int n = proc_stop_all(list, 1000);
+		atomic_fetch_sub(&pl->nlive, n);
+	}
+}
+
+static void pool_run_end(void *self, int64_t ok, int64_t failed)
+{
+	struct plugin *p = self;
+	(void)ok;
+	(void)failed;
+	for (size_t i = 0; i < p->npools; i++) {
+		struct pool *pl = &p->pools[i];
+		long long st = atomic_load(&pl->started), rq = atomic_load(&pl->requests),
+			  rp = atomic_load(&pl->replaced), rc = atomic_load(&pl->recycled),
+			  ex = atomic_load(&pl->expired);
+		if (!st && !rq)
+			continue;
+		struct bytes f = {0};
+		char num[200];
+		int r = bytes_str(&f, "\"pool\":");
+		r |= bytes_json(&f, pl->name);
+		snprintf(num, sizeof num,
+			 ",\"started\":%lld,\"requests\":%lld,\"replaced\":%lld,\"recycled\":%lld,"
+			 "\"expired\":%lld",
+			 st, rq, rp, rc, ex);
+		r |= bytes_str(&f, num);
+		if (!r)
+			p->host->event(p->host->ctx, "pool.summary", NULL, f.p);
+		free(f.p);
+		char msg[300];
+		snprintf(msg, sizeof msg,
+			 "pool %s: %lld requests, %lld workers started, %lld replaced, %lld "
+			 "recycled, %lld stopped idle",
+			 pl->name, rq, st, rp, rc, ex);
+		p->host->log(p->host->ctx, 0, msg);
+	}
+	stop_all(p);
+}
+
+/* Idle workers past idle_timeout_ms are stopped, down to min. */
+static void pool_tick(void *self, const struct gbx_metrics *m)
+{
+	struct plugin *p = self;
+	(void)m;
+	int64_t now = mono_ns();
+	for (size_t i = 0; i < p->npools; i++) {
+		struct pool *pl = &p->pools[i];
+		if (pl->idle_timeout_ms <= 0)
+			continue;
+		struct wproc *old = NULL;
+		int n = 0;
+		pthread_mutex_lock(&pl->mu);
+		for (struct wproc **pp = &pl->idle; *pp;) {
+			struct wproc *w = *pp;
+			if (now - w->idle_since_ns >= pl->idle_timeout_ms * 1000000 &&
+			    atomic_load(&pl->nlive) - n > pl->min) {
+				*pp = w->next;
+				w->next = old;
+				old = w;
+				n++;
+				atomic_fetch_sub(&pl->nidle, 1);
+			} else {
+				pp = &w->next;
+			}
+		}
+		pthread_mutex_unlock(&pl->mu);
+		if (!old)
+			continue;
+		proc_stop_all(old, 200);
+		atomic_fetch_add(&pl->expired, n);
+		pthread_mutex_lock(&pl->mu);
+		atomic_fetch_sub(&pl->nlive, n);
+		pthread_cond_broadcast(&pl->cv);
+		pthread_mutex_unlock(&pl->mu);
+	}
+}
+
+/* ---- functions for policies ---------------------------------------------- */
+
+static int lua_count(struct plugin *p, const struct gbx_value *a, int n, struct gbx_value *ret,
+		     int idle)
+{
+	if (n < 1 || a[0].type != GBX_STR || !a[0].str) {
+		ret->type = GBX_STR;
+		ret->str = idle ? "pool.idle: expected a pool name" : "pool.size: expected a pool name";
+		return -1;
+	}
+	struct pool *pl = pool_find(p, a[0].str);
+	if (!pl) {
+		ret->type = GBX_NIL;
+		return 0;
+	}
+	ret->type = GBX_NUM;
+	ret->num = idle ? atomic_load(&pl->nidle) : atomic_load(&pl->nlive);
+	return 0;
+}
+
+/* pool.idle(name): idle workers; nil for an unknown pool. Under the engine's
+ * lock: reads atomics only. */
+static int lua_idle(void *self, const struct gbx_value *a, int n, struct gbx_value *ret)
+{
+	return lua_count(self, a, n, ret, 1);
+}
+
+/* pool.size(name): live workers (idle or busy); nil for an unknown pool. */
+static int lua_size(void *self, const struct gbx_value *a, int n, struct gbx_value *ret)
+{
+	return lua_count(self, a, n, ret, 0);
+}
+
+/* ---- config -------------------------------------------------------------- */
+
+static const char *const pool_keys[] = {"command",         "min",
+					"max",             "max_requests",
+					"idle_timeout_ms", "startup_timeout_ms",
+					"multiplex",       "match",
+					NULL};
+
+static int get_int(const char *v, long long lo, long long hi, int64_t *out)
+{
+	double d;
+	if (gbx_json_number(v, &d) || d != (double)(long long)d || d < (double)lo || d > (double)hi)
+		return -1;
+	*out = (int64_t)d;
+	return 0;
+}
+
+static int read_pool(struct pool *pl, const char *obj, char *err, size_t errlen)
+{
+	const char *it = NULL, *v;
+	char key[64];
+	int64_t n;
+	pl->max = 2;
+	pl->idle_timeout_ms = 60000;
+	pl->startup_timeout_ms = 10000;
+	while ((v = gbx_json_next_member(obj, &it, key, sizeof key))) {
+		int known = 0;
+		for (const char *const *k = pool_keys; *k; k++)
+			known |= !strcmp(*k, key);
+		if (!known) {
+			snprintf(err, errlen, "pools.%s: unknown key \"%s\"", pl->name, key);
+			return -1;
+		}
+		if (!strcmp(key, "command")) {
+			const char *ai = NULL, *e;
+			size_t cnt = 0;
+			while ((e = gbx_json_next(v, &ai)))
+				cnt++;
+			if (!ai || !cnt) {
+				snprintf(err, errlen,
+					 "pools.%s.command: expected a non-empty array of strings",
+					 pl->name);
+				return -1;
+			}
+			for (size_t i = 0; pl->cmd && pl->cmd[i]; i++)
+				free(pl->cmd[i]);
+			free(pl->cmd);
+			pl->cmd = calloc(cnt + 1, sizeof *pl->cmd);
+			if (!pl->cmd)
+				goto oom;
+			pl->ncmd = 0;
+			ai = NULL;
+			while ((e = gbx_json_next(v, &ai))) {
+				size_t len = strlen(e) + 1;
+				char *s = malloc(len);
+				if (!s)
+					goto oom;
+				if (gbx_json_string(e, s, len)) {
+					free(s);
+					snprintf(err, errlen,
+						 "pools.%s.command: expected an array of strings",
+						 pl->name);
+					return -1;
+				}
+				pl->cmd[pl->ncmd++] = s;
+			}
+		} else if (!strcmp(key, "multiplex")) {
+			if (gbx_json_bool(v, &pl->multiplex)) {
+				snprintf(err, errlen, "pools.%s.multiplex: expected true or false",
+					 pl->name);
+				return -1;
+			}
+			if (pl->multiplex) {
+				snprintf(err, errlen,
+					 "pools.%s.multiplex: multiplexed workers are not supported "
+					 "yet (singleplex only); remove it or set it to false",
+					 pl->name);
+				return -1;
+			}
+		} else if (!strcmp(key, "match")) {
+			size_t len = strlen(v) + 1;
+			free(pl->match);
+			pl->match = malloc(len);
+			if (!pl->match)
+				goto oom;
+			if (gbx_json_string(v, pl->match, len) || !pl->match[0]) {
+				snprintf(err, errlen, "pools.%s.match: expected a program name (argv[0])",
+					 pl->name);
+				return -1;
+			}
+		} else {
+			int is_min = !strcmp(key, "min"), is_max = !strcmp(key, "max");
+			if (get_int(v, is_max ? 1 : 0, is_min || is_max ? 1024 : 2592000000LL, &n)) {
+				snprintf(err, errlen, "pools.%s.%s: expected an integer from %d to %s",
+					 pl->name, key, is_max ? 1 : 0,
+					 is_min || is_max ? "1024" : "2592000000");
+				return -1;
+			}
+			if (is_min)
+				pl->min = (int)n;
+			else if (is_max)
+				pl->max = (int)n;
+			else if (!strcmp(key, "max_requests"))
+				pl->max_requests = n;
+			else if (!strcmp(key, "idle_timeout_ms"))
+				pl->idle_timeout_ms = n;
+			else
+				pl->startup_timeout_ms = n;
+		}
+	}
+	if (!it) {
+		snprintf(err, errlen, "pools.%s: expected an object", pl->name);
+		return -1;
+	}
+	if (!pl->cmd) {
+		snprintf(err, errlen, "pools.%s: \"command\" is required (the worker's argv)",
+			 pl->name);
+		return -1;
+	}
+	if (pl->min > pl->max) {
+		snprintf(err, errlen, "pools.%s: min (%d) is larger than max (%d)", pl->name, pl->min,
+			 pl->max);
+		return -1;
+	}
+	return 0;
+oom:
+	snprintf(err, errlen, "out of memory");
+	return -1;
+}
+
+static void plugin_free(struct plugin *p)
+{
+	if (!p)
+		return;
+	stop_all(p);
+	for (size_t i = 0; i < p->npools; i++) {
+		struct pool *pl = &p->pools[i];
+		for (size_t j = 0; pl->cmd && pl->cmd[j]; j++)
+			free(pl->cmd[j]);
+		free(pl->cmd);
+		free(pl->match);
+		free(pl->name);
+		pthread_mutex_destroy(&pl->mu);
+		pthread_cond_destroy(&pl->cv);
+	}
+	free(p->pools);
+	while (p->tbufs) {
+		struct tbuf *b = p->tbufs;
+		p->tbufs = b->next;
+		free(b->req.p);
+		free(b->line.p);
+		free(b->out.p);
+		free(b);
+	}
+	pthread_mutex_destroy(&p->tb_mu);
+	free(p);
+}
+
+static int pool_init(const struct gbx_host *host, const char *config_json, void **self,
+		     char *err, size_t errlen)
+{
+	struct plugin *p = calloc(1, sizeof *p);
+	if (!p) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	p->host = host;
+	p->serial = atomic_fetch_add(&next_serial, 1);
+	pthread_mutex_init(&p->tb_mu, NULL);
+	const char *pools = gbx_json_member(config_json, "pools");
+	const char *it = NULL, *v;
+	char name[128];
+	size_t n = 0;
+	while ((v = gbx_json_next_member(pools, &it, name, sizeof name)))
+		n++;
+	if (pools && !it) {
+		snprintf(err, errlen, "pools: expected an object of pools by name");
+		goto fail;
+	}
+	p->pools = calloc(n ? n : 1, sizeof *p->pools);
+	if (!p->pools) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
+	it = NULL;
+	while ((v = gbx_json_next_member(pools, &it, name, sizeof name))) {
+		struct pool *pl = &p->pools[p->npools++];
+		pthread_mutex_init(&pl->mu, NULL);
+		pthread_condattr_t ca;
+		pthread_condattr_init(&ca);
+		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+		pthread_cond_init(&pl->cv, &ca);
+		pthread_condattr_destroy(&ca);
+		pl->name = strdup(name);
+		if (!pl->name) {
+			snprintf(err, errlen, "out of memory");
+			goto fail;
+		}
+		if (read_pool(pl, v, err, errlen))
+			goto fail;
+		p->any_match |= pl->match != NULL;
+	}
+	if (host->lua_fn(host->ctx, "pool", "idle", lua_idle, p) ||
+	    host->lua_fn(host->ctx, "pool", "size", lua_size, p)) {
+		snprintf(err, errlen, "cannot register pool.idle/pool.size for policies");
+		goto fail;
+	}
+	*self = p;
+	return 0;
+fail:
+	plugin_free(p);
+	return -1;
+}
+
+static void pool_fini(void *self)
+{
+	plugin_free(self);
+}
+
+static const char *const config_keys[] = {"pools", NULL};
+static const char *const task_fields[] = {"pool", NULL};
+
+GBX_PLUGIN_EXPORT = {
+    .abi_major = GBX_PLUGIN_ABI_MAJOR,
+    .abi_minor = GBX_PLUGIN_ABI_MINOR,
+    .name = "pool",
+    .version = "0.1.0",
+    .description = "warm persistent workers (Bazel's JSON worker protocol) instead of a process per task",
+    .config_keys = config_keys,
+    .task_fields = task_fields,
+    .init = pool_init,
+    .fini = pool_fini,
+    .run_start = pool_run_start,
+    .run_end = pool_run_end,
+    .before_task = pool_before,
+    .tick = pool_tick,
+    .tick_ms = 1000,
+};

@@ -1,0 +1,328 @@
+/* proc.c - worker processes of the pool plugin: start one with posix_spawn
+ * (its own process group, stdin and stdout on close-on-exec pipes, stderr
+ * shared with gearbox), write a request, read a line back with a deadline,
+ * and stop them: politely (close stdin, wait) or not (SIGKILL the group).
+ * Every process started here is reaped here: no zombies.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "pool.h"
+
+extern char **environ;
+
+#define MAX_LINE (64u << 20) /* a response line longer than this is garbage */
+
+int64_t mono_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+int bytes_reserve(struct bytes *b, size_t more)
+{
+	if (b->len + more + 1 <= b->cap)
+		return 0;
+	size_t cap = b->cap ? b->cap : 256;
+	while (cap < b->len + more + 1)
+		cap *= 2;
+	char *n = realloc(b->p, cap);
+	if (!n)
+		return -1;
+	b->p = n;
+	b->cap = cap;
+	return 0;
+}
+
+int bytes_add(struct bytes *b, const void *s, size_t n)
+{
+	if (bytes_reserve(b, n))
+		return -1;
+	memcpy(b->p + b->len, s, n);
+	b->len += n;
+	b->p[b->len] = 0;
+	return 0;
+}
+
+int bytes_str(struct bytes *b, const char *s)
+{
+	return bytes_add(b, s, strlen(s));
+}
+
+int bytes_json(struct bytes *b, const char *s)
+{
+	int r = bytes_add(b, "\"", 1);
+	for (const char *run = s;; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (c && c != '"' && c != '\\' && c >= 0x20)
+			continue;
+		r |= bytes_add(b, run, (size_t)(s - run));
+		if (!c)
+			break;
+		char esc[8];
+		if (c == '"' || c == '\\')
+			snprintf(esc, sizeof esc, "\\%c", c);
+		else if (c == '\n')
+			snprintf(esc, sizeof esc, "\\n");
+		else if (c == '\t')
+			snprintf(esc, sizeof esc, "\\t");
+		else
+			snprintf(esc, sizeof esc, "\\u%04x", c);
+		r |= bytes_str(b, esc);
+		run = s + 1;
+	}
+	r |= bytes_add(b, "\"", 1);
+	return r ? -1 : 0;
+}
+
+struct wproc *proc_start(struct pool *pl, char *err, size_t errlen)
+{
+	int in[2] = {-1, -1}, out[2] = {-1, -1};
+	struct wproc *w = calloc(1, sizeof *w);
+	if (!w) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	/* close-on-exec: tasks the engine spawns meanwhile must not hold our
+	 * pipes open (a worker would never see EOF on its stdin) */
+	if (pipe2(in, O_CLOEXEC) || pipe2(out, O_CLOEXEC)) {
+		snprintf(err, errlen, "pipe: %s", strerror(errno));
+		goto fail;
+	}
+	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t at;
+	posix_spawn_file_actions_init(&fa);
+	posix_spawnattr_init(&at);
+	posix_spawn_file_actions_adddup2(&fa, in[0], 0);
+	posix_spawn_file_actions_adddup2(&fa, out[1], 1);
+	sigset_t none, def;
+	sigemptyset(&none);
+	sigemptyset(&def);
+	int defs[] = {SIGINT, SIGTERM, SIGHUP, SIGPIPE, SIGQUIT, SIGCHLD, SIGUSR1, SIGUSR2};
+	for (size_t i = 0; i < sizeof defs / sizeof defs[0]; i++)
+		sigaddset(&def, defs[i]);
+	posix_spawnattr_setsigmask(&at, &none);
+	posix_spawnattr_setsigdefault(&at, &def);
+	posix_spawnattr_setpgroup(&at, 0);
+	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF |
+					      POSIX_SPAWN_SETPGROUP);
+	int rc = posix_spawnp(&w->pid, pl->cmd[0], &fa, &at, pl->cmd, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	posix_spawnattr_destroy(&at);
+	if (rc) {
+		snprintf(err, errlen, "cannot start worker %s: %s", pl->cmd[0], strerror(rc));
+		goto fail;
+	}
+	close(in[0]);
+	close(out[1]);
+	w->in_fd = in[1];
+	w->out_fd = out[0];
+	fcntl(w->in_fd, F_SETFL, fcntl(w->in_fd, F_GETFL) | O_NONBLOCK);
+	fcntl(w->out_fd, F_SETFL, fcntl(w->out_fd, F_GETFL) | O_NONBLOCK);
+	w->idle_since_ns = w->started_ns = mono_ns();
+	atomic_fetch_add(&pl->started, 1);
+	return w;
+fail:
+	for (int i = 0; i < 2; i++) {
+		if (in[i] >= 0)
+			close(in[i]);
+		if (out[i] >= 0)
+			close(out[i]);
+	}
+	free(w);
+	return NULL;
+}
+
+/* ms to wait in poll() until deadline_ns (0: forever) */
+static int poll_ms(int64_t deadline_ns)
+{
+	if (!deadline_ns)
+		return -1;
+	int64_t left = deadline_ns - mono_ns();
+	if (left <= 0)
+		return 0;
+	left = (left + 999999) / 1000000;
+	return left > 1000000 ? 1000000 : (int)left;
+}
+
+int proc_write(struct wproc *w, const char *buf, size_t len, int64_t deadline_ns)
+{
+	while (len) {
+		ssize_t n = write(w->in_fd, buf, len);
+		if (n > 0) {
+			buf += n;
+			len -= (size_t)n;
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno != EAGAIN)
+			return -1; /* EPIPE: it is gone (SIGPIPE is blocked on workers) */
+		struct pollfd pf = {w->in_fd, POLLOUT, 0};
+		int ms = poll_ms(deadline_ns);
+		if (ms == 0)
+			return -2;
+		if (poll(&pf, 1, ms) == 0 && deadline_ns && mono_ns() >= deadline_ns)
+			return -2;
+	}
+	return 0;
+}
+
+int proc_read_line(struct wproc *w, struct bytes *line, int64_t deadline_ns)
+{
+	for (;;) {
+		char *nl = w->rlen ? memchr(w->rbuf, '\n', w->rlen) : NULL;
+		if (nl) {
+			size_t n = (size_t)(nl - w->rbuf);
+			line->len = 0;
+			if (bytes_add(line, w->rbuf, n))
+				return -1;
+			memmove(w->rbuf, nl + 1, w->rlen - n - 1);
+			w->rlen -= n + 1;
+			return 0;
+		}
+		if (w->rlen > MAX_LINE)
+			return -3;
+		if (w->rcap - w->rlen < 4096) {
+			size_t cap = w->rcap ? w->rcap * 2 : 8192;
+			char *p = realloc(w->rbuf, cap);
+			if (!p)
+				return -1;
+			w->rbuf = p;
+			w->rcap = cap;
+		}
+		ssize_t n = read(w->out_fd, w->rbuf + w->rlen, w->rcap - w->rlen);
+		if (n > 0) {
+			w->rlen += (size_t)n;
+			continue;
+		}
+		if (n == 0)
+			return -1;
+		if (errno == EINTR)
+			continue;
+		if (errno != EAGAIN)
+			return -1;
+		struct pollfd pf = {w->out_fd, POLLIN, 0};
+		int ms = poll_ms(deadline_ns);
+		if (ms == 0)
+			return -2;
+		if (poll(&pf, 1, ms) == 0 && deadline_ns && mono_ns() >= deadline_ns)
+			return -2;
+	}
+}
+
+int proc_broken(struct wproc *w)
+{
+	if (w->rlen)
+		return 1;
+	struct pollfd pf = {w->out_fd, POLLIN, 0};
+	return poll(&pf, 1, 0) != 0;
+}
+
+static void describe(int st, char *how, size_t howlen)
+{
+	if (!how)
+		return;
+	if (WIFEXITED(st))
+		snprintf(how, howlen, "exited with status %d", WEXITSTATUS(st));
+	else if (WIFSIGNALED(st))
+		snprintf(how, howlen, "killed by signal %d", WTERMSIG(st));
+	else
+		snprintf(how, howlen, "ended");
+}
+
+static void proc_free(struct wproc *w)
+{
+	if (w->in_fd >= 0)
+		close(w->in_fd);
+	if (w->out_fd >= 0)
+		close(w->out_fd);
+	free(w->rbuf);
+	free(w);
+}
+
+static void nap_ms(int ms)
+{
+	struct timespec ts = {0, (long)ms * 1000000L};
+	nanosleep(&ts, NULL);
+}
+
+void proc_kill(struct wproc *w, char *how, size_t howlen)
+{
+	int st = 0;
+	/* a worker that closed its stdout is usually dying on its own: give it a
+	 * moment so that the message says how it really ended */
+	pid_t r = 0;
+	for (int i = 0; i < 20 && (r = waitpid(w->pid, &st, WNOHANG)) == 0; i++) {
+		struct pollfd pf = {w->out_fd, POLLIN, 0};
+		char c[256];
+		if (poll(&pf, 1, 0) <= 0 || read(w->out_fd, c, sizeof c) != 0)
+			break; /* not at EOF: it is alive and well, kill it now */
+		nap_ms(5);
+	}
+	if (r == 0) {
+		kill(-w->pid, SIGKILL);
+		kill(w->pid, SIGKILL);
+		while ((r = waitpid(w->pid, &st, 0)) < 0 && errno == EINTR)
+			;
+		if (how)
+			snprintf(how, howlen, "killed");
+	} else {
+		kill(-w->pid, SIGKILL); /* anything it left behind in its group */
+		if (r > 0)
+			describe(st, how, howlen);
+		else if (how)
+			snprintf(how, howlen, "ended");
+	}
+	proc_free(w);
+}
+
+int proc_stop_all(struct wproc *list, int64_t grace_ms)
+{
+	int n = 0, left = 0;
+	for (struct wproc *w = list; w; w = w->next) {
+		close(w->in_fd);
+		w->in_fd = -1;
+		n++;
+		left++;
+	}
+	int64_t end = mono_ns() + grace_ms * 1000000;
+	while (left && mono_ns() < end) {
+		left = 0;
+		for (struct wproc *w = list; w; w = w->next) {
+			if (w->pid > 0 && waitpid(w->pid, NULL, WNOHANG) == w->pid)
+				w->pid = -w->pid; /* reaped; keep the id to clean its group */
+			else if (w->pid > 0)
+				left++;
+		}
+		if (left)
+			nap_ms(2);
+	}
+	while (list) {
+		struct wproc *w = list;
+		list = w->next;
+		if (w->pid > 0) {
+			kill(-w->pid, SIGKILL);
+			kill(w->pid, SIGKILL);
+			while (waitpid(w->pid, NULL, 0) < 0 && errno == EINTR)
+				;
+		} else {
+			kill(w->pid, SIGKILL); /* -pid: its group, if anything is left */
+		}
+		proc_free(w);
+	}
+	return n;
+}
