@@ -58,7 +58,7 @@ $(BUILD)/libgearbox.a: $(CORE_OBJ)
 $(BUILD)/gearbox: $(BUILD)/core/main.o $(BUILD)/libgearbox.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libgearbox.a tests/unit/check.h
+$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libgearbox.a tests/unit/check.h $(wildcard plugins/*/*.c plugins/*/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libgearbox.a $(LDLIBS)
 
