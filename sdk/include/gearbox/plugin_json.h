@@ -304,43 +304,55 @@ static inline int gbx_json_bool(const char *v, int *out)
  *             ...;
  *     if (!it) ... not an array, or malformed
  */
-static inline const char *gbx_json_next(const char *arr, const char **it)
+/* The cursor step shared by gbx_json_next and gbx_json_next_member: moves
+ * *it to the start of the next element of the container that begins at c
+ * (open and close are its brackets) and returns it; NULL at a clean end (*it
+ * at the closing bracket) or on malformed input (*it NULL). */
+static inline const char *gbx_json__step(const char *c, const char **it, char open, char close)
 {
 	const char *s;
-	if (!arr || !it)
-		return NULL;
 	if (!*it) {
-		s = gbx_json_skip_ws(arr);
-		if (*s != '[')
+		s = gbx_json_skip_ws(c);
+		if (*s != open)
 			return NULL;
 		s = gbx_json_skip_ws(s + 1);
-		if (*s == ']') {
-			*it = s;
-			return NULL;
-		}
 	} else {
 		s = *it;
-		if (*s == ']')
+		if (*s == close)
 			return NULL;
 		s = gbx_json_skip(s); /* past the element returned last time */
 		if (!s)
 			goto bad;
 		s = gbx_json_skip_ws(s);
-		if (*s == ']') {
-			*it = s;
-			return NULL;
+		if (*s != close) {
+			if (*s != ',')
+				goto bad;
+			s = gbx_json_skip_ws(s + 1);
+			if (*s == close)
+				goto bad; /* a trailing comma */
 		}
-		if (*s != ',')
-			goto bad;
-		s = gbx_json_skip_ws(s + 1);
 	}
-	if (!*s || *s == ']' || *s == ',' || *s == '}')
-		goto bad;
+	if (*s == close) {
+		*it = s;
+		return NULL;
+	}
 	*it = s;
 	return s;
 bad:
 	*it = NULL;
 	return NULL;
+}
+
+static inline const char *gbx_json_next(const char *arr, const char **it)
+{
+	if (!arr || !it)
+		return NULL;
+	const char *s = gbx_json__step(arr, it, '[', ']');
+	if (s && (!*s || *s == ',' || *s == '}')) {
+		*it = NULL;
+		return NULL;
+	}
+	return s;
 }
 
 /* Steps through the members of the JSON object at obj, like gbx_json_next:
@@ -354,35 +366,13 @@ bad:
 static inline const char *gbx_json_next_member(const char *obj, const char **it, char *key,
 					       size_t keylen)
 {
-	const char *s;
 	if (!obj || !it || !key || !keylen)
 		return NULL;
 	key[0] = 0;
-	if (!*it) {
-		s = gbx_json_skip_ws(obj);
-		if (*s != '{')
-			return NULL;
-		s = gbx_json_skip_ws(s + 1);
-		if (*s == '}') {
-			*it = s;
-			return NULL;
-		}
-	} else {
-		s = *it;
-		if (*s == '}')
-			return NULL;
-		s = gbx_json_skip(s); /* past the value returned last time */
-		if (!s)
-			goto bad;
-		s = gbx_json_skip_ws(s);
-		if (*s == '}') {
-			*it = s;
-			return NULL;
-		}
-		if (*s != ',')
-			goto bad;
-		s = gbx_json_skip_ws(s + 1);
-	}
+	const char *s = gbx_json__step(obj, it, '{', '}');
+	if (!s)
+		return NULL;
+	/* *it is at the member's name; the value starts after the colon */
 	if (*s != '"' || gbx_json_string(s, key, keylen))
 		goto bad;
 	s = gbx_json_skip(s);
