@@ -57,6 +57,21 @@ static void group_json(struct tbuf *b, const struct agg *a)
 	tb_addc(b, '}');
 }
 
+/* The members "NAME": {...} of every group that saw an attempt, named by reg. */
+static void groups_json(struct tbuf *b, const struct agg *g, unsigned n, const struct reg *reg)
+{
+	int first = 1;
+	for (unsigned i = 0; i < n; i++) {
+		if (!g[i].ended)
+			continue;
+		tb_adds(b, first ? "\n" : ",\n");
+		first = 0;
+		tb_json_str(b, reg_name(reg, i));
+		tb_addc(b, ':');
+		group_json(b, &g[i]);
+	}
+}
+
 static void stat_json(struct tbuf *b, const char *name, double mean, double max, int last)
 {
 	tb_addf(b, "\"%s\":{\"mean\":", name);
@@ -118,27 +133,9 @@ void summary_json(struct tel *T, struct tbuf *b)
 	tb_adds(b, ",\"queue_wait\":");
 	lat_json(b, &v->total.wait);
 	tb_adds(b, "},\n\"kinds\":{");
-	int first = 1;
-	for (unsigned k = 0; k < NK; k++) {
-		if (!v->kind[k].ended)
-			continue;
-		tb_adds(b, first ? "\n" : ",\n");
-		first = 0;
-		tb_json_str(b, reg_name(T->kinds, k));
-		tb_addc(b, ':');
-		group_json(b, &v->kind[k]);
-	}
+	groups_json(b, v->kind, NK, T->kinds);
 	tb_adds(b, "},\n\"targets\":{");
-	first = 1;
-	for (unsigned t = 0; t < T_NONE; t++) {
-		if (!v->target[t].ended)
-			continue;
-		tb_adds(b, first ? "\n" : ",\n");
-		first = 0;
-		tb_json_str(b, reg_name(T->targets, t));
-		tb_addc(b, ':');
-		group_json(b, &v->target[t]);
-	}
+	groups_json(b, v->target, T_NONE, T->targets);
 	tb_adds(b, "},\n\"gauges\":{");
 	double cpu = 0, cpu_max = 0, mem = 0, mem_max = 0, q = 0, q_max = 0, r = 0, r_max = 0,
 	       j = 0, j_max = 0;
@@ -163,7 +160,7 @@ void summary_json(struct tel *T, struct tbuf *b)
 	        (unsigned long long)kept, (unsigned long long)dropped);
 	tb_adds(b, "\"histogram\":{\"unit\":\"ns\",\"buckets_per_power_of_two\":8,"
 	           "\"bucket_width_max\":0.125,\"quantile_error_max\":0.0625},\n\"alerts\":[");
-	first = 1;
+	int first = 1;
 	for (int a = 0; a < NALERT; a++) {
 		const struct alert *al = &T->alerts[a];
 		if (!al->on)
