@@ -10,24 +10,10 @@
 static const char *const top_keys[] = {"jobs", "policies", "plugin_path", "plugins",
 				       "profiles", "kill_grace_ms", "retry", "policy_limits", NULL};
 
-static const char *closest(const char *key, const char *const *known)
-{
-	const char *best = NULL;
-	int bd = 3;
-	for (; *known; known++) {
-		int d = edit_distance(key, *known, 2);
-		if (d < bd) {
-			bd = d;
-			best = *known;
-		}
-	}
-	return best;
-}
-
 static int unknown_key(struct err *err, const char *file, const char *where, const char *key,
 		       const char *const *known)
 {
-	const char *c = closest(key, known);
+	const char *c = nearest_name(key, known, SIZE_MAX, NULL);
 	return err_set(err, "%s: %sunknown key \"%s\"%s%s%s", file, where, key,
 		       c ? " (did you mean \"" : "", c ? c : "", c ? "\"?)" : "");
 }

@@ -363,18 +363,12 @@ static int check_config(const char *file, const char *name, const struct gbx_plu
 	json_object_foreach(config, k, v) {
 		if (in_list(k, d->config_keys))
 			continue;
-		const char *best = NULL;
-		int bd = 3;
 		static const char *const fixed[] = {"enabled", "order", NULL};
-		const char *const *lists[] = {fixed, d->config_keys};
-		for (int l = 0; l < 2; l++)
-			for (const char *const *c = lists[l]; c && *c; c++) {
-				int dist = edit_distance(k, *c, 2);
-				if (dist < bd) {
-					bd = dist;
-					best = *c;
-				}
-			}
+		int bd, bd2;
+		const char *best = nearest_name(k, fixed, SIZE_MAX, &bd);
+		const char *best2 = nearest_name(k, d->config_keys, SIZE_MAX, &bd2);
+		if (bd2 < bd)
+			best = best2;
 		if (best)
 			return err_set(err, "%s: plugins.%s: unknown key \"%s\" (did you mean \"%s\"?)",
 				       file, name, k, best);

@@ -211,6 +211,22 @@ int edit_distance(const char *a, const char *b, int cap)
 	return prev[lb] > cap ? cap + 1 : prev[lb];
 }
 
+const char *nearest_name(const char *key, const char *const *names, size_t n, int *dist)
+{
+	const char *best = NULL;
+	int bd = 3;
+	for (size_t i = 0; i < n && names && names[i]; i++) {
+		int d = edit_distance(key, names[i], 2);
+		if (d < bd) {
+			bd = d;
+			best = names[i];
+		}
+	}
+	if (dist)
+		*dist = bd;
+	return best;
+}
+
 int ncores(void)
 {
 	long n = sysconf(_SC_NPROCESSORS_ONLN);

@@ -53,6 +53,12 @@ void buf_free(struct buf *b);
 /* Levenshtein distance, capped: returns > cap as cap + 1. For did-you-mean. */
 int edit_distance(const char *a, const char *b, int cap);
 
+/* The name in names[0..n) (stopping early at a NULL entry, so a
+ * NULL-terminated list can pass SIZE_MAX) closest to key within edit
+ * distance 2, or NULL: for did-you-mean. *dist (when not NULL) gets its
+ * distance, or 3 when there is none. */
+const char *nearest_name(const char *key, const char *const *names, size_t n, int *dist);
+
 /* Number of online CPUs. */
 int ncores(void);
 

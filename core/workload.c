@@ -140,20 +140,6 @@ static const char *jtype(const json_t *v)
 	return "a JSON value";
 }
 
-static const char *nearest(const char *key, const char *const *names, size_t n)
-{
-	const char *best = NULL;
-	int bd = 3;
-	for (size_t i = 0; i < n; i++) {
-		int d = edit_distance(key, names[i], 2);
-		if (d < bd) {
-			bd = d;
-			best = names[i];
-		}
-	}
-	return best;
-}
-
 /* " (did you mean "x"?)" or "" */
 static const char *dym(char *out, size_t sz, const char *guess)
 {
@@ -426,7 +412,7 @@ static int get_choice(struct ctx *c, const struct place *p, const char *name,
 			strcat(valid, ", ");
 	}
 	perr(c, p, "unknown %s \"%s\"%s (valid %s: %s)", name, s,
-	     dym(h, sizeof h, nearest(s, names + lo, (size_t)(n - lo))), what, valid);
+	     dym(h, sizeof h, nearest_name(s, names + lo, (size_t)(n - lo), NULL)), what, valid);
 	return -1;
 }
 
@@ -530,9 +516,9 @@ static int unknown_field(struct ctx *c, const struct place *p, const char *key,
 	char h[96];
 	if (strcmp(key, "vars") == 0)
 		return perr(c, p, "unknown field \"vars\" (vars belong in a \"matrix\" entry)");
-	const char *guess = nearest(key, field_name, NFIELDS);
+	const char *guess = nearest_name(key, field_name, NFIELDS, NULL);
 	if (!guess && mode == M_TEMPLATE)
-		guess = nearest(key, (const char *const[]){"vars"}, 1);
+		guess = nearest_name(key, (const char *const[]){"vars"}, 1, NULL);
 	return perr(c, p, "unknown field \"%.200s\"%s", key, dym(h, sizeof h, guess));
 }
 
@@ -932,7 +918,7 @@ static int load_doc(struct ctx *c, json_t *doc)
 		if (k < 0)
 			return err_set(c->err, "%s: unknown top-level field \"%.200s\"%s",
 				       c->file, key,
-				       dym(h, sizeof h, nearest(key, top_names, 4)));
+				       dym(h, sizeof h, nearest_name(key, top_names, 4, NULL)));
 		int ok = k == 0 ? json_is_string(v) : k == 1 ? json_is_object(v) : json_is_array(v);
 		if (!ok)
 			return err_set(c->err, "%s: \"%s\" must be %s, got %s", c->file,
