@@ -158,7 +158,48 @@ static int validate(struct config *c, struct err *err)
 	return 0;
 }
 
-int config_load(const char *path, const char *profile, struct config *c, struct err *err)
+/* --set a.b.c=VALUE over doc: VALUE is JSON when it parses as JSON, else a string. */
+static int apply_set(json_t *doc, const char *arg, struct err *err)
+{
+	const char *eq = strchr(arg, '=');
+	if (!eq || eq == arg)
+		return err_set(err, "--set %s: expected KEY=VALUE with KEY a dotted path (plugins.cache.dir)", arg);
+	json_t *v = json_loads(eq + 1, JSON_DECODE_ANY, NULL);
+	if (!v)
+		v = json_string(eq + 1);
+	if (!v)
+		return err_set(err, "--set %s: the value is not UTF-8", arg);
+	json_t *at = doc;
+	const char *k = arg;
+	for (;;) {
+		const char *dot = memchr(k, '.', (size_t)(eq - k));
+		const char *end = dot ? dot : eq;
+		char key[256];
+		if (end == k || end - k >= (ptrdiff_t)sizeof key) {
+			json_decref(v);
+			return err_set(err, "--set %s: empty or over-long key in the path", arg);
+		}
+		memcpy(key, k, (size_t)(end - k));
+		key[end - k] = 0;
+		if (!dot) {
+			json_object_set_new(at, key, v);
+			return 0;
+		}
+		json_t *next = json_object_get(at, key);
+		if (!next) {
+			next = json_object();
+			json_object_set_new(at, key, next);
+		} else if (!json_is_object(next)) {
+			json_decref(v);
+			return err_set(err, "--set %s: %.*s is not an object", arg, (int)(end - arg), arg);
+		}
+		at = next;
+		k = dot + 1;
+	}
+}
+
+int config_load(const char *path, const char *profile, char *const *sets, struct config *c,
+		struct err *err)
 {
 	memset(c, 0, sizeof *c);
 	c->kill_grace_ms = c->retry_base_ms = c->retry_cap_ms = -1;
@@ -171,7 +212,15 @@ int config_load(const char *path, const char *profile, struct config *c, struct 
 			return err_set(err, "--profile %s: no config file (give --config FILE or create ./gearbox.json)",
 				       profile);
 		c->root = json_object();
-		return 0;
+		for (char *const *s = sets; s && *s; s++)
+			if (apply_set(c->root, *s, err))
+				return -1;
+		if (!sets || !*sets)
+			return 0;
+		c->path = (char *)"--set"; /* what the messages name */
+		int r = validate(c, err);
+		c->path = NULL;
+		return r;
 	}
 	c->path = strdup(path);
 	json_error_t je;
@@ -214,6 +263,9 @@ int config_load(const char *path, const char *profile, struct config *c, struct 
 		doc = merged;
 	}
 	c->root = doc;
+	for (char *const *s = sets; s && *s; s++)
+		if (apply_set(c->root, *s, err))
+			return -1;
 	return validate(c, err);
 }
 

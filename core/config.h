@@ -27,9 +27,12 @@ struct config {
 
 /* Loads `path` (or ./gearbox.json when path is NULL and that file exists; no
  * config at all is fine; "" means no config file, not even ./gearbox.json),
- * merges `profile` when not NULL, and validates. On
+ * merges `profile` when not NULL, then each of `sets` (NULL-terminated
+ * "a.b.c=VALUE" from --set, VALUE JSON or else a string; may be NULL), and
+ * validates. On
  * error returns -1 with err naming the file, the key and the problem. */
-int config_load(const char *path, const char *profile, struct config *c, struct err *err);
+int config_load(const char *path, const char *profile, char *const *sets, struct config *c,
+		struct err *err);
 void config_free(struct config *c);
 
 #endif

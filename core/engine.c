@@ -93,6 +93,11 @@ struct engine {
 	int64_t spawn_ns_total;
 	uint64_t spawn_count;
 	uint32_t spawn_hist[SPAWN_BUCKETS]; /* spawn times by microsecond, last = longer */
+	/* --stats: attempt run times, log-linear (under e->mu); NULL when not asked */
+	uint32_t *lat;
+	int64_t lat_max_ns;
+	FILE *stats;              /* its temp file, renamed into place at the end */
+	char *stats_tmp;
 };
 
 /* Hooks are called by looping over per-hook arrays: with no plugins they are
@@ -458,6 +463,70 @@ static int decide_retry(struct engine *e, struct task *t, const struct attempt *
 	return 1;
 }
 
+/* ---- --stats: attempt latency ------------------------------------------- */
+
+/* Log-linear buckets of nanoseconds: 16 per power of two, so a bucket's
+ * midpoint is within 1/32 (3.1%) of any value in it. */
+#define LAT_SUB 16
+#define LAT_BUCKETS (64 * LAT_SUB)
+
+static unsigned lat_bucket(uint64_t ns)
+{
+	if (ns < LAT_SUB)
+		return (unsigned)ns;
+	unsigned e = 63u - (unsigned)__builtin_clzll(ns); /* >= 4 */
+	return (e - 3) * LAT_SUB + (unsigned)((ns >> (e - 4)) & (LAT_SUB - 1));
+}
+
+static double lat_mid_ns(unsigned b)
+{
+	if (b < LAT_SUB)
+		return b;
+	unsigned e = b / LAT_SUB + 3, m = b % LAT_SUB;
+	double lo = (double)((uint64_t)(LAT_SUB + m) << (e - 4));
+	return lo + (double)((uint64_t)1 << (e - 4)) / 2;
+}
+
+static double lat_quantile_ms(const struct engine *e, double q)
+{
+	uint64_t n = 0, seen = 0;
+	for (unsigned b = 0; b < LAT_BUCKETS; b++)
+		n += e->lat[b];
+	if (!n)
+		return 0;
+	uint64_t rank = (uint64_t)(q * (double)n);
+	if (rank >= n)
+		rank = n - 1;
+	for (unsigned b = 0; b < LAT_BUCKETS; b++) {
+		seen += e->lat[b];
+		if (seen > rank) {
+			double ns = lat_mid_ns(b);
+			return (ns > (double)e->lat_max_ns ? (double)e->lat_max_ns : ns) / 1e6;
+		}
+	}
+	return (double)e->lat_max_ns / 1e6;
+}
+
+static void stats_write(struct engine *e, double wall_ms)
+{
+	const struct workload *wl = e->wl;
+	fprintf(e->stats,
+		"{\"tasks\":%u,\"ok\":%u,\"failed\":%u,\"skipped\":%u,\"not_started\":%u,"
+		"\"resumed\":%u,\"attempts\":%u,\"retried\":%u,\"interrupted\":%s,\"wall_ms\":%.3f,"
+		"\"latency_ms\":{\"p50\":%.4f,\"p90\":%.4f,\"p99\":%.4f,\"max\":%.4f}}\n",
+		wl->ntasks, e->n_ok, e->n_failed, e->n_skipped, wl->ntasks - e->n_final, e->n_resumed,
+		e->n_attempts, e->n_retried, e->interrupted ? "true" : "false", wall_ms,
+		lat_quantile_ms(e, 0.50), lat_quantile_ms(e, 0.90), lat_quantile_ms(e, 0.99),
+		(double)e->lat_max_ns / 1e6);
+	int bad = ferror(e->stats);
+	bad |= fclose(e->stats) != 0;
+	e->stats = NULL;
+	if (bad || rename(e->stats_tmp, e->o.stats)) {
+		fprintf(stderr, "gearbox: %s: cannot write stats: %s\n", e->o.stats, strerror(errno));
+		unlink(e->stats_tmp);
+	}
+}
+
 /* Records the end of an attempt: final success or failure, or a retry.
  * Returns 1 when the attempt is final (its output should be shown). */
 static int complete(struct engine *e, struct worker *w, uint32_t idx, struct attempt *a)
@@ -468,6 +537,12 @@ static int complete(struct engine *e, struct worker *w, uint32_t idx, struct att
 	w->running = 0;
 	e->n_attempts++;
 	e->sum_run_ns += run_ns;
+	if (e->lat) {
+		uint64_t ns = run_ns > 0 ? (uint64_t)run_ns : 0;
+		e->lat[lat_bucket(ns)]++;
+		if ((int64_t)ns > e->lat_max_ns)
+			e->lat_max_ns = (int64_t)ns;
+	}
 	if (a->spawn_ns) {
 		e->spawn_ns_total += a->spawn_ns;
 		e->spawn_count++;
@@ -1261,6 +1336,19 @@ static int open_outputs(struct engine *e, struct err *err)
 			return err_set(err, "%s: cannot open joblog: %s", e->o.joblog, strerror(errno));
 		fputs("Seq\tHost\tStarttime\tJobRuntime\tSend\tReceive\tExitval\tSignal\tCommand\n", e->joblog);
 	}
+	if (e->o.stats) {
+		/* opened now so a bad path stops the run before it starts; renamed
+		 * into place when it ends, so the file is never half written */
+		struct buf b = {0};
+		buf_addf(&b, "%s.tmp.%d", e->o.stats, (int)getpid());
+		e->stats_tmp = b.p;
+		e->lat = calloc(LAT_BUCKETS, sizeof *e->lat);
+		if (!e->stats_tmp || !e->lat)
+			return err_set(err, "out of memory");
+		e->stats = fopen(e->stats_tmp, "we");
+		if (!e->stats)
+			return err_set(err, "%s: cannot write stats: %s", e->o.stats, strerror(errno));
+	}
 	if (e->o.output_dir && mkdir(e->o.output_dir, 0755) && errno != EEXIST)
 		return err_set(err, "%s: cannot create output directory: %s", e->o.output_dir,
 			       strerror(errno));
@@ -1275,6 +1363,12 @@ static void close_outputs(struct engine *e)
 		fclose(e->events);
 	if (e->joblog)
 		fclose(e->joblog);
+	if (e->stats) { /* the run did not start: leave nothing behind */
+		fclose(e->stats);
+		unlink(e->stats_tmp);
+	}
+	free(e->stats_tmp);
+	free(e->lat);
 }
 
 static int read_jobs_file(const char *path, struct timespec *mtime)
@@ -1510,6 +1604,8 @@ int engine_run(struct workload *wl, const struct run_opts *o, struct err *err)
 
 	if (!o->silent)
 		summary(e);
+	if (e->stats)
+		stats_write(e, (double)(now_ns() - e->t0_ns) / 1e6);
 	int status = e->interrupted ? 130
 		     : (e->n_failed || e->n_skipped || e->n_final < wl->ntasks) ? 1 : 0;
 	close_outputs(e);

@@ -31,6 +31,7 @@ struct run_opts {
 	int resume;
 	const char *joblog;
 	const char *events;
+	const char *stats;        /* --stats FILE: counts and attempt latency quantiles as JSON at the end */
 	const char *output_dir;
 	int progress;             /* 1 on, 0 off, -1 when stderr is a terminal */
 	int quiet, verbose;

@@ -81,7 +81,7 @@ int gbx_engine_new(const char *config, const char *profile, gbx_engine **out, ch
 	/* a bad config is reported now, not at run time */
 	struct err er = {{0}};
 	struct config probe;
-	if (config_load(e->config, e->profile, &probe, &er)) {
+	if (config_load(e->config, e->profile, NULL, &probe, &er)) {
 		config_free(&probe);
 		gbx_engine_free(e);
 		return fail(err, errlen, GBX_EINVAL, er.msg);
@@ -223,7 +223,7 @@ int gbx_engine_run(gbx_engine *e, char *err, size_t errlen)
 		return fail(err, errlen, GBX_ESTATE, "the engine has already run");
 	e->ran = 1;
 	struct err er = {{0}};
-	if (session_open(&e->ss, e->config, e->profile, e->enable, e->disable, 1, &er) ||
+	if (session_open(&e->ss, e->config, e->profile, NULL, e->enable, e->disable, 1, &er) ||
 	    host_add_kind(&e->ss.hc, &e->cb_kind, e, "gearbox") || build(e, &er) ||
 	    host_validate(&e->ss.hc, e->wl, &er) ||
 	    session_policies(&e->ss, (const char *const *)e->policy, e->wl, 0, &er))

@@ -53,11 +53,16 @@ static const char usage_run[] =
 	"      --profile NAME    merge profile NAME of the config over it\n"
 	"      --enable P, --disable P   switch plugin P on or off (repeatable;\n"
 	"                        over the profile and the config)\n"
+	"      --set KEY=VALUE   set a config key over the config and the profile;\n"
+	"                        KEY a dotted path (plugins.cache.dir), VALUE JSON or\n"
+	"                        a plain string (repeatable)\n"
 	"      --halt WHEN       never | soon,fail=N[%%] | now,fail=N[%%] (as GNU parallel)\n"
 	"      --journal FILE    append one record per finished task\n"
 	"      --resume          skip tasks the journal records as succeeded\n"
 	"      --joblog FILE     GNU parallel's joblog\n"
 	"      --events FILE     one JSON object per event\n"
+	"      --stats FILE      at the end, counts and attempt latency p50/p90/p99/max\n"
+	"                        as one JSON object (what gearbox bench reads)\n"
 	"      --output-dir DIR  keep each task's stdout/stderr as DIR/ID.stdout|.stderr\n"
 	"      --progress, --no-progress   progress line (default: on a terminal)\n"
 	"      --policy KIND=FILE   Lua policy: KIND scheduling, retry or scaling;\n"
@@ -79,7 +84,7 @@ static const char usage_check[] =
 enum {
 	OPT_CONFIG = 256, OPT_PROFILE, OPT_HALT, OPT_JOURNAL, OPT_RESUME, OPT_JOBLOG,
 	OPT_EVENTS, OPT_OUTDIR, OPT_PROGRESS, OPT_NOPROGRESS, OPT_TIMEOUT, OPT_RETRIES,
-	OPT_HELP, OPT_ENABLE, OPT_DISABLE, OPT_POLICY, OPT_WATCH
+	OPT_HELP, OPT_ENABLE, OPT_DISABLE, OPT_POLICY, OPT_WATCH, OPT_STATS, OPT_SET
 };
 
 static const struct option long_opts[] = {
@@ -104,6 +109,8 @@ static const struct option long_opts[] = {
 	{"disable", required_argument, 0, OPT_DISABLE},
 	{"policy", required_argument, 0, OPT_POLICY},
 	{"watch-policies", no_argument, 0, OPT_WATCH},
+	{"stats", required_argument, 0, OPT_STATS},
+	{"set", required_argument, 0, OPT_SET},
 	{0, 0, 0, 0},
 };
 
@@ -121,6 +128,8 @@ struct cli {
 	const char *policy_arg[POL_NKINDS];   /* --policy KIND=FILE */
 	char **enable, **disable;             /* NULL-terminated */
 	int nenable, ndisable;
+	char **sets;                          /* --set KEY.PATH=VALUE, NULL-terminated */
+	int nsets;
 };
 
 static int push_name(char ***list, int *n, char *name)
@@ -305,6 +314,11 @@ static int parse_args(struct cli *c, int full_argc, char **argv)
 			break;
 		}
 		case OPT_WATCH: c->ro.watch_policies = 1; break;
+		case OPT_STATS: c->ro.stats = optarg; break;
+		case OPT_SET:
+			if (push_name(&c->sets, &c->nsets, optarg))
+				return 2;
+			break;
 		case ':': return usage_error(c->cmd, "%s needs an argument", argv[optind - 1]);
 		default: return usage_error(c->cmd, "unknown option %s", argv[optind - 1]);
 		}
@@ -399,7 +413,7 @@ static int plugin_command(int argc, char **argv)
 	struct session ss;
 	char *only[] = {(char *)name, NULL};
 	int rc = 2;
-	if (session_open(&ss, config, profile, only, NULL, 0, &err)) {
+	if (session_open(&ss, config, profile, NULL, only, NULL, 0, &err)) {
 		fprintf(stderr, "gearbox: %s\n", err.msg);
 		goto out;
 	}
@@ -465,6 +479,7 @@ static void free_cli(struct cli *c)
 {
 	free(c->enable);
 	free(c->disable);
+	free(c->sets);
 	free(c->quick_cmd);
 	for (int i = 0; i < c->nsources; i++) {
 		if (c->arg_file && i == c->nsources - 1)
@@ -523,7 +538,8 @@ int main(int argc, char **argv)
 	struct err err = {{0}};
 	struct workload *wl = NULL;
 	struct session ss;
-	if (session_open(&ss, c.config, c.profile, c.enable, c.disable, strcmp(c.cmd, "plugins") != 0, &err)) {
+	if (session_open(&ss, c.config, c.profile, c.sets, c.enable, c.disable,
+			 strcmp(c.cmd, "plugins") != 0, &err)) {
 		fprintf(stderr, "gearbox: %s\n", err.msg);
 		session_close(&ss);
 		free_cli(&c);

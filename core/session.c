@@ -132,10 +132,11 @@ int session_policies(struct session *s, const char *const *policy_arg, struct wo
 }
 
 int session_open(struct session *s, const char *config, const char *profile,
-		 char *const *enable, char *const *disable, int load_plugins, struct err *err)
+		 char *const *sets, char *const *enable, char *const *disable, int load_plugins,
+		 struct err *err)
 {
 	memset(s, 0, sizeof *s);
-	if (config_load(config, profile, &s->cfg, err))
+	if (config_load(config, profile, sets, &s->cfg, err))
 		return -1;
 	/* relative plugin_path entries are relative to the config file, as
 	 * relative policy paths are */

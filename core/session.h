@@ -22,11 +22,12 @@ struct session {
 	struct policy *pol;    /* or NULL */
 };
 
-/* Loads the config and profile, resolves --enable/--disable (NULL-terminated
- * lists, may be NULL) and, when load_plugins, loads the enabled plugins and
+/* Loads the config and profile, applies --set (NULL-terminated KEY=VALUE
+ * list, may be NULL), resolves --enable/--disable (NULL-terminated lists,
+ * may be NULL) and, when load_plugins, loads the enabled plugins and
  * builds the kind registry. session_close must be called even on failure. */
 int session_open(struct session *s, const char *config, const char *profile,
-		 char *const *enable, char *const *disable, int load_plugins, struct err *err);
+		 char *const *sets, char *const *enable, char *const *disable, int load_plugins, struct err *err);
 
 /* Loads the policies named by the config, with policy_arg[KIND] (may be NULL
  * or hold NULLs) taking precedence. A missing file is an error; a file that
