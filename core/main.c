@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "bench.h"
 #include "config.h"
 #include "engine.h"
 #include "host.h"
@@ -32,6 +33,8 @@ static const char usage_main[] =
 	"  run WORKLOAD.json [options]        run a workload\n"
 	"  run [options] -- CMD {} ::: A B C  quick form, like GNU parallel / xargs\n"
 	"  check WORKLOAD.json [options]      validate without running; print DAG stats\n"
+	"  bench WORKLOAD.json [options]      run it with each plugin on and off, repeated;\n"
+	"                                     say which pay, with the numbers\n"
 	"  plugins [--config FILE] [--enable P] [--disable P]\n"
 	"                                     list the plugins found, enabled or not, and why\n"
 	"\n"
@@ -523,6 +526,8 @@ int main(int argc, char **argv)
 		printf("gearbox %s\n", GEARBOX_VERSION);
 		return 0;
 	}
+	if (!strcmp(argv[1], "bench"))
+		return bench_main(argc - 1, argv + 1);
 	struct cli c;
 	memset(&c, 0, sizeof c);
 	c.cmd = argv[1];
