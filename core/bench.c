@@ -429,11 +429,24 @@ static int run_once(struct bench *b, const struct variant *v, int seq, struct ru
 	posix_spawn_file_actions_init(&fa);
 	posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
 	posix_spawn_file_actions_addopen(&fa, 2, errf.p, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	/* the run takes SIGINT and SIGTERM even when we were started with them
+	 * ignored (a background job of a script): we forward them */
+	posix_spawnattr_t sa;
+	posix_spawnattr_init(&sa);
+	sigset_t def, none;
+	sigemptyset(&def);
+	sigaddset(&def, SIGINT);
+	sigaddset(&def, SIGTERM);
+	sigemptyset(&none);
+	posix_spawnattr_setsigdefault(&sa, &def);
+	posix_spawnattr_setsigmask(&sa, &none);
+	posix_spawnattr_setflags(&sa, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
 	struct timespec t0, t1;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	pid_t pid;
-	int e = posix_spawn(&pid, b->self, &fa, NULL, av, environ);
+	int e = posix_spawn(&pid, b->self, &fa, &sa, av, environ);
 	posix_spawn_file_actions_destroy(&fa);
+	posix_spawnattr_destroy(&sa);
 	if (e) {
 		fprintf(stderr, "gearbox bench: cannot start %s: %s\n", b->self, strerror(e));
 		goto out;
