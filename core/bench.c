@@ -49,6 +49,7 @@ const char bench_usage[] =
 	"      --warm            keep the cache between runs (default: a fresh one each run)\n"
 	"      --aa              add a second baseline (an A/A check of the noise)\n"
 	"      --noise PCT       smallest change called a difference (default 3)\n"
+	"      --alpha P         significance a difference needs (default 0.01)\n"
 	"  -j, --jobs N          passed to every run\n"
 	"      --policy KIND=FILE   passed to every run\n"
 	"      --save FILE       store the results as JSON\n"
@@ -83,6 +84,7 @@ struct variant {
 	int n;
 	double med[NMETRIC], min[NMETRIC], max[NMETRIC];
 	double ratio, ci_lo, ci_hi; /* wall against the baseline */
+	double p;              /* Mann-Whitney p of the wall times against the baseline */
 	const char *verdict;
 };
 
@@ -92,7 +94,7 @@ struct bench {
 	char **policy;         /* --policy args, NULL-terminated */
 	int npolicy;
 	int repeat, warmup, warm, aa, quiet;
-	double noise, threshold;
+	double noise, threshold, alpha;
 	char **plugins;        /* compared, NULL-terminated */
 	int nplugins;
 	int cache_known;       /* the cache plugin is compared or configured: reset its dir */
@@ -536,7 +538,7 @@ static uint64_t rng_next(uint64_t *s)
 /* median(a) / median(b) and its 95% percentile-bootstrap interval: both
  * samples resampled with replacement BOOT times. The seed is fixed, so the
  * same runs give the same interval. */
-static double ratio_ci(const double *a, int na, const double *b, int nb, double *lo, double *hi)
+double bench_ratio_ci(const double *a, int na, const double *b, int nb, double *lo, double *hi)
 {
 	int m = na > nb ? na : nb;
 	double *ra = malloc((size_t)m * sizeof *ra), *tmp = malloc((size_t)m * sizeof *tmp);
@@ -568,11 +570,65 @@ out:
 	return r;
 }
 
-static const char *verdict_of(double r, double lo, double hi, double noise)
+/* Two-sided p-value of the Mann-Whitney U test that a and b come from the
+ * same distribution: exact (no ties assumed) when both samples are small,
+ * else the normal approximation. Rank-based, so one wild run cannot make a
+ * difference, and honest about few runs: 3 against 3 can never reach 0.05. */
+double bench_mann_whitney_p(const double *a, int na, const double *b, int nb)
 {
-	if (hi < 1 && r < 1 - noise)
+	double u = 0;
+	for (int i = 0; i < na; i++)
+		for (int j = 0; j < nb; j++)
+			u += a[i] > b[j] ? 1 : a[i] == b[j] ? 0.5 : 0;
+	double mean = (double)na * nb / 2, lo = u < mean ? u : (double)na * nb - u;
+	if (na <= 20 && nb <= 20) {
+		/* F(m, k): orderings of m a's and n b's whose U (pairs with the
+		 * a above the b) is k, as doubles */
+		int umax = na * nb;
+		double *f = calloc((size_t)(na + 1) * (size_t)(umax + 1), sizeof *f);
+		if (!f)
+			return 1;
+#define F(m, k) f[(size_t)(m) * (size_t)(umax + 1) + (size_t)(k)]
+		for (int m = 0; m <= na; m++)
+			F(m, 0) = 1; /* with 0 b's */
+		/* N(m, n, k) = N(m-1, n, k-n) + N(m, n-1, k): the largest item is
+		 * an a (above all n b's) or a b; in place, m rising, n one at a time */
+		for (int n = 1; n <= nb; n++)
+			for (int m = 1; m <= na; m++)
+				for (int k = 0; k <= m * n; k++)
+					F(m, k) = (k >= n ? F(m - 1, k - n) : 0) + F(m, k);
+		double total = 0, tail = 0;
+		for (int k = 0; k <= umax; k++) {
+			total += F(na, k);
+			if (k <= lo + 1e-9)
+				tail += F(na, k);
+		}
+#undef F
+		free(f);
+		double p = 2 * tail / total;
+		return p > 1 ? 1 : p;
+	}
+	double sd = sqrt((double)na * nb * (na + nb + 1) / 12.0);
+	double z = (mean - lo - 0.5) / sd;
+	return z <= 0 ? 1 : erfc(z / sqrt(2));
+}
+
+/* The smallest p n runs against n can give (complete separation). */
+static double mann_whitney_min_p(int n)
+{
+	double c = 1; /* C(2n, n) */
+	for (int i = 1; i <= n; i++)
+		c = c * (n + i) / i;
+	return 2 / c;
+}
+
+/* helps / hurts: the wall times differ (Mann-Whitney p below alpha) and the
+ * medians by more than the noise floor; else within noise. */
+static const char *verdict_of(const struct variant *v, double alpha, double noise)
+{
+	if (v->p < alpha && v->ratio < 1 - noise)
 		return "helps";
-	if (lo > 1 && r > 1 + noise)
+	if (v->p < alpha && v->ratio > 1 + noise)
 		return "hurts";
 	return "within noise";
 }
@@ -594,9 +650,10 @@ static void summarize(struct bench *b)
 			v->verdict = "";
 			continue;
 		}
-		v->ratio = ratio_ci(v->v[M_WALL], v->n, b->var[0].v[M_WALL], b->var[0].n, &v->ci_lo,
+		v->ratio = bench_ratio_ci(v->v[M_WALL], v->n, b->var[0].v[M_WALL], b->var[0].n, &v->ci_lo,
 				    &v->ci_hi);
-		v->verdict = verdict_of(v->ratio, v->ci_lo, v->ci_hi, b->noise);
+		v->p = bench_mann_whitney_p(v->v[M_WALL], v->n, b->var[0].v[M_WALL], b->var[0].n);
+		v->verdict = verdict_of(v, b->alpha, b->noise);
 	}
 	free(tmp);
 }
@@ -644,14 +701,15 @@ static json_t *report_json(const struct bench *b)
 		if (i) {
 			json_object_set_new(o, "wall_ratio", json_real(v->ratio));
 			json_object_set_new(o, "wall_ratio_ci95", json_pack("[f,f]", v->ci_lo, v->ci_hi));
+			json_object_set_new(o, "p_value", json_real(v->p));
 			json_object_set_new(o, "verdict", json_string(v->verdict));
 		}
 		json_array_append_new(vars, o);
 	}
-	return json_pack("{s:i, s:s, s:s?, s:s?, s:I, s:i, s:i, s:f, s:{s:i, s:s, s:s}, s:o, s:o}",
+	return json_pack("{s:i, s:s, s:s?, s:s?, s:I, s:i, s:i, s:f, s:f, s:{s:i, s:s, s:s}, s:o, s:o}",
 			 "gearbox_bench", 1, "workload", b->workload, "config", b->config, "profile",
 			 b->profile, "tasks", (json_int_t)b->tasks, "repeat", b->repeat, "warmup",
-			 b->warmup, "noise", b->noise, "machine", "cores", b->cores, "system", b->host,
+			 b->warmup, "noise", b->noise, "alpha", b->alpha, "machine", "cores", b->cores, "system", b->host,
 			 "date", b->when, "variants", vars, "recommended", recommended(b));
 }
 
@@ -682,15 +740,21 @@ static void report_table(const struct bench *b, FILE *f)
 		snprintf(wall, sizeof wall, "%s (%s-%s)", w[0], w[1], w[2]);
 		for (int k = M_CPU; k < NMETRIC; k++)
 			fmt_val(c[k], sizeof c[k], k, v->med[k]);
-		if (i)
+		char ver[48] = "";
+		if (i) {
 			snprintf(rat, sizeof rat, "%.2fx [%.2f, %.2f]", v->ratio, v->ci_lo, v->ci_hi);
-		else
+			snprintf(ver, sizeof ver, "%s (p %.3f)", v->verdict, v->p);
+		} else {
 			snprintf(rat, sizeof rat, "1");
+		}
 		fprintf(f, "%-14s %-24s %8s %8s %9s %9s %9s %7s  %-20s %s\n", v->name, wall, c[M_CPU],
-			c[M_RSS], c[M_TPUT], c[M_P50], c[M_P99], c[M_OK], rat, v->verdict);
+			c[M_RSS], c[M_TPUT], c[M_P50], c[M_P99], c[M_OK], rat, ver);
 	}
-	fprintf(f, "\nmedians of %d runs; [..] is the 95%% bootstrap interval of the ratio; a change\n"
-		   "under %.0f%% or an interval that holds 1 is \"within noise\".\n", b->repeat, b->noise * 100);
+	fprintf(f, "\nmedians of %d runs; [..] is the 95%% bootstrap interval of the ratio. helps or\n"
+		   "hurts: the wall times differ (Mann-Whitney p < %g) by more than %.0f%%; else\n"
+		   "within noise.%s\n", b->repeat, b->alpha, b->noise * 100,
+		mann_whitney_min_p(b->repeat) >= b->alpha
+		    ? " With this few runs no difference can reach that p: use more (--repeat)." : "");
 	int changed = 0;
 	for (int i = 1; i < b->nvar; i++) {
 		const struct variant *v = &b->var[i];
@@ -793,8 +857,9 @@ static void report_html(const struct bench *b, FILE *f)
 			fprintf(f, "<td>%s</td>", s);
 		}
 		if (i)
-			fprintf(f, "<td>%.2f [%.2f, %.2f]</td><td class=\"%s\">%s</td></tr>\n", v->ratio,
-				v->ci_lo, v->ci_hi, v->verdict[0] == 'h' ? v->verdict : "", v->verdict);
+			fprintf(f, "<td>%.2f [%.2f, %.2f]</td><td class=\"%s\">%s (p %.3f)</td></tr>\n",
+				v->ratio, v->ci_lo, v->ci_hi, v->verdict[0] == 'h' ? v->verdict : "",
+				v->verdict, v->p);
 		else
 			fputs("<td>1</td><td></td></tr>\n", f);
 	}
@@ -871,8 +936,8 @@ static int against(const struct bench *b, const char *path, FILE *f)
 	}
 	static const int keys[] = {M_WALL, M_CPU, M_RSS};
 	int regressions = 0, compared = 0;
-	fprintf(f, "\nagainst %s (regression: over %.0f%% worse and outside the noise):\n", path,
-		b->threshold * 100);
+	fprintf(f, "\nagainst %s (a regression: over %.0f%% worse, Mann-Whitney p < %g):\n", path,
+		b->threshold * 100, b->alpha);
 	for (int i = 0; i < b->nvar; i++) {
 		const struct variant *v = &b->var[i];
 		json_t *old = NULL, *x;
@@ -907,11 +972,12 @@ static int against(const struct bench *b, const char *path, FILE *f)
 				json_decref(doc);
 				return -1;
 			}
-			double lo, hi, r = ratio_ci(v->v[k], v->n, ov, no, &lo, &hi);
-			int reg = r > 1 + b->threshold && lo > 1;
+			double lo, hi, r = bench_ratio_ci(v->v[k], v->n, ov, no, &lo, &hi);
+			double p = bench_mann_whitney_p(v->v[k], v->n, ov, no);
+			int reg = r > 1 + b->threshold && p < b->alpha;
 			regressions += reg;
-			fprintf(f, "  %-14s %-10s %.2fx [%.2f, %.2f]%s\n", q ? "" : v->name, metric[k].label, r,
-				lo, hi, reg ? "  REGRESSION" : "");
+			fprintf(f, "  %-14s %-10s %.2fx [%.2f, %.2f] p %.3f%s\n", q ? "" : v->name,
+				metric[k].label, r, lo, hi, p, reg ? "  REGRESSION" : "");
 		}
 		free(ov);
 	}
@@ -1067,7 +1133,7 @@ static void cleanup(struct bench *b)
 
 enum {
 	B_CONFIG = 256, B_PROFILE, B_PLUGINS, B_REPEAT, B_WARMUP, B_WARM, B_AA, B_NOISE, B_POLICY,
-	B_SAVE, B_AGAINST, B_THRESHOLD, B_FORMAT, B_HELP
+	B_SAVE, B_AGAINST, B_THRESHOLD, B_FORMAT, B_HELP, B_ALPHA
 };
 
 static const struct option bench_opts[] = {
@@ -1079,6 +1145,7 @@ static const struct option bench_opts[] = {
 	{"warm", no_argument, 0, B_WARM},
 	{"aa", no_argument, 0, B_AA},
 	{"noise", required_argument, 0, B_NOISE},
+	{"alpha", required_argument, 0, B_ALPHA},
 	{"jobs", required_argument, 0, 'j'},
 	{"policy", required_argument, 0, B_POLICY},
 	{"save", required_argument, 0, B_SAVE},
@@ -1097,6 +1164,7 @@ int bench_main(int argc, char **argv)
 	memset(b, 0, sizeof *b);
 	b->repeat = 5;
 	b->noise = 0.03;
+	b->alpha = 0.01;
 	b->threshold = 0.15;
 	b->format = "table";
 	const char *plugins_arg = NULL;
@@ -1125,6 +1193,11 @@ int bench_main(int argc, char **argv)
 			if (parse_num(optarg, 0, 100, &x))
 				return bad("--noise %s: expected a percentage from 0 to 100", optarg);
 			b->noise = x / 100;
+			break;
+		case B_ALPHA:
+			if (parse_num(optarg, 0.0001, 0.5, &x))
+				return bad("--alpha %s: expected a probability from 0.0001 to 0.5", optarg);
+			b->alpha = x;
 			break;
 		case 'j': {
 			if (parse_num(optarg, 1, 4096, &x) || x != (int)x)

@@ -17,4 +17,12 @@ int bench_main(int argc, char **argv);
 
 extern const char bench_usage[];
 
+/* The statistics behind the verdicts, exposed for tests/unit/test_bench.c. */
+/* Two-sided Mann-Whitney U p-value of samples a and b (exact when both have
+ * at most 20 values, else the normal approximation). */
+double bench_mann_whitney_p(const double *a, int na, const double *b, int nb);
+/* median(a) / median(b), with its 95% percentile-bootstrap interval in
+ * [*lo, *hi] (a fixed seed: the same samples give the same interval). */
+double bench_ratio_ci(const double *a, int na, const double *b, int nb, double *lo, double *hi);
+
 #endif

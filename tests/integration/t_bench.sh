@@ -45,7 +45,7 @@ bench_ex() { # bench_ex WORKLOAD PLUGINS REPEAT: json report in $T/WORKLOAD.json
 		-j2 --plugins "$2" --repeat "$3" --format json -q >"$T/$1.json" 2>"$T/$1.err")
 	rc=$?
 }
-bench_ex repeated cache 3
+bench_ex repeated cache 5
 expect "bench repeated.json: exit 0" test "$rc" = 0
 expect "bench repeated.json: cache helps" test "$(verdict repeated.json cache)" = helps
 expect "bench repeated.json: the cache was fresh each run (a miss per distinct step: 4 of 40 ran)" \
@@ -53,13 +53,13 @@ expect "bench repeated.json: the cache was fresh each run (a miss per distinct s
 expect "bench writes no cache into the workload's directory" test ! -e "$GBX_ROOT/.gearbox/cache"
 expect "bench recommends the cache on" jqe '.recommended.plugins.cache.enabled == true' repeated.json
 
-bench_ex failing-target breaker 3
+bench_ex failing-target breaker 5
 expect "bench failing-target.json: breaker helps" test "$(verdict failing-target.json breaker)" = helps
 expect "bench failing-target.json: 12 of 20 calls fail either way (40% succeed)" \
 	jqe '[.variants[].median.success] | all(. > 39.9 and . < 40.1)' failing-target.json
 
 if command -v python3 >/dev/null; then
-	bench_ex interpreter pool 3
+	bench_ex interpreter pool 5
 	expect "bench interpreter.json: pool helps" test "$(verdict interpreter.json pool)" = helps
 else
 	pass "bench interpreter.json: skipped, no python3 (tools/deps.sh installs it)"
@@ -86,21 +86,21 @@ expect "bench light.json: each ratio has an interval" \
 # --- formats, --save and --against, on a small sim workload -------------------
 echo '{ "matrix": [ { "id": "s{i}-{j}", "kind": "sim", "cpu_us": 2000, "vars": { "i": [1,2,3,4,5,6,7,8,9,10], "j": [1,2,3,4,5,6,7,8,9,10] } } ] }' >sim.json
 echo '{ "plugins": { "telemetry": { "enabled": false } } }' >tel.json
-run_gbx bench sim.json --config tel.json --repeat 3 -j2 --save saved.json
+run_gbx bench sim.json --config tel.json --repeat 5 -j2 --save saved.json
 expect "bench table: exit 0" test "$rc" = 0
 expect "bench table: header and both variants" sh -c "grep -q 'wall s (min-max)' out && grep -q '^baseline ' out && grep -q '^telemetry ' out"
 expect "bench table: a recommended config that parses" sh -c "grep -A1 '^recommended config' out | tail -1 | jq -e '.plugins.telemetry.enabled | type == \"boolean\"' >/dev/null"
-expect "bench table: progress on stderr" has "bench: run 6/6: " "$T/err"
-expect "bench --save: a JSON report" jqe '.gearbox_bench == 1 and (.variants | length) == 2 and .tasks == 100' saved.json
+expect "bench table: progress on stderr" has "bench: run 10/10: " "$T/err"
+expect "bench --save: a JSON report" jqe '.gearbox_bench == 1 and (.variants | length) == 2 and .tasks == 100 and (.variants[0].runs | length) == 5' saved.json
 # runs minutes apart are not interleaved: a wide threshold for this one
-run_gbx bench sim.json --config tel.json --repeat 3 -j2 --against saved.json --threshold 60
+run_gbx bench sim.json --config tel.json --repeat 5 -j2 --against saved.json --threshold 60
 expect "bench --against itself: exit 0, no regression" test "$rc" = 0
 expect "bench --against itself: says so" has "^0 regressions" "$T/out"
 jq '.variants[].runs[].wall_s /= 4 | .variants[].runs[].cpu_s /= 4' saved.json >faster.json
-run_gbx bench sim.json --config tel.json --repeat 3 -j2 --against faster.json
+run_gbx bench sim.json --config tel.json --repeat 5 -j2 --against faster.json
 expect "bench --against a 4x faster save: exit 1" test "$rc" = 1
 expect "bench --against a 4x faster save: flags the regression" has "REGRESSION" "$T/out"
-run_gbx bench sim.json --config tel.json --repeat 3 -j2 --against faster.json --threshold 1000
+run_gbx bench sim.json --config tel.json --repeat 5 -j2 --against faster.json --threshold 1000
 expect "bench --threshold 1000: no regression" test "$rc" = 0
 run_gbx bench sim.json --config tel.json --repeat 2 --format html -o report.html
 expect "bench --format html: exit 0, nothing on stdout" sh -c "test $rc = 0 && test ! -s out"
