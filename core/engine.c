@@ -782,8 +782,10 @@ static int before_hook(const struct plugin *p, const gbx_task *gt, struct attemp
 	}
 }
 
-static void after_hooks(const struct plugin_set *ps, const gbx_task *gt, const struct attempt *a)
+static void after_hooks(const struct engine *e, const struct task *t, const struct attempt *a)
 {
+	const struct plugin_set *ps = e->ps;
+	const gbx_task *gt = (const gbx_task *)(const void *)t;
 	struct gbx_result r;
 	r.ok = a->ok;
 	r.failure = a->ok ? NULL : fail_kind_name(a->fkind);
@@ -797,6 +799,23 @@ static void after_hooks(const struct plugin_set *ps, const gbx_task *gt, const s
 	r.label = a->label[0] ? a->label : NULL;
 	for (size_t i = 0; i < ps->nafter; i++)
 		ps->after[i]->d->after_task(ps->after[i]->self, gt, &r);
+	if (!ps->nattempt)
+		return;
+	const struct spec *s = t->spec;
+	struct gbx_attempt at;
+	at.size = sizeof at;
+	at.task = gt;
+	at.result = &r;
+	at.id = t->id;
+	at.kind = s->kind == KIND_PLUGIN ? s->kind_name : task_kind_name(s->kind);
+	at.target = s->target;
+	at.attempt = (int)t->attempts;
+	at.slot = t->slot;
+	at.wait_ns = t->start_ns > t->ready_ns ? t->start_ns - t->ready_ns : 0;
+	at.start_ns = a->start_ns - e->t0_ns;
+	at.run_ns = a->end_ns - a->start_ns;
+	for (size_t i = 0; i < ps->nattempt; i++)
+		ps->attempt[i]->d->after_attempt(ps->attempt[i]->self, &at);
 }
 
 /* Runs one attempt with the runner of the task's kind. */
@@ -934,8 +953,8 @@ static void *worker_main(void *arg)
 			ev_simple(e, "started", idx);
 			if (verdict == GBX_RUN)
 				run_attempt(e, t, &rc, &a);
-			if (ps->nafter)
-				after_hooks(ps, gt, &a);
+			if (ps->nafter || ps->nattempt)
+				after_hooks(e, t, &a);
 
 			pthread_mutex_lock(&e->mu);
 			int final = complete(e, w, idx, &a);

@@ -413,13 +413,14 @@ static int check_descriptor(const char *path, const char *name, const struct gbx
 	return 0;
 }
 
-enum hook { H_BEFORE, H_AFTER, H_TICK, H_START, H_END };
+enum hook { H_BEFORE, H_AFTER, H_ATTEMPT, H_TICK, H_START, H_END };
 
 static int has_hook(const struct gbx_plugin *d, enum hook h)
 {
 	switch (h) {
 	case H_BEFORE: return d->before_task != NULL;
-	case H_AFTER: return d->after_task != NULL;
+	case H_AFTER: return d->after_task != NULL && !has_hook(d, H_ATTEMPT);
+	case H_ATTEMPT: return d->abi_minor >= 2 && d->after_attempt != NULL;
 	case H_TICK: return d->tick != NULL;
 	case H_START: return d->run_start != NULL;
 	case H_END: return d->run_end != NULL;
@@ -456,6 +457,7 @@ static void set_clear(struct plugin_set *set)
 	free(set->p);
 	free(set->before);
 	free(set->after);
+	free(set->attempt);
 	free(set->tick);
 	free(set->start);
 	free(set->end);
@@ -554,6 +556,7 @@ int plugins_load(struct plugin_set *set, json_t *resolved, char **dirs, size_t n
 	free(want);
 	build_hook(set, &set->before, &set->nbefore, H_BEFORE);
 	build_hook(set, &set->after, &set->nafter, H_AFTER);
+	build_hook(set, &set->attempt, &set->nattempt, H_ATTEMPT);
 	build_hook(set, &set->tick, &set->ntick, H_TICK);
 	build_hook(set, &set->start, &set->nstart, H_START);
 	build_hook(set, &set->end, &set->nend, H_END);

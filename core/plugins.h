@@ -42,8 +42,8 @@ struct plugin_set {
 	struct plugin *p;            /* loaded, enabled plugins, in `order` */
 	size_t n;
 	/* per-hook arrays: only plugins that set the hook, in order */
-	struct plugin **before, **after, **tick, **start, **end;
-	size_t nbefore, nafter, ntick, nstart, nend;
+	struct plugin **before, **after, **attempt, **tick, **start, **end;
+	size_t nbefore, nafter, nattempt, ntick, nstart, nend;
 	struct gbx_host host;        /* the table handed to init */
 };
 

@@ -234,17 +234,17 @@ static inline int sampled(const struct tel *T, const gbx_task *t)
 	return ((uint64_t)(uintptr_t)t * 0x9E3779B97F4A7C15ull >> 32) < T->sample_thresh;
 }
 
+/* One ended attempt into the owner's shard. Everything comes from the
+ * struct the host filled (ABI 1.2): no host call on this path. */
 static inline __attribute__((always_inline)) void
-record(struct tel *T, struct shard *s, const gbx_task *t, const struct gbx_result *r)
+record(struct tel *T, struct shard *s, const struct gbx_attempt *a)
 {
-	const struct gbx_host *h = T->host;
-	const char *kind = h->task_kind(t), *target = h->task_target(t);
+	const struct gbx_result *r = a->result;
+	const char *kind = a->kind, *target = a->target;
 	struct series *se =
 	    kind == s->lk && target == s->lt ? s->ls : series_slow(T, s, kind, target);
 	if (!se)
 		return;
-	double wait_ms = h->task_wait_ms(t);
-	int attempt = h->task_attempt(t);
 	int status = 0;
 	if (r->ok) {
 		relaxed_inc(&se->ok);
@@ -253,32 +253,30 @@ record(struct tel *T, struct shard *s, const gbx_task *t, const struct gbx_resul
 		relaxed_inc(&se->failed[f]);
 		status = 1 + f;
 	}
-	if (attempt > 1)
+	if (a->attempt > 1)
 		relaxed_inc(&se->retried);
 	if (r->label && !strcmp(r->label, "cached")) {
 		relaxed_inc(&se->cached);
 		status |= ST_CACHED;
 	}
-	hist_add(&se->wait, &se->wait_st, ms_to_ns(wait_ms));
-	hist_add(&se->run, &se->run_st, ms_to_ns(r->ms));
+	uint64_t wait_ns = a->wait_ns > 0 ? (uint64_t)a->wait_ns : 0;
+	uint64_t run_ns = a->run_ns > 0 ? (uint64_t)a->run_ns : 0;
+	hist_add(&se->wait, &se->wait_st, wait_ns);
+	hist_add(&se->run, &se->run_st, run_ns);
 	if (!T->want_slices)
 		return;
-	double start = -1;
+	double start = (double)a->start_ns / 1e6, run_ms = (double)run_ns / 1e6;
 	if (T->want_bins) {
-		if (--s->bin_left > 0 && r->ms < s->bin_short) {
-			s->bins[s->bin_cur] += r->ms; /* a short one, where the last one ended */
-		} else {
-			start = h->task_start_ms(h->ctx, t);
-			bins_add(s, start, r->ms);
-		}
+		if (--s->bin_left > 0 && run_ms < s->bin_short)
+			s->bins[s->bin_cur] += run_ms; /* a short one, where the last one ended */
+		else
+			bins_add(s, start, run_ms);
 	}
 	/* a slice: every sampled attempt for a trace file; else (the report
 	 * alone) the first few thousand of each slot, for a small run's
 	 * timeline drawn attempt by attempt */
-	if (T->want_trace ? !T->sample_all && !sampled(T, t) : s->kept >= HTML_SLICES)
+	if (T->want_trace ? !T->sample_all && !sampled(T, a->task) : s->kept >= HTML_SLICES)
 		return;
-	if (start < 0)
-		start = h->task_start_ms(h->ctx, t);
 	struct chunk *c = s->tail;
 	if ((!c || c->n == c->cap) && !(c = chunk_next(T, s))) {
 		s->dropped++;
@@ -287,27 +285,27 @@ record(struct tel *T, struct shard *s, const gbx_task *t, const struct gbx_resul
 	struct slice *sl = &c->s[c->n++];
 	s->kept++;
 	sl->start_ms = start;
-	sl->dur_ms = (float)r->ms;
-	sl->wait_ms = (float)wait_ms;
-	sl->id = h->task_id(t);
+	sl->dur_ms = (float)run_ms;
+	sl->wait_ms = (float)((double)wait_ns / 1e6);
+	sl->id = a->id;
 	sl->ser = se->idx;
-	sl->attempt = (uint16_t)(attempt > 65535 ? 65535 : attempt);
+	sl->attempt = (uint16_t)(a->attempt > 65535 ? 65535 : a->attempt);
 	sl->status = (uint8_t)status;
 }
 
-static void tel_after(void *self, const gbx_task *t, const struct gbx_result *r)
+static void tel_after(void *self, const struct gbx_attempt *a)
 {
 	struct tel *T = self;
-	int slot = T->host->task_slot(t);
+	int slot = a->slot;
 	if ((unsigned)slot < TEL_SLOTS) {
 		struct shard *s = atomic_load_explicit(&T->shards[slot], memory_order_acquire);
 		if (s || (s = shard_slow(T, slot))) {
-			record(T, s, t, r);
+			record(T, s, a);
 			return;
 		}
 	}
 	pthread_mutex_lock(&T->ovf_mu);
-	record(T, T->ovf, t, r);
+	record(T, T->ovf, a);
 	pthread_mutex_unlock(&T->ovf_mu);
 }
 
@@ -613,10 +611,11 @@ static void tel_free(struct tel *T)
 static int tel_init(const struct gbx_host *host, const char *config_json, void **self, char *err,
                     size_t errlen)
 {
-	if (!GBX_HOST_HAS(host, now_ms) || !host->task_slot || !host->now_ms) {
-		snprintf(
-		    err, errlen,
-		    "this gearbox is too old: telemetry needs plugin ABI 1.1 (task_slot, now_ms)");
+	if (host->abi_minor < 2 || !GBX_HOST_HAS(host, now_ms) || !host->now_ms) {
+		snprintf(err, errlen,
+		         "this gearbox is too old: telemetry needs plugin ABI 1.2 (after_attempt), "
+		         "the host has %u.%u",
+		         host->abi_major, host->abi_minor);
 		return -1;
 	}
 	struct tel *T = calloc(1, sizeof *T);
@@ -683,7 +682,7 @@ GBX_PLUGIN_EXPORT = {
     .fini = tel_fini,
     .run_start = tel_run_start,
     .run_end = tel_run_end,
-    .after_task = tel_after,
+    .after_attempt = tel_after,
     .tick = tel_tick,
     .tick_ms = TICK_MS,
     .run_summary = tel_run_summary,

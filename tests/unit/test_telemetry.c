@@ -410,13 +410,22 @@ static int f_lua(void *c, const char *table, const char *name, gbx_lua_fn fn, vo
 	return 0;
 }
 
+/* What the host hands after_attempt for fake task t and result r. */
+static void feed(void *self, const struct ftask *t, const struct gbx_result *r)
+{
+	struct gbx_attempt a = {sizeof a, (const gbx_task *)(const void *)t, r, t->id, t->kind,
+				t->target, t->attempt, t->slot, (int64_t)(t->wait * 1e6),
+				(int64_t)(t->start * 1e6), (int64_t)(r->ms * 1e6)};
+	tel_after(self, &a);
+}
+
 static struct gbx_host fake_host(void)
 {
 	struct gbx_host h;
 	memset(&h, 0, sizeof h);
 	h.size = sizeof h;
 	h.abi_major = 1;
-	h.abi_minor = 1;
+	h.abi_minor = 2;
 	h.task_id = f_id;
 	h.task_kind = f_kind;
 	h.task_target = f_target;
@@ -557,7 +566,7 @@ static void test_short_bins(void)
 		tasks[i] = (struct ftask){"x", "sim", NULL, 0, 1, 0, i * 0.01};
 		r.ms = i % 1000 == 999 ? 3.0 : 0.0002; /* mostly short, a long one now and then */
 		total += r.ms;
-		tel_after(self, (const gbx_task *)(const void *)&tasks[i], &r);
+		feed(self, &tasks[i], &r);
 	}
 	struct shard *s = atomic_load(&((struct tel *)self)->shards[0]);
 	double sum = 0, late = 0;
@@ -618,7 +627,7 @@ static void test_plugin_run(void)
 		r.ms = 0.5 + (i % 100) * 0.1;
 		failed += !r.ok;
 		retried += tasks[i].attempt > 1;
-		tel_after(self, (const gbx_task *)(const void *)&tasks[i], &r);
+		feed(self, &tasks[i], &r);
 	}
 	struct gbx_metrics m = {sizeof m, 0.5, 0.3, 10, 2, 2, 2, 500, 10, 5, 100, 1100};
 	tel_tick(self, &m);

@@ -36,7 +36,7 @@ extern "C" {
 #endif
 
 #define GBX_PLUGIN_ABI_MAJOR 1
-#define GBX_PLUGIN_ABI_MINOR 1
+#define GBX_PLUGIN_ABI_MINOR 2
 #define GBX_PLUGIN_SYMBOL "gbx_plugin_descriptor"
 
 /* Declares the descriptor with the right name and visibility. */
@@ -61,6 +61,21 @@ struct gbx_result {
 	const char *err;       /* captured stderr */
 	size_t err_len;
 	const char *label;     /* ABI 1.1, after_task: who answered it instead of running it ("cached"), or NULL */
+};
+
+/* ABI 1.2: one ended attempt with the facts a per-attempt hook needs, so
+ * after_attempt makes no host call on the task path. Filled by the host. */
+struct gbx_attempt {
+	size_t size;           /* sizeof(struct gbx_attempt) as the host knows it */
+	const gbx_task *task;  /* for the host's other accessors */
+	const struct gbx_result *result;
+	const char *id, *kind; /* borrowed, valid while the task is */
+	const char *target;    /* NULL when the task has none */
+	int attempt;           /* counts from 1 */
+	int slot;              /* worker slot that ran it, from 0 */
+	int64_t wait_ns;       /* time it waited in the ready queue */
+	int64_t start_ns;      /* when it started, ns since the run started */
+	int64_t run_ns;        /* how long it ran (result->ms in ns) */
 };
 
 /* Counts at the end of a run, for run_summary (ABI 1.1). */
@@ -194,6 +209,11 @@ struct gbx_plugin {
 
 	/* ABI 1.1: after run_end, on the main thread, with the run's counts. */
 	void (*run_summary)(void *self, const struct gbx_summary *s);
+
+	/* ABI 1.2: after_task with the attempt's facts in one struct (see struct
+	 * gbx_attempt), for plugins on the path of every attempt. Same thread
+	 * and timing as after_task; a plugin that sets both gets only this one. */
+	void (*after_attempt)(void *self, const struct gbx_attempt *a);
 };
 
 #ifdef __cplusplus
