@@ -782,9 +782,9 @@ static int before_hook(const struct plugin *p, const gbx_task *gt, struct attemp
 	}
 }
 
-static void after_hooks(const struct engine *e, const struct task *t, const struct attempt *a)
+static void after_hooks(const struct plugin_set *ps, int64_t t0_ns, const struct task *t,
+			const struct attempt *a)
 {
-	const struct plugin_set *ps = e->ps;
 	const gbx_task *gt = (const gbx_task *)(const void *)t;
 	struct gbx_result r;
 	r.ok = a->ok;
@@ -812,7 +812,7 @@ static void after_hooks(const struct engine *e, const struct task *t, const stru
 	at.attempt = (int)t->attempts;
 	at.slot = t->slot;
 	at.wait_ns = t->start_ns > t->ready_ns ? t->start_ns - t->ready_ns : 0;
-	at.start_ns = a->start_ns - e->t0_ns;
+	at.start_ns = a->start_ns - t0_ns;
 	at.run_ns = a->end_ns - a->start_ns;
 	for (size_t i = 0; i < ps->nattempt; i++)
 		ps->attempt[i]->d->after_attempt(ps->attempt[i]->self, &at);
@@ -911,6 +911,10 @@ static void *worker_main(void *arg)
 	sigaddset(&pipe_set, SIGPIPE);
 	pthread_sigmask(SIG_BLOCK, &pipe_set, NULL);
 	struct runner_ctx rc = {w->wake_fd, &w->stop, &w->child, e->o.kill_grace_ms};
+	/* read once: these sit in the engine struct next to fields every worker
+	 * writes under the lock, and would cost a cache miss per task */
+	const struct plugin_set *ps = e->ps;
+	const int64_t t0_ns = e->t0_ns;
 
 	pthread_mutex_lock(&e->mu);
 	for (;;) {
@@ -939,7 +943,6 @@ static void *worker_main(void *arg)
 			w->out.len = w->err.len = 0;
 			a.out = &w->out;
 			a.err = &w->err;
-			const struct plugin_set *ps = e->ps;
 			const gbx_task *gt = (const gbx_task *)(const void *)t;
 			int verdict = GBX_RUN;
 			for (size_t i = 0; i < ps->nbefore && verdict == GBX_RUN; i++)
@@ -954,7 +957,7 @@ static void *worker_main(void *arg)
 			if (verdict == GBX_RUN)
 				run_attempt(e, t, &rc, &a);
 			if (ps->nafter || ps->nattempt)
-				after_hooks(e, t, &a);
+				after_hooks(ps, t0_ns, t, &a);
 
 			pthread_mutex_lock(&e->mu);
 			int final = complete(e, w, idx, &a);
