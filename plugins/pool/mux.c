@@ -72,6 +72,8 @@ struct wproc *mux_acquire(struct pool *pl, int64_t deadline_ns, const char **kin
 			pl->mux = w;
 			atomic_fetch_add(&pl->nidle, 1);
 			best = w;
+			/* its other slots are free for those who waited meanwhile */
+			pthread_cond_broadcast(&pl->cv);
 		}
 		if (best) {
 			if (best->inflight++ == 0)
