@@ -52,7 +52,8 @@ struct wproc *mux_acquire(struct pool *pl, int64_t deadline_ns, const char **kin
 		 * the live workers before a new one is started */
 		struct wproc *best = NULL;
 		for (struct wproc *w = pl->mux; w; w = w->next)
-			if (w->inflight < pl->max_inflight && (!best || w->inflight < best->inflight))
+			if (w->inflight < pl->max_inflight &&
+			    (!best || w->inflight < best->inflight))
 				best = w;
 		if (!best && atomic_load(&pl->nlive) < pl->max) {
 			atomic_fetch_add(&pl->nlive, 1);
@@ -102,8 +103,8 @@ struct wproc *mux_acquire(struct pool *pl, int64_t deadline_ns, const char **kin
 			pthread_mutex_unlock(&pl->mu);
 			*kind = "timeout";
 			snprintf(err, errlen,
-				 "pool %s: no worker free within the task's timeout (%d busy with %d "
-				 "requests each)",
+				 "pool %s: no worker free within the task's timeout (%d busy "
+				 "with %d requests each)",
 				 pl->name, pl->max, pl->max_inflight);
 			return NULL;
 		}
@@ -201,7 +202,8 @@ static void problem(const struct wproc *w, char *buf, size_t len)
 
 static const char *verdict(const struct wproc *w)
 {
-	return !strcmp(w->why, "died") || !strcmp(w->why, "idle") ? "replaced" : "killed and replaced";
+	int gone = !strcmp(w->why, "died") || !strcmp(w->why, "idle");
+	return gone ? "replaced" : "killed and replaced";
 }
 
 /* Under w->mu, by the reader: the worker is done for. Fails every request in
@@ -234,7 +236,8 @@ static void doom(struct plugin *p, struct pool *pl, struct wproc *w, const char 
 		}
 	if (w->ndoomed)
 		snprintf(msg, sizeof msg,
-			 "pool %s: worker %ld %s with %d request%s in flight (task%s %s)%s%.120s%s; %s",
+			 "pool %s: worker %ld %s with %d request%s in flight (task%s %s)"
+			 "%s%.120s%s; %s",
 			 pl->name, (long)pid, pb, w->ndoomed, w->ndoomed == 1 ? "" : "s",
 			 w->ndoomed == 1 ? "" : "s", ids.p && !r ? ids.p : "?",
 			 w->what[0] ? ": " : "", w->what, strlen(w->what) > 120 ? "..." : "",
@@ -279,7 +282,8 @@ static const char *failure(const struct pool *pl, const struct wproc *w, const s
 	char pb[256], n[48];
 	snprintf(n, sizeof n, "%d request%s in flight", w->ndoomed, w->ndoomed == 1 ? "" : "s");
 	if (!strcmp(w->why, "timeout") && r->deadline_ns && r->deadline_ns <= w->doom_ns) {
-		snprintf(err, errlen, "pool %s: worker %ld did not answer task %s within %lld ms (%s); "
+		snprintf(err, errlen,
+			 "pool %s: worker %ld did not answer task %s within %lld ms (%s); "
 			 "killed and replaced\n",
 			 pl->name, (long)w->pid, r->task_id,
 			 (long long)(r->deadline_ns - r->t0_ns) / 1000000, n);
