@@ -9,6 +9,14 @@
  *   --pid           answer this worker's process id
  * Anything else is exit code 2 with a usage message.
  *
+ * Multiplex: it answers one request at a time, in the order they came, each
+ * with the request's requestId, so it serves a multiplex pool too (requests
+ * wait in its stdin).
+ *
+ * With arguments of its own (other than --persistent_worker) it is a plain
+ * command: `worker --sum 1 2` prints 3 and exits, so the same argv gives the
+ * same output with and without the pool (the allocation benchmark uses it).
+ *
  * Build: cc -O2 -o worker worker.c
  */
 #include <stdio.h>
@@ -113,37 +121,48 @@ static void put_json(const char *s)
 	putchar('"');
 }
 
-int main(void)
+/* Does what args say; the output in out. Returns the exit code. */
+static int answer(int n, char **args, char *out, size_t cap)
+{
+	out[0] = 0;
+	if (n >= 1 && !strcmp(args[0], "--sum")) {
+		double sum = 0;
+		for (int i = 1; i < n; i++)
+			sum += strtod(args[i], NULL);
+		snprintf(out, cap, "%.15g\n", sum);
+	} else if (n >= 1 && !strcmp(args[0], "--echo")) {
+		size_t len = 0;
+		for (int i = 1; i < n && len < cap - 2; i++)
+			len += (size_t)snprintf(out + len, cap - len, "%s%s", i > 1 ? " " : "",
+						args[i]);
+		if (len > cap - 2)
+			len = cap - 2;
+		out[len] = '\n';
+		out[len + 1] = 0;
+	} else if (n == 2 && !strcmp(args[0], "--exit")) {
+		return atoi(args[1]);
+	} else if (n == 1 && !strcmp(args[0], "--pid")) {
+		snprintf(out, cap, "%ld\n", (long)getpid());
+	} else {
+		snprintf(out, cap, "usage: --sum N... | --echo WORD... | --exit CODE | --pid\n");
+		return 2;
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
 {
 	char *line = NULL, *args[MAXARGS], out[8192];
 	size_t cap = 0;
+	if (argc > 1 && strcmp(argv[1], "--persistent_worker")) {
+		int code = answer(argc - 1, argv + 1, out, sizeof out);
+		fputs(out, stdout);
+		return code;
+	}
 	while (getline(&line, &cap, stdin) > 0) {
 		long id;
-		int code = 0;
 		int n = parse(line, args, &id);
-		out[0] = 0;
-		if (n >= 1 && !strcmp(args[0], "--sum")) {
-			double sum = 0;
-			for (int i = 1; i < n; i++)
-				sum += strtod(args[i], NULL);
-			snprintf(out, sizeof out, "%.15g\n", sum);
-		} else if (n >= 1 && !strcmp(args[0], "--echo")) {
-			size_t len = 0;
-			for (int i = 1; i < n && len < sizeof out - 2; i++)
-				len += (size_t)snprintf(out + len, sizeof out - len, "%s%s",
-							i > 1 ? " " : "", args[i]);
-			if (len > sizeof out - 2)
-				len = sizeof out - 2;
-			out[len] = '\n';
-			out[len + 1] = 0;
-		} else if (n == 2 && !strcmp(args[0], "--exit")) {
-			code = atoi(args[1]);
-		} else if (n == 1 && !strcmp(args[0], "--pid")) {
-			snprintf(out, sizeof out, "%ld\n", (long)getpid());
-		} else {
-			code = 2;
-			snprintf(out, sizeof out, "usage: --sum N... | --echo WORD... | --exit CODE | --pid\n");
-		}
+		int code = answer(n < 0 ? 0 : n, args, out, sizeof out);
 		fputs("{\"exitCode\":", stdout);
 		printf("%d,\"output\":", code);
 		put_json(out);

@@ -9,14 +9,16 @@
  * task: it takes a worker (idle, or a new one up to max, or waits for one),
  * sends the request, waits for the answer and answers the task with it
  * (label "pool"). Singleplex: one request at a time per worker, requestId 0.
+ * Multiplex ("multiplex": true): up to max_inflight requests at once per
+ * worker, from several engine threads, matched by requestId (mux.c).
  *
  * Nothing the engine gave up on is answered twice: a worker that dies, hangs
  * past the task's timeout, writes a line that is not a response, or answers
  * another requestId is killed (with its process group) and reaped before the
  * task is answered with a failure, so no late answer can ever be read.
  *
- * Locks: each pool's mutex guards its idle list only; no I/O, event or log
- * happens under it. The Lua functions read atomics.
+ * Locks: each pool's mutex guards its idle and mux lists only; no I/O, event
+ * or log happens under it. The Lua functions read atomics.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -30,7 +32,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 
 #include "pool.h"
@@ -89,8 +90,8 @@ static struct pool *pool_find(struct plugin *p, const char *name)
 
 /* ---- events -------------------------------------------------------------- */
 
-static void replaced_event(struct plugin *p, struct pool *pl, const gbx_task *t, pid_t pid,
-			   const char *why, const char *msg)
+void pool_replaced(struct plugin *p, struct pool *pl, const gbx_task *t, pid_t pid,
+		   const char *why, const char *msg, const char *tasks_json)
 {
 	struct bytes f = {0};
 	char num[64];
@@ -99,6 +100,11 @@ static void replaced_event(struct plugin *p, struct pool *pl, const gbx_task *t,
 	snprintf(num, sizeof num, ",\"pid\":%ld,\"why\":", (long)pid);
 	r |= bytes_str(&f, num);
 	r |= bytes_json(&f, why);
+	if (tasks_json) {
+		r |= bytes_str(&f, ",\"tasks\":[");
+		r |= bytes_str(&f, tasks_json);
+		r |= bytes_str(&f, "]");
+	}
 	r |= bytes_str(&f, ",\"message\":");
 	r |= bytes_json(&f, msg);
 	if (!r)
@@ -113,8 +119,9 @@ static void give_back(struct pool *pl, struct wproc *w)
 {
 	w->idle_since_ns = mono_ns();
 	pthread_mutex_lock(&pl->mu);
-	w->next = pl->idle;
-	pl->idle = w;
+	struct wproc **list = pl->multiplex ? &pl->mux : &pl->idle;
+	w->next = *list;
+	*list = w;
 	atomic_fetch_add(&pl->nidle, 1);
 	pthread_cond_signal(&pl->cv);
 	pthread_mutex_unlock(&pl->mu);
@@ -165,7 +172,7 @@ static struct wproc *acquire(struct plugin *p, struct pool *pl, const gbx_task *
 			atomic_fetch_add(&pl->replaced, 1);
 			snprintf(msg, sizeof msg, "pool %s: idle worker %ld %s; replaced", pl->name,
 				 (long)pid, how);
-			replaced_event(p, pl, t, pid, "idle", msg);
+			pool_replaced(p, pl, t, pid, "idle", msg, NULL);
 			pthread_mutex_lock(&pl->mu);
 			continue;
 		}
@@ -203,24 +210,6 @@ static struct wproc *acquire(struct plugin *p, struct pool *pl, const gbx_task *
 
 /* ---- the request --------------------------------------------------------- */
 
-/* A cheap digest of a file: FNV-1a over its size and mtime (not its content),
- * as hex; "" when it cannot be read. */
-static void digest(const char *path, char out[17])
-{
-	struct stat st;
-	if (stat(path, &st)) {
-		out[0] = 0;
-		return;
-	}
-	uint64_t v[3] = {(uint64_t)st.st_size, (uint64_t)st.st_mtim.tv_sec,
-			 (uint64_t)st.st_mtim.tv_nsec};
-	uint64_t h = 1469598103934665603ULL;
-	const unsigned char *b = (const unsigned char *)v;
-	for (size_t i = 0; i < sizeof v; i++)
-		h = (h ^ b[i]) * 1099511628211ULL;
-	snprintf(out, 17, "%016llx", (unsigned long long)h);
-}
-
 /* Whether argv starts with all of the pool's command. */
 static int has_prefix(const struct pool *pl, const char *const *argv)
 {
@@ -230,76 +219,28 @@ static int has_prefix(const struct pool *pl, const char *const *argv)
 	return 1;
 }
 
-static int build_request(struct plugin *p, const struct pool *pl, const gbx_task *t,
-			 const char *const *argv, struct bytes *req)
+/* How many of argv's first elements name the worker and are not sent: the
+ * argument rule (docs/plugins/pool.md): the pool's whole command, else the
+ * same program (the command's argv[0] or the match); any other argv is sent
+ * whole. */
+static size_t skip_of(const struct pool *pl, const char *const *argv)
 {
-	/* the argument rule (docs/plugins/pool.md): the pool's whole command,
-	 * else the same program (the command's argv[0] or the match), is not
-	 * sent; any other argv is sent whole */
-	size_t skip = has_prefix(pl, argv) ? pl->ncmd
-		      : !strcmp(argv[0], pl->cmd[0]) || (pl->match && !strcmp(argv[0], pl->match))
-			  ? 1
-			  : 0;
-	int r = 0;
-	req->len = 0;
-	r |= bytes_str(req, "{\"arguments\":[");
-	for (size_t i = skip; argv[i]; i++) {
-		if (i > skip)
-			r |= bytes_add(req, ",", 1);
-		r |= bytes_json(req, argv[i]);
-	}
-	r |= bytes_str(req, "],\"inputs\":[");
-	const char *const *in = p->host->task_inputs(t);
-	for (size_t i = 0; in && in[i]; i++) {
-		char d[17];
-		digest(in[i], d);
-		r |= bytes_str(req, i ? ",{\"path\":" : "{\"path\":");
-		r |= bytes_json(req, in[i]);
-		r |= bytes_str(req, ",\"digest\":");
-		r |= bytes_json(req, d);
-		r |= bytes_add(req, "}", 1);
-	}
-	r |= bytes_str(req, "],\"requestId\":0}\n");
-	return r ? -1 : 0;
+	if (has_prefix(pl, argv))
+		return pl->ncmd;
+	return !strcmp(argv[0], pl->cmd[0]) || (pl->match && !strcmp(argv[0], pl->match)) ? 1 : 0;
 }
 
-/* Reads the response in line (NUL-terminated, its own text). Returns 0 with
- * *code and the decoded output in out; -1 for a line that is not a
- * response, -2 for another requestId. */
+/* Reads the singleplex response in line. Returns 0 with *code and the
+ * decoded output in out; -1 for a line that is not a response, -2 for another
+ * requestId. */
 static int parse_response(const char *line, int *code, struct bytes *out)
 {
-	const char *s = gbx_json_skip_ws(line);
-	if (*s != '{')
+	int64_t id;
+	if (proto_response(line, &id, code))
 		return -1;
-	const char *end = gbx_json_skip(s);
-	if (!end || *gbx_json_skip_ws(end))
-		return -1;
-	/* every member well formed, as far as the reader goes */
-	const char *it = NULL, *v;
-	char key[32];
-	while ((v = gbx_json_next_member(s, &it, key, sizeof key)))
-		if (!gbx_json_skip(v))
-			return -1;
-	if (!it)
-		return -1;
-	double d = 0;
-	v = gbx_json_member(s, "requestId");
-	if (v && (gbx_json_number(v, &d) || d != 0))
-		return gbx_json_number(v, &d) ? -1 : -2;
-	d = 0;
-	v = gbx_json_member(s, "exitCode");
-	if (v && (gbx_json_number(v, &d) || d != (double)(int)d))
-		return -1;
-	*code = (int)d;
-	out->len = 0;
-	v = gbx_json_member(s, "output");
-	if (v && strncmp(v, "null", 4)) {
-		size_t n = strlen(v) + 1;
-		if (bytes_reserve(out, n) || gbx_json_string(v, out->p, n))
-			return -1;
-		out->len = strlen(out->p);
-	}
-	return 0;
+	if (id != 0)
+		return -2;
+	return proto_output(line, out) ? -1 : 0;
 }
 
 /* The pool a task goes to, or NULL. "pool": false opts out of the match. */
@@ -340,6 +281,66 @@ static void fail(struct gbx_before *ans, struct tbuf *b, const char *kind)
 	ans->result.err_len = strlen(b->err);
 }
 
+static void answer(struct gbx_before *ans, struct tbuf *b, int code, int64_t t0)
+{
+	ans->verdict = GBX_ANSWER;
+	ans->label = "pool";
+	ans->result.ok = code == 0;
+	ans->result.failure = code ? "exit" : NULL;
+	ans->result.exit_code = code;
+	ans->result.ms = (double)(mono_ns() - t0) / 1e6;
+	ans->result.out = b->out.p;
+	ans->result.out_len = b->out.len;
+}
+
+/* A task on a multiplex pool: the request body is in b->req (without its
+ * requestId, which each worker gives). */
+static void mux_before(struct plugin *p, struct pool *pl, const gbx_task *t, struct tbuf *b,
+		       int64_t t0, int64_t deadline, struct gbx_before *ans)
+{
+	size_t body = b->req.len;
+	struct mreq r = {0};
+	const char *kind = "error";
+	if (bytes_reserve(&b->req, 32)) { /* "requestId":N}\n, N < 2^63 */
+		snprintf(b->err, sizeof b->err, "pool %s: out of memory\n", pl->name);
+		fail(ans, b, "error");
+		return;
+	}
+	/* a worker that is gone before it got the request lost nothing: try
+	 * another (a bounded number of times) */
+	for (int tries = 0; tries < 3; tries++) {
+		struct wproc *w = mux_acquire(pl, deadline, &kind, b->err, sizeof b->err - 1);
+		if (!w) {
+			strcat(b->err, "\n");
+			fail(ans, b, kind);
+			return;
+		}
+		r.t0_ns = t0;
+		r.deadline_ns = deadline;
+		r.task_id = p->host->task_id(t);
+		r.out = &b->out;
+		if (mux_register(p, pl, w, &r)) {
+			mux_release(pl, w);
+			continue;
+		}
+		proto_request_id(&b->req, body, r.id); /* room reserved: cannot fail */
+		atomic_fetch_add(&pl->requests, 1);
+		int rc = mux_call(p, pl, w, &r, b->req.p, b->req.len, &kind, b->err, sizeof b->err);
+		mux_release(pl, w);
+		if (rc < 0) {
+			atomic_fetch_sub(&pl->requests, 1);
+			continue;
+		}
+		if (rc > 0)
+			fail(ans, b, kind);
+		else
+			answer(ans, b, r.code, t0);
+		return;
+	}
+	snprintf(b->err, sizeof b->err, "pool %s: workers keep dying at start-up\n", pl->name);
+	fail(ans, b, "error");
+}
+
 static void pool_before(void *self, const gbx_task *t, struct gbx_before *ans)
 {
 	struct plugin *p = self;
@@ -364,7 +365,8 @@ static void pool_before(void *self, const gbx_task *t, struct gbx_before *ans)
 		fail(ans, b, "error");
 		return;
 	}
-	if (build_request(p, pl, t, argv, &b->req)) {
+	if (proto_request(&b->req, argv, skip_of(pl, argv), p->host->task_inputs(t)) ||
+	    (!pl->multiplex && proto_request_id(&b->req, b->req.len, 0))) {
 		snprintf(b->err, sizeof b->err, "pool %s: out of memory\n", pl->name);
 		fail(ans, b, "error");
 		return;
@@ -372,6 +374,10 @@ static void pool_before(void *self, const gbx_task *t, struct gbx_before *ans)
 	int64_t tmo = p->host->task_timeout_ms(t);
 	int64_t t0 = mono_ns();
 	int64_t deadline = tmo > 0 ? t0 + tmo * 1000000 : 0;
+	if (pl->multiplex) {
+		mux_before(p, pl, t, b, t0, deadline, ans);
+		return;
+	}
 	const char *kind = "error";
 	struct wproc *w = NULL;
 	int rc;
@@ -393,7 +399,7 @@ static void pool_before(void *self, const gbx_task *t, struct gbx_before *ans)
 		atomic_fetch_add(&pl->replaced, 1);
 		snprintf(msg, sizeof msg, "pool %s: worker %ld %s before it got a request; replaced",
 			 pl->name, (long)pid, how);
-		replaced_event(p, pl, t, pid, "died", msg);
+		pool_replaced(p, pl, t, pid, "died", msg, NULL);
 		w = NULL;
 	}
 	if (!w) {
@@ -450,7 +456,7 @@ static void pool_before(void *self, const gbx_task *t, struct gbx_before *ans)
 				 pl->name, (long)pid,
 				 !strcmp(why, "malformed") ? "a malformed" : "a response with an unknown requestId in its",
 				 tid, b->line.p, b->line.len > 120 ? "..." : "");
-		replaced_event(p, pl, t, pid, why, msg);
+		pool_replaced(p, pl, t, pid, why, msg, NULL);
 		snprintf(b->err, sizeof b->err, "%s\n", msg);
 		fail(ans, b, !strcmp(why, "timeout") ? "timeout" : "error");
 		return;
@@ -465,20 +471,13 @@ static void pool_before(void *self, const gbx_task *t, struct gbx_before *ans)
 		snprintf(msg, sizeof msg,
 			 "pool %s: worker %ld wrote more than one line for one request; replaced",
 			 pl->name, (long)pid);
-		replaced_event(p, pl, t, pid, "malformed", msg);
+		pool_replaced(p, pl, t, pid, "malformed", msg, NULL);
 	} else if (pl->max_requests > 0 && w->nreq >= pl->max_requests) {
 		recycle(pl, w);
 	} else {
 		give_back(pl, w);
 	}
-	ans->verdict = GBX_ANSWER;
-	ans->label = "pool";
-	ans->result.ok = code == 0;
-	ans->result.failure = code ? "exit" : NULL;
-	ans->result.exit_code = code;
-	ans->result.ms = (double)(mono_ns() - t0) / 1e6;
-	ans->result.out = b->out.p;
-	ans->result.out_len = b->out.len;
+	answer(ans, b, code, t0);
 }
 
 /* ---- run start and end --------------------------------------------------- */
@@ -522,6 +521,7 @@ static void stop_all(struct plugin *p)
 		pthread_mutex_unlock(&pl->mu);
 		int n = proc_stop_all(list, 1000);
 		atomic_fetch_sub(&pl->nlive, n);
+		mux_stop_idle(pl, INT64_MAX, 0, 1000);
 	}
 }
 
@@ -569,6 +569,11 @@ static void pool_tick(void *self, const struct gbx_metrics *m)
 		struct pool *pl = &p->pools[i];
 		if (pl->idle_timeout_ms <= 0)
 			continue;
+		if (pl->multiplex) {
+			int n = mux_stop_idle(pl, now - pl->idle_timeout_ms * 1000000, pl->min, 200);
+			atomic_fetch_add(&pl->expired, n);
+			continue;
+		}
 		struct wproc *old = NULL;
 		int n = 0;
 		pthread_mutex_lock(&pl->mu);
@@ -635,8 +640,8 @@ static int lua_size(void *self, const struct gbx_value *a, int n, struct gbx_val
 static const char *const pool_keys[] = {"command",         "min",
 					"max",             "max_requests",
 					"idle_timeout_ms", "startup_timeout_ms",
-					"multiplex",       "match",
-					NULL};
+					"multiplex",       "max_inflight",
+					"match",           NULL};
 
 static int get_int(const char *v, long long lo, long long hi, int64_t *out)
 {
@@ -652,7 +657,9 @@ static int read_pool(struct pool *pl, const char *obj, char *err, size_t errlen)
 	const char *it = NULL, *v;
 	char key[64];
 	int64_t n;
+	int inflight_set = 0;
 	pl->max = 2;
+	pl->max_inflight = 8;
 	pl->idle_timeout_ms = 60000;
 	pl->startup_timeout_ms = 10000;
 	while ((v = gbx_json_next_member(obj, &it, key, sizeof key))) {
@@ -702,13 +709,6 @@ static int read_pool(struct pool *pl, const char *obj, char *err, size_t errlen)
 					 pl->name);
 				return -1;
 			}
-			if (pl->multiplex) {
-				snprintf(err, errlen,
-					 "pools.%s.multiplex: multiplexed workers are not supported "
-					 "yet (singleplex only); remove it or set it to false",
-					 pl->name);
-				return -1;
-			}
 		} else if (!strcmp(key, "match")) {
 			size_t len = strlen(v) + 1;
 			free(pl->match);
@@ -722,13 +722,17 @@ static int read_pool(struct pool *pl, const char *obj, char *err, size_t errlen)
 			}
 		} else {
 			int is_min = !strcmp(key, "min"), is_max = !strcmp(key, "max");
-			if (get_int(v, is_max ? 1 : 0, is_min || is_max ? 1024 : 2592000000LL, &n)) {
+			int is_mi = !strcmp(key, "max_inflight"), small = is_min || is_max || is_mi;
+			if (get_int(v, is_max || is_mi ? 1 : 0, small ? 1024 : 2592000000LL, &n)) {
 				snprintf(err, errlen, "pools.%s.%s: expected an integer from %d to %s",
-					 pl->name, key, is_max ? 1 : 0,
-					 is_min || is_max ? "1024" : "2592000000");
+					 pl->name, key, is_max || is_mi ? 1 : 0,
+					 small ? "1024" : "2592000000");
 				return -1;
 			}
-			if (is_min)
+			if (is_mi) {
+				pl->max_inflight = (int)n;
+				inflight_set = 1;
+			} else if (is_min)
 				pl->min = (int)n;
 			else if (is_max)
 				pl->max = (int)n;
@@ -752,6 +756,13 @@ static int read_pool(struct pool *pl, const char *obj, char *err, size_t errlen)
 	if (pl->min > pl->max) {
 		snprintf(err, errlen, "pools.%s: min (%d) is larger than max (%d)", pl->name, pl->min,
 			 pl->max);
+		return -1;
+	}
+	if (inflight_set && !pl->multiplex) {
+		snprintf(err, errlen,
+			 "pools.%s.max_inflight: only multiplex workers take several requests at "
+			 "once; set \"multiplex\": true or remove it",
+			 pl->name);
 		return -1;
 	}
 	return 0;

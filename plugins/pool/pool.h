@@ -1,12 +1,18 @@
 /* pool.h - shared internals of the "pool" plugin: the pools, their worker
  * processes, and the per-thread buffers (pool.c is the glue to the engine,
- * proc.c starts, talks to and stops worker processes).
+ * proc.c starts, talks to and stops worker processes, proto.c writes requests
+ * and reads responses, mux.c shares a multiplex worker between threads).
  *
- * Invariants: a worker process is either on its pool's idle list (under the
- * pool's mutex) or held by exactly one engine thread, which alone touches its
- * pipes and read buffer; nlive counts processes started and not yet reaped,
- * nidle the idle list's length (both atomics, so Lua can read them without a
- * lock).
+ * Invariants, singleplex: a worker process is either on its pool's idle list
+ * (under the pool's mutex) or held by exactly one engine thread, which alone
+ * touches its pipes and read buffer.
+ * Multiplex: every live worker is on its pool's mux list until it is closed
+ * (dead, recycled or stopped); inflight and closed are under the pool's
+ * mutex; the requests in flight, the reader role and the doom are under the
+ * worker's own mutex (see mux.c). The pool's mutex is never held while the
+ * worker's is taken, nor the other way round.
+ * nlive counts processes started and not yet reaped, nidle the idle ones
+ * (atomics, so Lua can read them without a lock).
  */
 #ifndef GBX_POOL_H
 #define GBX_POOL_H
@@ -17,8 +23,27 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+/* A growing byte buffer. */
+struct bytes {
+	char *p;
+	size_t len, cap;
+};
+
+/* One request in flight on a multiplex worker: on its sender's stack, on the
+ * worker's list (under the worker's mutex) until done. */
+struct mreq {
+	struct mreq *next;
+	int64_t id;            /* requestId, > 0 */
+	int64_t t0_ns, deadline_ns; /* sent at; answer by (0: no limit) */
+	const char *task_id;   /* the sender's task, for messages */
+	struct bytes *out;     /* the sender's buffer: the decoded output lands here */
+	int done;              /* answered (failed 0) or failed with the worker (failed 1) */
+	int failed, code;
+	int unsent;            /* its write failed: it never got there */
+};
+
 struct wproc {
-	struct wproc *next;   /* on the idle list */
+	struct wproc *next;   /* on the idle list (singleplex) or the mux list */
 	pid_t pid;
 	int in_fd, out_fd;    /* its stdin (we write), its stdout (we read) */
 	char *rbuf;           /* bytes read past the last full line */
@@ -26,6 +51,31 @@ struct wproc {
 	int64_t nreq;         /* requests answered */
 	int64_t idle_since_ns;
 	int64_t started_ns;
+	int reaped;           /* proc_end has reaped it: its pid is no longer ours */
+
+	/* multiplex only (wake_fd < 0 otherwise) */
+	int wake_fd;          /* eventfd: wakes the reader out of poll() */
+	int inflight, closed; /* under the pool's mutex: senders holding it; no new ones */
+	int64_t nsent;        /* under the pool's mutex: requests given to it */
+	pthread_mutex_t mu;   /* the fields below */
+	pthread_cond_t cv;    /* a request was answered, the reader role is free, or doom */
+	pthread_mutex_t wmu;  /* held while writing a request: lines never interleave */
+	struct mreq *reqs;    /* in flight */
+	int64_t next_id;
+	int reading;          /* a sender holds the reader role (reads and dispatches lines) */
+	int write_failed;     /* a sender could not write: the reader dooms it */
+	struct bytes line;    /* the reader's line */
+	/* the doom: once dead is set nothing is sent, every request in flight
+	 * fails with this, and the pid is reaped by the reader that set it */
+	int dead;
+	const char *why;      /* "died", "timeout", "malformed", "too long", "unknown
+			       * requestId", "idle" (it exited or talked with nothing in flight) */
+	int64_t doom_ns;
+	char how[64];         /* died: how it ended */
+	char culprit[128];    /* timeout: the task that was not answered */
+	int64_t culprit_ms;
+	char what[200];       /* malformed, unknown requestId: the line (cut) */
+	int ndoomed;          /* requests in flight when it died */
 };
 
 struct pool {
@@ -34,21 +84,17 @@ struct pool {
 	size_t ncmd;
 	int min, max;
 	int64_t max_requests, idle_timeout_ms, startup_timeout_ms;
-	int multiplex;
+	int multiplex, max_inflight;
 	char *match;
 
 	pthread_mutex_t mu;
-	pthread_cond_t cv;    /* a worker came back or went away */
-	struct wproc *idle;   /* under mu, most recently used first */
+	pthread_cond_t cv;    /* a worker came back or went away, or a request slot freed */
+	struct wproc *idle;   /* under mu, most recently used first (singleplex) */
+	struct wproc *mux;    /* under mu, every live open worker (multiplex) */
 	_Atomic int nlive, nidle;
 	_Atomic int64_t started, requests, replaced, recycled, expired;
 };
 
-/* A growing byte buffer. */
-struct bytes {
-	char *p;
-	size_t len, cap;
-};
 int bytes_reserve(struct bytes *b, size_t more);
 int bytes_add(struct bytes *b, const void *s, size_t n);
 int bytes_str(struct bytes *b, const char *s);
@@ -61,15 +107,68 @@ struct wproc *proc_start(struct pool *pl, char *err, size_t errlen);
 /* Writes all of buf before deadline_ns (0: none). 0, -1 error, -2 timed out. */
 int proc_write(struct wproc *w, const char *buf, size_t len, int64_t deadline_ns);
 /* Reads one line (without its '\n') into line before deadline_ns. 0, -1 EOF
- * or error, -2 timed out, -3 line too long. */
+ * or error, -2 timed out, -3 line too long, -4 woken through wake_fd. */
 int proc_read_line(struct wproc *w, struct bytes *line, int64_t deadline_ns);
+/* Wakes a multiplex worker's reader out of proc_read_line. */
+void proc_wake(struct wproc *w);
 /* Whether an idle worker looks unusable (exited, or wrote something unasked). */
 int proc_broken(struct wproc *w);
 /* Kills the worker (its process group) and reaps it; describes how it ended
  * in how (may be NULL). Frees w. */
 void proc_kill(struct wproc *w, char *how, size_t howlen);
+/* The same without freeing: its pipes stay open until proc_free, so other
+ * threads may still hold them (multiplex). Sets w->reaped. */
+void proc_end(struct wproc *w, char *how, size_t howlen);
+void proc_free(struct wproc *w);
 /* Closes the stdin of every worker in list, waits up to grace_ms for them to
  * exit, kills the rest, reaps all and frees them. Returns how many. */
 int proc_stop_all(struct wproc *list, int64_t grace_ms);
+
+/* proto.c: the protocol's text. */
+/* The request for argv (the argument rule is the caller's: the first `skip`
+ * are left out) and inputs (NULL-terminated, may be NULL), up to and with
+ * "requestId": proto_request_id ends it with an id (req->len is the body's
+ * length after proto_request; pass it back as body to reuse the body). */
+int proto_request(struct bytes *req, const char *const *argv, size_t skip,
+		  const char *const *inputs);
+int proto_request_id(struct bytes *req, size_t body, int64_t id);
+/* Checks that line is one well-formed response object and reads its
+ * requestId (0 when missing) and exitCode. 0, or -1 when it is not a response. */
+int proto_response(const char *line, int64_t *id, int *code);
+/* Decodes the response's output (checked by proto_response) into out. 0 or -1. */
+int proto_output(const char *line, struct bytes *out);
+
+/* pool.c: a pool.replaced event and a warning; tasks_json (may be NULL) is
+ * the ids of the requests that failed with it, as JSON strings separated by
+ * commas. */
+struct plugin;
+struct pool;
+struct gbx_task;
+void pool_replaced(struct plugin *p, struct pool *pl, const struct gbx_task *t, pid_t pid,
+		   const char *why, const char *msg, const char *tasks_json);
+
+/* mux.c: requests on a multiplex worker (see mux.c for the protocol between
+ * senders). */
+/* Takes a worker of pl with a free request slot (least busy first; a new one
+ * while fewer than max are alive), waiting for a slot until deadline_ns (0:
+ * none). NULL with *kind ("spawn", "timeout") and a message in err. */
+struct wproc *mux_acquire(struct pool *pl, int64_t deadline_ns, const char **kind, char *err,
+			  size_t errlen);
+/* Puts r (t0_ns, deadline_ns, task_id, out filled in) in flight on w and
+ * gives it its requestId. -1 when w is dead: release it, take another. */
+int mux_register(struct plugin *p, struct pool *pl, struct wproc *w, struct mreq *r);
+/* Sends req (ending in r's requestId) and waits until r is answered or fails
+ * with its worker. 0: answered (r->code, the output in r->out); 1: failed,
+ * *kind and a message in err; -1: it never got there (the worker was gone):
+ * release w and take another. */
+int mux_call(struct plugin *p, struct pool *pl, struct wproc *w, struct mreq *r,
+	     const char *req, size_t len, const char **kind, char *err, size_t errlen);
+/* Gives back the sender's hold on w; the last sender out of a closed worker
+ * stops it (max_requests; returns 1) or frees it (doomed). */
+int mux_release(struct pool *pl, struct wproc *w);
+/* Stops the workers of pl that nobody holds and that were idle since
+ * older_than_ns, keeping `keep` alive (close stdin, grace_ms to exit, then
+ * SIGKILL). Returns how many. */
+int mux_stop_idle(struct pool *pl, int64_t older_than_ns, int keep, int64_t grace_ms);
 
 #endif

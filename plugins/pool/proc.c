@@ -1,8 +1,9 @@
 /* proc.c - worker processes of the pool plugin: start one with posix_spawn
  * (its own process group, stdin and stdout on close-on-exec pipes, stderr
- * shared with gearbox), write a request, read a line back with a deadline,
- * and stop them: politely (close stdin, wait) or not (SIGKILL the group).
- * Every process started here is reaped here: no zombies.
+ * shared with gearbox), write a request, read a line back with a deadline
+ * (and, for a multiplex worker, a wake-up eventfd), and stop them: politely
+ * (close stdin, wait) or not (SIGKILL the group). Every process started here
+ * is reaped here: no zombies; a reaped pid is never signalled again.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -15,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -96,6 +98,19 @@ struct wproc *proc_start(struct pool *pl, char *err, size_t errlen)
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
+	w->in_fd = w->out_fd = w->wake_fd = -1;
+	if (pl->multiplex && (w->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0) {
+		snprintf(err, errlen, "eventfd: %s", strerror(errno));
+		free(w);
+		return NULL;
+	}
+	pthread_mutex_init(&w->mu, NULL);
+	pthread_mutex_init(&w->wmu, NULL);
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&w->cv, &ca);
+	pthread_condattr_destroy(&ca);
 	/* close-on-exec: tasks the engine spawns meanwhile must not hold our
 	 * pipes open (a worker would never see EOF on its stdin) */
 	if (pipe2(in, O_CLOEXEC) || pipe2(out, O_CLOEXEC)) {
@@ -142,7 +157,7 @@ fail:
 		if (out[i] >= 0)
 			close(out[i]);
 	}
-	free(w);
+	proc_free(w);
 	return NULL;
 }
 
@@ -215,13 +230,27 @@ int proc_read_line(struct wproc *w, struct bytes *line, int64_t deadline_ns)
 			continue;
 		if (errno != EAGAIN)
 			return -1;
-		struct pollfd pf = {w->out_fd, POLLIN, 0};
+		struct pollfd pf[2] = {{w->out_fd, POLLIN, 0}, {w->wake_fd, POLLIN, 0}};
 		int ms = poll_ms(deadline_ns);
 		if (ms == 0)
 			return -2;
-		if (poll(&pf, 1, ms) == 0 && deadline_ns && mono_ns() >= deadline_ns)
+		int np = poll(pf, w->wake_fd >= 0 ? 2 : 1, ms);
+		if (np == 0 && deadline_ns && mono_ns() >= deadline_ns)
 			return -2;
+		if (np > 0 && w->wake_fd >= 0 && (pf[1].revents & POLLIN)) {
+			uint64_t v;
+			if (read(w->wake_fd, &v, sizeof v) < 0 && errno != EAGAIN)
+				return -1;
+			return -4;
+		}
 	}
+}
+
+void proc_wake(struct wproc *w)
+{
+	uint64_t one = 1;
+	if (write(w->wake_fd, &one, sizeof one) < 0)
+		return; /* EAGAIN: the counter is full, so it is awake anyway */
 }
 
 int proc_broken(struct wproc *w)
@@ -244,13 +273,19 @@ static void describe(int st, char *how, size_t howlen)
 		snprintf(how, howlen, "ended");
 }
 
-static void proc_free(struct wproc *w)
+void proc_free(struct wproc *w)
 {
 	if (w->in_fd >= 0)
 		close(w->in_fd);
 	if (w->out_fd >= 0)
 		close(w->out_fd);
+	if (w->wake_fd >= 0)
+		close(w->wake_fd);
+	pthread_mutex_destroy(&w->mu);
+	pthread_mutex_destroy(&w->wmu);
+	pthread_cond_destroy(&w->cv);
 	free(w->rbuf);
+	free(w->line.p);
 	free(w);
 }
 
@@ -261,6 +296,12 @@ static void nap_ms(int ms)
 }
 
 void proc_kill(struct wproc *w, char *how, size_t howlen)
+{
+	proc_end(w, how, howlen);
+	proc_free(w);
+}
+
+void proc_end(struct wproc *w, char *how, size_t howlen)
 {
 	int st = 0;
 	/* a worker that closed its stdout is usually dying on its own: give it a
@@ -287,7 +328,7 @@ void proc_kill(struct wproc *w, char *how, size_t howlen)
 		else if (how)
 			snprintf(how, howlen, "ended");
 	}
-	proc_free(w);
+	w->reaped = 1;
 }
 
 int proc_stop_all(struct wproc *list, int64_t grace_ms)

@@ -7,6 +7,47 @@
 #    BENCH_POOL_REPEAT times (default 3): the cold side takes ~10-30 s a run.
 # 2. The pool enabled, with a pool configured, but no task using it:
 #    1,000,000 no-op sim tasks, pool off vs on. Goal: within 2%.
+# 3. Heap allocations per task in the gearbox process (tests/bench/
+#    malloc_count.c, an LD_PRELOAD counter): 1,000 and 3,000 tasks of
+#    examples/workers/worker.c --echo at -j2, the difference over 2,000, for
+#    loading alone (gearbox check), no pool (a process per task), a
+#    singleplex pool and a multiplex pool; and the calls made from pool.so's
+#    own code. Counts, not times: one run each.
+# 3 first: it takes seconds
+cc -O2 -shared -fPIC -o "$W/malloc_count.so" tests/bench/malloc_count.c -ldl || exit 2
+cc -O2 -o "$W/cworker" examples/workers/worker.c || exit 2
+for n in 1000 3000; do
+	echo "{ \"matrix\": [ { \"id\": \"t{i}\", \"argv\": [\"$W/cworker\", \"--echo\", \"x\", \"{i}\"], \"vars\": { \"i\": [$(seq -s, 1 $n)] } } ] }" >"$W/alloc-$n.json"
+done
+echo "{ \"plugins\": { \"pool\": { \"pools\": { \"c\": { \"command\": [\"$W/cworker\", \"--persistent_worker\"], \"match\": \"$W/cworker\", \"min\": 2, \"max\": 2 } } } } }" >"$W/alloc-single.json"
+echo "{ \"plugins\": { \"pool\": { \"pools\": { \"c\": { \"command\": [\"$W/cworker\", \"--persistent_worker\"], \"match\": \"$W/cworker\", \"multiplex\": true, \"min\": 1, \"max\": 1, \"max_inflight\": 2 } } } } }" >"$W/alloc-mux.json"
+# al_count N CMD ARGS...: runs gearbox CMD on the N-task workload with the
+# counter; prints "total from-pool.so"
+al_count() {
+	al_n=$1; shift
+	al_cmd=$1; shift
+	rm -f "$W/mc.out"
+	LD_PRELOAD="$W/malloc_count.so" MALLOC_COUNT_OUT="$W/mc.out" MALLOC_COUNT_LIB=/pool.so \
+		"$GBX" "$al_cmd" "$W/alloc-$al_n.json" "$@" >/dev/null 2>&1
+	cat "$W/mc.out" 2>/dev/null || echo "0 0"
+}
+# al_per CMD ARGS...: allocations per task from 1,000 to 3,000 tasks:
+# "total from-pool.so beyond-loading" (al_load must be set for the third)
+al_per() {
+	echo "$(al_count 1000 "$@") $(al_count 3000 "$@") ${al_load:-0}" |
+		awk '{t = ($3 - $1) / 2000; printf "%.2f %.2f %.2f", t, ($4 - $2) / 2000, t - $5}'
+}
+al_load=$(al_per check | cut -d' ' -f1)
+al_off=$(al_per run -j2 -q --no-progress)
+al_one=$(al_per run -j2 -q --no-progress --config "$W/alloc-single.json" --enable pool)
+al_mux=$(al_per run -j2 -q --no-progress --config "$W/alloc-mux.json" --enable pool)
+echo
+echo "## pool: heap allocations per task in the gearbox process (1,000 vs 3,000 tasks of worker.c --echo at -j2)"
+echo "loading the workload (gearbox check):     $al_load"
+echo "$al_off" | awk '{printf "run, no pool (a process per task):        %s   (%s beyond loading)\n", $1, $3}'
+echo "$al_one" | awk '{printf "run, singleplex pool of 2 worker.c:       %s   (%s beyond loading; from pool.so'"'"'s own code: %s)\n", $1, $3, $2}'
+echo "$al_mux" | awk '{printf "run, multiplex pool of 1, 2 in flight:    %s   (%s beyond loading; from pool.so'"'"'s own code: %s)\n", $1, $3, $2}'
+
 pool_rep=${BENCH_POOL_REPEAT:-3}
 pool_w="$W/pool-2000.json"
 echo "{ \"name\": \"pool-bench\", \"matrix\": [ { \"id\": \"t{i}\", \"argv\": [\"python3\", \"-c\", \"import sys; n = int(sys.argv[1]); print(n, sum(k * k for k in range(200 + n)))\", \"{i}\"], \"vars\": { \"i\": [$(seq -s, 0 1999)] } } ] }" >"$pool_w"

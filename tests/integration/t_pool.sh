@@ -4,8 +4,11 @@
 # mid-request is replaced and the task retried; a worker that writes garbage
 # or hangs past the task's timeout is killed and replaced with a clear
 # message; max_requests recycles workers; the C worker and the argument rule;
-# pool.size/pool.idle from a Lua policy; config errors; and no worker process
-# is left behind after any run.
+# pool.size/pool.idle from a Lua policy; config errors; multiplex workers
+# (the same results, answers out of order matched by requestId, a worker
+# killed, hung or writing garbage with several requests in flight: all of
+# them fail with it, are retried and answered once); and no worker process is
+# left behind after any run.
 . "$(dirname "$0")/lib.sh"
 : "${GBX_ROOT:?}"
 unset GEARBOX_PLUGIN_PATH
@@ -154,6 +157,114 @@ expect "pool.size/pool.idle: the keys they gave order the tasks ($order)" test "
 expect "pool.size/pool.idle: no policy error" sh -c "! grep -q 'sched.lua' '$T/err'"
 no_leftovers "Lua"
 
+# ---- multiplex: the same results, several requests in flight per worker -------
+cat >mxcfg.json <<EOF
+{ "plugins": { "pool": { "pools": {
+    "mx": { "command": ["python3", "$T/worker.py", "mx"], "match": "python3", "multiplex": true, "max": 2, "max_inflight": 4 },
+    "one": { "command": ["python3", "$T/worker.py", "one"], "multiplex": true, "max": 1, "max_inflight": 4 },
+    "cmx": { "command": ["$T/cworker", "--persistent_worker"], "multiplex": true, "max": 1, "max_inflight": 3 },
+    "hang": { "command": ["python3", "$T/worker.py", "hang"], "multiplex": true, "min": 1, "max": 1, "startup_timeout_ms": 0 },
+    "liar": { "command": ["python3", "$T/worker.py", "liar"], "multiplex": true, "max": 1 } } } } }
+EOF
+run_gbx run same.json -j8 --config mxcfg.json --enable pool --events ev-mx.jsonl --no-progress
+sort out >mx.txt
+expect "multiplex: all 40 ok" test "$rc" = 0
+expect "multiplex: output identical to python3 -c" cmp -s direct.txt mx.txt
+expect "multiplex: every task answered by the pool" test "$(grep '"event":"finished"' ev-mx.jsonl | count '"label":"pool"' -)" = 40
+expect "multiplex: at most two workers for 40 requests, none replaced" grep -q '"event":"pool.summary","pool":"mx","started":[12],"requests":40,"replaced":0' ev-mx.jsonl
+no_leftovers "multiplex same results"
+
+# a slow request and fast ones on one worker: the slow one is answered only
+# after three requests that reached the worker after it were answered
+# (worker.py --after 3; it fails if that never happens), so answers come back
+# out of order and must still land on their own tasks
+{
+	echo '{ "defaults": { "retries": 0 }, "tasks": ['
+	echo '{ "id": "slow", "pool": "one", "argv": ["python3", "--after", "3", "-c", "print(\"I am slow\")"] },'
+	for i in 1 2 3 4 5 6; do
+		echo "{ \"id\": \"fast$i\", \"pool\": \"one\", \"argv\": [\"python3\", \"-c\", \"print('I am fast$i')\"] }$([ $i -lt 6 ] && echo ,)"
+	done
+	echo '] }'
+} >ooo.json
+run_gbx run ooo.json -j4 --config mxcfg.json --enable pool --events ev-ooo.jsonl --output-dir outs --no-progress
+expect "out of order: all 7 ok on one worker" sh -c "test $rc = 0 && grep -q '\"pool\":\"one\",\"started\":1,\"requests\":7,\"replaced\":0' ev-ooo.jsonl"
+ok=1
+for t in slow fast1 fast2 fast3 fast4 fast5 fast6; do
+	[ "$(cat "outs/$t.stdout" 2>/dev/null)" = "I am $t" ] || ok=0
+done
+expect "out of order: every output landed on its own task" test $ok = 1
+no_leftovers "out of order"
+
+# the C worker answers in order but echoes each requestId
+{
+	echo '{ "tasks": ['
+	for i in $(seq 1 12); do
+		echo "{ \"id\": \"c$i\", \"pool\": \"cmx\", \"argv\": [\"$T/cworker\", \"--sum\", \"$i\", \"1000\"] }$([ $i -lt 12 ] && echo ,)"
+	done
+	echo '] }'
+} >cmx.json
+run_gbx run cmx.json -j4 --config mxcfg.json --enable pool --output-dir couts --no-progress
+ok=1
+for i in $(seq 1 12); do [ "$(cat "couts/c$i.stdout" 2>/dev/null)" = "$((i + 1000))" ] || ok=0; done
+expect "multiplex C worker: 12 sums, each on its task" test "$rc" = 0 -a $ok = 1
+no_leftovers "multiplex C worker"
+
+# blocker NAME: python code that on its first attempt stays in flight until
+# its worker dies (gbx_worker.hold), and on later attempts prints "NAME ok"
+blocker() {
+	printf '%s' "import os, gbx_worker\\np = '$T/seen-$1'\\nif not os.path.exists(p):\\n    open(p, 'w').close()\\n    gbx_worker.hold()\\nprint('$1 ok')"
+}
+
+# a worker killed with three requests in flight: all three fail with it, are
+# retried on a new worker and answered once
+cat >mxkill.json <<EOF
+{ "defaults": { "retries": 1 },
+  "tasks": [
+  { "id": "victim", "pool": "one", "argv": ["python3", "-c", "import os, gbx_worker\\nif not os.path.exists('$T/mkilled'):\\n    open('$T/mkilled', 'w').close()\\n    gbx_worker.wait_held(2)\\n    os.kill(os.getpid(), 9)\\nprint('victim ok')"] },
+  { "id": "k1", "pool": "one", "argv": ["python3", "-c", "$(blocker k1)"] },
+  { "id": "k2", "pool": "one", "argv": ["python3", "-c", "$(blocker k2)"] } ] }
+EOF
+run_gbx run mxkill.json -j3 --config mxcfg.json --enable pool --events ev-mxkill.jsonl --journal mxkill.journal --no-progress
+expect "multiplex kill: the run succeeds after retries" test "$rc" = 0
+expect "multiplex kill: each task printed once" test "$(sort out | tr '\n' ' ')" = "k1 ok k2 ok victim ok "
+ok=1
+for t in victim k1 k2; do
+	[ "$(count "\"event\":\"finished\",\"id\":\"$t\"" ev-mxkill.jsonl)" = 2 ] || ok=0
+	grep "\"event\":\"finished\",\"id\":\"$t\",\"attempt\":1" ev-mxkill.jsonl | grep -q '"failure":"error"' || ok=0
+	grep "\"event\":\"finished\",\"id\":\"$t\",\"attempt\":2" ev-mxkill.jsonl | grep '"ok":true' | grep -q '"label":"pool"' || ok=0
+	[ "$(count "\"id\":\"$t\"" mxkill.journal)" = 1 ] || ok=0
+done
+expect "multiplex kill: all three failed once with the worker, then ok once (events, journal)" test $ok = 1
+expect "multiplex kill: one pool.replaced, naming the three tasks" sh -c "test \$(grep -c '\"event\":\"pool.replaced\"' ev-mxkill.jsonl) = 1 && grep '\"event\":\"pool.replaced\"' ev-mxkill.jsonl | grep '\"why\":\"died\"' | grep '\"tasks\":\\[' | grep -q 'killed by signal 9 with 3 requests in flight'"
+expect "multiplex kill: two workers started, one replaced" has '"pool":"one","started":2,"requests":6,"replaced":1' ev-mxkill.jsonl
+no_leftovers "multiplex kill"
+
+# garbage, an unknown requestId and a hang, each with a bystander in flight
+# (one that holds: its first attempt stays in flight, so it fails with the
+# worker)
+cat >mxbad.json <<EOF
+{ "defaults": { "retries": 0 },
+  "tasks": [
+  { "id": "noisy", "pool": "one", "argv": ["python3", "-c", "import sys, gbx_worker\\ngbx_worker.wait_held(1)\\nsys.__stdout__.write('this is not json\\\\n')\\nsys.__stdout__.flush()"] },
+  { "id": "by1", "pool": "one", "retries": 1, "argv": ["python3", "-c", "$(blocker by1)"] },
+  { "id": "liar", "pool": "liar", "argv": ["python3", "-c", "import sys\\nsys.__stdout__.write('{\"exitCode\": 0, \"requestId\": 99999}\\\\n')\\nsys.__stdout__.flush()"] },
+  { "id": "stuck", "pool": "hang", "timeout_ms": 1000, "argv": ["python3", "-c", "import gbx_worker\\ngbx_worker.wait_held(1)\\ngbx_worker.hold()"] },
+  { "id": "by2", "pool": "hang", "retries": 1, "argv": ["python3", "-c", "$(blocker by2)"] } ] }
+EOF
+run_gbx run mxbad.json -j5 --config mxcfg.json --enable pool --events ev-mxbad.jsonl --no-progress
+expect "multiplex garbage: failure kind error" sh -c "grep '\"event\":\"finished\",\"id\":\"noisy\"' ev-mxbad.jsonl | grep -q '\"failure\":\"error\"'"
+expect "multiplex garbage: the message names pool, worker, task and line" grep -q 'pool one: worker [0-9]* wrote a malformed line while running task noisy (2 requests in flight): this is not json; killed and replaced' "$T/err"
+expect "multiplex garbage: the bystander failed with it (error), then ok" sh -c "grep '\"event\":\"finished\",\"id\":\"by1\",\"attempt\":1' ev-mxbad.jsonl | grep -q '\"failure\":\"error\"' && grep '\"event\":\"finished\",\"id\":\"by1\",\"attempt\":2' ev-mxbad.jsonl | grep -q '\"ok\":true' && grep -qx 'by1 ok' '$T/out'"
+expect "multiplex unknown requestId: failure kind error" sh -c "grep '\"event\":\"finished\",\"id\":\"liar\"' ev-mxbad.jsonl | grep -q '\"failure\":\"error\"'"
+expect "multiplex unknown requestId: the message says so" grep -q 'pool liar: worker [0-9]* wrote a response with an unknown requestId while running task liar (1 request in flight): {"exitCode": 0, "requestId": 99999}; killed and replaced' "$T/err"
+expect "multiplex hang: the task fails with kind timeout" sh -c "grep '\"event\":\"finished\",\"id\":\"stuck\"' ev-mxbad.jsonl | grep -q '\"failure\":\"timeout\"'"
+expect "multiplex hang: the message says so" grep -q 'pool hang: worker [0-9]* did not answer task stuck within 1000 ms (2 requests in flight); killed and replaced' "$T/err"
+expect "multiplex hang: the bystander failed with kind error, then ok" sh -c "grep '\"event\":\"finished\",\"id\":\"by2\",\"attempt\":1' ev-mxbad.jsonl | grep -q '\"failure\":\"error\"' && grep '\"event\":\"finished\",\"id\":\"by2\",\"attempt\":2' ev-mxbad.jsonl | grep -q '\"ok\":true'"
+for why in malformed 'unknown requestId' timeout; do
+	expect "multiplex failures: a pool.replaced event with why $why" sh -c "grep '\"event\":\"pool.replaced\"' ev-mxbad.jsonl | grep -q '\"why\":\"$why\"'"
+done
+no_leftovers "multiplex failures"
+
 # ---- config errors and start-up failures --------------------------------------
 echo '{ "plugins": { "pool": { "pools": { "x": { "command": ["true"], "mni": 1 } } } } }' >bad1.json
 run_gbx run lua.json --config bad1.json --enable pool --no-progress
@@ -169,3 +280,9 @@ echo '{ "tasks": [ { "id": "s", "pool": "x", "retries": 0, "argv": ["a"] }, { "i
 run_gbx run spawn.json --config bad4.json --enable pool --events ev-spawn.jsonl --no-progress
 expect "a worker that cannot start: failure kind spawn" sh -c "grep '\"event\":\"finished\",\"id\":\"s\"' ev-spawn.jsonl | grep -q '\"failure\":\"spawn\"' && grep -q 'pool x: cannot start worker /nonexistent/worker' '$T/err'"
 expect "an unknown pool name: failure kind error with a message" sh -c "grep '\"event\":\"finished\",\"id\":\"u\"' ev-spawn.jsonl | grep -q '\"failure\":\"error\"' && grep -q 'no pool named nope' '$T/err'"
+echo '{ "plugins": { "pool": { "pools": { "x": { "command": ["true"], "max_inflight": 4 } } } } }' >bad5.json
+run_gbx run lua.json --config bad5.json --enable pool --no-progress
+expect "config: max_inflight without multiplex is an error" sh -c "test $rc = 2 && grep -q 'pools.x.max_inflight: only multiplex workers' '$T/err'"
+echo '{ "plugins": { "pool": { "pools": { "x": { "command": ["true"], "multiplex": true, "max_inflight": 0 } } } } }' >bad6.json
+run_gbx run lua.json --config bad6.json --enable pool --no-progress
+expect "config: max_inflight 0 is an error" sh -c "test $rc = 2 && grep -q 'pools.x.max_inflight: expected an integer from 1 to 1024' '$T/err'"
