@@ -18,7 +18,7 @@
 #    the wall from just before the first task is given to just after the
 #    last one ends, over N, submission included for every engine. Goal:
 #    gearbox (C callbacks) at least as fast as GThreadPool and uv_queue_work
-#    (gearbox/other <= 1.00).
+#    (gearbox/other <= 1.00). BENCH_PEERS_N sets the number of tasks.
 peers_w=$W/peers
 peers_src=tests/bench/peers
 mkdir -p "$peers_w"
@@ -125,7 +125,7 @@ peers_table "sh -c 'echo x'"
 rm -rf "$peers_w/true" "$peers_w/echo"
 
 # 2. in-process engines
-peers_n=200000
+peers_n=${BENCH_PEERS_N:-200000}
 peers_b=$peers_w/bin
 mkdir -p "$peers_b"
 peers_cflags="-O2 -Wall -Wextra"
@@ -182,26 +182,28 @@ for k in $peers_kinds; do
 	done
 done
 
-# peers_cell CONTENDER KIND: one column of the table, 30 wide
+# peers_cell CONTENDER KIND: one column of the table, 34 wide
 peers_cell() {
 	f=$peers_b/$1.$2
 	if [ ! -s "$f" ]; then
-		printf '%-30s' "     -"
+		printf '%-34s' "     -"
 	elif [ "$1" = gearbox_fn ] || [ "$1" = gearbox_sim ]; then
-		printf '%-30s' "$(printf '%7.0f  (submit %.0f)' "$(med "$f" 1)" "$(med "$f" 2)")"
+		printf '%-34s' "$(awk -v t="$(med "$f" 1)" -v s="$(med "$f" 2)" 'BEGIN {
+			printf "%7.0f  (%.0f submit + %.0f run)", t, s, t - s }')"
 	else
-		printf '%-30s' "$(printf '%7.0f  %6s' "$(med "$f" 1)" "$(ratio "$(med "$peers_b/gearbox_fn.$2" 1)" "$(med "$f" 1)")")"
+		printf '%-34s' "$(printf '%7.0f  %6s' "$(med "$f" 1)" "$(ratio "$(med "$peers_b/gearbox_fn.$2" 1)" "$(med "$f" 1)")")"
 	fi
 }
 echo
 echo "## peers: in-process engines, $peers_n tasks on 2 threads each (median of $REPEAT runs, alternated)"
 echo "ns/task: the wall from just before the first task is given to just after the last one has ended,"
-echo "over $peers_n: submission included for every engine (gearbox's tasks only start in gbx_engine_run;"
-echo "the others run tasks while more are being given). The 1 us task is a spin of ${peers_iters:-?} iterations,"
-echo "calibrated here, the same code in every engine but gearbox's sim tasks (sim.c's own loop, cpu_us 1)."
+echo "over $peers_n: submission included for every engine (gearbox's tasks only start in gbx_engine_run,"
+echo "the \"run\" part; the others run tasks while more are being given). The 1 us task is a spin of"
+echo "${peers_iters:-?} iterations, calibrated here, the same code in every engine but gearbox's sim tasks"
+echo "(sim.c's own loop, cpu_us 1). Ratios are gearbox (C callbacks)/this: above 1, gearbox is slower."
 [ -n "$peers_skip" ] && echo "$peers_skip"
-printf '%-36s %-30s %-30s\n' "" "no-op task" "1 us task"
-printf '%-36s %-30s %-30s\n' "engine" "ns/task  gearbox(C)/this" "ns/task  gearbox(C)/this"
+printf '%-36s %-34s %s\n' "" "no-op task" "1 us task"
+printf '%-36s %-34s %s\n' "engine" "ns/task   ratio" "ns/task   ratio"
 for c in $peers_list; do
 	case $c in
 	gearbox_fn) l="gearbox, C callbacks (submit_fn)" ;;
@@ -210,7 +212,7 @@ for c in $peers_list; do
 	glib) l="GLib GThreadPool" ;;
 	uv) l="libuv uv_queue_work" ;;
 	esac
-	printf '%-36s %s %s\n' "$l" "$(peers_cell $c noop)" "$(peers_cell $c spin)"
+	printf '%-36s %s %s\n' "$l" "$(peers_cell $c noop)" "$(peers_cell $c spin | sed 's/ *$//')"
 	for k in noop spin; do
 		[ -s "$peers_b/$c.$k.bad" ] && echo "  FAILED ($c, $k): $(sort -u "$peers_b/$c.$k.bad" | head -n 3 | tr '\n' ' ')"
 	done
