@@ -13,6 +13,9 @@ REPEAT=${REPEAT:-5}
 GBX=$root/build/gearbox
 W=$(mktemp -d "${TMPDIR:-/tmp}/gbx-bench.XXXXXX")
 trap 'rm -rf "$W"' EXIT
+# an interrupted bench (^C, or `make bench | head`) ends through the EXIT trap too
+trap 'exit 130' INT TERM HUP
+trap 'exit 141' PIPE
 cc -O2 -o "$W/measure" tests/bench/measure.c || exit 2
 M=$W/measure
 only=${BENCH:-all}
