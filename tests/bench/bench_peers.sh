@@ -134,7 +134,7 @@ peers_cc() {
 	_p=$1; _s=$2; shift 2
 	cc $peers_cflags -o "$peers_b/$_p" "$peers_src/$_s" "$@" 2>"$peers_b/$_p.log" && return 0
 	peers_skip="$peers_skip${peers_skip:+
-}$_p skipped: $_s did not build: $(head -n 1 "$peers_b/$_p.log")"
+}$_p skipped: $_s did not build: $(grep -m 1 -i 'error' "$peers_b/$_p.log" || head -n 1 "$peers_b/$_p.log")"
 	return 1
 }
 peers_list=""
@@ -191,7 +191,9 @@ peers_cell() {
 		printf '%-34s' "$(awk -v t="$(med "$f" 1)" -v s="$(med "$f" 2)" 'BEGIN {
 			printf "%7.0f  (%.0f submit + %.0f run)", t, s, t - s }')"
 	else
-		printf '%-34s' "$(printf '%7.0f  %6s' "$(med "$f" 1)" "$(ratio "$(med "$peers_b/gearbox_fn.$2" 1)" "$(med "$f" 1)")")"
+		_r=-
+		[ -s "$peers_b/gearbox_fn.$2" ] && _r=$(ratio "$(med "$peers_b/gearbox_fn.$2" 1)" "$(med "$f" 1)")
+		printf '%-34s' "$(printf '%7.0f  %6s' "$(med "$f" 1)" "$_r")"
 	fi
 }
 echo
