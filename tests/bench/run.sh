@@ -4,7 +4,8 @@
 # Every comparison runs its contenders in alternation (A B C A B C ...), REPEAT
 # times (default 5), and reports medians and ratios from that one run: the
 # machine is shared and noisy, so absolute times are not comparable across runs.
-# Set BENCH=name to run one section (spawn, sim, startcost, policy, plugins).
+# Set BENCH=name to run one section (spawn, sim, startcost, policy, plugins, or
+# NAME of a tests/bench/bench_NAME.sh: breaker, cache, peers, pool, telemetry).
 set -u
 cd "$(dirname "$0")/../.." || exit 2
 root=$(pwd)
@@ -12,6 +13,9 @@ REPEAT=${REPEAT:-5}
 GBX=$root/build/gearbox
 W=$(mktemp -d "${TMPDIR:-/tmp}/gbx-bench.XXXXXX")
 trap 'rm -rf "$W"' EXIT
+# an interrupted bench (^C, or `make bench | head`) ends through the EXIT trap too
+trap 'exit 130' INT TERM HUP
+trap 'exit 141' PIPE
 cc -O2 -o "$W/measure" tests/bench/measure.c || exit 2
 M=$W/measure
 only=${BENCH:-all}
