@@ -68,7 +68,8 @@ struct engine {
 	const struct plugin_set *ps;  /* never NULL: no_plugins when none are loaded */
 	pthread_mutex_t mu;
 	pthread_cond_t cv, park_cv;
-	struct heap ready, delayed;
+	struct readyq ready;
+	struct heap delayed;
 	struct worker **w;
 	int nthreads, jobs, running, idle, exited;
 	uint32_t n_final, n_ok, n_failed, n_skipped, n_resumed, n_retried, n_late, n_attempts;
@@ -270,12 +271,13 @@ static double task_key(struct engine *e, const struct task *t)
 	return -(double)t->priority;
 }
 
-static void make_ready(struct engine *e, uint32_t idx)
+/* now: when it became ready (the caller's clock reading, one per batch) */
+static void make_ready(struct engine *e, uint32_t idx, int64_t now)
 {
 	struct task *t = &e->wl->tasks[idx];
 	t->state = ST_READY;
-	t->ready_ns = now_ns();
-	if (heap_push(&e->ready, task_key(e, t), idx)) {
+	t->ready_ns = now;
+	if (readyq_push(&e->ready, task_key(e, t), idx)) {
 		fprintf(stderr, "gearbox: out of memory\n");
 		abort();
 	}
@@ -284,14 +286,15 @@ static void make_ready(struct engine *e, uint32_t idx)
 		pthread_cond_signal(&e->cv);
 }
 
-static void release_dependants(struct engine *e, uint32_t idx)
+/* now: when idx ended, which is when its dependants became ready */
+static void release_dependants(struct engine *e, uint32_t idx, int64_t now)
 {
 	const struct task *t = &e->wl->tasks[idx];
 	const uint32_t *outs = e->wl->outs + t->out_off;
 	for (uint32_t k = 0; k < t->nouts; k++) {
 		struct task *d = &e->wl->tasks[outs[k]];
 		if (--d->pending == 0 && d->state == ST_WAITING)
-			make_ready(e, outs[k]);
+			make_ready(e, outs[k], now);
 	}
 }
 
@@ -414,7 +417,8 @@ static void joblog_write(struct engine *e, uint32_t idx, const struct attempt *a
 	const struct task *t = &e->wl->tasks[idx];
 	const struct spec *s = t->spec;
 	fprintf(e->joblog, "%llu\t:\t%.3f\t%10.3f\t%zu\t%zu\t%d\t%d\t",
-		(unsigned long long)++e->joblog_seq, (double)a->start_wall_ms / 1000.0,
+		(unsigned long long)++e->joblog_seq,
+		((double)e->t0_wall_ms + (double)(a->start_ns - e->t0_ns) / 1e6) / 1000.0,
 		(double)(a->end_ns - a->start_ns) / 1e9, s->stdin_len,
 		a->out->len + a->err->len, a->exit_code < 0 ? -1 : a->exit_code, a->sig);
 	if (s->sh)
@@ -597,7 +601,7 @@ static int complete(struct engine *e, struct worker *w, uint32_t idx, struct att
 		e->n_late += late;
 		note_slow(e, idx, run_ns);
 		journal_write(e, idx, "ok", a);
-		release_dependants(e, idx);
+		release_dependants(e, idx, a->end_ns);
 		return 1;
 	}
 	int64_t delay;
@@ -646,7 +650,7 @@ static void promote_due(struct engine *e, int64_t now)
 		struct heap_ent h = heap_pop(&e->delayed);
 		if (e->stopping)
 			continue;
-		make_ready(e, h.idx);
+		make_ready(e, h.idx, now);
 	}
 }
 
@@ -657,7 +661,7 @@ static int run_over(const struct engine *e)
 	if (e->stopping && e->running == 0)
 		return 1;
 	/* nothing can ever become ready (cannot happen with a checked DAG) */
-	return e->running == 0 && e->ready.n == 0 && e->delayed.n == 0;
+	return e->running == 0 && readyq_n(&e->ready) == 0 && e->delayed.n == 0;
 }
 
 /* ---- output (outside e->mu) ---------------------------------------------- */
@@ -752,7 +756,6 @@ static int before_hook(const struct plugin *p, const gbx_task *gt, struct attemp
 		/* the plugin may have done the work itself (a pool): take its time */
 		a->end_ns = now_ns();
 		a->start_ns = r->ms > 0 && r->ms < 86400000.0 ? a->end_ns - (int64_t)(r->ms * 1e6) : a->end_ns;
-		a->start_wall_ms = wall_ms();
 		a->ok = r->ok != 0;
 		a->fkind = a->ok ? FK_NONE : fail_kind_of(r->failure);
 		a->exit_code = r->exit_code;
@@ -766,7 +769,6 @@ static int before_hook(const struct plugin *p, const gbx_task *gt, struct attemp
 	}
 	case GBX_REJECT:
 		a->start_ns = a->end_ns = now_ns();
-		a->start_wall_ms = wall_ms();
 		a->ok = 0;
 		a->fkind = FK_REJECTED;
 		a->exit_code = -1;
@@ -831,8 +833,7 @@ static void run_attempt(struct engine *e, const struct task *t, struct runner_ct
 		struct gbx_result r;
 		memset(&r, 0, sizeof r);
 		r.exit_code = -1;
-		a->start_ns = now_ns();
-		a->start_wall_ms = wall_ms();
+		a->start_ns = t->start_ns; /* read when it was taken from the queue */
 		ki->k->run(ki->self, (const gbx_task *)(const void *)t, &r);
 		a->end_ns = now_ns();
 		a->ok = r.ok != 0;
@@ -926,8 +927,8 @@ static void *worker_main(void *arg)
 		}
 		if (e->delayed.n)
 			promote_due(e, now_ns());
-		if (e->ready.n && !e->stopping) {
-			uint32_t idx = heap_pop(&e->ready).idx;
+		if (readyq_n(&e->ready) && !e->stopping) {
+			uint32_t idx = readyq_pop(&e->ready);
 			struct task *t = &e->wl->tasks[idx];
 			t->state = ST_RUNNING;
 			t->attempts++;
@@ -939,7 +940,7 @@ static void *worker_main(void *arg)
 			pthread_mutex_unlock(&e->mu);
 
 			struct attempt a;
-			memset(&a, 0, sizeof a);
+			attempt_reset(&a); /* not a memset: msg and label are most of it */
 			w->out.len = w->err.len = 0;
 			a.out = &w->out;
 			a.err = &w->err;
@@ -1056,7 +1057,7 @@ static void progress_line(struct engine *e)
 	pthread_mutex_lock(&e->mu);
 	uint32_t fin = e->n_final, ok = e->n_ok, failed = e->n_failed;
 	int running = e->running;
-	uint32_t queued = e->ready.n;
+	uint32_t queued = readyq_n(&e->ready);
 	uint32_t total = e->wl->ntasks;
 	pthread_mutex_unlock(&e->mu);
 	double secs = (double)(now_ns() - e->t0_ns) / 1e9;
@@ -1229,7 +1230,7 @@ static void gather(struct engine *e, struct sampler *sm, struct policy_metrics *
 	double secs = (double)(now - sm->last_ns) / 1e9;
 	sm->last_ns = now;
 	pthread_mutex_lock(&e->mu);
-	m->queued = e->ready.n + e->delayed.n;
+	m->queued = readyq_n(&e->ready) + e->delayed.n;
 	m->running = e->running;
 	m->jobs = e->jobs;
 	m->cores = ncores();
@@ -1427,7 +1428,7 @@ static void engine_free(struct engine *e)
 		free(f);
 		f = n;
 	}
-	heap_free(&e->ready);
+	readyq_free(&e->ready);
 	heap_free(&e->delayed);
 	if (e->done_fd >= 0)
 		close(e->done_fd);
@@ -1502,12 +1503,13 @@ int engine_run(struct workload *wl, const struct run_opts *o, struct err *err)
 			e->n_resumed++;
 			e->n_ok++;
 			e->n_final++;
-			release_dependants(e, i);
+			release_dependants(e, i, e->t0_ns);
 		}
 	}
+	int64_t now0 = now_ns(); /* one reading for all the tasks ready at the start */
 	for (uint32_t i = 0; i < wl->ntasks; i++)
 		if (wl->tasks[i].state == ST_WAITING && wl->tasks[i].pending == 0)
-			make_ready(e, i);
+			make_ready(e, i, now0);
 	int jobs = o->jobs;
 	struct timespec jobs_mtime = {0, 0};
 	if (o->jobs_file) {

@@ -113,7 +113,6 @@ void exec_run(const struct task *t, struct runner_ctx *rc, struct attempt *a)
 	char **envp = environ, **merged = NULL;
 
 	a->start_ns = now_ns();
-	a->start_wall_ms = wall_ms();
 	a->exit_code = -1;
 
 	if (s->cwd && access(s->cwd, X_OK) != 0) {

@@ -19,13 +19,27 @@ struct attempt {
 	int fkind;              /* enum fail_kind when !ok */
 	int exit_code;          /* exit status, or -1 */
 	int sig;                /* terminating signal, or 0 */
-	int64_t start_ns, end_ns, start_wall_ms;
+	int64_t start_ns, end_ns;
 	int64_t user_us, sys_us;
 	int64_t spawn_ns;       /* time spent starting the subprocess */
 	struct buf *out, *err;  /* captured output, owned by the worker, reused */
 	char msg[256];          /* why it failed, for spawn and error kinds */
 	char label[32];         /* who answered it instead of running it ("cached"), or "" */
 };
+
+static inline void attempt_reset(struct attempt *a)
+{
+	a->ok = 0;
+	a->fkind = FK_NONE;
+	a->exit_code = 0;
+	a->sig = 0;
+	a->start_ns = a->end_ns = 0;
+	a->user_us = a->sys_us = 0;
+	a->spawn_ns = 0;
+	a->out = a->err = NULL;
+	a->msg[0] = 0;
+	a->label[0] = 0;
+}
 
 struct runner_ctx {
 	int wake_fd;            /* eventfd: readable when the engine wants attention */
