@@ -29,6 +29,9 @@ static const char *file_of(const struct workload *wl)
 	return wl->path ? wl->path : "<workload>";
 }
 
+/* The index: cap slots of two uint32s, the task's index + 1 (0: empty) and
+ * the high half of its id's hash, compared before any strcmp: a probe that
+ * meets another id costs no visit to that id's memory. */
 static int build_index(struct workload *wl, struct err *err)
 {
 	free(wl->index);
@@ -39,21 +42,37 @@ static int build_index(struct workload *wl, struct err *err)
 		cap <<= 1;
 	if (cap > (1ull << 31))
 		return err_set(err, "%s: too many tasks (%u)", file_of(wl), wl->ntasks);
-	uint32_t *idx = calloc(cap, sizeof *idx);
+	uint32_t *idx = calloc(2 * cap, sizeof *idx);
 	if (!idx)
 		return err_set(err, "%s: out of memory for the id index", file_of(wl));
 	uint32_t mask = (uint32_t)cap - 1;
+	/* a slot is a cache miss in a big table: hash AHEAD ids in advance and
+	 * prefetch their slots, so the misses overlap */
+	enum { AHEAD = 16 };
+	uint64_t ring[AHEAD];
+	for (uint32_t i = 0; i < AHEAD && i < wl->ntasks; i++) {
+		ring[i] = hash_id(wl->tasks[i].id);
+		__builtin_prefetch(&idx[2 * ((uint32_t)ring[i] & mask)], 1);
+	}
 	for (uint32_t i = 0; i < wl->ntasks; i++) {
 		const char *id = wl->tasks[i].id;
-		uint32_t h = (uint32_t)hash_id(id) & mask;
-		for (; idx[h]; h = (h + 1) & mask)
-			if (strcmp(wl->tasks[idx[h] - 1].id, id) == 0) {
+		uint64_t hv = ring[i % AHEAD];
+		if (i + AHEAD < wl->ntasks) {
+			uint64_t nx = hash_id(wl->tasks[i + AHEAD].id);
+			ring[i % AHEAD] = nx;
+			__builtin_prefetch(&idx[2 * ((uint32_t)nx & mask)], 1);
+		}
+		uint32_t tag = (uint32_t)(hv >> 32);
+		uint32_t h = (uint32_t)hv & mask;
+		for (; idx[2 * h]; h = (h + 1) & mask)
+			if (idx[2 * h + 1] == tag && strcmp(wl->tasks[idx[2 * h] - 1].id, id) == 0) {
 				err_set(err, "%s: duplicate task id \"%s\" (tasks #%u and #%u)",
-					file_of(wl), id, idx[h] - 1, i);
+					file_of(wl), id, idx[2 * h] - 1, i);
 				free(idx);
 				return -1;
 			}
-		idx[h] = i + 1;
+		idx[2 * h] = i + 1;
+		idx[2 * h + 1] = tag;
 	}
 	wl->index = idx;
 	wl->index_cap = (uint32_t)cap;
@@ -71,9 +90,11 @@ int64_t workload_find(const struct workload *wl, const char *id)
 		return -1;
 	}
 	uint32_t mask = wl->index_cap - 1;
-	for (uint32_t h = (uint32_t)hash_id(id) & mask; wl->index[h]; h = (h + 1) & mask)
-		if (strcmp(wl->tasks[wl->index[h] - 1].id, id) == 0)
-			return wl->index[h] - 1;
+	uint64_t hv = hash_id(id);
+	uint32_t tag = (uint32_t)(hv >> 32);
+	for (uint32_t h = (uint32_t)hv & mask; wl->index[2 * h]; h = (h + 1) & mask)
+		if (wl->index[2 * h + 1] == tag && strcmp(wl->tasks[wl->index[2 * h] - 1].id, id) == 0)
+			return wl->index[2 * h] - 1;
 	return -1;
 }
 

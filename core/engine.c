@@ -933,11 +933,12 @@ static void *worker_main(void *arg)
 			t->state = ST_RUNNING;
 			t->attempts++;
 			t->slot = (int16_t)w->idx;
-			t->start_ns = now_ns();
 			e->running++;
 			w->running = 1;
 			atomic_store(&w->stop, 0);
 			pthread_mutex_unlock(&e->mu);
+			/* read outside the lock; only this thread reads it during the attempt */
+			t->start_ns = now_ns();
 
 			struct attempt a;
 			attempt_reset(&a); /* not a memset: msg and label are most of it */

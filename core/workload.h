@@ -102,7 +102,8 @@ struct workload {
 	uint32_t depth;        /* longest chain in tasks */
 	int64_t critical_ms;   /* longest chain weighted by est_ms (unknown counts 0) */
 	uint32_t roots, sinks;
-	uint32_t *index;       /* open-addressing hash of ids -> task index + 1 (0 empty) */
+	uint32_t *index;       /* open-addressing hash of ids: per slot, task index + 1 (0 empty)
+	                        * and the id hash's high half (see dag.c) */
 	uint32_t index_cap;    /* power of two */
 	struct arena arena;    /* ids, strings, specs */
 	json_t *json;          /* parsed document, kept for meta references; may be NULL */
