@@ -132,17 +132,6 @@ static int bad(const char *fmt, const char *arg)
 	return 2;
 }
 
-static int push(char ***list, int *n, char *s)
-{
-	char **l = realloc(*list, (size_t)(*n + 2) * sizeof *l);
-	if (!l)
-		return -1;
-	l[(*n)++] = s;
-	l[*n] = NULL;
-	*list = l;
-	return 0;
-}
-
 static int parse_num(const char *s, double lo, double hi, double *out)
 {
 	char *end;
@@ -393,39 +382,43 @@ static int run_once(struct bench *b, const struct variant *v, int seq, struct ru
 	else
 		buf_addf(&cache, "plugins.cache.dir=%s/cache.%d", b->tmp, seq);
 	unlink(stats.p);
-	push(&av, &n, b->self);
-	push(&av, &n, "run");
-	push(&av, &n, (char *)b->workload);
+#define ARG(x)                                        \
+	do {                                          \
+		if (strv_push(&av, &n, (char *)(x))) \
+			goto out;                     \
+	} while (0)
+	ARG(b->self);
+	ARG("run");
+	ARG(b->workload);
 	if (b->config) {
-		push(&av, &n, "--config");
-		push(&av, &n, (char *)b->config);
+		ARG("--config");
+		ARG(b->config);
 	}
 	if (b->profile) {
-		push(&av, &n, "--profile");
-		push(&av, &n, (char *)b->profile);
+		ARG("--profile");
+		ARG(b->profile);
 	}
 	if (b->jobs) {
-		push(&av, &n, "-j");
-		push(&av, &n, (char *)b->jobs);
+		ARG("-j");
+		ARG(b->jobs);
 	}
 	for (char **p = b->policy; p && *p; p++) {
-		push(&av, &n, "--policy");
-		push(&av, &n, *p);
+		ARG("--policy");
+		ARG(*p);
 	}
-	push(&av, &n, "-q");
-	push(&av, &n, "--no-progress");
-	push(&av, &n, "--stats");
-	push(&av, &n, stats.p);
+	ARG("-q");
+	ARG("--no-progress");
+	ARG("--stats");
+	ARG(stats.p);
 	if (b->cache_known) {
-		push(&av, &n, "--set");
-		push(&av, &n, cache.p);
+		ARG("--set");
+		ARG(cache.p);
 	}
 	for (int i = 0; !v->configured && i < b->nplugins; i++) {
-		push(&av, &n, is_on(v, b->plugins[i]) ? "--enable" : "--disable");
-		push(&av, &n, b->plugins[i]);
+		ARG(is_on(v, b->plugins[i]) ? "--enable" : "--disable");
+		ARG(b->plugins[i]);
 	}
-	if (!av)
-		goto out;
+#undef ARG
 
 	posix_spawn_file_actions_t fa;
 	posix_spawn_file_actions_init(&fa);
@@ -1053,16 +1046,16 @@ static int setup(struct bench *b, const char *plugins_arg, struct err *err)
 				plugins_info_free(list, nl);
 				goto out;
 			}
-			push(&b->plugins, &b->nplugins, strdup(t));
+			strv_push(&b->plugins, &b->nplugins, strdup(t));
 		}
 		free(copy);
 	} else {
 		const char *k;
 		json_t *v;
-		json_object_foreach(ss.cfg.plugins, k, v) push(&b->plugins, &b->nplugins, strdup(k));
+		json_object_foreach(ss.cfg.plugins, k, v) strv_push(&b->plugins, &b->nplugins, strdup(k));
 		for (size_t i = 0; !b->nplugins && i < nl; i++)
 			if (found[i][0])
-				push(&b->plugins, &b->nplugins, strdup(found[i]));
+				strv_push(&b->plugins, &b->nplugins, strdup(found[i]));
 	}
 	free(found);
 	plugins_info_free(list, nl);
@@ -1076,7 +1069,7 @@ static int setup(struct bench *b, const char *plugins_arg, struct err *err)
 	for (int i = 0; i < b->nplugins; i++) {
 		json_t *r = json_object_get(ss.resolved, b->plugins[i]);
 		if (json_is_true(json_object_get(r, "enabled")))
-			push(&conf, &nconf, strdup(b->plugins[i]));
+			strv_push(&conf, &nconf, strdup(b->plugins[i]));
 		if (!strcmp(b->plugins[i], "cache"))
 			b->cache_known = 1;
 	}
@@ -1206,7 +1199,7 @@ int bench_main(int argc, char **argv)
 			break;
 		}
 		case B_POLICY:
-			if (push(&b->policy, &b->npolicy, optarg))
+			if (strv_push(&b->policy, &b->npolicy, optarg))
 				return 2;
 			break;
 		case B_SAVE: b->save = optarg; break;

@@ -135,17 +135,6 @@ struct cli {
 	int nsets;
 };
 
-static int push_name(char ***list, int *n, char *name)
-{
-	char **l = realloc(*list, (size_t)(*n + 2) * sizeof *l);
-	if (!l)
-		return -1;
-	l[(*n)++] = name;
-	l[*n] = NULL;
-	*list = l;
-	return 0;
-}
-
 static int usage_error(const char *cmd, const char *fmt, const char *arg)
 {
 	fprintf(stderr, "gearbox%s%s: ", cmd ? " " : "", cmd ? cmd : "");
@@ -301,11 +290,11 @@ static int parse_args(struct cli *c, int full_argc, char **argv)
 			fputs(!strcmp(c->cmd, "check") ? usage_check : usage_run, stdout);
 			return 3;
 		case OPT_ENABLE:
-			if (push_name(&c->enable, &c->nenable, optarg))
+			if (strv_push(&c->enable, &c->nenable, optarg))
 				return 2;
 			break;
 		case OPT_DISABLE:
-			if (push_name(&c->disable, &c->ndisable, optarg))
+			if (strv_push(&c->disable, &c->ndisable, optarg))
 				return 2;
 			break;
 		case OPT_POLICY: {
@@ -319,7 +308,7 @@ static int parse_args(struct cli *c, int full_argc, char **argv)
 		case OPT_WATCH: c->ro.watch_policies = 1; break;
 		case OPT_STATS: c->ro.stats = optarg; break;
 		case OPT_SET:
-			if (push_name(&c->sets, &c->nsets, optarg))
+			if (strv_push(&c->sets, &c->nsets, optarg))
 				return 2;
 			break;
 		case ':': return usage_error(c->cmd, "%s needs an argument", argv[optind - 1]);

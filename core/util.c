@@ -232,3 +232,14 @@ int ncores(void)
 	long n = sysconf(_SC_NPROCESSORS_ONLN);
 	return n > 0 ? (int)n : 1;
 }
+
+int strv_push(char ***list, int *n, char *s)
+{
+	char **l = realloc(*list, (size_t)(*n + 2) * sizeof *l);
+	if (!l)
+		return -1;
+	l[(*n)++] = s;
+	l[*n] = NULL;
+	*list = l;
+	return 0;
+}

@@ -59,6 +59,10 @@ int edit_distance(const char *a, const char *b, int cap);
  * distance, or 3 when there is none. */
 const char *nearest_name(const char *key, const char *const *names, size_t n, int *dist);
 
+/* Appends s (not copied) to the NULL-terminated list *list of *n entries,
+ * growing it. Returns 0, or -1 when out of memory (the list is unchanged). */
+int strv_push(char ***list, int *n, char *s);
+
 /* Number of online CPUs. */
 int ncores(void);
 
