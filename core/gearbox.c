@@ -265,6 +265,10 @@ static int build(gbx_engine *e, struct err *er)
 	struct wl_given given = {e->json, e->json_at, e->ct, (uint32_t)e->nct, e->cb_kind.name};
 	int rc = workload_load_json(doc, name, &e->ss.hc.reg, &given, &e->wl, er);
 	json_decref(doc);
+	/* the workload copied what it needs from the JSON tasks (the C tasks'
+	 * strings it borrows: those stay) */
+	json_decref(e->json);
+	e->json = NULL;
 	return rc;
 }
 
