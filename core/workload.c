@@ -1185,7 +1185,8 @@ int workload_load_json(json_t *doc, const char *name, const struct kind_registry
 	}
 	arena_init(&wl->arena);
 	wl->path = arena_strdup(&wl->arena, name);
-	struct ctx c = {.wl = wl, .reg = reg, .file = wl->path, .err = err, .given = given};
+	struct ctx c = {.wl = wl, .reg = reg, .file = wl->path, .err = err, .given = given,
+			.ckind = -1};
 	int rc = load_doc(&c, doc ? doc : empty);
 	if (!wl->name) {
 		const char *base = strrchr(wl->path, '/');
