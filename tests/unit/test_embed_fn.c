@@ -36,8 +36,8 @@ static int nop(void *data, const char *id, int attempt)
 struct node {
 	atomic_int calls;
 	int idx;
-	int parent_done;   /* the parent had finished when this one first ran */
-	int id_ok;         /* the id passed was this task's */
+	int parent_done; /* the parent had finished when this one first ran */
+	int id_ok;       /* the id passed was this task's */
 	struct node *all;
 };
 
@@ -100,9 +100,11 @@ int main(void)
 			once &= ran[i] == 1;
 		CHECK(once, "each ran exactly once");
 		if (SANITIZED)
-			CHECK(1, "peak RSS not checked under AddressSanitizer (grew %ld MB)", grew / 1024);
+			CHECK(1, "peak RSS not checked under AddressSanitizer (grew %ld MB)",
+			      grew / 1024);
 		else
-			CHECK(grew < 100 * 1024, "peak RSS grew by %ld MB for 200,000 C tasks (bound 100 MB)",
+			CHECK(grew < 100 * 1024,
+			      "peak RSS grew by %ld MB for 200,000 C tasks (bound 100 MB)",
 			      grew / 1024);
 		gbx_engine_free(e);
 		free(ran);
@@ -122,8 +124,8 @@ int main(void)
 			const char *deps[] = {dep, NULL};
 			nodes[i].idx = i;
 			nodes[i].all = nodes;
-			bad |= gbx_engine_submit_fn(e, id, i ? deps : NULL, i % 1000 == 0 ? 1 : 0, tree_fn,
-						    &nodes[i], err, sizeof err);
+			bad |= gbx_engine_submit_fn(e, id, i ? deps : NULL, i % 1000 == 0 ? 1 : 0,
+			                            tree_fn, &nodes[i], err, sizeof err);
 		}
 		CHECK(!bad, "100,000 C tasks with deps submitted");
 		CHECK(run(e, err, sizeof err) == 0, "the tree runs (%s)", err);
@@ -140,9 +142,10 @@ int main(void)
 		CHECK(ids_ok, "every callback got its own task's id");
 		struct gbx_task_result r;
 		CHECK(gbx_engine_result(e, "t5000", &r) == 0 && r.state == GBX_TASK_OK &&
-			      r.attempts == 2 && r.exit_code == 0,
+		          r.attempts == 2 && r.exit_code == 0,
 		      "t5000 succeeded on its second attempt (attempts=%d)", r.attempts);
-		CHECK(gbx_engine_result(e, "t99999", &r) == 0 && r.state == GBX_TASK_OK && r.attempts == 1,
+		CHECK(gbx_engine_result(e, "t99999", &r) == 0 && r.state == GBX_TASK_OK &&
+		          r.attempts == 1,
 		      "t99999 (a leaf) ok at once");
 		gbx_engine_free(e);
 		free(nodes);
@@ -159,31 +162,52 @@ int main(void)
 		const char *const *deps[3];
 		int retries[3];
 	} bad[] = {
-		{"a duplicate id", "<submitted tasks>: duplicate task id \"a\": tasks[0] and tasks[2]",
-		 {"a", "b", "a"}, {NULL, after_a, NULL}, {0, 0, 0}},
-		{"an unknown dep", "<submitted tasks>: task \"b\": dependency \"nope\" does not exist",
-		 {"a", "b", NULL}, {NULL, after_nope}, {0, 0}},
-		{"a misspelt dep",
-		 "<submitted tasks>: task \"b\": dependency \"ax\" does not exist (did you mean \"a\"?)",
-		 {"a", "b", NULL}, {NULL, after_ax}, {0, 0}},
-		{"a cycle", "<submitted tasks>: dependency cycle: a -> c -> b -> a",
-		 {"a", "b", "c"}, {after_c, after_a, after_b}, {0, 0, 0}},
-		{"a dep listed twice", "<submitted tasks>: task \"b\": dependency \"a\" is listed twice",
-		 {"a", "b", NULL}, {NULL, twice}, {0, 0}},
-		{"an empty id", "<submitted tasks>: tasks[1]: id is empty",
-		 {"a", "", NULL}, {NULL, NULL}, {0, 0}},
-		{"retries over the limit",
-		 "<submitted tasks>: tasks[1] (id \"r\"): retries 1001 is absurd (the limit is 1000)",
-		 {"a", "r", NULL}, {NULL, NULL}, {0, 1001}},
+	    {"a duplicate id",
+	     "<submitted tasks>: duplicate task id \"a\": tasks[0] and tasks[2]",
+	     {"a", "b", "a"},
+	     {NULL, after_a, NULL},
+	     {0, 0, 0}},
+	    {"an unknown dep",
+	     "<submitted tasks>: task \"b\": dependency \"nope\" does not exist",
+	     {"a", "b", NULL},
+	     {NULL, after_nope},
+	     {0, 0}},
+	    {"a misspelt dep",
+	     "<submitted tasks>: task \"b\": dependency \"ax\" does not exist (did you mean "
+	     "\"a\"?)",
+	     {"a", "b", NULL},
+	     {NULL, after_ax},
+	     {0, 0}},
+	    {"a cycle",
+	     "<submitted tasks>: dependency cycle: a -> c -> b -> a",
+	     {"a", "b", "c"},
+	     {after_c, after_a, after_b},
+	     {0, 0, 0}},
+	    {"a dep listed twice",
+	     "<submitted tasks>: task \"b\": dependency \"a\" is listed twice",
+	     {"a", "b", NULL},
+	     {NULL, twice},
+	     {0, 0}},
+	    {"an empty id",
+	     "<submitted tasks>: tasks[1]: id is empty",
+	     {"a", "", NULL},
+	     {NULL, NULL},
+	     {0, 0}},
+	    {"retries over the limit",
+	     "<submitted tasks>: tasks[1] (id \"r\"): retries 1001 is absurd (the limit is 1000)",
+	     {"a", "r", NULL},
+	     {NULL, NULL},
+	     {0, 1001}},
 	};
 	for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
-		CHECK(gbx_engine_new(NULL, NULL, &e, err, sizeof err) == 0, "new engine (%s)", bad[k].what);
+		CHECK(gbx_engine_new(NULL, NULL, &e, err, sizeof err) == 0, "new engine (%s)",
+		      bad[k].what);
 		for (int i = 0; i < 3 && bad[k].id[i]; i++)
-			gbx_engine_submit_fn(e, bad[k].id[i], bad[k].deps[i], bad[k].retries[i], nop,
-					     &sink[i], err, sizeof err);
+			gbx_engine_submit_fn(e, bad[k].id[i], bad[k].deps[i], bad[k].retries[i],
+			                     nop, &sink[i], err, sizeof err);
 		int rc = run(e, err, sizeof err);
-		CHECK(rc == GBX_EINVAL && strcmp(err, bad[k].want) == 0, "%s is refused: %s", bad[k].what,
-		      err);
+		CHECK(rc == GBX_EINVAL && strcmp(err, bad[k].want) == 0, "%s is refused: %s",
+		      bad[k].what, err);
 		gbx_engine_free(e);
 	}
 
@@ -192,7 +216,8 @@ int main(void)
 	FILE *f = fopen("mixed.json", "w");
 	fputs("{ \"defaults\": { \"meta\": { \"team\": \"x\" }, \"retries\": 3 },\n"
 	      "  \"tasks\": [ { \"id\": \"from-file\", \"kind\": \"sim\" } ],\n"
-	      "  \"matrix\": [ { \"id\": \"m{i}\", \"kind\": \"sim\", \"deps\": [\"c2\"], \"vars\": { \"i\": [1, 2] } } ] }\n",
+	      "  \"matrix\": [ { \"id\": \"m{i}\", \"kind\": \"sim\", \"deps\": [\"c2\"], "
+	      "\"vars\": { \"i\": [1, 2] } } ] }\n",
 	      f);
 	fclose(f);
 	const char *after_file[] = {"from-file", NULL}, *after_j[] = {"j", NULL};
@@ -200,7 +225,8 @@ int main(void)
 	CHECK(gbx_engine_new(NULL, NULL, &e, err, sizeof err) == 0, "new engine (mixed)");
 	CHECK(gbx_engine_load(e, "mixed.json", err, sizeof err) == 0, "load a file");
 	gbx_engine_submit_fn(e, "c1", after_file, 0, nop, &sink[0], err, sizeof err);
-	gbx_engine_submit_json(e, "{\"id\": \"j\", \"kind\": \"sim\", \"deps\": [\"c1\"]}", err, sizeof err);
+	gbx_engine_submit_json(e, "{\"id\": \"j\", \"kind\": \"sim\", \"deps\": [\"c1\"]}", err,
+	                       sizeof err);
 	gbx_engine_submit_fn(e, "c2", after_j, 0, nop, &sink[1], err, sizeof err);
 	CHECK(run(e, err, sizeof err) == 0 && gbx_engine_count(e, GBX_TASK_OK) == 6,
 	      "file, C and JSON tasks run together (%s)", err);
@@ -213,9 +239,10 @@ int main(void)
 	gbx_engine_submit_fn(e, "c1", NULL, 0, nop, &sink[0], err, sizeof err);
 	gbx_engine_submit_json(e, "{\"id\": \"j\", \"kind\": \"sim\"}", err, sizeof err);
 	gbx_engine_submit_fn(e, "c2", NULL, 0, nop, &sink[1], err, sizeof err);
-	gbx_engine_submit_json(e, "{\"id\": \"k\", \"kind\": \"sim\", \"bogus\": 2}", err, sizeof err);
+	gbx_engine_submit_json(e, "{\"id\": \"k\", \"kind\": \"sim\", \"bogus\": 2}", err,
+	                       sizeof err);
 	CHECK(run(e, err, sizeof err) == GBX_EINVAL &&
-		      strcmp(err, "mixed.json: tasks[4] (id \"k\"): unknown field \"bogus\"") == 0,
+	          strcmp(err, "mixed.json: tasks[4] (id \"k\"): unknown field \"bogus\"") == 0,
 	      "a bad JSON task after C tasks is placed among them: %s", err);
 	gbx_engine_free(e);
 
@@ -224,7 +251,7 @@ int main(void)
 	gbx_engine_submit_fn(e, "c2", NULL, 0, nop, &sink[0], err, sizeof err);
 	gbx_engine_submit_fn(e, "m1", NULL, 0, nop, &sink[1], err, sizeof err);
 	CHECK(run(e, err, sizeof err) == GBX_EINVAL &&
-		      strcmp(err, "mixed.json: duplicate task id \"m1\": tasks[2] and matrix[0]") == 0,
+	          strcmp(err, "mixed.json: duplicate task id \"m1\": tasks[2] and matrix[0]") == 0,
 	      "a C task clashing with a matrix instance is named: %s", err);
 	gbx_engine_free(e);
 	unlink("mixed.json");
@@ -233,8 +260,9 @@ int main(void)
 	CHECK(gbx_engine_new(NULL, NULL, &e, err, sizeof err) == 0, "new engine (kind)");
 	gbx_engine_submit_json(e, "{\"id\": \"cf\", \"kind\": \"c-function\"}", err, sizeof err);
 	CHECK(run(e, err, sizeof err) == GBX_EINVAL &&
-		      strcmp(err, "<submitted tasks>: tasks[0] (id \"cf\"): kind \"c-function\" is only "
-				  "for C tasks (gbx_engine_submit_fn)") == 0,
+	          strcmp(err,
+	                 "<submitted tasks>: tasks[0] (id \"cf\"): kind \"c-function\" is only "
+	                 "for C tasks (gbx_engine_submit_fn)") == 0,
 	      "a JSON task of kind c-function is refused: %s", err);
 	gbx_engine_free(e);
 
