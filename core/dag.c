@@ -13,6 +13,12 @@
 #include <string.h>
 
 #define CYCLE_MSG_MAX 1200 /* bytes of ids in a cycle message before eliding */
+/* An index entry is task index + 1 in its low IDX_BITS bits and 6 bits of the
+ * id's hash above them: most probes that hit another id end there, without
+ * reading that task and its id (two cache misses and a strcmp). */
+#define IDX_BITS 26
+#define IDX_MASK ((1u << IDX_BITS) - 1)
+#define IDX_AHEAD 8 /* ids hashed, and their slots prefetched, this far ahead */
 
 static uint64_t hash_id(const char *s)
 {
@@ -24,15 +30,28 @@ static uint64_t hash_id(const char *s)
 	return h ^ (h >> 32);
 }
 
+static uint32_t tag_of(uint64_t h)
+{
+	return (uint32_t)(h >> 58) << IDX_BITS;
+}
+
 static const char *file_of(const struct workload *wl)
 {
 	return wl->path ? wl->path : "<workload>";
 }
 
-/* The index: cap slots of two uint32s, the task's index + 1 (0: empty) and
- * the high half of its id's hash, compared before any strcmp: a probe that
- * meets another id costs no visit to that id's memory. */
-static int build_index(struct workload *wl, struct err *err)
+/* The dep ids of task i: a C task's own list, else its spec's. */
+static const char *const *deps_of(const struct workload *wl, uint32_t i)
+{
+	if (wl->task_deps && wl->task_deps[i])
+		return wl->task_deps[i];
+	const struct spec *sp = wl->tasks[i].spec;
+	return sp ? (const char *const *)sp->deps : NULL;
+}
+
+/* Builds wl->index and, in the same pass over the tasks, sets each one's
+ * dep_off and ndeps (nouts to 0); *ne gets the number of edges. */
+static int build_index(struct workload *wl, uint64_t *ne, struct err *err)
 {
 	free(wl->index);
 	wl->index = NULL;
@@ -40,42 +59,48 @@ static int build_index(struct workload *wl, struct err *err)
 	uint64_t need = (uint64_t)wl->ntasks + wl->ntasks / 3 + 1, cap = 16;
 	while (cap < need)
 		cap <<= 1;
-	if (cap > (1ull << 31))
-		return err_set(err, "%s: too many tasks (%u)", file_of(wl), wl->ntasks);
-	uint32_t *idx = calloc(2 * cap, sizeof *idx);
+	if (wl->ntasks >= IDX_MASK)
+		return err_set(err, "%s: too many tasks (%u; the limit is %u)", file_of(wl),
+			       wl->ntasks, IDX_MASK - 1);
+	uint32_t *idx = calloc(cap, sizeof *idx);
 	if (!idx)
 		return err_set(err, "%s: out of memory for the id index", file_of(wl));
-	uint32_t mask = (uint32_t)cap - 1;
-	/* a slot is a cache miss in a big table: hash AHEAD ids in advance and
-	 * prefetch their slots, so the misses overlap */
-	enum { AHEAD = 16 };
-	uint64_t ring[AHEAD];
-	for (uint32_t i = 0; i < AHEAD && i < wl->ntasks; i++) {
-		ring[i] = hash_id(wl->tasks[i].id);
-		__builtin_prefetch(&idx[2 * ((uint32_t)ring[i] & mask)], 1);
-	}
-	for (uint32_t i = 0; i < wl->ntasks; i++) {
-		const char *id = wl->tasks[i].id;
-		uint64_t hv = ring[i % AHEAD];
-		if (i + AHEAD < wl->ntasks) {
-			uint64_t nx = hash_id(wl->tasks[i + AHEAD].id);
-			ring[i % AHEAD] = nx;
-			__builtin_prefetch(&idx[2 * ((uint32_t)nx & mask)], 1);
-		}
-		uint32_t tag = (uint32_t)(hv >> 32);
-		uint32_t h = (uint32_t)hv & mask;
-		for (; idx[2 * h]; h = (h + 1) & mask)
-			if (idx[2 * h + 1] == tag && strcmp(wl->tasks[idx[2 * h] - 1].id, id) == 0) {
-				err_set(err, "%s: duplicate task id \"%s\" (tasks #%u and #%u)",
-					file_of(wl), id, idx[2 * h] - 1, i);
-				free(idx);
-				return -1;
+	uint32_t mask = (uint32_t)cap - 1, n = wl->ntasks;
+	uint64_t ahead[IDX_AHEAD], edges = 0;
+	for (uint32_t k = 0; k < n + IDX_AHEAD; k++) {
+		if (k >= IDX_AHEAD) { /* insert task i, hashed IDX_AHEAD steps ago */
+			uint32_t i = k - IDX_AHEAD, tag = tag_of(ahead[i % IDX_AHEAD]);
+			struct task *t = &wl->tasks[i];
+			const char *id = t->id;
+			const char *const *dl = deps_of(wl, i);
+			uint32_t nd = 0;
+			while (dl && dl[nd])
+				nd++;
+			t->dep_off = (uint32_t)edges; /* checked by the caller */
+			t->ndeps = nd;
+			t->nouts = 0;
+			edges += nd;
+			uint32_t h = (uint32_t)ahead[i % IDX_AHEAD] & mask;
+			for (; idx[h]; h = (h + 1) & mask) {
+				uint32_t j = (idx[h] & IDX_MASK) - 1;
+				if ((idx[h] & ~IDX_MASK) == tag && strcmp(wl->tasks[j].id, id) == 0) {
+					err_set(err, "%s: duplicate task id \"%s\" (tasks #%u and #%u)",
+						file_of(wl), id, j, i);
+					free(idx);
+					return -1;
+				}
 			}
-		idx[2 * h] = i + 1;
-		idx[2 * h + 1] = tag;
+			idx[h] = (i + 1) | tag;
+		}
+		if (k < n) { /* the slot of task k is fetched while others are inserted */
+			uint64_t hk = hash_id(wl->tasks[k].id);
+			ahead[k % IDX_AHEAD] = hk;
+			__builtin_prefetch(&idx[hk & mask], 1);
+		}
 	}
 	wl->index = idx;
 	wl->index_cap = (uint32_t)cap;
+	*ne = edges;
 	return 0;
 }
 
@@ -90,11 +115,13 @@ int64_t workload_find(const struct workload *wl, const char *id)
 		return -1;
 	}
 	uint32_t mask = wl->index_cap - 1;
-	uint64_t hv = hash_id(id);
-	uint32_t tag = (uint32_t)(hv >> 32);
-	for (uint32_t h = (uint32_t)hv & mask; wl->index[2 * h]; h = (h + 1) & mask)
-		if (wl->index[2 * h + 1] == tag && strcmp(wl->tasks[wl->index[2 * h] - 1].id, id) == 0)
-			return wl->index[2 * h] - 1;
+	uint64_t hash = hash_id(id);
+	uint32_t tag = tag_of(hash);
+	for (uint32_t h = (uint32_t)hash & mask; wl->index[h]; h = (h + 1) & mask) {
+		uint32_t j = (wl->index[h] & IDX_MASK) - 1;
+		if ((wl->index[h] & ~IDX_MASK) == tag && strcmp(wl->tasks[j].id, id) == 0)
+			return j;
+	}
 	return -1;
 }
 
@@ -166,6 +193,46 @@ static int report_cycle(struct workload *wl, uint32_t start, struct err *err)
 	return -1;
 }
 
+/* Puts a task in its state before a run. */
+static void task_reset(struct task *t)
+{
+	t->pending = t->ndeps;
+	t->state = ST_WAITING;
+	t->attempts = 0;
+	t->last_fkind = 0;
+	t->last_exit = 0;
+	t->priority = t->spec ? t->spec->priority : 0;
+	t->timeout_ms = t->spec ? t->spec->timeout_ms : 0;
+}
+
+/* dag_build without edges (independent tasks: a matrix of sims, the quick
+ * form, C callbacks), in one pass: each task is a root, a sink and a chain
+ * of one. */
+static int no_edges(struct workload *wl, struct err *err)
+{
+	wl->deps = malloc(sizeof *wl->deps);
+	wl->outs = malloc(sizeof *wl->outs);
+	if (!wl->deps || !wl->outs) {
+		free(wl->deps);
+		free(wl->outs);
+		wl->deps = wl->outs = NULL;
+		return err_set(err, "%s: out of memory building the dependency graph",
+			       file_of(wl));
+	}
+	for (uint32_t i = 0; i < wl->ntasks; i++) {
+		struct task *t = &wl->tasks[i];
+		int64_t est = t->spec && t->spec->est_ms > 0 ? t->spec->est_ms : 0;
+		t->out_off = 0;
+		t->chain = 1;
+		if (est > wl->critical_ms)
+			wl->critical_ms = est;
+		task_reset(t);
+	}
+	wl->depth = wl->ntasks ? 1 : 0;
+	wl->roots = wl->sinks = wl->ntasks;
+	return 0;
+}
+
 int dag_build(struct workload *wl, struct err *err)
 {
 	uint32_t n = wl->ntasks;
@@ -175,23 +242,14 @@ int dag_build(struct workload *wl, struct err *err)
 	wl->nedges = 0;
 	wl->depth = wl->roots = wl->sinks = 0;
 	wl->critical_ms = 0;
-	if (build_index(wl, err))
-		return -1;
-
 	uint64_t ne = 0;
-	for (uint32_t i = 0; i < n; i++) {
-		struct task *t = &wl->tasks[i];
-		uint32_t k = 0;
-		while (t->spec && t->spec->deps && t->spec->deps[k])
-			k++;
-		t->dep_off = (uint32_t)ne;
-		t->ndeps = k;
-		t->nouts = 0;
-		ne += k;
-		if (ne >= UINT32_MAX)
-			return err_set(err, "%s: too many dependencies (more than %u)",
-				       file_of(wl), UINT32_MAX - 1);
-	}
+	if (build_index(wl, &ne, err))
+		return -1;
+	if (ne >= UINT32_MAX)
+		return err_set(err, "%s: too many dependencies (more than %u)", file_of(wl),
+			       UINT32_MAX - 1);
+	if (ne == 0)
+		return no_edges(wl, err);
 	uint32_t *deps = malloc((ne ? ne : 1) * sizeof *deps);
 	uint32_t *outs = malloc((ne ? ne : 1) * sizeof *outs);
 	uint32_t *tmp = calloc(n ? n : 1, sizeof *tmp);
@@ -208,8 +266,9 @@ int dag_build(struct workload *wl, struct err *err)
 	/* Resolve; tmp[j] == i + 1 marks j as already a dep of task i. */
 	for (uint32_t i = 0; i < n; i++) {
 		struct task *t = &wl->tasks[i];
+		const char *const *dl = deps_of(wl, i);
 		for (uint32_t k = 0; k < t->ndeps; k++) {
-			const char *name = t->spec->deps[k];
+			const char *name = dl[k];
 			int64_t j = workload_find(wl, name);
 			if (j < 0) {
 				missing_dep(wl, i, name, err);
@@ -285,13 +344,7 @@ int dag_build(struct workload *wl, struct err *err)
 		struct task *t = &wl->tasks[i];
 		wl->roots += t->ndeps == 0;
 		wl->sinks += t->nouts == 0;
-		t->pending = t->ndeps;
-		t->state = ST_WAITING;
-		t->attempts = 0;
-		t->last_fkind = 0;
-		t->last_exit = 0;
-		t->priority = t->spec ? t->spec->priority : 0;
-		t->timeout_ms = t->spec ? t->spec->timeout_ms : 0;
+		task_reset(t);
 	}
 	rc = 0;
 out:

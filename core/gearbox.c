@@ -3,9 +3,12 @@
  * An engine collects tasks (a workload file, JSON tasks, C callbacks), then
  * runs them once through the same session (config, plugins, policies) and
  * engine the CLI uses. C callbacks are a task kind of the engine's own,
- * "c-function", whose field "fn" indexes the engine's callback table; so they
- * get deps, retries, events and policies like any other task. Nothing here is
- * global: each engine owns its session, workload and callbacks.
+ * "c-function"; so they get deps, retries, events and policies like any other
+ * task. They never become JSON: each is a struct wl_ctask (its id and deps in
+ * the engine's string arena, which outlives the workload) handed to
+ * workload_load_json, and a task finds its callback through wl->c_index.
+ * Submitted JSON tasks are parsed once and handed over as parsed. Nothing
+ * here is global: each engine owns its session, workload and callbacks.
  */
 #include "gearbox/gearbox.h"
 
@@ -28,16 +31,20 @@ struct gbx_engine {
 	char *policy[POL_NKINDS];
 	int jobs;
 	char *path;                 /* workload file, or NULL */
-	json_t *tasks;              /* submitted tasks (array) */
-	struct cb *cbs;
-	size_t ncbs;
+	json_t *json;               /* submitted JSON tasks (array) */
+	uint32_t *json_at;          /* C tasks submitted before each of them */
+	size_t json_cap;
+	struct wl_ctask *ct;        /* submitted C tasks */
+	struct cb *cbs;             /* and their callbacks, same index */
+	size_t nct, ct_cap;
+	struct arena strs;          /* the C tasks' ids and deps */
+	char *pool;                 /* unaligned string space carved from strs */
+	size_t pool_left;
 	int ran;
 	struct session ss;
 	struct workload *wl;
 	struct gbx_kind cb_kind;
 };
-
-static const char *const cb_fields[] = {"fn", NULL};
 
 static int fail(char *err, size_t errlen, int code, const char *msg)
 {
@@ -46,14 +53,21 @@ static int fail(char *err, size_t errlen, int code, const char *msg)
 	return code;
 }
 
-/* The c-function kind: calls the callback whose index is in the task's "fn". */
+/* The callback index of a task, or UINT32_MAX when it was not submitted as a
+ * C task. Tasks handed to the kind are the workload's own (wl->tasks[i]). */
+static uint32_t cb_of(const struct gbx_engine *e, const struct task *task)
+{
+	const struct workload *wl = e->wl;
+	return wl && wl->c_index ? wl->c_index[task - wl->tasks] : UINT32_MAX;
+}
+
+/* The c-function kind: calls the task's callback. */
 static int cb_run(void *self, const gbx_task *t, struct gbx_result *res)
 {
 	struct gbx_engine *e = self;
 	const struct task *task = (const struct task *)(const void *)t;
-	json_t *fn = task->spec->extra ? json_object_get(task->spec->extra, "fn") : NULL;
-	json_int_t i = json_is_integer(fn) ? json_integer_value(fn) : -1;
-	if (i < 0 || (size_t)i >= e->ncbs) {
+	uint32_t i = cb_of(e, task);
+	if (i >= e->nct) {
 		res->ok = 0;
 		res->failure = "error";
 		return 0;
@@ -74,9 +88,13 @@ int gbx_engine_new(const char *config, const char *profile, gbx_engine **out, ch
 		return fail(err, errlen, GBX_ENOMEM, "out of memory");
 	e->config = strdup(config ? config : ""); /* "": no implicit ./gearbox.json */
 	e->profile = profile ? strdup(profile) : NULL;
-	e->tasks = json_array();
+	if (!e->config || (profile && !e->profile)) {
+		gbx_engine_free(e);
+		return fail(err, errlen, GBX_ENOMEM, "out of memory");
+	}
+	e->json = json_array();
+	arena_init(&e->strs);
 	e->cb_kind.name = "c-function";
-	e->cb_kind.fields = cb_fields;
 	e->cb_kind.run = cb_run;
 	/* a bad config is reported now, not at run time */
 	struct err er = {{0}};
@@ -142,15 +160,45 @@ int gbx_engine_submit_json(gbx_engine *e, const char *task_json, char *err, size
 		return fail(err, errlen, GBX_ESTATE, "the engine has already run");
 	json_error_t je;
 	json_t *t = json_loads(task_json, JSON_REJECT_DUPLICATES, &je);
+	size_t n = json_array_size(e->json);
 	if (!t || !json_is_object(t)) {
 		char msg[400];
-		snprintf(msg, sizeof msg, "submitted task %zu:%d:%d: %s", json_array_size(e->tasks) + 1,
+		snprintf(msg, sizeof msg, "submitted task %zu:%d:%d: %s", n + e->nct + 1,
 			 je.line, je.column, t ? "a task must be a JSON object" : je.text);
 		json_decref(t);
 		return fail(err, errlen, GBX_EINVAL, msg);
 	}
-	json_array_append_new(e->tasks, t);
+	if (n == e->json_cap) {
+		size_t cap = e->json_cap ? e->json_cap * 2 : 64;
+		uint32_t *at = realloc(e->json_at, cap * sizeof *at);
+		if (!at) {
+			json_decref(t);
+			return fail(err, errlen, GBX_ENOMEM, "out of memory");
+		}
+		e->json_at = at;
+		e->json_cap = cap;
+	}
+	if (json_array_append_new(e->json, t))
+		return fail(err, errlen, GBX_ENOMEM, "out of memory");
+	e->json_at[n] = (uint32_t)e->nct;
 	return GBX_OK;
+}
+
+/* A copy of s in the engine's string arena, packed (ids are short). */
+static const char *str_copy(gbx_engine *e, const char *s)
+{
+	size_t n = strlen(s);
+	if (n >= 1024)
+		return arena_strndup(&e->strs, s, n);
+	if (n + 1 > e->pool_left) {
+		e->pool_left = 64 * 1024;
+		e->pool = arena_alloc(&e->strs, e->pool_left);
+	}
+	char *p = e->pool;
+	memcpy(p, s, n + 1);
+	e->pool += n + 1;
+	e->pool_left -= n + 1;
+	return p;
 }
 
 int gbx_engine_submit_fn(gbx_engine *e, const char *id, const char *const *deps,
@@ -160,30 +208,43 @@ int gbx_engine_submit_fn(gbx_engine *e, const char *id, const char *const *deps,
 		return fail(err, errlen, GBX_ESTATE, "the engine has already run");
 	if (!id || !fn || retries < 0)
 		return fail(err, errlen, GBX_EINVAL, "gbx_engine_submit_fn: needs an id, a function and retries >= 0");
-	struct cb *n = realloc(e->cbs, (e->ncbs + 1) * sizeof *n);
-	if (!n)
-		return fail(err, errlen, GBX_ENOMEM, "out of memory");
-	e->cbs = n;
-	e->cbs[e->ncbs].fn = fn;
-	e->cbs[e->ncbs].data = data;
-	json_t *t = json_pack("{s:s, s:s, s:I, s:i}", "id", id, "kind", "c-function", "fn",
-			      (json_int_t)e->ncbs, "retries", retries);
-	if (deps) {
-		json_t *d = json_array();
-		for (; *deps; deps++)
-			json_array_append_new(d, json_string(*deps));
-		json_object_set_new(t, "deps", d);
+	if (e->nct == e->ct_cap) {
+		if (e->ct_cap >= UINT32_MAX / 2)
+			return fail(err, errlen, GBX_EINVAL, "gbx_engine_submit_fn: too many tasks");
+		size_t cap = e->ct_cap ? e->ct_cap * 2 : 1024;
+		struct wl_ctask *ct = realloc(e->ct, cap * sizeof *ct);
+		if (ct)
+			e->ct = ct;
+		struct cb *cbs = ct ? realloc(e->cbs, cap * sizeof *cbs) : NULL;
+		if (!cbs)
+			return fail(err, errlen, GBX_ENOMEM, "out of memory");
+		e->cbs = cbs;
+		e->ct_cap = cap;
 	}
-	e->ncbs++;
-	json_array_append_new(e->tasks, t);
+	struct wl_ctask *t = &e->ct[e->nct];
+	t->id = str_copy(e, id);
+	t->deps = NULL;
+	t->retries = retries;
+	if (deps) {
+		size_t n = 0;
+		while (deps[n])
+			n++;
+		const char **d = arena_alloc(&e->strs, (n + 1) * sizeof *d);
+		for (size_t k = 0; k < n; k++)
+			d[k] = str_copy(e, deps[k]);
+		t->deps = d;
+	}
+	e->cbs[e->nct].fn = fn;
+	e->cbs[e->nct].data = data;
+	e->nct++;
 	return GBX_OK;
 }
 
-/* The workload: the file's document with the submitted tasks appended to its
- * "tasks", so messages about the file's own tasks keep their indexes. */
+/* The workload: the file's document, then the submitted tasks as if appended
+ * to its "tasks", so messages about the file's own tasks keep their indexes. */
 static int build(gbx_engine *e, struct err *er)
 {
-	json_t *doc;
+	json_t *doc = NULL;
 	const char *name = "<submitted tasks>";
 	if (e->path) {
 		json_error_t je;
@@ -195,25 +256,19 @@ static int build(gbx_engine *e, struct err *er)
 			return err_set(er, "%s: a workload must be a JSON object", e->path);
 		}
 		name = e->path;
-	} else {
-		doc = json_object();
+		json_t *tasks = json_object_get(doc, "tasks");
+		if (tasks && !json_is_array(tasks)) {
+			json_decref(doc);
+			return err_set(er, "%s: tasks: expected an array", name);
+		}
 	}
-	json_t *tasks = json_object_get(doc, "tasks");
-	if (!tasks) {
-		tasks = json_array();
-		json_object_set_new(doc, "tasks", tasks);
-	}
-	if (!json_is_array(tasks)) {
-		json_decref(doc);
-		return err_set(er, "%s: tasks: expected an array", name);
-	}
-	json_array_extend(tasks, e->tasks);
-	char *text = json_dumps(doc, JSON_COMPACT);
+	struct wl_given given = {e->json, e->json_at, e->ct, (uint32_t)e->nct, e->cb_kind.name};
+	int rc = workload_load_json(doc, name, &e->ss.hc.reg, &given, &e->wl, er);
 	json_decref(doc);
-	if (!text)
-		return err_set(er, "out of memory");
-	int rc = workload_load_string_reg(text, strlen(text), name, &e->ss.hc.reg, &e->wl, er);
-	free(text);
+	/* the workload copied what it needs from the JSON tasks (the C tasks'
+	 * strings it borrows: those stay) */
+	json_decref(e->json);
+	e->json = NULL;
 	return rc;
 }
 
@@ -244,6 +299,17 @@ int gbx_engine_run(gbx_engine *e, char *err, size_t errlen)
 	return rc == 0 ? 0 : 1;
 }
 
+static int state_of(const struct task *t)
+{
+	switch (t->state) {
+	case ST_OK:
+	case ST_RESUMED: return GBX_TASK_OK;
+	case ST_FAILED: return GBX_TASK_FAILED;
+	case ST_SKIPPED: return GBX_TASK_SKIPPED;
+	default: return GBX_TASK_PENDING;
+	}
+}
+
 int gbx_engine_result(const gbx_engine *e, const char *id, struct gbx_task_result *out)
 {
 	if (!e->wl)
@@ -252,13 +318,7 @@ int gbx_engine_result(const gbx_engine *e, const char *id, struct gbx_task_resul
 	if (i < 0)
 		return GBX_ENOENT;
 	const struct task *t = &e->wl->tasks[i];
-	switch (t->state) {
-	case ST_OK:
-	case ST_RESUMED: out->state = GBX_TASK_OK; break;
-	case ST_FAILED: out->state = GBX_TASK_FAILED; break;
-	case ST_SKIPPED: out->state = GBX_TASK_SKIPPED; break;
-	default: out->state = GBX_TASK_PENDING;
-	}
+	out->state = state_of(t);
 	out->exit_code = t->last_exit;
 	out->attempts = t->attempts;
 	return GBX_OK;
@@ -267,10 +327,8 @@ int gbx_engine_result(const gbx_engine *e, const char *id, struct gbx_task_resul
 int64_t gbx_engine_count(const gbx_engine *e, int state)
 {
 	int64_t n = 0;
-	struct gbx_task_result r;
 	for (uint32_t i = 0; e->wl && i < e->wl->ntasks; i++)
-		if (gbx_engine_result(e, e->wl->tasks[i].id, &r) == 0 && r.state == state)
-			n++;
+		n += state_of(&e->wl->tasks[i]) == state;
 	return n;
 }
 
@@ -288,8 +346,11 @@ void gbx_engine_free(gbx_engine *e)
 	free(e->disable);
 	for (int k = 0; k < POL_NKINDS; k++)
 		free(e->policy[k]);
-	json_decref(e->tasks);
+	json_decref(e->json);
+	free(e->json_at);
+	free(e->ct);
 	free(e->cbs);
+	arena_free(&e->strs);
 	free(e->config);
 	free(e->profile);
 	free(e->path);

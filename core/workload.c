@@ -3,12 +3,16 @@
  * Owns the JSON workload format (DESIGN.md, "Workload file"): validation with
  * messages that name the file, the place and the problem; defaults; matrix
  * expansion; and the GNU parallel quick form. Invariants once loaded:
- *  - every string, spec and list lives in wl->arena; specs are immutable;
- *  - a spec is shared only by consecutive tasks (the instances of one matrix
- *    entry whose only substituted field is the id), and each distinct spec
- *    holds one reference to its meta, dropped by workload_free;
- *  - the JSON document is released when loading ends (wl->json stays NULL):
- *    the strings were copied and meta is held by reference.
+ *  - every string, spec and list lives in wl->arena, but for the ids and deps
+ *    of given C tasks (struct wl_given), which the caller keeps alive; specs
+ *    are immutable;
+ *  - a spec of a JSON task is shared only by consecutive tasks (the instances
+ *    of one matrix entry whose only substituted field is the id), and each
+ *    distinct one holds one reference to its meta, dropped by workload_free;
+ *    C tasks share a spec per retries value, anywhere in the task order, and
+ *    hold no reference: wl->json holds the one to the defaults' meta;
+ *  - the JSON document is not kept: the strings were copied and meta is held
+ *    by reference.
  * The DAG (edges, index, chain lengths) is dag.c's.
  */
 #include "workload.h"
@@ -91,6 +95,9 @@ struct ctx {
 	const struct kind_registry *reg;
 	const char *file;
 	struct err *err;
+	const struct wl_given *given; /* or NULL */
+	struct spec **cspec; /* the C tasks' specs by retries, or NULL */
+	int ckind;           /* their kind's index in reg, or -1 */
 	struct spec dflt;  /* the defaults; its meta is borrowed from the document */
 	uint32_t cap;      /* tasks allocated */
 	char *pool;        /* unaligned string space carved from the arena */
@@ -876,6 +883,8 @@ static int expand(struct ctx *c, struct place *p, struct spec *tsp,
 static int count_tasks(struct ctx *c, json_t *tasks, json_t *matrix, uint64_t *out)
 {
 	uint64_t total = json_array_size(tasks);
+	if (c->given)
+		total += json_array_size(c->given->json) + (uint64_t)c->given->nc;
 	for (size_t k = 0; k < json_array_size(matrix); k++) {
 		json_t *vars = json_object_get(json_array_get(matrix, k), "vars");
 		const char *name;
@@ -899,6 +908,72 @@ static int count_tasks(struct ctx *c, json_t *tasks, json_t *matrix, uint64_t *o
 		return err_set(c->err, "%s: more than %u tasks in all (the limit)", c->file,
 			       (unsigned)WORKLOAD_MAX_TASKS);
 	*out = total;
+	return 0;
+}
+
+/* Appends given C task k, checked as its JSON form would be, at tasks[ntasks]. */
+static int add_ctask(struct ctx *c, uint32_t k)
+{
+	struct workload *wl = c->wl;
+	const struct wl_ctask *ct = &c->given->c[k];
+	struct place p = {"tasks", (long)wl->ntasks, NULL};
+	const char *id = ct->id ? ct->id : "";
+	const char *why = id_problem(id, strlen(id));
+	if (why)
+		return perr(c, &p, "%s", why);
+	p.id = id;
+	int64_t hi = field_info[F_RETRIES].hi;
+	if (ct->retries < 0)
+		return perr(c, &p, "retries is negative (%d)", ct->retries);
+	if (ct->retries > hi)
+		return perr(c, &p, "retries %d is absurd (the limit is %lld)", ct->retries,
+			    (long long)hi);
+	struct spec *sp = c->cspec[ct->retries];
+	if (!sp) {
+		sp = arena_alloc(&wl->arena, sizeof *sp);
+		*sp = c->dflt;
+		sp->kind = KIND_PLUGIN;
+		sp->pkind = (uint16_t)c->ckind;
+		sp->kind_name = c->reg->kinds[c->ckind].name;
+		sp->retries = ct->retries;
+		c->cspec[ct->retries] = sp;
+		if (sp->meta && !wl->json)
+			wl->json = json_incref(sp->meta);
+	}
+	uint32_t i = wl->ntasks;
+	if (commit(c, id, sp, 0))
+		return -1;
+	wl->c_index[i] = k;
+	if (ct->deps) {
+		if (!wl->task_deps && !(wl->task_deps = calloc(c->cap, sizeof *wl->task_deps)))
+			return err_set(c->err, "%s: out of memory for %u tasks", c->file, c->cap);
+		wl->task_deps[i] = ct->deps;
+	}
+	return 0;
+}
+
+/* Readies the C tasks' kind and tables. */
+static int ctasks_init(struct ctx *c)
+{
+	struct workload *wl = c->wl;
+	c->ckind = -1;
+	if (!c->given || !c->given->c_kind)
+		return 0;
+	const char *kind = c->given->c_kind;
+	size_t k = 0;
+	while (c->reg && k < c->reg->nkinds && strcmp(c->reg->kinds[k].name, kind) != 0)
+		k++;
+	if (!c->reg || k == c->reg->nkinds)
+		return err_set(c->err, "%s: internal error: task kind \"%s\" is not registered",
+			       c->file, kind);
+	c->ckind = (int)k;
+	if (!c->given->nc)
+		return 0;
+	c->cspec = calloc((size_t)field_info[F_RETRIES].hi + 1, sizeof *c->cspec);
+	wl->c_index = malloc((size_t)c->cap * sizeof *wl->c_index);
+	if (!c->cspec || !wl->c_index)
+		return err_set(c->err, "%s: out of memory for %u tasks", c->file, c->cap);
+	memset(wl->c_index, 0xff, (size_t)c->cap * sizeof *wl->c_index); /* UINT32_MAX */
 	return 0;
 }
 
@@ -945,19 +1020,34 @@ static int load_doc(struct ctx *c, json_t *doc)
 		return err_set(c->err, "%s: out of memory for %llu tasks", c->file,
 			       (unsigned long long)total);
 	c->cap = (uint32_t)total;
+	if (ctasks_init(c))
+		return -1;
 
-	for (size_t i = 0; i < json_array_size(tasks); i++) {
-		struct place p = {"tasks", (long)i, NULL};
+	/* the document's tasks, then the given ones in their order */
+	const struct wl_given *g = c->given;
+	size_t nfile = json_array_size(tasks), njson = g ? json_array_size(g->json) : 0;
+	uint32_t nc = g ? g->nc : 0, ci = 0;
+	for (size_t i = 0; i < nfile + njson; i++) {
+		json_t *t = i < nfile ? json_array_get(tasks, i) : json_array_get(g->json, i - nfile);
+		while (i >= nfile && ci < nc && ci < g->json_at[i - nfile])
+			if (add_ctask(c, ci++))
+				return -1;
+		struct place p = {"tasks", (long)wl->ntasks, NULL};
 		struct spec *sp = arena_alloc(&wl->arena, sizeof *sp);
 		*sp = c->dflt;
-		json_t *t = json_array_get(tasks, i);
 		if (parse_fields(c, &p, t, sp, M_TASK))
 			return -1;
+		if (sp->kind == KIND_PLUGIN && (int)sp->pkind == c->ckind)
+			return perr(c, &p, "kind \"%s\" is only for C tasks (gbx_engine_submit_fn)",
+				    sp->kind_name);
 		const json_t *idv = json_object_get(t, "id");
 		char *id = pool_strndup(c, json_string_value(idv), json_string_length(idv));
 		if (commit(c, id, sp, 1))
 			return -1;
 	}
+	while (ci < nc)
+		if (add_ctask(c, ci++))
+			return -1;
 	c->nplain = wl->ntasks;
 
 	for (size_t k = 0; k < c->nmatrix; k++) {
@@ -966,8 +1056,12 @@ static int load_doc(struct ctx *c, json_t *doc)
 		struct spec *tsp = arena_alloc(&wl->arena, sizeof *tsp);
 		*tsp = c->dflt;
 		uint64_t count = 0;
-		if (parse_fields(c, &p, e, tsp, M_TEMPLATE) ||
-		    parse_vars(c, &p, json_object_get(e, "vars"), &count))
+		if (parse_fields(c, &p, e, tsp, M_TEMPLATE))
+			return -1;
+		if (tsp->kind == KIND_PLUGIN && (int)tsp->pkind == c->ckind)
+			return perr(c, &p, "kind \"%s\" is only for C tasks (gbx_engine_submit_fn)",
+				    tsp->kind_name);
+		if (parse_vars(c, &p, json_object_get(e, "vars"), &count))
 			return -1;
 		c->mstart[k] = wl->ntasks;
 		c->mid[k] = json_string_value(json_object_get(e, "id"));
@@ -1071,15 +1165,29 @@ int workload_load_string_reg(const char *text, size_t len, const char *name,
 			return err_set(err, "%s: %s", name, msg);
 		return err_set(err, "%s:%d:%d: %s", name, je.line, je.column, msg);
 	}
+	int rc = workload_load_json(doc, name, reg, NULL, out, err);
+	json_decref(doc);
+	return rc;
+}
+
+int workload_load_json(json_t *doc, const char *name, const struct kind_registry *reg,
+		       const struct wl_given *given, struct workload **out, struct err *err)
+{
+	*out = NULL;
+	if (!name)
+		name = "<string>";
+	json_t *empty = doc ? NULL : json_object();
 	struct workload *wl = calloc(1, sizeof *wl);
-	if (!wl) {
-		json_decref(doc);
+	if (!wl || (!doc && !empty)) {
+		free(wl);
+		json_decref(empty);
 		return err_set(err, "%s: out of memory", name);
 	}
 	arena_init(&wl->arena);
 	wl->path = arena_strdup(&wl->arena, name);
-	struct ctx c = {.wl = wl, .reg = reg, .file = wl->path, .err = err};
-	int rc = load_doc(&c, doc);
+	struct ctx c = {.wl = wl, .reg = reg, .file = wl->path, .err = err, .given = given,
+			.ckind = -1};
+	int rc = load_doc(&c, doc ? doc : empty);
 	if (!wl->name) {
 		const char *base = strrchr(wl->path, '/');
 		base = base ? base + 1 : wl->path;
@@ -1097,7 +1205,8 @@ int workload_load_string_reg(const char *text, size_t len, const char *name,
 	buf_free(&c.sb);
 	free(c.mstart);
 	free(c.mid);
-	json_decref(doc);
+	free(c.cspec);
+	json_decref(empty);
 	if (rc) {
 		workload_free(wl);
 		return -1;
@@ -1369,6 +1478,8 @@ void workload_free(struct workload *wl)
 		return;
 	const struct spec *prev = NULL;
 	for (uint32_t i = 0; i < wl->ntasks; i++) { /* shared specs are consecutive */
+		if (wl->c_index && wl->c_index[i] != UINT32_MAX)
+			continue; /* a C task's spec holds no reference */
 		const struct spec *sp = wl->tasks[i].spec;
 		if (sp && sp != prev && sp->meta)
 			json_decref(sp->meta);
@@ -1380,6 +1491,8 @@ void workload_free(struct workload *wl)
 	free(wl->deps);
 	free(wl->outs);
 	free(wl->index);
+	free(wl->c_index);
+	free(wl->task_deps);
 	json_decref(wl->json);
 	arena_free(&wl->arena);
 	free(wl);

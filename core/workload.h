@@ -3,7 +3,8 @@
  * A spec holds what a task is (argv, env, limits, sim parameters); it is
  * immutable once loaded. Matrix instances that differ only in their id share one
  * spec, so a million-task matrix costs a million small `struct task`, not a
- * million copies of the template. A task holds the per-run state the engine
+ * million copies of the template; so do C tasks given with equal retries (their
+ * deps are kept per task, outside the spec). A task holds the per-run state the engine
  * mutates under its lock. Edges are kept in CSR form (offset + count into one
  * array per direction), resolved to task indexes by dag_build().
  */
@@ -102,11 +103,37 @@ struct workload {
 	uint32_t depth;        /* longest chain in tasks */
 	int64_t critical_ms;   /* longest chain weighted by est_ms (unknown counts 0) */
 	uint32_t roots, sinks;
-	uint32_t *index;       /* open-addressing hash of ids: per slot, task index + 1 (0 empty)
-	                        * and the id hash's high half (see dag.c) */
+	uint32_t *index;       /* open-addressing hash of ids -> task index + 1, with hash
+				* bits above (dag.c's; 0 empty) */
 	uint32_t index_cap;    /* power of two */
 	struct arena arena;    /* ids, strings, specs */
-	json_t *json;          /* parsed document, kept for meta references; may be NULL */
+	json_t *json;          /* a reference kept for specs that borrow their meta (the
+				* defaults' meta when C tasks share it); may be NULL */
+	/* Only when C tasks were given (struct wl_given), else NULL: */
+	uint32_t *c_index;     /* per task: its index in given->c, or UINT32_MAX */
+	const char *const **task_deps; /* per task: a C task's deps (borrowed), or NULL:
+					* its spec's; NULL when no C task has deps */
+};
+
+/* A task given by a C program without JSON (the embedding API's callbacks).
+ * Its strings are borrowed: they must outlive the workload. */
+struct wl_ctask {
+	const char *id;
+	const char *const *deps;   /* NULL-terminated, or NULL */
+	int32_t retries;           /* extra attempts; over 1000 is refused as in a file */
+};
+
+/* Tasks given besides a document, in the order given: JSON task objects and C
+ * tasks interleaved. They come after the document's "tasks" and before its
+ * matrix instances, and messages number them on from its "tasks" (tasks[i]),
+ * as if they had been appended to it. C tasks with equal retries share one
+ * spec: the document's defaults with `c_kind` and the retries. */
+struct wl_given {
+	json_t *json;              /* array of task objects (borrowed), or NULL */
+	const uint32_t *json_at;   /* json[k] was given after json_at[k] C tasks (nondecreasing) */
+	const struct wl_ctask *c;  /* nc entries (borrowed) */
+	uint32_t nc;
+	const char *c_kind;        /* the C tasks' kind: a name in the registry */
 };
 
 /* Loads and validates a workload file. Returns 0, or -1 with err set to a
@@ -126,6 +153,12 @@ int workload_load_string_reg(const char *text, size_t len, const char *name,
 			     const struct kind_registry *reg, struct workload **out,
 			     struct err *err);
 
+/* The same from a parsed document (borrowed: the caller still owns doc; NULL
+ * is an empty workload) plus given tasks (NULL: none). No text is made or
+ * parsed; messages, checks and the DAG are those of workload_load_string_reg. */
+int workload_load_json(json_t *doc, const char *name, const struct kind_registry *reg,
+		       const struct wl_given *given, struct workload **out, struct err *err);
+
 /* The quick form: `cmd` is the command template (argv, NULL-terminated, may
  * contain {} or {1} {2} ...), `sources` the argument lists (each a
  * NULL-terminated array of strings); tasks are the cartesian product in
@@ -135,7 +168,7 @@ int workload_quick(char *const *cmd, int nsources, char **const *sources,
 
 void workload_free(struct workload *wl);
 
-/* Resolves spec deps to indexes, builds the CSR arrays, detects cycles (the
+/* Resolves deps (the spec's, or wl->task_deps) to indexes, builds the CSR arrays, detects cycles (the
  * message names one cycle: a -> b -> a), and computes chain, depth, critical
  * path, roots and sinks. Called by the loaders. */
 int dag_build(struct workload *wl, struct err *err);

@@ -230,4 +230,10 @@ for c in glib uv; do
 		echo "gearbox (C callbacks)/$name per $what = $r (goal <= 1.00): $(awk -v r="$r" 'BEGIN {print r <= 1 ? "met" : "NOT met"}')"
 	done
 done
+for c in gearbox_fn gearbox_sim; do
+	[ -s "$peers_b/$c.noop" ] || continue
+	what="C callback tasks"
+	[ $c = gearbox_sim ] && what="sim tasks as JSON"
+	echo "gearbox peak RSS, $peers_n no-op $what: $(awk -v k="$(med "$peers_b/$c.noop" 3)" 'BEGIN {printf "%.0f MB", k / 1024}') (median)"
+done
 rm -rf "$peers_w"

@@ -4,9 +4,11 @@
  * "sim": N sim tasks given as JSON (gbx_engine_submit_json), cpu_us 1 when
  * ITERS > 0, else no-op; their spin is sim.c's own (thread CPU time), not
  * common.h's. Timed from the first submit to gbx_engine_run's return: tasks
- * only start running in gbx_engine_run, so the submit share is reported. */
+ * only start running in gbx_engine_run, so the submit share is reported.
+ * A third field follows common.h's two: the process's peak RSS in KB. */
 #include <gearbox/gearbox.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "common.h"
 
@@ -67,7 +69,10 @@ int main(int argc, char **argv)
 	}
 	if (!sim && flags_check("gearbox_engine", flag, a.n))
 		return 1;
-	report(a.n, t0, t1, t2);
+	struct rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
+	printf("%.1f %.1f %ld\n", (double)(t2 - t0) / (double)a.n, (double)(t1 - t0) / (double)a.n,
+	       ru.ru_maxrss);
 	gbx_engine_free(e);
 	free(jobs);
 	free(flag);
