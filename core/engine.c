@@ -935,7 +935,10 @@ static void *worker_main(void *arg)
 			t->slot = (int16_t)w->idx;
 			e->running++;
 			w->running = 1;
-			atomic_store(&w->stop, 0);
+			/* a stop is only ever set under e->mu, which orders this; a
+			 * seq_cst store here would be a full barrier per task */
+			if (atomic_load_explicit(&w->stop, memory_order_relaxed))
+				atomic_store_explicit(&w->stop, 0, memory_order_relaxed);
 			pthread_mutex_unlock(&e->mu);
 			/* read outside the lock; only this thread reads it during the attempt */
 			t->start_ns = now_ns();
