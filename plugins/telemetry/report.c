@@ -267,14 +267,20 @@ static void time_axis(struct tbuf *b, const struct box *p, double wall_ms)
 }
 
 /* Adds a slot's busy time to ncol columns spanning [0, wall) (a bin's time
- * is spread evenly over it). */
-static void resample(const struct shard *s, double *col, int ncol, double wall)
+ * is spread evenly over it), times scale (1 / sample: the bins hold the
+ * sampled tasks' attempts). */
+static double sample_scale(const struct tel *T)
+{
+	return T->cfg.sample > 0 && T->cfg.sample < 1 ? 1 / T->cfg.sample : 1;
+}
+
+static void resample(const struct shard *s, double *col, int ncol, double wall, double scale)
 {
 	double cw = wall / ncol;
 	for (int k = 0; k < TL_BINS; k++) {
 		if (s->bins[k] <= 0)
 			continue;
-		double a = k * s->bin_ms, e = a + s->bin_ms, dens = s->bins[k] / s->bin_ms;
+		double a = k * s->bin_ms, e = a + s->bin_ms, dens = scale * s->bins[k] / s->bin_ms;
 		for (int c = (int)(a / cw); c < ncol && c * cw < e; c++) {
 			double lo = fmax(a, c * cw), hi = fmin(e, (c + 1) * cw);
 			if (hi > lo && c >= 0)
@@ -365,7 +371,7 @@ static void timeline(struct tbuf *b, struct tel *T, double wall_ms)
 				}
 		} else if (col) {
 			memset(col, 0, COLS * sizeof *col);
-			resample(s, col, COLS, wall_ms);
+			resample(s, col, COLS, wall_ms, sample_scale(T));
 			double cw = wall_ms / COLS;
 			for (int k = 0; k < COLS; k++) {
 				double f = col[k] / cw;
@@ -407,7 +413,7 @@ static void concurrency(struct tbuf *b, struct tel *T, double wall_ms)
 		if (!s || !atomic_load(&s->nser))
 			continue;
 		have_trace = 1;
-		resample(s, run, BINS, wall_ms);
+		resample(s, run, BINS, wall_ms, sample_scale(T));
 	}
 	double scale = 1;
 	double ymax = 1, qmax = 1;

@@ -259,6 +259,9 @@ record(struct tel *T, struct shard *s, const struct gbx_attempt *a)
 		relaxed_inc(&se->cached);
 		status |= ST_CACHED;
 	}
+	/* the counters above are exact; the detail below is for sampled tasks */
+	if (!T->sample_all && !sampled(T, a->task))
+		return;
 	uint64_t wait_ns = a->wait_ns > 0 ? (uint64_t)a->wait_ns : 0;
 	uint64_t run_ns = a->run_ns > 0 ? (uint64_t)a->run_ns : 0;
 	hist_add(&se->wait, &se->wait_st, wait_ns);
@@ -267,15 +270,17 @@ record(struct tel *T, struct shard *s, const struct gbx_attempt *a)
 		return;
 	double start = (double)a->start_ns / 1e6, run_ms = (double)run_ns / 1e6;
 	if (T->want_bins) {
-		if (--s->bin_left > 0 && run_ms < s->bin_short)
-			s->bins[s->bin_cur] += run_ms; /* a short one, where the last one ended */
+		/* a short one goes where the slot's last one ended; with sampling
+		 * the slot's recorded attempts are not back to back */
+		if (T->sample_all && --s->bin_left > 0 && run_ms < s->bin_short)
+			s->bins[s->bin_cur] += run_ms;
 		else
 			bins_add(s, start, run_ms);
 	}
 	/* a slice: every sampled attempt for a trace file; else (the report
 	 * alone) the first few thousand of each slot, for a small run's
 	 * timeline drawn attempt by attempt */
-	if (T->want_trace ? !T->sample_all && !sampled(T, a->task) : s->kept >= HTML_SLICES)
+	if (!T->want_trace && s->kept >= HTML_SLICES)
 		return;
 	struct chunk *c = s->tail;
 	if ((!c || c->n == c->cap) && !(c = chunk_next(T, s))) {

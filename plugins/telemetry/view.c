@@ -221,17 +221,21 @@ static void add_series(struct view *v, const struct series *se)
 		v->pt[v->npairs] = se->tid;
 		v->npairs++;
 	}
-	/* histograms first: the counters (read after) are then at least as new,
-	 * and ended is taken from the run histogram so the two always agree */
-	uint64_t before = a->run.count;
+	/* histograms first: the counters (read after) are then at least as new.
+	 * ended comes from the counters, which count every attempt; with
+	 * sampling the histograms hold the sampled tasks' attempts only */
 	hsum_add_hist(&a->run, &se->run, &se->run_st);
 	hsum_add_hist(&a->wait, &se->wait, &se->wait_st);
-	a->ended += a->run.count - before;
-	a->ok += LD(se->ok);
+	uint64_t ok = LD(se->ok), ended = ok;
+	a->ok += ok;
 	a->retried += LD(se->retried);
 	a->cached += LD(se->cached);
-	for (int f = 0; f < NFAIL; f++)
-		a->failed[f] += LD(se->failed[f]);
+	for (int f = 0; f < NFAIL; f++) {
+		uint64_t x = LD(se->failed[f]);
+		a->failed[f] += x;
+		ended += x;
+	}
+	a->ended += ended;
 }
 
 static void merge_shard(struct view *v, struct shard *s)

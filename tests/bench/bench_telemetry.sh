@@ -15,8 +15,10 @@ sim1m ""
 TD="$W/telemetry"
 mkdir -p "$TD"
 tel_cfg() { # tel_cfg FILE SAMPLE TRACE(0|1)
+	# each config its own trace file: renaming a small trace over the 110 MB
+	# one another config left would charge that file's unlink to this run
 	tr=""
-	[ "$3" = 1 ] && tr="\"trace\": \"$TD/trace.json\","
+	[ "$3" = 1 ] && tr="\"trace\": \"$1.trace.json\","
 	echo "{ \"plugins\": { \"telemetry\": { \"enabled\": true, \"sample\": $2, $tr
 	  \"prometheus\": \"$TD/metrics.prom\", \"summary\": \"$TD/summary.json\", \"html\": \"$TD/report.html\" } } }" >"$1"
 }
@@ -33,7 +35,7 @@ t0=$(median <"$W/pw.1")
 t1=$(median <"$W/pw.2")
 t2=$(median <"$W/pw.3")
 t3=$(median <"$W/pw.4")
-tsize=$(wc -c <"$TD/trace.json" 2>/dev/null || echo 0)
+tsize=$(wc -c <"$TD/s1t.json.trace.json" 2>/dev/null || echo 0)
 echo
 echo "## telemetry plugin on 1,000,000 no-op sim tasks at -j2 (median wall of $REPEAT, alternated)"
 echo "without telemetry:                                             $t0 s"

@@ -530,7 +530,7 @@ static void test_bins(void)
 	CHECK(s->bin_ms * TL_BINS > 3000 * 0.7 && s->bin_ms < 8,
 	      "bins: the width doubled to cover the run (%.3f ms)", s->bin_ms);
 	double col[100] = {0};
-	resample(s, col, 100, 2200);
+	resample(s, col, 100, 2200, 1);
 	double csum = 0;
 	for (int k = 0; k < 100; k++)
 		csum += col[k];
