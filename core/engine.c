@@ -51,6 +51,8 @@ struct worker {
 	atomic_int child;  /* pid of the running subprocess, 0 if none */
 	int running;      /* under e->mu: has a task */
 	struct buf out, err;
+	uint32_t *lat;    /* --stats: this worker's attempt times (merged at the end) */
+	int64_t lat_max_ns;
 };
 
 struct failure {
@@ -542,12 +544,6 @@ static int complete(struct engine *e, struct worker *w, uint32_t idx, struct att
 	w->running = 0;
 	e->n_attempts++;
 	e->sum_run_ns += run_ns;
-	if (e->lat) {
-		uint64_t ns = run_ns > 0 ? (uint64_t)run_ns : 0;
-		e->lat[lat_bucket(ns)]++;
-		if ((int64_t)ns > e->lat_max_ns)
-			e->lat_max_ns = (int64_t)ns;
-	}
 	if (a->spawn_ns) {
 		e->spawn_ns_total += a->spawn_ns;
 		e->spawn_count++;
@@ -974,6 +970,12 @@ static void *worker_main(void *arg)
 				after_hooks(ps, t0_ns, t, &a);
 
 			fetched_ns = a.end_ns;
+			if (w->lat) { /* --stats, outside the lock: this worker's own histogram */
+				uint64_t ns = a.end_ns > a.start_ns ? (uint64_t)(a.end_ns - a.start_ns) : 0;
+				w->lat[lat_bucket(ns)]++;
+				if ((int64_t)ns > w->lat_max_ns)
+					w->lat_max_ns = (int64_t)ns;
+			}
 			pthread_mutex_lock(&e->mu);
 			int final = complete(e, w, idx, &a);
 			if (final && !e->o.silent &&
@@ -1034,6 +1036,10 @@ static int set_jobs(struct engine *e, int n)
 			break;
 		w->e = e;
 		w->idx = e->nthreads;
+		if (e->lat && !(w->lat = calloc(LAT_BUCKETS, sizeof *w->lat))) {
+			free(w);
+			break;
+		}
 		w->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 		if (w->wake_fd < 0) {
 			free(w);
@@ -1452,6 +1458,7 @@ static void engine_free(struct engine *e)
 		close(e->w[i]->wake_fd);
 		buf_free(&e->w[i]->out);
 		buf_free(&e->w[i]->err);
+		free(e->w[i]->lat);
 		free(e->w[i]);
 	}
 	free(e->w);
@@ -1651,8 +1658,14 @@ int engine_run(struct workload *wl, const struct run_opts *o, struct err *err)
 		if (e->progress_on)
 			progress_line(e);
 	}
-	for (int i = 0; i < e->nthreads; i++)
-		pthread_join(e->w[i]->th, NULL);
+	for (int i = 0; i < e->nthreads; i++) {
+		struct worker *w = e->w[i];
+		pthread_join(w->th, NULL);
+		for (unsigned b = 0; w->lat && b < LAT_BUCKETS; b++)
+			e->lat[b] += w->lat[b];
+		if (w->lat_max_ns > e->lat_max_ns)
+			e->lat_max_ns = w->lat_max_ns;
+	}
 	free(tick_due);
 	for (size_t i = 0; i < e->ps->nend; i++)
 		e->ps->end[i]->d->run_end(e->ps->end[i]->self, e->n_ok, e->n_failed);
