@@ -97,7 +97,8 @@ struct engine {
 	int64_t spawn_ns_total;
 	uint64_t spawn_count;
 	uint32_t spawn_hist[SPAWN_BUCKETS]; /* spawn times by microsecond, last = longer */
-	/* --stats: attempt run times, log-linear (under e->mu); NULL when not asked */
+	/* --stats: attempt run times, log-linear, merged from the workers' own at
+	 * the end; NULL when not asked */
 	uint32_t *lat;
 	int64_t lat_max_ns;
 	FILE *stats;              /* its temp file, renamed into place at the end */
@@ -832,7 +833,7 @@ static void run_attempt(struct engine *e, const struct task *t, struct runner_ct
 		r.exit_code = -1;
 		a->start_ns = t->start_ns; /* read when it was taken from the queue */
 		ki->k->run(ki->self, (const gbx_task *)(const void *)t, &r);
-		a->end_ns = e->timing ? now_ns() : 0;
+		a->end_ns = rc->timing ? now_ns() : 0;
 		a->ok = r.ok != 0;
 		a->fkind = a->ok ? FK_NONE : fail_kind_of(r.failure);
 		a->exit_code = r.ok && r.exit_code < 0 ? 0 : r.exit_code;
@@ -908,7 +909,7 @@ static void *worker_main(void *arg)
 	sigemptyset(&pipe_set);
 	sigaddset(&pipe_set, SIGPIPE);
 	pthread_sigmask(SIG_BLOCK, &pipe_set, NULL);
-	struct runner_ctx rc = {w->wake_fd, &w->stop, &w->child, e->o.kill_grace_ms};
+	struct runner_ctx rc = {w->wake_fd, &w->stop, &w->child, e->o.kill_grace_ms, e->timing};
 	/* read once: these sit in the engine struct next to fields every worker
 	 * writes under the lock, and would cost a cache miss per task */
 	const struct plugin_set *ps = e->ps;

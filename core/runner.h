@@ -46,6 +46,7 @@ struct runner_ctx {
 	atomic_int *stop;       /* non-zero: terminate the attempt */
 	atomic_int *child;      /* the runner publishes its child's pid here (0: none) */
 	int64_t kill_grace_ms;
+	int timing;             /* read the clock for a C task's attempt (see engine.c) */
 };
 
 void exec_run(const struct task *t, struct runner_ctx *rc, struct attempt *a);
