@@ -101,15 +101,16 @@ sim1m() {
 	echo "{ \"name\": \"sim-noop\", \"matrix\": [ { \"id\": \"t{a}-{b}\", \"kind\": \"sim\", $1 \"vars\": { \"a\": [$(seq -s, 0 99)], \"b\": [$(seq -s, 0 9999)] } } ] }" >"$W/sim1m.json"
 }
 # pairwise: runs each command line (one per argument) in alternation REPEAT
-# times; leaves wall times in $W/pw.N (one file per command)
+# times; leaves wall times in $W/pw.N (one file per command) and user+sys CPU
+# times in $W/pw.N.cpu
 pairwise() {
 	n=0
-	for cmd in "$@"; do n=$((n + 1)); : >"$W/pw.$n"; done
+	for cmd in "$@"; do n=$((n + 1)); : >"$W/pw.$n"; : >"$W/pw.$n.cpu"; done
 	for i in $(seq 1 "$REPEAT"); do
 		n=0
 		for cmd in "$@"; do
 			n=$((n + 1))
-			eval "\"\$M\" $cmd" | awk '{print $1}' >>"$W/pw.$n"
+			eval "\"\$M\" $cmd" | awk -v cpu="$W/pw.$n.cpu" '{print $1; print $2 + $3 >>cpu}' >>"$W/pw.$n"
 		done
 	done
 }
