@@ -142,36 +142,6 @@ int mux_release(struct pool *pl, struct wproc *w)
 	return 1;
 }
 
-int mux_stop_idle(struct pool *pl, int64_t older_than_ns, int keep, int64_t grace_ms)
-{
-	struct wproc *old = NULL;
-	int n = 0;
-	pthread_mutex_lock(&pl->mu);
-	for (struct wproc **pp = &pl->mux; *pp;) {
-		struct wproc *w = *pp;
-		if (w->inflight == 0 && w->idle_since_ns <= older_than_ns &&
-		    atomic_load(&pl->nlive) - n > keep) {
-			*pp = w->next;
-			w->closed = 1;
-			w->next = old;
-			old = w;
-			n++;
-			atomic_fetch_sub(&pl->nidle, 1);
-		} else {
-			pp = &w->next;
-		}
-	}
-	pthread_mutex_unlock(&pl->mu);
-	if (!n)
-		return 0;
-	proc_stop_all(old, grace_ms);
-	pthread_mutex_lock(&pl->mu);
-	atomic_fetch_sub(&pl->nlive, n);
-	pthread_cond_broadcast(&pl->cv);
-	pthread_mutex_unlock(&pl->mu);
-	return n;
-}
-
 /* ---- the doom ------------------------------------------------------------ */
 
 static int count_reqs(const struct wproc *w)

@@ -521,7 +521,7 @@ static void stop_all(struct plugin *p)
 		pthread_mutex_unlock(&pl->mu);
 		int n = proc_stop_all(list, 1000);
 		atomic_fetch_sub(&pl->nlive, n);
-		mux_stop_idle(pl, INT64_MAX, 0, 1000);
+		pool_stop_idle(pl, &pl->mux, INT64_MAX, 0, 1000);
 	}
 }
 
@@ -569,37 +569,41 @@ static void pool_tick(void *self, const struct gbx_metrics *m)
 		struct pool *pl = &p->pools[i];
 		if (pl->idle_timeout_ms <= 0)
 			continue;
-		if (pl->multiplex) {
-			int n = mux_stop_idle(pl, now - pl->idle_timeout_ms * 1000000, pl->min, 200);
-			atomic_fetch_add(&pl->expired, n);
-			continue;
-		}
-		struct wproc *old = NULL;
-		int n = 0;
-		pthread_mutex_lock(&pl->mu);
-		for (struct wproc **pp = &pl->idle; *pp;) {
-			struct wproc *w = *pp;
-			if (now - w->idle_since_ns >= pl->idle_timeout_ms * 1000000 &&
-			    atomic_load(&pl->nlive) - n > pl->min) {
-				*pp = w->next;
-				w->next = old;
-				old = w;
-				n++;
-				atomic_fetch_sub(&pl->nidle, 1);
-			} else {
-				pp = &w->next;
-			}
-		}
-		pthread_mutex_unlock(&pl->mu);
-		if (!old)
-			continue;
-		proc_stop_all(old, 200);
+		int n = pool_stop_idle(pl, pl->multiplex ? &pl->mux : &pl->idle,
+				       now - pl->idle_timeout_ms * 1000000, pl->min, 200);
 		atomic_fetch_add(&pl->expired, n);
-		pthread_mutex_lock(&pl->mu);
-		atomic_fetch_sub(&pl->nlive, n);
-		pthread_cond_broadcast(&pl->cv);
-		pthread_mutex_unlock(&pl->mu);
 	}
+}
+
+int pool_stop_idle(struct pool *pl, struct wproc **list, int64_t older_than_ns, int keep,
+		   int64_t grace_ms)
+{
+	struct wproc *old = NULL;
+	int n = 0;
+	pthread_mutex_lock(&pl->mu);
+	for (struct wproc **pp = list; *pp;) {
+		struct wproc *w = *pp;
+		if (w->inflight == 0 && w->idle_since_ns <= older_than_ns &&
+		    atomic_load(&pl->nlive) - n > keep) {
+			*pp = w->next;
+			w->closed = 1;
+			w->next = old;
+			old = w;
+			n++;
+			atomic_fetch_sub(&pl->nidle, 1);
+		} else {
+			pp = &w->next;
+		}
+	}
+	pthread_mutex_unlock(&pl->mu);
+	if (!n)
+		return 0;
+	proc_stop_all(old, grace_ms);
+	pthread_mutex_lock(&pl->mu);
+	atomic_fetch_sub(&pl->nlive, n);
+	pthread_cond_broadcast(&pl->cv);
+	pthread_mutex_unlock(&pl->mu);
+	return n;
 }
 
 /* ---- functions for policies ---------------------------------------------- */

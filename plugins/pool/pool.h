@@ -166,9 +166,10 @@ int mux_call(struct plugin *p, struct pool *pl, struct wproc *w, struct mreq *r,
 /* Gives back the sender's hold on w; the last sender out of a closed worker
  * stops it (max_requests; returns 1) or frees it (doomed). */
 int mux_release(struct pool *pl, struct wproc *w);
-/* Stops the workers of pl that nobody holds and that were idle since
- * older_than_ns, keeping `keep` alive (close stdin, grace_ms to exit, then
- * SIGKILL). Returns how many. */
-int mux_stop_idle(struct pool *pl, int64_t older_than_ns, int keep, int64_t grace_ms);
+/* Stops the workers on list (pl->idle, or pl->mux for multiplex pools) that
+ * nobody holds and that were idle since older_than_ns, keeping `keep` alive
+ * (close stdin, grace_ms to exit, then SIGKILL). Returns how many. */
+int pool_stop_idle(struct pool *pl, struct wproc **list, int64_t older_than_ns, int keep,
+		   int64_t grace_ms);
 
 #endif

@@ -286,3 +286,23 @@ expect "config: max_inflight without multiplex is an error" sh -c "test $rc = 2 
 echo '{ "plugins": { "pool": { "pools": { "x": { "command": ["true"], "multiplex": true, "max_inflight": 0 } } } } }' >bad6.json
 run_gbx run lua.json --config bad6.json --enable pool --no-progress
 expect "config: max_inflight 0 is an error" sh -c "test $rc = 2 && grep -q 'pools.x.max_inflight: expected an integer from 1 to 1024' '$T/err'"
+
+# ---- idle_timeout_ms: an idle worker is stopped (singleplex and multiplex) ------
+cat >idlecfg.json <<EOF2
+{ "plugins": { "pool": { "pools": {
+    "i1": { "command": ["python3", "$T/worker.py"], "max": 1, "idle_timeout_ms": 100 },
+    "im": { "command": ["python3", "$T/worker.py"], "max": 1, "multiplex": true, "idle_timeout_ms": 100 },
+    "keep": { "command": ["python3", "$T/worker.py"], "max": 1, "min": 1, "idle_timeout_ms": 100 } } } } }
+EOF2
+cat >idle.json <<'EOF2'
+{ "tasks": [ { "id": "a", "pool": "i1", "argv": ["python3", "-c", "print('a')"] },
+             { "id": "b", "pool": "im", "argv": ["python3", "-c", "print('b')"] },
+             { "id": "k", "pool": "keep", "argv": ["python3", "-c", "print('k')"] },
+             { "id": "wait", "kind": "sim", "io_ms": 2600, "deps": ["a", "b", "k"] } ] }
+EOF2
+run_gbx run idle.json -j4 --config idlecfg.json --enable pool --events ev-idle.jsonl --no-progress
+expired() { jq -s -e --arg p "$1" --argjson n "$2" 'any(.[]; .event == "pool.summary" and .pool == $p and .expired == $n)' ev-idle.jsonl >/dev/null; }
+expect "idle_timeout_ms: an idle singleplex worker is stopped during the run" expired i1 1
+expect "idle_timeout_ms: an idle multiplex worker is stopped during the run" expired im 1
+expect "idle_timeout_ms: never below min" expired keep 0
+no_leftovers "idle_timeout_ms"
