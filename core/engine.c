@@ -807,7 +807,7 @@ static void after_hooks(const struct plugin_set *ps, int64_t t0_ns, const struct
 	at.task = gt;
 	at.result = &r;
 	at.id = t->id;
-	at.kind = s->kind == KIND_PLUGIN ? s->kind_name : task_kind_name(s->kind);
+	at.kind = spec_kind_name(s);
 	at.target = s->target;
 	at.attempt = (int)t->attempts;
 	at.slot = t->slot;
@@ -919,7 +919,6 @@ static void *worker_main(void *arg)
 	 * instead of two; the time to take the lock and finish the last one
 	 * counts in the next attempt) */
 	int64_t fetched_ns = 0;
-	const int timing = e->timing;
 
 	pthread_mutex_lock(&e->mu);
 	for (;;) {
@@ -946,7 +945,7 @@ static void *worker_main(void *arg)
 				atomic_store_explicit(&w->stop, 0, memory_order_relaxed);
 			pthread_mutex_unlock(&e->mu);
 			/* read outside the lock; only this thread reads it during the attempt */
-			t->start_ns = fetched_ns ? fetched_ns : timing ? now_ns() : 0;
+			t->start_ns = fetched_ns ? fetched_ns : rc.timing ? now_ns() : 0;
 			fetched_ns = 0;
 
 			struct attempt a;

@@ -120,8 +120,7 @@ static double h_now(void *ctx)
 
 static const char *h_kind(const gbx_task *t)
 {
-	const struct spec *s = T(t)->spec;
-	return s->kind == KIND_PLUGIN ? s->kind_name : task_kind_name(s->kind);
+	return spec_kind_name(T(t)->spec);
 }
 
 void host_table(struct hostctx *hc, struct gbx_host *h)

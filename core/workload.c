@@ -1503,6 +1503,11 @@ const char *task_kind_name(int kind)
 	return kind >= 0 && kind < 2 ? kind_names[kind] : "unknown";
 }
 
+const char *spec_kind_name(const struct spec *s)
+{
+	return s->kind == KIND_PLUGIN ? s->kind_name : task_kind_name(s->kind);
+}
+
 const char *task_class_name(int cls)
 {
 	return cls >= 0 && cls < 5 ? class_names[cls] : "unknown";

@@ -177,6 +177,9 @@ int dag_build(struct workload *wl, struct err *err);
 int64_t workload_find(const struct workload *wl, const char *id);
 
 const char *task_kind_name(int kind);
+/* The kind's name as workloads write it: a plugin kind's registered name, or
+ * task_kind_name's. */
+const char *spec_kind_name(const struct spec *s);
 const char *task_class_name(int cls);
 
 #endif

@@ -199,19 +199,25 @@ void summary_json(struct tel *T, struct tbuf *b)
 	tb_adds(b, "}\n}\n");
 }
 
+/* Writes b to path atomically (unless building it ran out of memory) and frees it. */
+static int tb_save(struct tbuf *b, const char *path, char *err, size_t errlen)
+{
+	int rc;
+	if (b->oom) {
+		snprintf(err, errlen, "%s: out of memory", path);
+		rc = -1;
+	} else {
+		rc = write_atomic(path, b->p, b->len, err, errlen);
+	}
+	tb_free(b);
+	return rc;
+}
+
 int summary_write(struct tel *T, const char *path, char *err, size_t errlen)
 {
 	struct tbuf b = {0};
 	summary_json(T, &b);
-	int rc;
-	if (b.oom) {
-		snprintf(err, errlen, "%s: out of memory", path);
-		rc = -1;
-	} else {
-		rc = write_atomic(path, b.p, b.len, err, errlen);
-	}
-	tb_free(&b);
-	return rc;
+	return tb_save(&b, path, err, errlen);
 }
 
 /* ---- HTML report --------------------------------------------------------------- */
@@ -676,13 +682,5 @@ int html_write(struct tel *T, const char *path, char *err, size_t errlen)
 	    "</table>\n<p class='note'>Quantiles are within 6.25% of the exact value (log-linear "
 	    "histograms, 8 buckets per power of two). Made by the gearbox telemetry plugin; "
 	    "this file is self-contained.</p>\n</body></html>\n");
-	int rc;
-	if (b.oom) {
-		snprintf(err, errlen, "%s: out of memory", path);
-		rc = -1;
-	} else {
-		rc = write_atomic(path, b.p, b.len, err, errlen);
-	}
-	tb_free(&b);
-	return rc;
+	return tb_save(&b, path, err, errlen);
 }
