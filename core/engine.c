@@ -39,6 +39,11 @@
 #define TAIL_LINES 5
 #define TAIL_BYTES 1024
 #define SPAWN_BUCKETS 4096
+/* Batches (docs/ARCHITECTURE.md): at most this many tasks per claim, and only
+ * after attempts shorter than BATCH_SHORT_NS (without timing: within one tick
+ * of the coarse clock, 4 ms here) */
+#define BATCH_MAX 8
+#define BATCH_SHORT_NS 50000
 
 enum stop_level { STOP_NONE = 0, STOP_SOON, STOP_KILL };
 
@@ -53,6 +58,19 @@ struct worker {
 	struct buf out, err;
 	uint32_t *lat;    /* --stats: this worker's attempt times (merged at the end) */
 	int64_t lat_max_ns;
+	/* A batch: up to BATCH_MAX short tasks claimed in one pass under e->mu
+	 * (docs/ARCHITECTURE.md, "Batches"). bq[0] is the first; each of
+	 * bq[1..bn) is taken by one atomic fetch_add on btake, by this worker,
+	 * by an idle worker stealing it, or by a stop that hands it back. */
+	uint32_t bq[BATCH_MAX];
+	uint32_t bn;      /* under e->mu */
+	atomic_uint btake;
+	/* attempts of the batch that ended plainly (ok, silent, short): completed
+	 * under e->mu in the next pass, not one pass each */
+	struct { uint32_t idx; int64_t start_ns, end_ns; } dq[BATCH_MAX];
+	uint32_t dn;
+	int short_ok;     /* its last attempt was plain: it may claim a batch */
+	int64_t coarse;   /* without timing: the coarse clock after the last attempt */
 };
 
 struct failure {
@@ -82,6 +100,7 @@ struct engine {
 	int64_t t0_ns, t0_wall_ms;
 	int done_fd;              /* eventfd: the run ended (written by the last worker) */
 	int timing;               /* someone reads attempt times: read the clock per attempt */
+	int batch;                /* workers may claim batches of short tasks */
 	/* outputs */
 	pthread_mutex_t out_mu;
 	pthread_mutex_t ev_mu;    /* the events file; taken inside e->mu, never the other way */
@@ -345,10 +364,25 @@ static void skip_dependants(struct engine *e, uint32_t idx)
 	free(stack);
 }
 
+/* Under e->mu: the tasks of w's batch that nobody took go back to waiting
+ * (not started; a resumed run starts them). */
+static void close_batch(struct engine *e, struct worker *w)
+{
+	if (!w->bn)
+		return;
+	for (uint32_t j = atomic_exchange(&w->btake, w->bn); j < w->bn; j++) {
+		struct task *t = &e->wl->tasks[w->bq[j]];
+		t->attempts--;
+		t->state = ST_WAITING;
+	}
+}
+
 static void stop_workers(struct engine *e, int level)
 {
 	if (level > e->stopping)
 		e->stopping = level;
+	for (int i = 0; i < e->nthreads; i++)
+		close_batch(e, e->w[i]);
 	if (level == STOP_KILL) {
 		for (int i = 0; i < e->nthreads; i++) {
 			struct worker *w = e->w[i];
@@ -541,8 +575,6 @@ static int complete(struct engine *e, struct worker *w, uint32_t idx, struct att
 {
 	struct task *t = &e->wl->tasks[idx];
 	int64_t run_ns = a->end_ns - a->start_ns;
-	e->running--;
-	w->running = 0;
 	e->n_attempts++;
 	e->sum_run_ns += run_ns;
 	if (a->spawn_ns) {
@@ -899,6 +931,113 @@ void engine_plugin_event(struct engine *e, const char *name, const struct task *
 	ev_end(e, &b);
 }
 
+/* Outside e->mu: one attempt of task idx, the before hooks through the after
+ * hooks. Returns the before hooks' verdict (GBX_DEFER: a.start_ns holds the
+ * delay and nothing ran). */
+static int attempt_run(struct engine *e, struct worker *w, struct runner_ctx *rc,
+		       const struct plugin_set *ps, int64_t t0_ns, uint32_t idx,
+		       int64_t *fetched_ns, struct attempt *a)
+{
+	struct task *t = &e->wl->tasks[idx];
+	/* read outside the lock; only this thread reads it during the attempt */
+	t->start_ns = *fetched_ns ? *fetched_ns : rc->timing ? now_ns() : 0;
+	*fetched_ns = 0;
+	attempt_reset(a); /* not a memset: msg and label are most of it */
+	w->out.len = w->err.len = 0;
+	a->out = &w->out;
+	a->err = &w->err;
+	const gbx_task *gt = (const gbx_task *)(const void *)t;
+	int verdict = GBX_RUN;
+	for (size_t i = 0; i < ps->nbefore && verdict == GBX_RUN; i++)
+		verdict = before_hook(ps->before[i], gt, a);
+	if (verdict == GBX_DEFER)
+		return verdict;
+	/* after the before hooks: a deferred task did not start */
+	ev_simple(e, "started", idx);
+	if (verdict == GBX_RUN)
+		run_attempt(e, t, rc, a);
+	if (ps->nafter || ps->nattempt)
+		after_hooks(ps, t0_ns, t, a);
+	*fetched_ns = a->end_ns;
+	if (w->lat) { /* --stats, outside the lock: this worker's own histogram */
+		uint64_t ns = a->end_ns > a->start_ns ? (uint64_t)(a->end_ns - a->start_ns) : 0;
+		w->lat[lat_bucket(ns)]++;
+		if ((int64_t)ns > w->lat_max_ns)
+			w->lat_max_ns = (int64_t)ns;
+	}
+	return verdict;
+}
+
+static int64_t coarse_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Outside e->mu, with batching on: was the attempt short and plain (ok, no
+ * subprocess, no output, no message, nobody else's answer), so that its
+ * completion can wait for the next pass under the lock? Without timing,
+ * "short" is "no tick of the coarse clock passed" (2.5 ns to read, against
+ * 20 for the precise one). */
+static int attempt_plain(struct worker *w, const struct runner_ctx *rc, const struct attempt *a)
+{
+	int fast;
+	if (rc->timing) {
+		fast = a->end_ns - a->start_ns < BATCH_SHORT_NS;
+	} else {
+		int64_t c = coarse_ns();
+		fast = c == w->coarse;
+		w->coarse = c;
+	}
+	return fast && a->ok && !a->spawn_ns && !a->out->len && !a->err->len && !a->msg[0] &&
+	       !a->label[0];
+}
+
+/* Under e->mu: marks idx taken by worker w for an attempt. */
+static void claim(struct engine *e, struct worker *w, uint32_t idx)
+{
+	struct task *t = &e->wl->tasks[idx];
+	t->state = ST_RUNNING;
+	t->attempts++;
+	t->slot = (int16_t)w->idx;
+}
+
+/* Under e->mu, with nothing ready: takes a task another worker claimed in a
+ * batch and has not started (it may be stuck behind a long one). */
+static int steal(struct engine *e, struct worker *w, uint32_t *idx)
+{
+	for (int i = 0; i < e->nthreads; i++) {
+		struct worker *v = e->w[i];
+		if (v == w || !v->bn ||
+		    atomic_load_explicit(&v->btake, memory_order_relaxed) >= v->bn)
+			continue;
+		uint32_t j = atomic_fetch_add(&v->btake, 1);
+		if (j < v->bn) {
+			*idx = v->bq[j];
+			e->wl->tasks[*idx].slot = (int16_t)w->idx;
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/* Under e->mu: completes the batch's plain attempts that waited for this pass. */
+static void complete_deferred(struct engine *e, struct worker *w)
+{
+	static struct buf empty;
+	for (uint32_t i = 0; i < w->dn; i++) {
+		struct attempt a;
+		attempt_reset(&a);
+		a.ok = 1;
+		a.start_ns = w->dq[i].start_ns;
+		a.end_ns = w->dq[i].end_ns;
+		a.out = a.err = &empty;
+		complete(e, w, w->dq[i].idx, &a);
+	}
+	w->dn = 0;
+}
+
 static void *worker_main(void *arg)
 {
 	struct worker *w = arg;
@@ -914,6 +1053,7 @@ static void *worker_main(void *arg)
 	 * writes under the lock, and would cost a cache miss per task */
 	const struct plugin_set *ps = e->ps;
 	const int64_t t0_ns = e->t0_ns;
+	const int batch = e->batch;
 	/* the end of this worker's last attempt, while it has not waited since:
 	 * the next attempt it takes starts there (one clock reading per attempt
 	 * instead of two; the time to take the lock and finish the last one
@@ -931,52 +1071,77 @@ static void *worker_main(void *arg)
 		}
 		if (e->delayed.n)
 			promote_due(e, now_ns());
+		uint32_t idx;
+		w->bn = 0;
 		if (readyq_n(&e->ready) && !e->stopping) {
-			uint32_t idx = readyq_pop(&e->ready);
-			struct task *t = &e->wl->tasks[idx];
-			t->state = ST_RUNNING;
-			t->attempts++;
-			t->slot = (int16_t)w->idx;
-			e->running++;
-			w->running = 1;
-			/* a stop is only ever set under e->mu, which orders this; a
-			 * seq_cst store here would be a full barrier per task */
-			if (atomic_load_explicit(&w->stop, memory_order_relaxed))
-				atomic_store_explicit(&w->stop, 0, memory_order_relaxed);
-			pthread_mutex_unlock(&e->mu);
-			/* read outside the lock; only this thread reads it during the attempt */
-			t->start_ns = fetched_ns ? fetched_ns : rc.timing ? now_ns() : 0;
+			idx = readyq_pop(&e->ready);
+			claim(e, w, idx);
+			if (batch && w->short_ok) {
+				/* leave the others at least as many as this one takes */
+				uint32_t n = readyq_n(&e->ready) / (2 * (uint32_t)e->jobs);
+				if (n > BATCH_MAX - 1)
+					n = BATCH_MAX - 1;
+				for (; w->bn < n; w->bn++) {
+					w->bq[w->bn] = readyq_pop(&e->ready);
+					claim(e, w, w->bq[w->bn]);
+				}
+				atomic_store_explicit(&w->btake, 0, memory_order_relaxed);
+			}
+		} else if (e->stopping || !steal(e, w, &idx)) {
+			e->idle++;
 			fetched_ns = 0;
+			if (e->delayed.n && !e->stopping) {
+				int64_t due = (int64_t)e->delayed.a[0].key;
+				struct timespec ts;
+				clock_gettime(CLOCK_MONOTONIC, &ts);
+				int64_t wait = due - now_ns();
+				if (wait < 0)
+					wait = 0;
+				int64_t ns = ts.tv_nsec + wait % 1000000000;
+				ts.tv_sec += wait / 1000000000 + ns / 1000000000;
+				ts.tv_nsec = ns % 1000000000;
+				pthread_cond_timedwait(&e->cv, &e->mu, &ts);
+			} else {
+				pthread_cond_wait(&e->cv, &e->mu);
+			}
+			e->idle--;
+			continue;
+		}
+		e->running++;
+		w->running = 1;
+		/* a stop is only ever set under e->mu, which orders this; a seq_cst
+		 * store here would be a full barrier per task */
+		if (atomic_load_explicit(&w->stop, memory_order_relaxed))
+			atomic_store_explicit(&w->stop, 0, memory_order_relaxed);
+		pthread_mutex_unlock(&e->mu);
 
+		/* the task, then the rest of its batch; the lock is held when the
+		 * batch is over */
+		for (;;) {
 			struct attempt a;
-			attempt_reset(&a); /* not a memset: msg and label are most of it */
-			w->out.len = w->err.len = 0;
-			a.out = &w->out;
-			a.err = &w->err;
-			const gbx_task *gt = (const gbx_task *)(const void *)t;
-			int verdict = GBX_RUN;
-			for (size_t i = 0; i < ps->nbefore && verdict == GBX_RUN; i++)
-				verdict = before_hook(ps->before[i], gt, &a);
-			if (verdict == GBX_DEFER) {
+			if (attempt_run(e, w, &rc, ps, t0_ns, idx, &fetched_ns, &a) == GBX_DEFER) {
+				/* only without batches: they need no before hooks */
 				pthread_mutex_lock(&e->mu);
 				defer(e, w, idx, a.start_ns);
-				continue;
+				break;
 			}
-			/* after the before hooks: a deferred task did not start */
-			ev_simple(e, "started", idx);
-			if (verdict == GBX_RUN)
-				run_attempt(e, t, &rc, &a);
-			if (ps->nafter || ps->nattempt)
-				after_hooks(ps, t0_ns, t, &a);
-
-			fetched_ns = a.end_ns;
-			if (w->lat) { /* --stats, outside the lock: this worker's own histogram */
-				uint64_t ns = a.end_ns > a.start_ns ? (uint64_t)(a.end_ns - a.start_ns) : 0;
-				w->lat[lat_bucket(ns)]++;
-				if ((int64_t)ns > w->lat_max_ns)
-					w->lat_max_ns = (int64_t)ns;
+			if (batch) {
+				w->short_ok = attempt_plain(w, &rc, &a);
+				if (w->short_ok && w->bn &&
+				    atomic_load_explicit(&w->btake, memory_order_relaxed) < w->bn) {
+					uint32_t j = atomic_fetch_add(&w->btake, 1);
+					if (j < w->bn) {
+						w->dq[w->dn].idx = idx;
+						w->dq[w->dn].start_ns = a.start_ns;
+						w->dq[w->dn].end_ns = a.end_ns;
+						w->dn++;
+						idx = w->bq[j];
+						continue;
+					}
+				}
 			}
 			pthread_mutex_lock(&e->mu);
+			complete_deferred(e, w);
 			int final = complete(e, w, idx, &a);
 			if (final && !e->o.silent &&
 			    (a.out->len || a.err->len || e->o.verbose || e->o.output_dir)) {
@@ -989,25 +1154,19 @@ static void *worker_main(void *arg)
 				buf_free(&w->out);
 			if (w->err.cap > (1u << 20))
 				buf_free(&w->err);
-			continue;
+			/* the rest of the batch, unless a stop handed it back */
+			if (w->bn) {
+				uint32_t j = atomic_fetch_add(&w->btake, 1);
+				if (j < w->bn) {
+					pthread_mutex_unlock(&e->mu);
+					idx = w->bq[j];
+					continue;
+				}
+			}
+			e->running--;
+			w->running = 0;
+			break;
 		}
-		e->idle++;
-		fetched_ns = 0;
-		if (e->delayed.n && !e->stopping) {
-			int64_t due = (int64_t)e->delayed.a[0].key;
-			struct timespec ts;
-			clock_gettime(CLOCK_MONOTONIC, &ts);
-			int64_t wait = due - now_ns();
-			if (wait < 0)
-				wait = 0;
-			int64_t ns = ts.tv_nsec + wait % 1000000000;
-			ts.tv_sec += wait / 1000000000 + ns / 1000000000;
-			ts.tv_nsec = ns % 1000000000;
-			pthread_cond_timedwait(&e->cv, &e->mu, &ts);
-		} else {
-			pthread_cond_wait(&e->cv, &e->mu);
-		}
-		e->idle--;
 	}
 	e->exited++;
 	/* wake the others so they see the end too, and the main thread */
@@ -1540,6 +1699,10 @@ int engine_run(struct workload *wl, const struct run_opts *o, struct err *err)
 	e->t0_ns = now_ns();
 	e->ps = o->plugins ? o->plugins : &no_plugins;
 	e->timing = needs_timing(e);
+	/* batches delay completions by a few short attempts: not when hooks may
+	 * answer or defer a task, and not when events or shown output would
+	 * show the delay */
+	e->batch = e->ps->nbefore == 0 && !e->events && !o->verbose && !o->output_dir;
 	if (o->host)
 		host_attach(o->host, e);
 	for (size_t i = 0; i < e->ps->nstart; i++)
