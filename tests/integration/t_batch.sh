@@ -1,0 +1,69 @@
+# t_batch.sh - batches of short tasks (docs/ARCHITECTURE.md, "Batches"): a
+# worker takes up to 8 ready tasks in one pass under the lock once its
+# attempts are short and plain. What a user relies on must not change: a task
+# claimed behind a long one is taken by an idle worker, a halt or an interrupt
+# starts nothing more and leaves the unstarted ones for --resume, and nothing
+# runs twice.
+. "$(dirname "$0")/lib.sh"
+
+jqe() { jq "$@" >/dev/null; }
+
+# tiny N [EXTRA_JSON_TASK POS]: N no-op sim tasks t0..t(N-1), with one more
+# task given as JSON put before t(POS)
+tiny() {
+	awk -v n="$1" -v extra="${2:-}" -v pos="${3:--1}" 'BEGIN {
+		printf "{ \"tasks\": [\n"
+		for (i = 0; i < n; i++) {
+			if (i == pos) printf "%s,\n", extra
+			printf "{\"id\":\"t%d\",\"kind\":\"sim\"}%s\n", i, i < n - 1 ? "," : ""
+		}
+		printf "] }\n" }'
+}
+
+# a long task among short ones: the short ones claimed with it in a batch are
+# taken by the other worker, not left waiting until it ends. Eight runs put it
+# at each place a batch of 8 can have.
+bad=""
+for pos in 40 41 42 43 44 45 46 47; do
+	tiny 400 '{"id":"long","kind":"sim","io_ms":250}' $pos >long.json
+	run_gbx run long.json -j2 --joblog jl.txt --no-progress
+	[ "$rc" = 0 ] || bad="$bad $pos:exit$rc"
+	awk -F'\t' '
+		NR == 1 { next }
+		{ end = $3 + $4 }
+		$9 == "sim:long" { long = end; next }
+		{ if (end > last) last = end }
+		END { exit !(long > 0 && last + 0.1 < long) }' jl.txt || bad="$bad $pos"
+done
+expect "long among short: every short task ended before the long one (bad:$bad)" test -z "$bad"
+
+# --halt soon: after the failure nothing new starts, the tasks a worker had
+# claimed are not started, and --resume runs each of them exactly once
+tiny 3000 '{"id":"bad","kind":"sim","fail_after":1}' 1000 >halt.json
+run_gbx run halt.json -j2 --halt soon,fail=1 --journal hj.jsonl --stats hs1.json --no-progress
+expect "halt soon: exit 1" test "$rc" = 1
+expect "halt soon: stopped part way, counts add up" jqe -e \
+	'.not_started > 0 and .ok + .failed + .not_started == 3001 and .failed == 1' hs1.json
+expect "halt soon: journal has one record per finished task" sh -c \
+	"test \$(jq -s 'length' $T/hj.jsonl) = \$(jq '.ok + .failed' $T/hs1.json)"
+run_gbx run halt.json -j2 --journal hj.jsonl --resume --stats hs2.json --no-progress
+expect "halt soon, resumed: only the failed task fails" sh -c "test $rc = 1 && jq -e '.failed == 1' $T/hs2.json >/dev/null"
+expect "halt soon, resumed: every other task succeeded exactly once over both runs" jqe -s -e '
+	[.[] | select(.status == "ok") | .id] | (length == 3000) and (unique | length == 3000)' hj.jsonl
+
+# --halt now: the tasks claimed with others are not started either (a started
+# one would see the stop and fail)
+run_gbx run halt.json -j2 --halt now,fail=1 --stats hn.json --no-progress
+expect "halt now: exit 1, one failure, the rest ok or not started" jqe -e \
+	'.failed == 1 and .not_started > 0 and .ok + .not_started == 3000' hn.json
+
+# SIGINT while workers are in batches: exit 130, nothing runs twice, --resume
+# finishes the rest
+tiny 40000 '{"id":"int","argv":["sh","-c","kill -INT $PPID"]}' 4000 >int.json
+run_gbx run int.json -j2 --journal ij.jsonl --stats is1.json --no-progress
+expect "interrupt: exit 130" test "$rc" = 130
+expect "interrupt: stopped part way" jqe -e '.interrupted and .not_started > 0' is1.json
+run_gbx run int.json -j2 --journal ij.jsonl --resume --no-progress
+expect "interrupt, resumed: exit 0" test "$rc" = 0
+expect "interrupt, resumed: every task succeeded exactly once over both runs" jqe -s -e '
+	[.[] | select(.status == "ok") | .id] | (length == 40001) and (unique | length == 40001)' ij.jsonl
