@@ -86,7 +86,10 @@ struct engine {
 	struct workload *wl;
 	struct run_opts o;
 	const struct plugin_set *ps;  /* never NULL: no_plugins when none are loaded */
-	pthread_mutex_t mu;
+	/* the lock and what is written under it start a cache line of their
+	 * own: the read-only fields above (o.host is read per C task, outside
+	 * the lock) must not share one with them */
+	_Alignas(64) pthread_mutex_t mu;
 	pthread_cond_t cv, park_cv;
 	struct readyq ready;
 	struct heap delayed;
