@@ -70,6 +70,7 @@ struct worker {
 	struct { uint32_t idx; int64_t start_ns, end_ns; } dq[BATCH_MAX];
 	uint32_t dn;
 	int short_ok;     /* its last attempt was plain: it may claim a batch */
+	struct fold *fold; /* per after_attempt plugin (ABI 1.3 attempt_sample) */
 	int64_t coarse;   /* without timing: the coarse clock after the last attempt */
 };
 
@@ -817,10 +818,84 @@ static int before_hook(const struct plugin *p, const gbx_task *gt, struct attemp
 	}
 }
 
-static void after_hooks(const struct plugin_set *ps, int64_t t0_ns, const struct task *t,
-			const struct attempt *a)
+/* A fold (ABI 1.3 attempt_sample): plain successes of tasks outside one
+ * after_attempt plugin's sample, counted on this worker while they share a
+ * kind and target, and delivered as one call. */
+struct fold {
+	const char *kind, *target;
+	int64_t first_ns;         /* when the first one ended: a fold waits 50 ms at most */
+	uint32_t n;
+};
+#define FOLD_NS 50000000
+#define FOLD_MAX 65536
+
+/* Outside e->mu: hands plugin i this worker's fold of n attempts, if any. */
+static void fold_flush(const struct plugin_set *ps, struct worker *w, size_t i)
+{
+	struct fold *f = &w->fold[i];
+	if (!f->n)
+		return;
+	struct gbx_result r;
+	memset(&r, 0, sizeof r);
+	r.ok = 1;
+	struct gbx_attempt at;
+	memset(&at, 0, sizeof at);
+	at.size = sizeof at;
+	at.result = &r;
+	at.kind = f->kind;
+	at.target = f->target;
+	at.attempt = 1;
+	at.slot = w->idx;
+	at.count = f->n;
+	f->n = 0;
+	ps->attempt[i]->d->after_attempt(ps->attempt[i]->self, &at);
+}
+
+/* Outside e->mu: every fold this worker holds (before it waits, and at the end). */
+static void folds_flush(const struct plugin_set *ps, struct worker *w)
+{
+	for (size_t i = 0; i < ps->nattempt; i++)
+		fold_flush(ps, w, i);
+}
+
+static int folds_pending(const struct plugin_set *ps, const struct worker *w)
+{
+	for (size_t i = 0; i < ps->nattempt; i++)
+		if (w->fold[i].n)
+			return 1;
+	return 0;
+}
+
+static void after_hooks(const struct plugin_set *ps, struct worker *w, int64_t t0_ns,
+			const struct task *t, const struct attempt *a)
 {
 	const gbx_task *gt = (const gbx_task *)(const void *)t;
+	const struct spec *s = t->spec;
+	/* the sample: a multiplicative hash of the task's handle, the same for
+	 * all its attempts; a plain success outside it goes to a fold */
+	uint64_t h = (uint64_t)(uintptr_t)t * 0x9E3779B97F4A7C15ull >> 32;
+	int plain = a->ok && t->attempts == 1 && !a->label[0];
+	int whole = ps->nafter > 0;
+	const char *kind = spec_kind_name(s);
+	for (size_t i = 0; i < ps->nattempt; i++) {
+		struct plugin *p = ps->attempt[i];
+		if (!plain || h < p->sample_thresh) {
+			whole = 1;
+			continue;
+		}
+		struct fold *f = &w->fold[i];
+		if (f->n && (f->kind != kind || f->target != s->target ||
+			     a->end_ns - f->first_ns >= FOLD_NS || f->n == FOLD_MAX))
+			fold_flush(ps, w, i);
+		if (!f->n) {
+			f->kind = kind;
+			f->target = s->target;
+			f->first_ns = a->end_ns;
+		}
+		f->n++;
+	}
+	if (!whole)
+		return;
 	struct gbx_result r;
 	r.ok = a->ok;
 	r.failure = a->ok ? NULL : fail_kind_name(a->fkind);
@@ -836,21 +911,26 @@ static void after_hooks(const struct plugin_set *ps, int64_t t0_ns, const struct
 		ps->after[i]->d->after_task(ps->after[i]->self, gt, &r);
 	if (!ps->nattempt)
 		return;
-	const struct spec *s = t->spec;
 	struct gbx_attempt at;
 	at.size = sizeof at;
 	at.task = gt;
 	at.result = &r;
 	at.id = t->id;
-	at.kind = spec_kind_name(s);
+	at.kind = kind;
 	at.target = s->target;
 	at.attempt = (int)t->attempts;
 	at.slot = t->slot;
 	at.wait_ns = t->start_ns > t->ready_ns ? t->start_ns - t->ready_ns : 0;
 	at.start_ns = a->start_ns - t0_ns;
 	at.run_ns = a->end_ns - a->start_ns;
-	for (size_t i = 0; i < ps->nattempt; i++)
-		ps->attempt[i]->d->after_attempt(ps->attempt[i]->self, &at);
+	at.count = 1;
+	for (size_t i = 0; i < ps->nattempt; i++) {
+		struct plugin *p = ps->attempt[i];
+		at.sampled = h < p->sample_thresh;
+		if (plain && !at.sampled)
+			continue; /* folded above */
+		p->d->after_attempt(p->self, &at);
+	}
 }
 
 /* Runs one attempt with the runner of the task's kind. */
@@ -960,7 +1040,7 @@ static int attempt_run(struct engine *e, struct worker *w, struct runner_ctx *rc
 	if (verdict == GBX_RUN)
 		run_attempt(e, t, rc, a);
 	if (ps->nafter || ps->nattempt)
-		after_hooks(ps, t0_ns, t, a);
+		after_hooks(ps, w, t0_ns, t, a);
 	*fetched_ns = a->end_ns;
 	if (w->lat) { /* --stats, outside the lock: this worker's own histogram */
 		uint64_t ns = a->end_ns > a->start_ns ? (uint64_t)(a->end_ns - a->start_ns) : 0;
@@ -1065,8 +1145,24 @@ static void *worker_main(void *arg)
 
 	pthread_mutex_lock(&e->mu);
 	for (;;) {
-		if (run_over(e))
+		if (run_over(e)) {
+			if (ps->nattempt && folds_pending(ps, w)) {
+				pthread_mutex_unlock(&e->mu);
+				folds_flush(ps, w);
+				pthread_mutex_lock(&e->mu);
+				continue;
+			}
 			break;
+		}
+		if (w->idx >= e->jobs || !readyq_n(&e->ready) || e->stopping) {
+			/* about to wait, or to stop: hand over the folds first */
+			if (ps->nattempt && folds_pending(ps, w)) {
+				pthread_mutex_unlock(&e->mu);
+				folds_flush(ps, w);
+				pthread_mutex_lock(&e->mu);
+				continue;
+			}
+		}
 		if (w->idx >= e->jobs) {
 			fetched_ns = 0;
 			pthread_cond_wait(&e->park_cv, &e->mu);
@@ -1184,6 +1280,17 @@ static void *worker_main(void *arg)
 	return NULL;
 }
 
+static void worker_free(struct worker *w)
+{
+	if (w->wake_fd >= 0)
+		close(w->wake_fd);
+	buf_free(&w->out);
+	buf_free(&w->err);
+	free(w->lat);
+	free(w->fold);
+	free(w);
+}
+
 /* Under e->mu. Starts threads up to n and sets the concurrency. */
 static int set_jobs(struct engine *e, int n)
 {
@@ -1198,19 +1305,16 @@ static int set_jobs(struct engine *e, int n)
 			break;
 		w->e = e;
 		w->idx = e->nthreads;
-		if (e->lat && !(w->lat = calloc(LAT_BUCKETS, sizeof *w->lat))) {
-			free(w);
-			break;
-		}
-		w->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-		if (w->wake_fd < 0) {
-			free(w);
+		w->wake_fd = -1;
+		if ((e->lat && !(w->lat = calloc(LAT_BUCKETS, sizeof *w->lat))) ||
+		    (e->ps->nattempt && !(w->fold = calloc(e->ps->nattempt, sizeof *w->fold))) ||
+		    (w->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0) {
+			worker_free(w);
 			break;
 		}
 		struct worker **nw = realloc(e->w, (size_t)(e->nthreads + 1) * sizeof *nw);
 		if (!nw) {
-			close(w->wake_fd);
-			free(w);
+			worker_free(w);
 			break;
 		}
 		e->w = nw;
@@ -1220,8 +1324,7 @@ static int set_jobs(struct engine *e, int n)
 		int rc = pthread_create(&w->th, &at, worker_main, w);
 		pthread_attr_destroy(&at);
 		if (rc) {
-			close(w->wake_fd);
-			free(w);
+			worker_free(w);
 			break;
 		}
 		e->w[e->nthreads++] = w;
@@ -1616,13 +1719,8 @@ static int read_jobs_file(const char *path, struct timespec *mtime)
 
 static void engine_free(struct engine *e)
 {
-	for (int i = 0; i < e->nthreads; i++) {
-		close(e->w[i]->wake_fd);
-		buf_free(&e->w[i]->out);
-		buf_free(&e->w[i]->err);
-		free(e->w[i]->lat);
-		free(e->w[i]);
-	}
+	for (int i = 0; i < e->nthreads; i++)
+		worker_free(e->w[i]);
 	free(e->w);
 	struct failure *f = e->failures;
 	while (f) {

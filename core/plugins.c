@@ -552,6 +552,14 @@ int plugins_load(struct plugin_set *set, json_t *resolved, char **dirs, size_t n
 			}
 		}
 		p->inited = 1;
+		/* ABI 1.3: the share of tasks after_attempt sees one by one, as a
+		 * threshold on a 32-bit hash (2^32: every task) */
+		p->sample_thresh = (uint64_t)1 << 32;
+		if (p->d->abi_minor >= 3 && p->d->attempt_sample) {
+			double r = p->d->attempt_sample(p->self);
+			if (r >= 0 && r < 1)
+				p->sample_thresh = (uint64_t)(r * 4294967296.0);
+		}
 	}
 	free(want);
 	build_hook(set, &set->before, &set->nbefore, H_BEFORE);

@@ -36,6 +36,8 @@ struct plugin {
 	char *path;
 	int order;
 	int inited;
+	uint64_t sample_thresh;      /* after_attempt one by one for tasks whose hash is
+				      * below this (ABI 1.3 attempt_sample; 2^32: all) */
 };
 
 struct plugin_set {

@@ -70,7 +70,7 @@ static const struct {
 };
 
 static const char *const top_names[] = {"name", "defaults", "tasks", "matrix"};
-static const char *const kind_names[] = {"exec", "sim"};
+const char *const task_kind_names[2] = {"exec", "sim"};
 static const char *const class_names[] = {"none", "cpu", "io", "mem", "mixed"};
 
 enum mode { M_TASK, M_TEMPLATE, M_DEFAULTS };
@@ -443,7 +443,7 @@ static int parse_field(struct ctx *c, const struct place *p, int f, json_t *v,
 				}
 			}
 		}
-		if ((k = get_choice(c, p, name, v, kind_names, 0, 2, "kinds")) < 0)
+		if ((k = get_choice(c, p, name, v, task_kind_names, 0, 2, "kinds")) < 0)
 			return -1;
 		sp->kind = (uint8_t)k;
 		return 0;
@@ -1496,16 +1496,6 @@ void workload_free(struct workload *wl)
 	json_decref(wl->json);
 	arena_free(&wl->arena);
 	free(wl);
-}
-
-const char *task_kind_name(int kind)
-{
-	return kind >= 0 && kind < 2 ? kind_names[kind] : "unknown";
-}
-
-const char *spec_kind_name(const struct spec *s)
-{
-	return s->kind == KIND_PLUGIN ? s->kind_name : task_kind_name(s->kind);
 }
 
 const char *task_class_name(int cls)

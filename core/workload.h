@@ -176,10 +176,17 @@ int dag_build(struct workload *wl, struct err *err);
 /* Index of the task with this id, or -1. Built by dag_build. */
 int64_t workload_find(const struct workload *wl, const char *id);
 
-const char *task_kind_name(int kind);
+extern const char *const task_kind_names[2]; /* by enum kind: "exec", "sim" */
+static inline const char *task_kind_name(int kind)
+{
+	return kind >= 0 && kind < 2 ? task_kind_names[kind] : "unknown";
+}
 /* The kind's name as workloads write it: a plugin kind's registered name, or
- * task_kind_name's. */
-const char *spec_kind_name(const struct spec *s);
+ * task_kind_name's. Inline: after_attempt's path reads it per attempt. */
+static inline const char *spec_kind_name(const struct spec *s)
+{
+	return s->kind == KIND_PLUGIN ? s->kind_name : task_kind_name(s->kind);
+}
 const char *task_class_name(int cls);
 
 #endif

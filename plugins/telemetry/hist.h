@@ -62,6 +62,12 @@ static inline void relaxed_inc(_Atomic uint64_t *c)
 	                      memory_order_relaxed);
 }
 
+static inline void relaxed_add(_Atomic uint64_t *c, uint64_t n)
+{
+	atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + n,
+	                      memory_order_relaxed);
+}
+
 /* Records v. Only the owner thread may call it. */
 static inline void hist_add(struct hist *h, struct hstat *st, uint64_t v)
 {

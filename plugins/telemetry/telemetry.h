@@ -208,7 +208,6 @@ struct tel {
 	int want_bins;   /* html asked for */
 	int want_trace;  /* a trace file */
 	int sample_all;
-	uint64_t sample_thresh; /* a task is sampled when hash(task) < this (of 2^32) */
 	_Atomic(struct shard *) shards[TEL_SLOTS];
 
 	struct tcfg cfg;

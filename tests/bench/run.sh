@@ -114,6 +114,12 @@ pairwise() {
 		done
 	done
 }
+# pratio B A: the median of the per-round ratios B/A of two pairwise files
+# (line i of each is round i). This VM runs in slow and fast phases that last
+# tens of seconds; both runs of a round see the same phase, so the paired
+# ratio is steady where the ratio of the two medians jumps when a phase
+# change falls near the middle of the rounds.
+pratio() { paste "$1" "$2" | awk '$2 > 0 {print $1 / $2}' | median | awk '{printf "%.3f", $1}'; }
 # ns per task of file $2 over file $1 (medians), for $3 tasks
 per_task() { awk -v a="$(median <"$1")" -v b="$(median <"$2")" -v n="$3" 'BEGIN {printf "%.0f", (b - a) * 1e9 / n}'; }
 

@@ -165,6 +165,31 @@ sampled_hist() {
 expect "sample 0.01: the latency histograms hold the same sampled tasks ($nx attempts in _count)" sampled_hist
 if out=$(prom_check o/n.prom); then pass "sample 0.01: the exposition is still valid"; else fail "sample 0.01: the exposition is still valid" "$out"; fi
 
+# sampling with several series, failures and retries: outside the sample the
+# host folds plain successes per slot, kind and target (ABI 1.3); every
+# counter, overall and per kind and target, is the same as with sample 1
+awk 'BEGIN { printf "{ \"tasks\": ["; for (i = 0; i < 3000; i++) {
+	tg = i % 3 == 0 ? "" : i % 3 == 1 ? ",\"target\":\"x\"" : ",\"target\":\"y\""
+	f = i % 7 == 0 ? ",\"fail_after\":1,\"retries\":1" : i % 11 == 0 ? ",\"fail_after\":5" : ""
+	k = i % 4 == 0 ? "\"argv\":[\"true\"]" : "\"kind\":\"sim\""
+	if (i % 4 == 0) f = ""
+	printf "%s{\"id\":\"m%d\",%s%s%s}", (i ? "," : ""), i, k, tg, f }
+	print "] }" }' >mix.json
+for smp in 1 0.01; do
+	echo '{ "plugins": { "telemetry": { "sample": '$smp', "summary": "o/mix-'$smp'.json" } } }' >mix-$smp.cfg
+	run_gbx run mix.json -j2 --config mix-$smp.cfg --enable telemetry -q --stats o/mix-$smp.stats
+done
+mix_same() {
+	for f in o/mix-1.json o/mix-0.01.json; do
+		jq -S '{c: .counters, k: (.kinds | map_values(.counters)),
+			t: (.targets | map_values(.counters))}' $f || return 1
+	done >o/mix.both &&
+		jq -s -e '.[0] == .[1] and .[0].c.started > 3000 and .[0].c.retried > 0 and .[0].c.failed > .[0].c.retried' o/mix.both >/dev/null &&
+		jqe -n --slurpfile s o/mix-0.01.stats --slurpfile m o/mix-0.01.json \
+			'$m[0].counters.started == $s[0].attempts and $m[0].counters.retried == $s[0].retried'
+}
+expect "sample 0.01, two kinds, targets, failures and retries: every counter as with sample 1 and as the engine's" mix_same
+
 # ---- (c) a hint with its figures: a dependency chain leaves slots idle ----------------
 cat >chain.json <<'EOF'
 { "tasks": [

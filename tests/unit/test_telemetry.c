@@ -415,7 +415,7 @@ static void feed(void *self, const struct ftask *t, const struct gbx_result *r)
 {
 	struct gbx_attempt a = {sizeof a, (const gbx_task *)(const void *)t, r, t->id, t->kind,
 				t->target, t->attempt, t->slot, (int64_t)(t->wait * 1e6),
-				(int64_t)(t->start * 1e6), (int64_t)(r->ms * 1e6)};
+				(int64_t)(t->start * 1e6), (int64_t)(r->ms * 1e6), 1, 1};
 	tel_after(self, &a);
 }
 
@@ -425,7 +425,7 @@ static struct gbx_host fake_host(void)
 	memset(&h, 0, sizeof h);
 	h.size = sizeof h;
 	h.abi_major = 1;
-	h.abi_minor = 2;
+	h.abi_minor = 3;
 	h.task_id = f_id;
 	h.task_kind = f_kind;
 	h.task_target = f_target;
@@ -584,6 +584,49 @@ static void test_short_bins(void)
 }
 
 /* drives a run: 2 slots, kinds sim and exec, a target, failures and a retry */
+/* ABI 1.3: a fold of count plain successes of unsampled tasks, and an
+ * unsampled failure, count exactly and stay out of the histograms. */
+static void test_folds(void)
+{
+	struct gbx_host h = fake_host();
+	void *self = NULL;
+	char err[512] = "";
+	nlua = 0;
+	if (tel_init(&h, "{\"sample\":0.01}", &self, err, sizeof err)) {
+		CHECK(0, "folds: init (%s)", err);
+		return;
+	}
+	struct tel *T = self;
+	CHECK(tel_sample(self) == 0.01, "folds: attempt_sample gives the configured sample");
+	tel_run_start(self, 1010);
+	struct ftask t = {"a", "sim", NULL, 0, 1, 0.1, 1.0};
+	struct gbx_result ok = {1, NULL, 0, 0, 2.0, NULL, 0, NULL, 0, NULL};
+	feed(self, &t, &ok); /* sampled */
+	struct gbx_result bad = ok;
+	bad.ok = 0;
+	bad.failure = "exit";
+	struct gbx_attempt a = {sizeof a, (const gbx_task *)(const void *)&t, &bad, "b", "sim",
+				NULL, 1, 1, 0, 0, 1000, 0, 1};
+	tel_after(self, &a); /* unsampled, failed: counted, no detail */
+	struct gbx_attempt f = {sizeof f, NULL, &ok, NULL, "sim", NULL, 1, 0, 0, 0, 0, 0, 1000};
+	tel_after(self, &f);
+	f.kind = "exec";
+	f.target = "db";
+	f.slot = 1;
+	f.count = 7;
+	tel_after(self, &f);
+	struct gbx_metrics m = {sizeof m, 0.5, 0.3, 10, 2, 2, 2, 500, 10, 5, 100, 1100};
+	tel_tick(self, &m);
+	const struct view *v = T->view;
+	CHECK(v->total.ended == 1009 && v->total.ok == 1008 && agg_failed(&v->total) == 1,
+	      "folds: 1 + 1000 + 7 successes and 1 failure counted (%llu ended, %llu ok)",
+	      (unsigned long long)v->total.ended, (unsigned long long)v->total.ok);
+	CHECK(v->total.run.count == 1, "folds: only the sampled attempt in the histogram (%llu)",
+	      (unsigned long long)v->total.run.count);
+	CHECK(v->target[0].ok == 7 || v->target[1].ok == 7, "folds: the fold's target counted");
+	tel_fini(self);
+}
+
 static void test_plugin_run(void)
 {
 	char dir[] = "/tmp/gbx-tel-unit.XXXXXX";
@@ -767,5 +810,6 @@ int main(void)
 	test_bins();
 	test_short_bins();
 	test_plugin_run();
+	test_folds();
 	return check_done();
 }

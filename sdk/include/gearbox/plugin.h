@@ -36,7 +36,7 @@ extern "C" {
 #endif
 
 #define GBX_PLUGIN_ABI_MAJOR 1
-#define GBX_PLUGIN_ABI_MINOR 2
+#define GBX_PLUGIN_ABI_MINOR 3
 #define GBX_PLUGIN_SYMBOL "gbx_plugin_descriptor"
 
 /* Declares the descriptor with the right name and visibility. */
@@ -76,6 +76,11 @@ struct gbx_attempt {
 	int64_t wait_ns;       /* time it waited in the ready queue */
 	int64_t start_ns;      /* when it started, ns since the run started */
 	int64_t run_ns;        /* how long it ran (result->ms in ns) */
+	/* ABI 1.3 (read them only when size covers them): */
+	int sampled;           /* the task is in the plugin's sample (attempt_sample) */
+	uint32_t count;        /* attempts this record stands for: 1, or more for a
+				* fold (see attempt_sample): then task and id are NULL,
+				* the result is a plain success, and the times are 0 */
 };
 
 /* Counts at the end of a run, for run_summary (ABI 1.1). */
@@ -214,6 +219,18 @@ struct gbx_plugin {
 	 * gbx_attempt), for plugins on the path of every attempt. Same thread
 	 * and timing as after_task; a plugin that sets both gets only this one. */
 	void (*after_attempt)(void *self, const struct gbx_attempt *a);
+
+	/* ABI 1.3: the share of tasks, from 0 to 1, whose attempts after_attempt
+	 * must see one by one; asked once, after init. NULL or 1: all of them.
+	 * The host picks the tasks (all attempts of a task are in or out) and
+	 * says so in gbx_attempt.sampled. A task outside the sample still has
+	 * every failed, retried or answered attempt delivered on its own (with
+	 * sampled 0); its plain successes (first attempt, ok, answered by no
+	 * plugin) are folded: one call with count N stands for N of them that
+	 * ended on one worker slot with one kind and target. A fold is delivered
+	 * within 50 ms of the first attempt in it, before the slot waits for
+	 * work, and before run_end, so counts stay exact and nearly current. */
+	double (*attempt_sample)(void *self);
 };
 
 #ifdef __cplusplus
