@@ -48,7 +48,7 @@ const char bench_usage[] =
 	"      --warmup K        unmeasured rounds first (default 0)\n"
 	"      --warm            keep the cache between runs (default: a fresh one each run)\n"
 	"      --aa              add a second baseline (an A/A check of the noise)\n"
-	"      --noise PCT       smallest change called a difference (default 3)\n"
+	"      --noise PCT       smallest change called a difference (default 5)\n"
 	"      --alpha P         significance a difference needs (default 0.01)\n"
 	"  -j, --jobs N          passed to every run\n"
 	"      --policy KIND=FILE   passed to every run\n"
@@ -1156,7 +1156,7 @@ int bench_main(int argc, char **argv)
 	struct bench B, *b = &B;
 	memset(b, 0, sizeof *b);
 	b->repeat = 5;
-	b->noise = 0.03;
+	b->noise = 0.05;
 	b->alpha = 0.01;
 	b->threshold = 0.15;
 	b->format = "table";

@@ -1219,9 +1219,22 @@ static void *worker_main(void *arg)
 		for (;;) {
 			struct attempt a;
 			if (attempt_run(e, w, &rc, ps, t0_ns, idx, &fetched_ns, &a) == GBX_DEFER) {
-				/* only without batches: they need no before hooks */
+				/* a before hook deferred it: back to the timer heap, and
+				 * on with the rest of the batch, if any */
 				pthread_mutex_lock(&e->mu);
+				complete_deferred(e, w);
 				defer(e, w, idx, a.start_ns);
+				fetched_ns = 0;
+				if (w->bn) {
+					uint32_t j = atomic_fetch_add(&w->btake, 1);
+					if (j < w->bn) {
+						e->running++;
+						w->running = 1;
+						pthread_mutex_unlock(&e->mu);
+						idx = w->bq[j];
+						continue;
+					}
+				}
 				break;
 			}
 			if (batch) {
@@ -1800,10 +1813,10 @@ int engine_run(struct workload *wl, const struct run_opts *o, struct err *err)
 	e->t0_ns = now_ns();
 	e->ps = o->plugins ? o->plugins : &no_plugins;
 	e->timing = needs_timing(e);
-	/* batches delay completions by a few short attempts: not when hooks may
-	 * answer or defer a task, and not when events or shown output would
-	 * show the delay */
-	e->batch = e->ps->nbefore == 0 && !e->events && !o->verbose && !o->output_dir;
+	/* batches delay completions by a few short attempts: not when events or
+	 * shown output would show the delay. A before hook's answer, rejection
+	 * or deferral is not a plain attempt: it is completed at once. */
+	e->batch = !e->events && !o->verbose && !o->output_dir;
 	if (o->host)
 		host_attach(o->host, e);
 	for (size_t i = 0; i < e->ps->nstart; i++)
