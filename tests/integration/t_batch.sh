@@ -67,3 +67,24 @@ run_gbx run int.json -j2 --journal ij.jsonl --resume --no-progress
 expect "interrupt, resumed: exit 0" test "$rc" = 0
 expect "interrupt, resumed: every task succeeded exactly once over both runs" jqe -s -e '
 	[.[] | select(.status == "ok") | .id] | (length == 40001) and (unique | length == 40001)' ij.jsonl
+
+# a before hook that defers tasks in the middle of batches (the breaker in
+# "hold" mode, its target failing until it has opened): the batch goes on,
+# every task ends ok exactly once, and the run ends
+awk 'BEGIN { printf "{ \"tasks\": ["
+	for (i = 0; i < 2000; i++) {
+		if (i % 10 == 5) printf "%s{\"id\":\"b%d\",\"kind\":\"sim\",\"target\":\"bad\",\"fail_after\":1,\"retries\":3}", (i ? "," : ""), i
+		else printf "%s{\"id\":\"g%d\",\"kind\":\"sim\",\"target\":\"good\"}", (i ? "," : ""), i
+	}
+	print "] }" }' >hold.json
+echo '{ "retry": { "base_ms": 1, "cap_ms": 5 }, "plugins": { "breaker": { "minimum_calls": 4,
+  "sliding_window_size": 4, "on_open": "hold", "wait_open_ms": 20, "permitted_calls_half_open": 2 } } }' >hold-c.json
+GBX_RC=0
+timeout 60 "$GBX" run hold.json -j2 --config hold-c.json --enable breaker --journal hold-j.jsonl \
+	--stats hold-s.json -q --no-progress >hold.out 2>hold.err </dev/null || GBX_RC=$?
+rc=$GBX_RC
+expect "deferred inside batches: exit 0 (no hang, no lost task)" test "$rc" = 0
+expect "deferred inside batches: 2000 ok, each once, every bad one retried" jqe -e \
+	'.ok == 2000 and .failed == 0 and .retried >= 200' hold-s.json
+expect "deferred inside batches: the journal has each task once" jqe -s -e \
+	'[.[] | select(.status == "ok") | .id] | (length == 2000) and (unique | length == 2000)' hold-j.jsonl
