@@ -1086,18 +1086,26 @@ static void claim(struct engine *e, struct worker *w, uint32_t idx)
 	t->slot = (int16_t)w->idx;
 }
 
+/* Takes the next unstarted task of v's batch, for v itself or for a worker
+ * stealing it; 0 when the batch is over or a stop handed the rest back.
+ * v->bn is read under e->mu, or by v itself. */
+static int batch_take(struct worker *v, uint32_t *idx)
+{
+	if (!v->bn || atomic_load_explicit(&v->btake, memory_order_relaxed) >= v->bn)
+		return 0;
+	uint32_t j = atomic_fetch_add(&v->btake, 1);
+	if (j >= v->bn)
+		return 0;
+	*idx = v->bq[j];
+	return 1;
+}
+
 /* Under e->mu, with nothing ready: takes a task another worker claimed in a
  * batch and has not started (it may be stuck behind a long one). */
 static int steal(struct engine *e, struct worker *w, uint32_t *idx)
 {
 	for (int i = 0; i < e->nthreads; i++) {
-		struct worker *v = e->w[i];
-		if (v == w || !v->bn ||
-		    atomic_load_explicit(&v->btake, memory_order_relaxed) >= v->bn)
-			continue;
-		uint32_t j = atomic_fetch_add(&v->btake, 1);
-		if (j < v->bn) {
-			*idx = v->bq[j];
+		if (e->w[i] != w && batch_take(e->w[i], idx)) {
 			e->wl->tasks[*idx].slot = (int16_t)w->idx;
 			return 1;
 		}
@@ -1145,24 +1153,17 @@ static void *worker_main(void *arg)
 
 	pthread_mutex_lock(&e->mu);
 	for (;;) {
-		if (run_over(e)) {
-			if (ps->nattempt && folds_pending(ps, w)) {
-				pthread_mutex_unlock(&e->mu);
-				folds_flush(ps, w);
-				pthread_mutex_lock(&e->mu);
-				continue;
-			}
+		/* about to wait or to stop: hand over the folds first (outside the
+		 * lock, as every hook), then look again */
+		if (ps->nattempt && folds_pending(ps, w) &&
+		    (run_over(e) || w->idx >= e->jobs || !readyq_n(&e->ready) || e->stopping)) {
+			pthread_mutex_unlock(&e->mu);
+			folds_flush(ps, w);
+			pthread_mutex_lock(&e->mu);
+			continue;
+		}
+		if (run_over(e))
 			break;
-		}
-		if (w->idx >= e->jobs || !readyq_n(&e->ready) || e->stopping) {
-			/* about to wait, or to stop: hand over the folds first */
-			if (ps->nattempt && folds_pending(ps, w)) {
-				pthread_mutex_unlock(&e->mu);
-				folds_flush(ps, w);
-				pthread_mutex_lock(&e->mu);
-				continue;
-			}
-		}
 		if (w->idx >= e->jobs) {
 			fetched_ns = 0;
 			pthread_cond_wait(&e->park_cv, &e->mu);
@@ -1225,31 +1226,23 @@ static void *worker_main(void *arg)
 				complete_deferred(e, w);
 				defer(e, w, idx, a.start_ns);
 				fetched_ns = 0;
-				if (w->bn) {
-					uint32_t j = atomic_fetch_add(&w->btake, 1);
-					if (j < w->bn) {
-						e->running++;
-						w->running = 1;
-						pthread_mutex_unlock(&e->mu);
-						idx = w->bq[j];
-						continue;
-					}
+				if (batch_take(w, &idx)) {
+					e->running++;
+					w->running = 1;
+					pthread_mutex_unlock(&e->mu);
+					continue;
 				}
 				break;
 			}
 			if (batch) {
 				w->short_ok = attempt_plain(w, &rc, &a);
-				if (w->short_ok && w->bn &&
-				    atomic_load_explicit(&w->btake, memory_order_relaxed) < w->bn) {
-					uint32_t j = atomic_fetch_add(&w->btake, 1);
-					if (j < w->bn) {
-						w->dq[w->dn].idx = idx;
-						w->dq[w->dn].start_ns = a.start_ns;
-						w->dq[w->dn].end_ns = a.end_ns;
-						w->dn++;
-						idx = w->bq[j];
-						continue;
-					}
+				uint32_t done = idx;
+				if (w->short_ok && batch_take(w, &idx)) {
+					w->dq[w->dn].idx = done;
+					w->dq[w->dn].start_ns = a.start_ns;
+					w->dq[w->dn].end_ns = a.end_ns;
+					w->dn++;
+					continue;
 				}
 			}
 			pthread_mutex_lock(&e->mu);
@@ -1267,13 +1260,9 @@ static void *worker_main(void *arg)
 			if (w->err.cap > (1u << 20))
 				buf_free(&w->err);
 			/* the rest of the batch, unless a stop handed it back */
-			if (w->bn) {
-				uint32_t j = atomic_fetch_add(&w->btake, 1);
-				if (j < w->bn) {
-					pthread_mutex_unlock(&e->mu);
-					idx = w->bq[j];
-					continue;
-				}
+			if (batch_take(w, &idx)) {
+				pthread_mutex_unlock(&e->mu);
+				continue;
 			}
 			e->running--;
 			w->running = 0;
