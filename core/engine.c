@@ -58,10 +58,11 @@ struct worker {
 	struct buf out, err;
 	uint32_t *lat;    /* --stats: this worker's attempt times (merged at the end) */
 	int64_t lat_max_ns;
-	/* A batch: up to BATCH_MAX short tasks claimed in one pass under e->mu
-	 * (docs/ARCHITECTURE.md, "Batches"). bq[0] is the first; each of
-	 * bq[1..bn) is taken by one atomic fetch_add on btake, by this worker,
-	 * by an idle worker stealing it, or by a stop that hands it back. */
+	/* A batch: besides the task it took, up to BATCH_MAX - 1 more short
+	 * tasks of the same key claimed in the same pass under e->mu
+	 * (docs/ARCHITECTURE.md, "Batches"). Each of bq[0..bn) is taken by one
+	 * atomic fetch_add on btake: by this worker, by an idle worker stealing
+	 * it, or by a stop or a lower -j that hands it back. */
 	uint32_t bq[BATCH_MAX];
 	uint32_t bn;      /* under e->mu */
 	atomic_uint btake;
@@ -69,6 +70,7 @@ struct worker {
 	 * under e->mu in the next pass, not one pass each */
 	struct { uint32_t idx; int64_t start_ns, end_ns; } dq[BATCH_MAX];
 	uint32_t dn;
+	int dq_deps;      /* a task in dq has dependants: complete it before the next */
 	int short_ok;     /* its last attempt was plain: it may claim a batch */
 	struct fold *fold; /* per after_attempt plugin (ABI 1.3 attempt_sample) */
 	int64_t coarse;   /* without timing: the coarse clock after the last attempt */
@@ -866,6 +868,21 @@ static int folds_pending(const struct plugin_set *ps, const struct worker *w)
 	return 0;
 }
 
+/* Kinds are interned, targets are one copy per task that names one. */
+static int same_target(const char *a, const char *b)
+{
+	return a == b || (a && b && !strcmp(a, b));
+}
+
+/* Outside e->mu, before an attempt starts (which may be long): the folds
+ * whose first attempt ended FOLD_NS or more before now. */
+static void folds_flush_old(const struct plugin_set *ps, struct worker *w, int64_t now)
+{
+	for (size_t i = 0; i < ps->nattempt; i++)
+		if (w->fold[i].n && now - w->fold[i].first_ns >= FOLD_NS)
+			fold_flush(ps, w, i);
+}
+
 static void after_hooks(const struct plugin_set *ps, struct worker *w, int64_t t0_ns,
 			const struct task *t, const struct attempt *a)
 {
@@ -884,7 +901,7 @@ static void after_hooks(const struct plugin_set *ps, struct worker *w, int64_t t
 			continue;
 		}
 		struct fold *f = &w->fold[i];
-		if (f->n && (f->kind != kind || f->target != s->target ||
+		if (f->n && (f->kind != kind || !same_target(f->target, s->target) ||
 			     a->end_ns - f->first_ns >= FOLD_NS || f->n == FOLD_MAX))
 			fold_flush(ps, w, i);
 		if (!f->n) {
@@ -929,6 +946,7 @@ static void after_hooks(const struct plugin_set *ps, struct worker *w, int64_t t
 		at.sampled = h < p->sample_thresh;
 		if (plain && !at.sampled)
 			continue; /* folded above */
+		fold_flush(ps, w, i); /* the plugin sees attempts in the order they ended */
 		p->d->after_attempt(p->self, &at);
 	}
 }
@@ -1025,6 +1043,8 @@ static int attempt_run(struct engine *e, struct worker *w, struct runner_ctx *rc
 	/* read outside the lock; only this thread reads it during the attempt */
 	t->start_ns = *fetched_ns ? *fetched_ns : rc->timing ? now_ns() : 0;
 	*fetched_ns = 0;
+	if (ps->nattempt)
+		folds_flush_old(ps, w, t->start_ns);
 	attempt_reset(a); /* not a memset: msg and label are most of it */
 	w->out.len = w->err.len = 0;
 	a->out = &w->out;
@@ -1058,8 +1078,8 @@ static int64_t coarse_ns(void)
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-/* Outside e->mu, with batching on: was the attempt short and plain (ok, no
- * subprocess, no output, no message, nobody else's answer), so that its
+/* Outside e->mu, with batching on: was the attempt short and plain (ok with
+ * exit 0, no subprocess, no output, no message, nobody else's answer), so that its
  * completion can wait for the next pass under the lock? Without timing,
  * "short" is "no tick of the coarse clock passed" (2.5 ns to read, against
  * 20 for the precise one). */
@@ -1073,8 +1093,8 @@ static int attempt_plain(struct worker *w, const struct runner_ctx *rc, const st
 		fast = c == w->coarse;
 		w->coarse = c;
 	}
-	return fast && a->ok && !a->spawn_ns && !a->out->len && !a->err->len && !a->msg[0] &&
-	       !a->label[0];
+	return fast && a->ok && !a->exit_code && !a->sig && !a->spawn_ns && !a->out->len &&
+	       !a->err->len && !a->msg[0] && !a->label[0];
 }
 
 /* Under e->mu: marks idx taken by worker w for an attempt. */
@@ -1127,6 +1147,7 @@ static void complete_deferred(struct engine *e, struct worker *w)
 		complete(e, w, w->dq[i].idx, &a);
 	}
 	w->dn = 0;
+	w->dq_deps = 0;
 }
 
 static void *worker_main(void *arg)
@@ -1145,6 +1166,7 @@ static void *worker_main(void *arg)
 	const struct plugin_set *ps = e->ps;
 	const int64_t t0_ns = e->t0_ns;
 	const int batch = e->batch;
+	const int journal = e->journal_fd >= 0;
 	/* the end of this worker's last attempt, while it has not waited since:
 	 * the next attempt it takes starts there (one clock reading per attempt
 	 * instead of two; the time to take the lock and finish the last one
@@ -1174,16 +1196,25 @@ static void *worker_main(void *arg)
 		uint32_t idx;
 		w->bn = 0;
 		if (readyq_n(&e->ready) && !e->stopping) {
+			double k0 = readyq_head_key(&e->ready);
 			idx = readyq_pop(&e->ready);
 			claim(e, w, idx);
 			if (batch && w->short_ok) {
-				/* leave the others at least as many as this one takes */
+				/* leave the others at least as many as this one takes,
+				 * and claim only tasks of this key with one more of it
+				 * left in the queue: nothing more urgent than what the
+				 * others will run next can wait behind a long one here */
 				uint32_t n = readyq_n(&e->ready) / (2 * (uint32_t)e->jobs);
 				if (n > BATCH_MAX - 1)
 					n = BATCH_MAX - 1;
-				for (; w->bn < n; w->bn++) {
-					w->bq[w->bn] = readyq_pop(&e->ready);
-					claim(e, w, w->bq[w->bn]);
+				while (w->bn < n && readyq_head_key(&e->ready) == k0) {
+					uint32_t x = readyq_pop(&e->ready);
+					if (!readyq_n(&e->ready) || readyq_head_key(&e->ready) != k0) {
+						readyq_push(&e->ready, k0, x); /* back: the last of its key */
+						break;
+					}
+					w->bq[w->bn++] = x;
+					claim(e, w, x);
 				}
 				atomic_store_explicit(&w->btake, 0, memory_order_relaxed);
 			}
@@ -1242,6 +1273,15 @@ static void *worker_main(void *arg)
 					w->dq[w->dn].start_ns = a.start_ns;
 					w->dq[w->dn].end_ns = a.end_ns;
 					w->dn++;
+					/* the next one may be long: a task that releases
+					 * others, or that the journal must record, is
+					 * completed before it starts */
+					w->dq_deps |= e->wl->tasks[done].nouts > 0;
+					if (w->dq_deps || journal) {
+						pthread_mutex_lock(&e->mu);
+						complete_deferred(e, w);
+						pthread_mutex_unlock(&e->mu);
+					}
 					continue;
 				}
 			}
@@ -1333,6 +1373,18 @@ static int set_jobs(struct engine *e, int n)
 	}
 	if (n > e->nthreads)
 		n = e->nthreads;
+	/* a worker above the new limit stops after its current task: the rest
+	 * of its batch goes back to the ready queue */
+	int64_t now = 0;
+	for (int i = n; i < e->nthreads; i++) {
+		struct worker *w = e->w[i];
+		uint32_t idx;
+		while (batch_take(w, &idx)) {
+			now = now ? now : now_ns();
+			e->wl->tasks[idx].attempts--;
+			make_ready(e, idx, now);
+		}
+	}
 	e->jobs = n;
 	pthread_cond_broadcast(&e->cv);
 	pthread_cond_broadcast(&e->park_cv);

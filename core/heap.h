@@ -117,6 +117,17 @@ static inline int readyq_push(struct readyq *q, double key, uint32_t idx)
 	return 0;
 }
 
+/* The key of the first; the queue must not be empty. */
+static inline double readyq_head_key(const struct readyq *q)
+{
+	if (q->len) {
+		struct heap_ent r = {q->key, q->run[q->head]};
+		if (!q->h.n || heap_less(&r, &q->h.a[0]))
+			return q->key;
+	}
+	return q->h.a[0].key;
+}
+
 /* The first (smallest key, then index); the queue must not be empty. */
 static inline uint32_t readyq_pop(struct readyq *q)
 {

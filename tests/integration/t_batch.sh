@@ -88,3 +88,40 @@ expect "deferred inside batches: 2000 ok, each once, every bad one retried" jqe 
 	'.ok == 2000 and .failed == 0 and .retried >= 200' hold-s.json
 expect "deferred inside batches: the journal has each task once" jqe -s -e \
 	'[.[] | select(.status == "ok") | .id] | (length == 2000) and (unique | length == 2000)' hold-j.jsonl
+
+# a task that finished before a long batch-mate releases its dependants
+# then, not when the long one ends (16 tasks around the long one each have a
+# 1 s dependant; -j20 leaves room for all of them beside it)
+bad=""
+for pos in 40 44 47; do
+	awk -v n=400 -v pos=$pos 'BEGIN {
+		printf "{ \"tasks\": [\n"
+		for (i = 0; i < n; i++) {
+			if (i == pos) printf "{\"id\":\"L\",\"kind\":\"sim\",\"io_ms\":1000},\n"
+			printf "{\"id\":\"t%d\",\"kind\":\"sim\"},\n", i
+		}
+		for (i = pos - 8; i < pos + 8; i++)
+			printf "{\"id\":\"d%d\",\"kind\":\"sim\",\"io_ms\":1000,\"deps\":[\"t%d\"]}%s\n", i, i, i < pos + 7 ? "," : ""
+		printf "] }\n" }' >dep.json
+	run_gbx run dep.json -j20 --joblog djl.txt --no-progress
+	[ "$rc" = 0 ] || bad="$bad $pos:exit$rc"
+	awk -F'\t' 'NR == 1 { next }
+		$9 == "sim:L" { lend = $3 + $4 }
+		$9 ~ /^sim:d/ { if ($3 > last) last = $3 }
+		END { exit !(lend > 0 && last > 0 && last + 0.5 < lend) }' djl.txt || bad="$bad $pos"
+done
+expect "dependants of tasks batched with a long one start beside it, not after it (bad:$bad)" test -z "$bad"
+
+# priorities: a task more urgent than the queue's next does not wait in a
+# batch behind a long task (A: 1 s, priority 90; B: no-op, priority 80; then
+# 200 fillers at priority 0)
+awk 'BEGIN { printf "{ \"tasks\": [\n"
+	printf "{\"id\":\"w0\",\"kind\":\"sim\",\"priority\":100},{\"id\":\"w1\",\"kind\":\"sim\",\"priority\":100},\n"
+	printf "{\"id\":\"A\",\"kind\":\"sim\",\"io_ms\":1000,\"priority\":90},{\"id\":\"B\",\"kind\":\"sim\",\"priority\":80},\n"
+	for (i = 0; i < 200; i++) printf "%s{\"id\":\"f%d\",\"kind\":\"sim\",\"io_ms\":5}", i ? "," : "", i
+	print "] }" }' >prio.json
+run_gbx run prio.json -j2 --joblog pjl.txt --no-progress
+expect "priorities: B starts before the long A ends, not after the fillers" awk -F'\t' 'NR == 1 { next }
+	$9 == "sim:A" { aend = $3 + $4 }
+	$9 == "sim:B" { b = $3 }
+	END { exit !(aend > 0 && b > 0 && b + 0.5 < aend) }' pjl.txt

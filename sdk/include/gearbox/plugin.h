@@ -228,8 +228,11 @@ struct gbx_plugin {
 	 * sampled 0); its plain successes (first attempt, ok, answered by no
 	 * plugin) are folded: one call with count N stands for N of them that
 	 * ended on one worker slot with one kind and target. A fold is delivered
-	 * within 50 ms of the first attempt in it, before the slot waits for
-	 * work, and before run_end, so counts stay exact and nearly current. */
+	 * before any later attempt of that slot reaches the plugin (so the
+	 * plugin sees attempts in the order they ended), before an attempt
+	 * starts on the slot 50 ms or more after the fold's first one ended,
+	 * before the slot waits for work, and before run_end. So counts stay
+	 * exact, and lag by at most 50 ms plus the slot's current attempt. */
 	double (*attempt_sample)(void *self);
 };
 
