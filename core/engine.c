@@ -73,6 +73,7 @@ struct worker {
 	int dq_deps;      /* a task in dq has dependants: complete it before the next */
 	int short_ok;     /* its last attempt was plain: it may claim a batch */
 	struct fold *fold; /* per after_attempt plugin (ABI 1.3 attempt_sample) */
+	int64_t fold_due;  /* a fold is 50 ms old from then (INT64_MAX: none pending) */
 	int64_t coarse;   /* without timing: the coarse clock after the last attempt */
 };
 
@@ -858,6 +859,7 @@ static void folds_flush(const struct plugin_set *ps, struct worker *w)
 {
 	for (size_t i = 0; i < ps->nattempt; i++)
 		fold_flush(ps, w, i);
+	w->fold_due = INT64_MAX;
 }
 
 static int folds_pending(const struct plugin_set *ps, const struct worker *w)
@@ -874,13 +876,19 @@ static int same_target(const char *a, const char *b)
 	return a == b || (a && b && !strcmp(a, b));
 }
 
-/* Outside e->mu, before an attempt starts (which may be long): the folds
- * whose first attempt ended FOLD_NS or more before now. */
+/* Outside e->mu, before an attempt starts (which may be long), once
+ * w->fold_due has come: the folds whose first attempt ended FOLD_NS or more
+ * before now. */
 static void folds_flush_old(const struct plugin_set *ps, struct worker *w, int64_t now)
 {
-	for (size_t i = 0; i < ps->nattempt; i++)
-		if (w->fold[i].n && now - w->fold[i].first_ns >= FOLD_NS)
+	w->fold_due = INT64_MAX;
+	for (size_t i = 0; i < ps->nattempt; i++) {
+		struct fold *f = &w->fold[i];
+		if (f->n && now - f->first_ns >= FOLD_NS)
 			fold_flush(ps, w, i);
+		else if (f->n && f->first_ns + FOLD_NS < w->fold_due)
+			w->fold_due = f->first_ns + FOLD_NS;
+	}
 }
 
 static void after_hooks(const struct plugin_set *ps, struct worker *w, int64_t t0_ns,
@@ -908,6 +916,8 @@ static void after_hooks(const struct plugin_set *ps, struct worker *w, int64_t t
 			f->kind = kind;
 			f->target = s->target;
 			f->first_ns = a->end_ns;
+			if (a->end_ns + FOLD_NS < w->fold_due)
+				w->fold_due = a->end_ns + FOLD_NS;
 		}
 		f->n++;
 	}
@@ -946,7 +956,8 @@ static void after_hooks(const struct plugin_set *ps, struct worker *w, int64_t t
 		at.sampled = h < p->sample_thresh;
 		if (plain && !at.sampled)
 			continue; /* folded above */
-		fold_flush(ps, w, i); /* the plugin sees attempts in the order they ended */
+		if (w->fold[i].n) /* the plugin sees attempts in the order they ended */
+			fold_flush(ps, w, i);
 		p->d->after_attempt(p->self, &at);
 	}
 }
@@ -1043,7 +1054,7 @@ static int attempt_run(struct engine *e, struct worker *w, struct runner_ctx *rc
 	/* read outside the lock; only this thread reads it during the attempt */
 	t->start_ns = *fetched_ns ? *fetched_ns : rc->timing ? now_ns() : 0;
 	*fetched_ns = 0;
-	if (ps->nattempt)
+	if (t->start_ns >= w->fold_due)
 		folds_flush_old(ps, w, t->start_ns);
 	attempt_reset(a); /* not a memset: msg and label are most of it */
 	w->out.len = w->err.len = 0;
@@ -1348,6 +1359,7 @@ static int set_jobs(struct engine *e, int n)
 		w->e = e;
 		w->idx = e->nthreads;
 		w->wake_fd = -1;
+		w->fold_due = INT64_MAX;
 		if ((e->lat && !(w->lat = calloc(LAT_BUCKETS, sizeof *w->lat))) ||
 		    (e->ps->nattempt && !(w->fold = calloc(e->ps->nattempt, sizeof *w->fold))) ||
 		    (w->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0) {
