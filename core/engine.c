@@ -74,6 +74,7 @@ struct worker {
 	int short_ok;     /* its last attempt was plain: it may claim a batch */
 	struct fold *fold; /* per after_attempt plugin (ABI 1.3 attempt_sample) */
 	int64_t fold_due;  /* a fold is 50 ms old from then (INT64_MAX: none pending) */
+	int events;        /* e->events != NULL, read once */
 	int64_t coarse;   /* without timing: the coarse clock after the last attempt */
 };
 
@@ -1067,7 +1068,8 @@ static int attempt_run(struct engine *e, struct worker *w, struct runner_ctx *rc
 	if (verdict == GBX_DEFER)
 		return verdict;
 	/* after the before hooks: a deferred task did not start */
-	ev_simple(e, "started", idx);
+	if (w->events) /* the worker's copy: e->events shares a line written under the lock */
+		ev_simple(e, "started", idx);
 	if (verdict == GBX_RUN)
 		run_attempt(e, t, rc, a);
 	if (ps->nafter || ps->nattempt)
@@ -1360,6 +1362,7 @@ static int set_jobs(struct engine *e, int n)
 		w->idx = e->nthreads;
 		w->wake_fd = -1;
 		w->fold_due = INT64_MAX;
+		w->events = e->events != NULL;
 		if ((e->lat && !(w->lat = calloc(LAT_BUCKETS, sizeof *w->lat))) ||
 		    (e->ps->nattempt && !(w->fold = calloc(e->ps->nattempt, sizeof *w->fold))) ||
 		    (w->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0) {
