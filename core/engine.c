@@ -372,16 +372,28 @@ static void skip_dependants(struct engine *e, uint32_t idx)
 	free(stack);
 }
 
+/* Takes the next unstarted task of v's batch, for v itself or for a worker
+ * stealing it; 0 when the batch is over or a stop handed the rest back.
+ * v->bn is read under e->mu, or by v itself. */
+static int batch_take(struct worker *v, uint32_t *idx)
+{
+	if (!v->bn || atomic_load_explicit(&v->btake, memory_order_relaxed) >= v->bn)
+		return 0;
+	uint32_t j = atomic_fetch_add(&v->btake, 1);
+	if (j >= v->bn)
+		return 0;
+	*idx = v->bq[j];
+	return 1;
+}
+
 /* Under e->mu: the tasks of w's batch that nobody took go back to waiting
  * (not started; a resumed run starts them). */
 static void close_batch(struct engine *e, struct worker *w)
 {
-	if (!w->bn)
-		return;
-	for (uint32_t j = atomic_exchange(&w->btake, w->bn); j < w->bn; j++) {
-		struct task *t = &e->wl->tasks[w->bq[j]];
-		t->attempts--;
-		t->state = ST_WAITING;
+	uint32_t idx;
+	while (batch_take(w, &idx)) {
+		e->wl->tasks[idx].attempts--;
+		e->wl->tasks[idx].state = ST_WAITING;
 	}
 }
 
@@ -1117,20 +1129,6 @@ static void claim(struct engine *e, struct worker *w, uint32_t idx)
 	t->state = ST_RUNNING;
 	t->attempts++;
 	t->slot = (int16_t)w->idx;
-}
-
-/* Takes the next unstarted task of v's batch, for v itself or for a worker
- * stealing it; 0 when the batch is over or a stop handed the rest back.
- * v->bn is read under e->mu, or by v itself. */
-static int batch_take(struct worker *v, uint32_t *idx)
-{
-	if (!v->bn || atomic_load_explicit(&v->btake, memory_order_relaxed) >= v->bn)
-		return 0;
-	uint32_t j = atomic_fetch_add(&v->btake, 1);
-	if (j >= v->bn)
-		return 0;
-	*idx = v->bq[j];
-	return 1;
 }
 
 /* Under e->mu, with nothing ready: takes a task another worker claimed in a
