@@ -73,14 +73,12 @@ sim1m ""
 echo "{ \"plugins\": { \"pool\": { \"pools\": { \"py\": { \"command\": [\"python3\", \"$root/examples/workers/worker.py\"], \"match\": \"python3\" } } } } }" >"$W/pool-idle.json"
 # a 2% goal on a ~0.15 s run: 3 x REPEAT rounds, paired ratios (run.sh's
 # pratio), an A/A copy of the baseline for the spread
-pool_rep0=$REPEAT
-REPEAT=$((REPEAT * 3))
-pairwise "\"\$GBX\" run \"\$W/sim1m.json\" -j2 -q --no-progress --config \"\$W/pool-idle.json\"" \
+pool_rounds=$((REPEAT * 3))
+pairwise_n "$pool_rounds" "\"\$GBX\" run \"\$W/sim1m.json\" -j2 -q --no-progress --config \"\$W/pool-idle.json\"" \
 	"\"\$GBX\" run \"\$W/sim1m.json\" -j2 -q --no-progress --config \"\$W/pool-idle.json\" --enable pool" \
 	"\"\$GBX\" run \"\$W/sim1m.json\" -j2 -q --no-progress --config \"\$W/pool-idle.json\""
 echo
-echo "## pool enabled but unused: 1,000,000 no-op sim tasks at -j2 ($REPEAT rounds, alternated; ratio: median of the rounds' ratios)"
+echo "## pool enabled but unused: 1,000,000 no-op sim tasks at -j2 ($pool_rounds rounds, alternated; ratio: median of the rounds' ratios)"
 echo "pool disabled:             $(median <"$W/pw.1") s"
 echo "pool disabled again (A/A): $(median <"$W/pw.3") s   ratio $(pratio "$W/pw.3" "$W/pw.1")"
 echo "pool enabled, not used:    $(median <"$W/pw.2") s   ratio $(pratio "$W/pw.2" "$W/pw.1") (goal <= 1.02), $(pdiff "$W/pw.1" "$W/pw.2" 1000000) ns/task"
-REPEAT=$pool_rep0

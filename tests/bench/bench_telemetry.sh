@@ -1,5 +1,5 @@
 # bench_telemetry.sh - the telemetry plugin's cost (a section of tests/bench/run.sh,
-# sourced with M, GBX, W, REPEAT, median, ratio, pratio, pairwise and sim1m;
+# sourced with M, GBX, W, REPEAT, median, ratio, pratio, pairwise, pairwise_n and sim1m;
 # BENCH=telemetry).
 #
 # On 1,000,000 no-op sim tasks at -j2, alternated 3 x REPEAT times
@@ -41,15 +41,12 @@ tel_cfg "$TD/s001t.json" 0.01 1
 tel_cfg "$TD/s1t.json" 1.0 1
 tel_cfg "$TD/all.json" 1.0 1
 
-tel_repeat=$REPEAT
-REPEAT=${TEL_REPEAT:-$((REPEAT * 3))}
+tel_rounds=${TEL_REPEAT:-$((REPEAT * 3))}
 sim="\"\$GBX\" run \"\$W/sim1m.json\" -j2 -q --no-progress"
-pairwise "$sim" "$sim --config \"\$TD/s1.json\"" "$sim --config \"\$TD/s001.json\"" "$sim" \
+pairwise_n "$tel_rounds" "$sim" "$sim --config \"\$TD/s1.json\"" "$sim --config \"\$TD/s001.json\"" "$sim" \
 	"$sim --config \"\$TD/s1disk.json\""
-cp "$W/pw.1" "$TD/base"
-cp "$W/pw.1.cpu" "$TD/base.cpu"
 echo
-echo "## telemetry plugin on 1,000,000 no-op sim tasks at -j2 ($REPEAT rounds, alternated; ratio: median of the rounds' ratios)"
+echo "## telemetry plugin on 1,000,000 no-op sim tasks at -j2 ($tel_rounds rounds, alternated; ratio: median of the rounds' ratios)"
 echo "outputs in $OD ($(df -PT "$OD" | awk 'NR == 2 {print $2}'))"
 echo "without telemetry:                                             $(median <"$W/pw.1") s"
 echo "without telemetry again (A/A: the spread of this run):         $(median <"$W/pw.4") s   ratio $(pratio "$W/pw.4" "$W/pw.1")"
@@ -59,14 +56,13 @@ printf "%-62s %s\n" "sample 1.0, outputs on $(df -PT "$TD" | awk 'NR == 2 {print
 echo "CPU time (user+sys), the same rounds: sample 1.0 ratio $(pratio "$W/pw.2.cpu" "$W/pw.1.cpu"), sample 0.01 ratio $(pratio "$W/pw.3.cpu" "$W/pw.1.cpu")"
 # the traces, in their own rounds: the 110 MB file's write-back and unlink
 # would otherwise fall on the runs after it
-pairwise "$sim --config \"\$TD/s001.json\"" "$sim --config \"\$TD/s001t.json\"" \
+pairwise_n "$tel_rounds" "$sim --config \"\$TD/s001.json\"" "$sim --config \"\$TD/s001t.json\"" \
 	"$sim --config \"\$TD/s1.json\"" "$sim --config \"\$TD/s1t.json\""
 tsize=$(wc -c <"$OD/s1t.json.trace.json" 2>/dev/null || echo 0)
 printf "%-62s %s s   ratio %s to sample 0.01 without it (no goal)\n" \
 	"sample 0.01 + trace.json of the sampled 1%:" "$(median <"$W/pw.2")" "$(pratio "$W/pw.2" "$W/pw.1")"
 printf "%-62s %s s   ratio %s to sample 1.0 without it (no goal: the file's own cost)\n" \
 	"sample 1.0 + trace.json of every attempt ($(awk -v b="$tsize" 'BEGIN {printf "%.0f MB", b / 1e6}')):" "$(median <"$W/pw.4")" "$(pratio "$W/pw.4" "$W/pw.3")"
-REPEAT=$tel_repeat
 
 seq 1 10000 >"$W/args10k"
 pairwise "\"\$GBX\" run -j2 -q --no-progress -a \"\$W/args10k\" -- /bin/true" \

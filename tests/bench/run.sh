@@ -100,13 +100,16 @@ sim1m() {
 	[ -f "$W/sim1m.json" ] && return
 	echo "{ \"name\": \"sim-noop\", \"matrix\": [ { \"id\": \"t{a}-{b}\", \"kind\": \"sim\", $1 \"vars\": { \"a\": [$(seq -s, 0 99)], \"b\": [$(seq -s, 0 9999)] } } ] }" >"$W/sim1m.json"
 }
-# pairwise: runs each command line (one per argument) in alternation REPEAT
-# times; leaves wall times in $W/pw.N (one file per command) and user+sys CPU
-# times in $W/pw.N.cpu
-pairwise() {
+# pairwise_n ROUNDS CMD...: runs each command line in alternation ROUNDS
+# times; leaves wall times in $W/pw.N (one file per command, line i from
+# round i) and user+sys CPU times in $W/pw.N.cpu. pairwise CMD...: REPEAT
+# rounds.
+pairwise_n() {
+	_rounds=$1
+	shift
 	n=0
 	for cmd in "$@"; do n=$((n + 1)); : >"$W/pw.$n"; : >"$W/pw.$n.cpu"; done
-	for i in $(seq 1 "$REPEAT"); do
+	for i in $(seq 1 "$_rounds"); do
 		n=0
 		for cmd in "$@"; do
 			n=$((n + 1))
@@ -114,6 +117,7 @@ pairwise() {
 		done
 	done
 }
+pairwise() { pairwise_n "$REPEAT" "$@"; }
 # pratio B A: the median of the per-round ratios B/A of two pairwise files
 # (line i of each is round i). This VM runs in slow and fast phases that last
 # tens of seconds; both runs of a round see the same phase, so the paired
@@ -161,24 +165,22 @@ if [ "$only" = all ] || [ "$only" = plugins ]; then
 	echo '{ "plugin_path": ["'"$W"'/plugdir"], "plugins": { "empty_hooks": { "enabled": true } } }' >"$W/on.json"
 	# goals of a few ns on a ~0.15 s run: 3 x REPEAT rounds, paired ratios
 	# (pratio), and an A/A copy of the baseline for the spread
-	_rep=$REPEAT
-	REPEAT=$((REPEAT * 3))
-	pairwise "\"\$GBX\" run \"\$W/sim1m.json\" -j2 -q --no-progress" \
+	rounds=$((REPEAT * 3))
+	pairwise_n "$rounds" "\"\$GBX\" run \"\$W/sim1m.json\" -j2 -q --no-progress" \
 		"\"\$GBX\" run \"\$W/sim1m.json\" -j2 -q --no-progress --config \"\$W/off.json\"" \
 		"\"\$GBX\" run \"\$W/sim1m.json\" -j2 -q --no-progress --config \"\$W/on.json\"" \
 		"\"\$GBX\" run \"\$W/sim1m.json\" -j2 -q --no-progress"
 	echo
-	echo "## plugins on 1,000,000 no-op sim tasks at -j2 ($REPEAT rounds, alternated; ratio: median of the rounds' ratios)"
+	echo "## plugins on 1,000,000 no-op sim tasks at -j2 ($rounds rounds, alternated; ratio: median of the rounds' ratios)"
 	echo "no plugins:                                  $(median <"$W/pw.1") s"
 	echo "no plugins again (A/A):                      $(median <"$W/pw.4") s   ratio $(pratio "$W/pw.4" "$W/pw.1"), $(pdiff "$W/pw.1" "$W/pw.4" 1000000) ns/task"
 	echo "4 plugins on disk, disabled in the config:   $(median <"$W/pw.2") s   ratio $(pratio "$W/pw.2" "$W/pw.1") (goal within 2%)"
 	echo "1 plugin with empty before/after hooks:      $(median <"$W/pw.3") s   $(pdiff "$W/pw.1" "$W/pw.3" 1000000) ns/task (goal <= 20)"
-	REPEAT=$_rep
 fi
 
 # 6. sections of their own: tests/bench/bench_NAME.sh (plugins add theirs),
 # each sourced with M, GBX, W, REPEAT, median, med, ratio, pratio, pdiff,
-# pairwise, per_task
+# pairwise, pairwise_n, per_task
 # and sim1m available; BENCH=NAME runs just one.
 for f in tests/bench/bench_*.sh; do
 	[ -f "$f" ] || continue
