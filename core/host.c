@@ -7,9 +7,12 @@
  */
 #include "host.h"
 
+#include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "plugins.h"
 
@@ -118,6 +121,36 @@ static double h_now(void *ctx)
 	return elapsed(ctx, now_ns());
 }
 
+int host_set_config(struct hostctx *hc, const char *config_path, struct err *err)
+{
+	free(hc->config_dir);
+	hc->config_dir = NULL;
+	char *dir = NULL;
+	if (config_path && strchr(config_path, '/')) {
+		size_t n = (size_t)(strrchr(config_path, '/') - config_path);
+		dir = strndup(config_path, n ? n : 1);
+	} else {
+		dir = strdup(".");
+	}
+	if (!dir)
+		return err_set(err, "out of memory");
+	hc->config_dir = realpath(dir, NULL);
+	if (!hc->config_dir) {
+		err_set(err, "%s: cannot resolve the config's directory: %s",
+			config_path ? config_path : ".", strerror(errno));
+		free(dir);
+		return -1;
+	}
+	free(dir);
+	return 0;
+}
+
+static const char *h_config_dir(void *ctx)
+{
+	struct hostctx *hc = HC(ctx);
+	return hc->config_dir ? hc->config_dir : ".";
+}
+
 static const char *h_kind(const gbx_task *t)
 {
 	return spec_kind_name(T(t)->spec);
@@ -152,6 +185,7 @@ void host_table(struct hostctx *hc, struct gbx_host *h)
 	h->task_wait_ms = h_wait;
 	h->task_start_ms = h_start;
 	h->now_ms = h_now;
+	h->config_dir = h_config_dir;
 }
 
 int host_registry(struct hostctx *hc, const struct plugin_set *set, struct err *err)
@@ -272,5 +306,6 @@ void host_free(struct hostctx *hc)
 	free(hc->kinds);
 	free(hc->impl);
 	free(hc->fields);
+	free(hc->config_dir);
 	memset(hc, 0, sizeof *hc);
 }

@@ -41,7 +41,12 @@ struct hostctx {
 	struct kind_def *kinds;
 	struct kind_impl *impl;
 	const char **fields;           /* task fields plugins declared, NULL-terminated */
+	char *config_dir;              /* absolute; set before the plugins load (host_set_config) */
 };
+
+/* Records the config file the plugins' settings come from (NULL: none), so
+ * host->config_dir can give its absolute directory. Returns 0, or -1 with err. */
+int host_set_config(struct hostctx *hc, const char *config_path, struct err *err);
 
 /* Attaches the running engine (or NULL when the run ends): plugin threads that
  * call host->event or host->now_ms meanwhile wait, then see no engine. */

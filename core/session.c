@@ -138,6 +138,8 @@ int session_open(struct session *s, const char *config, const char *profile,
 	memset(s, 0, sizeof *s);
 	if (config_load(config, profile, sets, &s->cfg, err))
 		return -1;
+	if (host_set_config(&s->hc, s->cfg.path, err))
+		return -1;
 	/* relative plugin_path entries are relative to the config file, as
 	 * relative policy paths are */
 	json_t *ppath = NULL;

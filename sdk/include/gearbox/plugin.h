@@ -36,7 +36,7 @@ extern "C" {
 #endif
 
 #define GBX_PLUGIN_ABI_MAJOR 1
-#define GBX_PLUGIN_ABI_MINOR 3
+#define GBX_PLUGIN_ABI_MINOR 4
 #define GBX_PLUGIN_SYMBOL "gbx_plugin_descriptor"
 
 /* Declares the descriptor with the right name and visibility. */
@@ -166,6 +166,12 @@ struct gbx_host {
 	double (*task_wait_ms)(const gbx_task *t);    /* time the current attempt waited in the ready queue */
 	double (*task_start_ms)(void *ctx, const gbx_task *t); /* when the current attempt started, ms since run start */
 	double (*now_ms)(void *ctx);                  /* ms since run start (0 before the run) */
+
+	/* ABI 1.4 (check with GBX_HOST_HAS). */
+	/* The absolute directory of the config file the plugin's settings came
+	 * from, or the working directory when there is none: resolve relative
+	 * paths in the plugin's config against it. Borrowed, valid until fini(). */
+	const char *(*config_dir)(void *ctx);
 };
 
 /* A task kind a plugin adds. */
