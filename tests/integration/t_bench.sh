@@ -104,8 +104,8 @@ jq '.variants[].runs[].wall_s /= 10 | .variants[].runs[].cpu_s /= 10' saved.json
 run_gbx bench sim.json --config tel.json --repeat 5 -j2 --against faster.json
 expect "bench --against a 10x faster save: exit 1" test "$rc" = 1
 expect "bench --against a 10x faster save: flags the regression" has "REGRESSION" "$T/out"
-run_gbx bench sim.json --config tel.json --repeat 5 -j2 --against faster.json --threshold 5000
-expect "bench --threshold 5000: no regression" test "$rc" = 0
+run_gbx bench sim.json --config tel.json --repeat 5 -j2 --against faster.json --threshold 10000
+expect "bench --threshold 10000: a 10x regression is under it (a loaded machine moved ASan runs 5x here, so the margin is wide)" test "$rc" = 0
 run_gbx bench sim.json --config tel.json --repeat 2 --format html -o report.html
 expect "bench --format html: exit 0, nothing on stdout" sh -c "test $rc = 0 && test ! -s out"
 expect "bench html: charts with error bars" sh -c "test \$(grep -c '<svg' report.html) -ge 5 && grep -q '<line' report.html"
