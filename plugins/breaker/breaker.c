@@ -24,6 +24,7 @@
  * lands in the window like any other late result.
  */
 #include <gearbox/plugin.h>
+#include <gearbox/plugin_buf.h>
 #include <gearbox/plugin_json.h>
 
 #include <pthread.h>
@@ -258,57 +259,12 @@ static int by_name(const void *a, const void *b)
 
 /* ---- events -------------------------------------------------------------- */
 
-/* A growing string for event fields and log lines (targets and task ids
- * have no length limit). Out of memory leaves it empty: a line is lost, not
- * cut in the middle of a JSON string. */
-struct sb {
-	char *p;
-	size_t len, cap;
-	int oom;
-};
-
-static void sb_add(struct sb *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void sb_add(struct sb *b, const char *fmt, ...)
-{
-	for (int pass = 0; pass < 2 && !b->oom; pass++) {
-		va_list ap;
-		va_start(ap, fmt);
-		int w = vsnprintf(b->p ? b->p + b->len : NULL, b->p ? b->cap - b->len : 0, fmt, ap);
-		va_end(ap);
-		if (w < 0) {
-			b->oom = 1;
-		} else if (b->p && b->len + (size_t)w < b->cap) {
-			b->len += (size_t)w;
-			return;
-		} else {
-			size_t cap = (b->len + (size_t)w + 1) * 2;
-			char *n = realloc(b->p, cap < 256 ? 256 : cap);
-			if (!n)
-				b->oom = 1;
-			else
-				b->p = n, b->cap = cap < 256 ? 256 : cap;
-		}
-	}
-}
-
-/* Appends s as a JSON string literal. */
-static void sb_json(struct sb *b, const char *s)
-{
-	sb_add(b, "\"");
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-		if (c == '"' || c == '\\')
-			sb_add(b, "\\%c", c);
-		else if (c < 0x20)
-			sb_add(b, "\\u%04x", c);
-		else
-			sb_add(b, "%c", c);
-	}
-	sb_add(b, "\"");
-}
+/* Event fields and log lines grow in the SDK's struct gbx_buf (targets and
+ * task ids have no length limit). Out of memory sets oom and the line is
+ * dropped whole, never cut in the middle of a JSON string. */
 
 /* The text, or "" when out of memory; stays owned by b. */
-static const char *sb_str(struct sb *b)
+static const char *sb_str(struct gbx_buf *b)
 {
 	return b->p && !b->oom ? b->p : "";
 }
@@ -334,12 +290,12 @@ static void queue_change(struct plugin *p, struct breaker *k, const struct bk_tr
 	pthread_mutex_unlock(&p->q_mu);
 }
 
-static void rate_field(struct sb *b, const char *name, double v)
+static void rate_field(struct gbx_buf *b, const char *name, double v)
 {
 	if (v < 0)
-		sb_add(b, ",\"%s\":-1", name);
+		gbx_buf_addf(b, ",\"%s\":-1", name);
 	else
-		sb_add(b, ",\"%s\":%.2f", name, v);
+		gbx_buf_addf(b, ",\"%s\":%.2f", name, v);
 }
 
 /* Writes the queued state changes, oldest first. Call with no breaker's
@@ -358,20 +314,20 @@ static void flush_changes(struct plugin *p)
 		pthread_mutex_unlock(&p->q_mu);
 		if (!e)
 			break;
-		struct sb f = {0};
-		sb_add(&f, "\"target\":");
-		sb_json(&f, e->target ? e->target : "");
-		sb_add(&f, ",\"from\":\"%s\",\"to\":\"%s\"", bk_state_name(e->tr.from),
+		struct gbx_buf f = {0};
+		gbx_buf_addf(&f, "\"target\":");
+		gbx_buf_json(&f, e->target ? e->target : "");
+		gbx_buf_addf(&f, ",\"from\":\"%s\",\"to\":\"%s\"", bk_state_name(e->tr.from),
 		       bk_state_name(e->tr.to));
 		rate_field(&f, "failure_rate", e->tr.failure_rate);
 		rate_field(&f, "slow_call_rate", e->tr.slow_call_rate);
-		sb_add(&f, ",\"calls\":%u,\"failed\":%u,\"slow\":%u", e->tr.calls, e->tr.failed,
+		gbx_buf_addf(&f, ",\"calls\":%u,\"failed\":%u,\"slow\":%u", e->tr.calls, e->tr.failed,
 		       e->tr.slow);
 		if (e->tr.to == BK_OPEN)
-			sb_add(&f, ",\"wait_open_ms\":%lld", (long long)e->wait_open_ms);
+			gbx_buf_addf(&f, ",\"wait_open_ms\":%lld", (long long)e->wait_open_ms);
 		if (e->task) {
-			sb_add(&f, ",\"task\":");
-			sb_json(&f, e->task);
+			gbx_buf_addf(&f, ",\"task\":");
+			gbx_buf_json(&f, e->task);
 		}
 		if (!f.oom)
 			p->host->event(p->host->ctx, "breaker.transition", NULL, sb_str(&f));
@@ -529,24 +485,24 @@ static void bk_run_end(void *self, int64_t ok, int64_t failed)
 	size_t shown = 0, quiet = 0;
 	for (size_t i = 0; i < n; i++) {
 		struct breaker *k = all[i];
-		struct sb line = {0}, ev = {0}, tr = {0};
+		struct gbx_buf line = {0}, ev = {0}, tr = {0};
 		int nchanges = 0;
 		pthread_mutex_lock(&k->mu);
 		const struct bk *b = &k->sm;
-		sb_add(&ev, "\"target\":");
-		sb_json(&ev, k->name);
-		sb_add(&ev, ",\"transitions\":{");
+		gbx_buf_addf(&ev, "\"target\":");
+		gbx_buf_json(&ev, k->name);
+		gbx_buf_addf(&ev, ",\"transitions\":{");
 		for (int f = 0; f < BK_NSTATES; f++)
 			for (int to = 0; to < BK_NSTATES; to++) {
 				if (!b->changes[f][to])
 					continue;
-				sb_add(&tr, "%s%s->%s %u", nchanges ? ", " : "", bk_state_name(f),
+				gbx_buf_addf(&tr, "%s%s->%s %u", nchanges ? ", " : "", bk_state_name(f),
 				       bk_state_name(to), b->changes[f][to]);
-				sb_add(&ev, "%s\"%s->%s\":%u", nchanges ? "," : "",
+				gbx_buf_addf(&ev, "%s\"%s->%s\":%u", nchanges ? "," : "",
 				       bk_state_name(f), bk_state_name(to), b->changes[f][to]);
 				nchanges++;
 			}
-		sb_add(&ev,
+		gbx_buf_addf(&ev,
 		       "},\"calls\":%llu,\"failed\":%llu,\"slow\":%llu,\"held\":%llu,"
 		       "\"rejected\":%llu,\"state\":\"%s\"",
 		       (unsigned long long)b->n_calls, (unsigned long long)b->n_failed,
@@ -554,7 +510,7 @@ static void bk_run_end(void *self, int64_t ok, int64_t failed)
 		       (unsigned long long)b->n_rejected, bk_state_name(b->state));
 		int interesting = nchanges || b->n_held || b->n_rejected;
 		if (interesting)
-			sb_add(&line,
+			gbx_buf_addf(&line,
 			       "target \"%s\": %s%s; %llu calls recorded (%llu failed, %llu slow), "
 			       "%llu held, %llu rejected; now %s",
 			       k->name, nchanges ? "" : "no state change", sb_str(&tr),

@@ -195,14 +195,14 @@ static void doom(struct plugin *p, struct pool *pl, struct wproc *w, const char 
 	/* the report, while the task ids are still borrowed from waiting senders */
 	char pb[256], msg[900];
 	problem(w, pb, sizeof pb);
-	struct bytes f = {0}, ids = {0};
+	struct gbx_buf f = {0}, ids = {0};
 	int r = 0;
 	for (struct mreq *q = w->reqs; q; q = q->next)
 		if (!q->unsent) {
-			r |= bytes_str(&ids, ids.len ? ", " : "");
-			r |= bytes_str(&ids, q->task_id);
-			r |= bytes_str(&f, f.len ? "," : "");
-			r |= bytes_json(&f, q->task_id);
+			r |= gbx_buf_adds(&ids, ids.len ? ", " : "");
+			r |= gbx_buf_adds(&ids, q->task_id);
+			r |= gbx_buf_adds(&f, f.len ? "," : "");
+			r |= gbx_buf_json(&f, q->task_id);
 		}
 	if (w->ndoomed)
 		snprintf(msg, sizeof msg,

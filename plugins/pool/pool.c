@@ -52,7 +52,7 @@ struct plugin {
  * copies it right after), and reusing these keeps the hot path malloc-free. */
 struct tbuf {
 	struct tbuf *next;
-	struct bytes req, line, out;
+	struct gbx_buf req, line, out;
 	char err[1024];
 };
 /* The thread's buffers and the plugin instance they belong to, by a serial
@@ -93,20 +93,20 @@ static struct pool *pool_find(struct plugin *p, const char *name)
 void pool_replaced(struct plugin *p, struct pool *pl, const gbx_task *t, pid_t pid,
 		   const char *why, const char *msg, const char *tasks_json)
 {
-	struct bytes f = {0};
+	struct gbx_buf f = {0};
 	char num[64];
-	int r = bytes_str(&f, "\"pool\":");
-	r |= bytes_json(&f, pl->name);
+	int r = gbx_buf_adds(&f, "\"pool\":");
+	r |= gbx_buf_json(&f, pl->name);
 	snprintf(num, sizeof num, ",\"pid\":%ld,\"why\":", (long)pid);
-	r |= bytes_str(&f, num);
-	r |= bytes_json(&f, why);
+	r |= gbx_buf_adds(&f, num);
+	r |= gbx_buf_json(&f, why);
 	if (tasks_json) {
-		r |= bytes_str(&f, ",\"tasks\":[");
-		r |= bytes_str(&f, tasks_json);
-		r |= bytes_str(&f, "]");
+		r |= gbx_buf_adds(&f, ",\"tasks\":[");
+		r |= gbx_buf_adds(&f, tasks_json);
+		r |= gbx_buf_adds(&f, "]");
 	}
-	r |= bytes_str(&f, ",\"message\":");
-	r |= bytes_json(&f, msg);
+	r |= gbx_buf_adds(&f, ",\"message\":");
+	r |= gbx_buf_json(&f, msg);
 	if (!r)
 		p->host->event(p->host->ctx, "pool.replaced", t, f.p);
 	free(f.p);
@@ -233,7 +233,7 @@ static size_t skip_of(const struct pool *pl, const char *const *argv)
 /* Reads the singleplex response in line. Returns 0 with *code and the
  * decoded output in out; -1 for a line that is not a response, -2 for another
  * requestId. */
-static int parse_response(const char *line, int *code, struct bytes *out)
+static int parse_response(const char *line, int *code, struct gbx_buf *out)
 {
 	int64_t id;
 	if (proto_response(line, &id, code))
@@ -301,7 +301,7 @@ static void mux_before(struct plugin *p, struct pool *pl, const gbx_task *t, str
 	size_t body = b->req.len;
 	struct mreq r = {0};
 	const char *kind = "error";
-	if (bytes_reserve(&b->req, 32)) { /* "requestId":N}\n, N < 2^63 */
+	if (gbx_buf_reserve(&b->req, 32)) { /* "requestId":N}\n, N < 2^63 */
 		snprintf(b->err, sizeof b->err, "pool %s: out of memory\n", pl->name);
 		fail(ans, b, "error");
 		return;
@@ -537,15 +537,15 @@ static void pool_run_end(void *self, int64_t ok, int64_t failed)
 			  ex = atomic_load(&pl->expired);
 		if (!st && !rq)
 			continue;
-		struct bytes f = {0};
+		struct gbx_buf f = {0};
 		char num[200];
-		int r = bytes_str(&f, "\"pool\":");
-		r |= bytes_json(&f, pl->name);
+		int r = gbx_buf_adds(&f, "\"pool\":");
+		r |= gbx_buf_json(&f, pl->name);
 		snprintf(num, sizeof num,
 			 ",\"started\":%lld,\"requests\":%lld,\"replaced\":%lld,\"recycled\":%lld,"
 			 "\"expired\":%lld",
 			 st, rq, rp, rc, ex);
-		r |= bytes_str(&f, num);
+		r |= gbx_buf_adds(&f, num);
 		if (!r)
 			p->host->event(p->host->ctx, "pool.summary", NULL, f.p);
 		free(f.p);

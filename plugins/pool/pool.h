@@ -23,11 +23,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-/* A growing byte buffer. */
-struct bytes {
-	char *p;
-	size_t len, cap;
-};
+#include <gearbox/plugin_buf.h>   /* struct gbx_buf: the SDK's growable buffer */
+#include <gearbox/plugin_spawn.h> /* gbx_spawn: the SDK's child with pipes */
 
 /* One request in flight on a multiplex worker: on its sender's stack, on the
  * worker's list (under the worker's mutex) until done. */
@@ -36,7 +33,7 @@ struct mreq {
 	int64_t id;            /* requestId, > 0 */
 	int64_t t0_ns, deadline_ns; /* sent at; answer by (0: no limit) */
 	const char *task_id;   /* the sender's task, for messages */
-	struct bytes *out;     /* the sender's buffer: the decoded output lands here */
+	struct gbx_buf *out;     /* the sender's buffer: the decoded output lands here */
 	int done;              /* answered (failed 0) or failed with the worker (failed 1) */
 	int failed, code;
 	int unsent;            /* its write failed: it never got there */
@@ -64,7 +61,7 @@ struct wproc {
 	int64_t next_id;
 	int reading;          /* a sender holds the reader role (reads and dispatches lines) */
 	int write_failed;     /* a sender could not write: the reader dooms it */
-	struct bytes line;    /* the reader's line */
+	struct gbx_buf line;    /* the reader's line */
 	/* the doom: once dead is set nothing is sent, every request in flight
 	 * fails with this, and the pid is reaped by the reader that set it */
 	int dead;
@@ -95,10 +92,6 @@ struct pool {
 	_Atomic int64_t started, requests, replaced, recycled, expired;
 };
 
-int bytes_reserve(struct bytes *b, size_t more);
-int bytes_add(struct bytes *b, const void *s, size_t n);
-int bytes_str(struct bytes *b, const char *s);
-int bytes_json(struct bytes *b, const char *s); /* as a JSON string literal */
 
 int64_t mono_ns(void);
 
@@ -108,7 +101,7 @@ struct wproc *proc_start(struct pool *pl, char *err, size_t errlen);
 int proc_write(struct wproc *w, const char *buf, size_t len, int64_t deadline_ns);
 /* Reads one line (without its '\n') into line before deadline_ns. 0, -1 EOF
  * or error, -2 timed out, -3 line too long, -4 woken through wake_fd. */
-int proc_read_line(struct wproc *w, struct bytes *line, int64_t deadline_ns);
+int proc_read_line(struct wproc *w, struct gbx_buf *line, int64_t deadline_ns);
 /* Wakes a multiplex worker's reader out of proc_read_line. */
 void proc_wake(struct wproc *w);
 /* Whether an idle worker looks unusable (exited, or wrote something unasked). */
@@ -129,14 +122,14 @@ int proc_stop_all(struct wproc *list, int64_t grace_ms);
  * are left out) and inputs (NULL-terminated, may be NULL), up to and with
  * "requestId": proto_request_id ends it with an id (req->len is the body's
  * length after proto_request; pass it back as body to reuse the body). */
-int proto_request(struct bytes *req, const char *const *argv, size_t skip,
+int proto_request(struct gbx_buf *req, const char *const *argv, size_t skip,
 		  const char *const *inputs);
-int proto_request_id(struct bytes *req, size_t body, int64_t id);
+int proto_request_id(struct gbx_buf *req, size_t body, int64_t id);
 /* Checks that line is one well-formed response object and reads its
  * requestId (0 when missing) and exitCode. 0, or -1 when it is not a response. */
 int proto_response(const char *line, int64_t *id, int *code);
 /* Decodes the response's output (checked by proto_response) into out. 0 or -1. */
-int proto_output(const char *line, struct bytes *out);
+int proto_output(const char *line, struct gbx_buf *out);
 
 /* pool.c: a pool.replaced event and a warning; tasks_json (may be NULL) is
  * the ids of the requests that failed with it, as JSON strings separated by

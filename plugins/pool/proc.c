@@ -23,7 +23,6 @@
 
 #include "pool.h"
 
-extern char **environ;
 
 #define MAX_LINE (64u << 20) /* a response line longer than this is garbage */
 
@@ -34,65 +33,8 @@ int64_t mono_ns(void)
 	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
-int bytes_reserve(struct bytes *b, size_t more)
-{
-	if (b->len + more + 1 <= b->cap)
-		return 0;
-	size_t cap = b->cap ? b->cap : 256;
-	while (cap < b->len + more + 1)
-		cap *= 2;
-	char *n = realloc(b->p, cap);
-	if (!n)
-		return -1;
-	b->p = n;
-	b->cap = cap;
-	return 0;
-}
-
-int bytes_add(struct bytes *b, const void *s, size_t n)
-{
-	if (bytes_reserve(b, n))
-		return -1;
-	memcpy(b->p + b->len, s, n);
-	b->len += n;
-	b->p[b->len] = 0;
-	return 0;
-}
-
-int bytes_str(struct bytes *b, const char *s)
-{
-	return bytes_add(b, s, strlen(s));
-}
-
-int bytes_json(struct bytes *b, const char *s)
-{
-	int r = bytes_add(b, "\"", 1);
-	for (const char *run = s;; s++) {
-		unsigned char c = (unsigned char)*s;
-		if (c && c != '"' && c != '\\' && c >= 0x20)
-			continue;
-		r |= bytes_add(b, run, (size_t)(s - run));
-		if (!c)
-			break;
-		char esc[8];
-		if (c == '"' || c == '\\')
-			snprintf(esc, sizeof esc, "\\%c", c);
-		else if (c == '\n')
-			snprintf(esc, sizeof esc, "\\n");
-		else if (c == '\t')
-			snprintf(esc, sizeof esc, "\\t");
-		else
-			snprintf(esc, sizeof esc, "\\u%04x", c);
-		r |= bytes_str(b, esc);
-		run = s + 1;
-	}
-	r |= bytes_add(b, "\"", 1);
-	return r ? -1 : 0;
-}
-
 struct wproc *proc_start(struct pool *pl, char *err, size_t errlen)
 {
-	int in[2] = {-1, -1}, out[2] = {-1, -1};
 	struct wproc *w = calloc(1, sizeof *w);
 	if (!w) {
 		snprintf(err, errlen, "out of memory");
@@ -111,52 +53,26 @@ struct wproc *proc_start(struct pool *pl, char *err, size_t errlen)
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&w->cv, &ca);
 	pthread_condattr_destroy(&ca);
-	/* close-on-exec: tasks the engine spawns meanwhile must not hold our
-	 * pipes open (a worker would never see EOF on its stdin) */
-	if (pipe2(in, O_CLOEXEC) || pipe2(out, O_CLOEXEC)) {
-		snprintf(err, errlen, "pipe: %s", strerror(errno));
+	/* the SDK's spawn: pipes close-on-exec from the start (tasks the engine
+	 * spawns meanwhile must not hold them open: a worker would never see EOF
+	 * on its stdin), its own process group, stderr shared with gearbox */
+	struct gbx_child c;
+	char why[200];
+	if (gbx_spawn(&c, (const char *const *)pl->cmd, NULL, NULL,
+		      GBX_SPAWN_STDIN | GBX_SPAWN_STDOUT | GBX_SPAWN_PGROUP | GBX_SPAWN_NONBLOCK, why,
+		      sizeof why)) {
+		/* "cannot start CMD: REASON" -> "cannot start worker CMD: REASON" */
+		const char *rest = !strncmp(why, "cannot start ", 13) ? why + 13 : why;
+		snprintf(err, errlen, "cannot start worker %s", rest);
 		goto fail;
 	}
-	posix_spawn_file_actions_t fa;
-	posix_spawnattr_t at;
-	posix_spawn_file_actions_init(&fa);
-	posix_spawnattr_init(&at);
-	posix_spawn_file_actions_adddup2(&fa, in[0], 0);
-	posix_spawn_file_actions_adddup2(&fa, out[1], 1);
-	sigset_t none, def;
-	sigemptyset(&none);
-	sigemptyset(&def);
-	int defs[] = {SIGINT, SIGTERM, SIGHUP, SIGPIPE, SIGQUIT, SIGCHLD, SIGUSR1, SIGUSR2};
-	for (size_t i = 0; i < sizeof defs / sizeof defs[0]; i++)
-		sigaddset(&def, defs[i]);
-	posix_spawnattr_setsigmask(&at, &none);
-	posix_spawnattr_setsigdefault(&at, &def);
-	posix_spawnattr_setpgroup(&at, 0);
-	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF |
-					      POSIX_SPAWN_SETPGROUP);
-	int rc = posix_spawnp(&w->pid, pl->cmd[0], &fa, &at, pl->cmd, environ);
-	posix_spawn_file_actions_destroy(&fa);
-	posix_spawnattr_destroy(&at);
-	if (rc) {
-		snprintf(err, errlen, "cannot start worker %s: %s", pl->cmd[0], strerror(rc));
-		goto fail;
-	}
-	close(in[0]);
-	close(out[1]);
-	w->in_fd = in[1];
-	w->out_fd = out[0];
-	fcntl(w->in_fd, F_SETFL, fcntl(w->in_fd, F_GETFL) | O_NONBLOCK);
-	fcntl(w->out_fd, F_SETFL, fcntl(w->out_fd, F_GETFL) | O_NONBLOCK);
+	w->pid = c.pid;
+	w->in_fd = c.in_fd;
+	w->out_fd = c.out_fd;
 	w->idle_since_ns = w->started_ns = mono_ns();
 	atomic_fetch_add(&pl->started, 1);
 	return w;
 fail:
-	for (int i = 0; i < 2; i++) {
-		if (in[i] >= 0)
-			close(in[i]);
-		if (out[i] >= 0)
-			close(out[i]);
-	}
 	proc_free(w);
 	return NULL;
 }
@@ -196,14 +112,14 @@ int proc_write(struct wproc *w, const char *buf, size_t len, int64_t deadline_ns
 	return 0;
 }
 
-int proc_read_line(struct wproc *w, struct bytes *line, int64_t deadline_ns)
+int proc_read_line(struct wproc *w, struct gbx_buf *line, int64_t deadline_ns)
 {
 	for (;;) {
 		char *nl = w->rlen ? memchr(w->rbuf, '\n', w->rlen) : NULL;
 		if (nl) {
 			size_t n = (size_t)(nl - w->rbuf);
 			line->len = 0;
-			if (bytes_add(line, w->rbuf, n))
+			if (gbx_buf_add(line, w->rbuf, n))
 				return -1;
 			memmove(w->rbuf, nl + 1, w->rlen - n - 1);
 			w->rlen -= n + 1;

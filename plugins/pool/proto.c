@@ -32,37 +32,37 @@ static void digest(const char *path, char out[17])
 	snprintf(out, 17, "%016llx", (unsigned long long)h);
 }
 
-int proto_request(struct bytes *req, const char *const *argv, size_t skip,
+int proto_request(struct gbx_buf *req, const char *const *argv, size_t skip,
 		  const char *const *inputs)
 {
 	int r = 0;
 	req->len = 0;
-	r |= bytes_str(req, "{\"arguments\":[");
+	r |= gbx_buf_adds(req, "{\"arguments\":[");
 	for (size_t i = skip; argv[i]; i++) {
 		if (i > skip)
-			r |= bytes_add(req, ",", 1);
-		r |= bytes_json(req, argv[i]);
+			r |= gbx_buf_add(req, ",", 1);
+		r |= gbx_buf_json(req, argv[i]);
 	}
-	r |= bytes_str(req, "],\"inputs\":[");
+	r |= gbx_buf_adds(req, "],\"inputs\":[");
 	for (size_t i = 0; inputs && inputs[i]; i++) {
 		char d[17];
 		digest(inputs[i], d);
-		r |= bytes_str(req, i ? ",{\"path\":" : "{\"path\":");
-		r |= bytes_json(req, inputs[i]);
-		r |= bytes_str(req, ",\"digest\":");
-		r |= bytes_json(req, d);
-		r |= bytes_add(req, "}", 1);
+		r |= gbx_buf_adds(req, i ? ",{\"path\":" : "{\"path\":");
+		r |= gbx_buf_json(req, inputs[i]);
+		r |= gbx_buf_adds(req, ",\"digest\":");
+		r |= gbx_buf_json(req, d);
+		r |= gbx_buf_add(req, "}", 1);
 	}
-	r |= bytes_str(req, "],\"requestId\":");
+	r |= gbx_buf_adds(req, "],\"requestId\":");
 	return r ? -1 : 0;
 }
 
-int proto_request_id(struct bytes *req, size_t body, int64_t id)
+int proto_request_id(struct gbx_buf *req, size_t body, int64_t id)
 {
 	char tail[32];
 	req->len = body;
 	snprintf(tail, sizeof tail, "%lld}\n", (long long)id);
-	return bytes_str(req, tail);
+	return gbx_buf_adds(req, tail);
 }
 
 int proto_response(const char *line, int64_t *id, int *code)
@@ -97,14 +97,14 @@ int proto_response(const char *line, int64_t *id, int *code)
 	return 0;
 }
 
-int proto_output(const char *line, struct bytes *out)
+int proto_output(const char *line, struct gbx_buf *out)
 {
 	const char *v = gbx_json_member(gbx_json_skip_ws(line), "output");
 	out->len = 0;
 	if (!v || !strncmp(v, "null", 4))
 		return 0;
 	size_t n = strlen(v) + 1;
-	if (bytes_reserve(out, n) || gbx_json_string(v, out->p, n))
+	if (gbx_buf_reserve(out, n) || gbx_json_string(v, out->p, n))
 		return -1;
 	out->len = strlen(out->p);
 	return 0;

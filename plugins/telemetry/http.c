@@ -23,7 +23,7 @@ struct http {
 	int lfd, wake[2];
 	pthread_t th;
 	pthread_mutex_t mu;
-	struct tbuf body; /* under mu */
+	struct gbx_buf body; /* under mu */
 };
 
 static int send_all(int fd, const char *p, size_t n)
@@ -152,7 +152,7 @@ int http_start(struct tel *T, int port, char *err, size_t errlen)
 		return -1;
 	}
 	pthread_mutex_init(&h->mu, NULL);
-	tb_adds(&h->body, "# gearbox telemetry: the run has not started\n");
+	gbx_buf_adds(&h->body, "# gearbox telemetry: the run has not started\n");
 	/* the engine takes signals on its main thread (signalfd): keep them
 	 * away from this one */
 	sigset_t all, old;
@@ -166,7 +166,7 @@ int http_start(struct tel *T, int port, char *err, size_t errlen)
 		close(h->wake[0]);
 		close(h->wake[1]);
 		pthread_mutex_destroy(&h->mu);
-		tb_free(&h->body);
+		gbx_buf_free(&h->body);
 		free(h);
 		return -1;
 	}
@@ -178,7 +178,7 @@ void http_publish(struct http *h, const char *body, size_t len)
 {
 	pthread_mutex_lock(&h->mu);
 	h->body.len = 0;
-	tb_add(&h->body, body, len);
+	gbx_buf_add(&h->body, body, len);
 	pthread_mutex_unlock(&h->mu);
 }
 
@@ -193,6 +193,6 @@ void http_stop(struct http *h)
 	close(h->wake[0]);
 	close(h->wake[1]);
 	pthread_mutex_destroy(&h->mu);
-	tb_free(&h->body);
+	gbx_buf_free(&h->body);
 	free(h);
 }

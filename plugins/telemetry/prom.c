@@ -15,60 +15,60 @@
 #define LE_FIRST 8
 #define LE_LAST  42
 
-void prom_family(struct tbuf *b, const char *name, const char *type, const char *help)
+void prom_family(struct gbx_buf *b, const char *name, const char *type, const char *help)
 {
-	tb_adds(b, "# HELP ");
-	tb_adds(b, name);
-	tb_addc(b, ' ');
+	gbx_buf_adds(b, "# HELP ");
+	gbx_buf_adds(b, name);
+	gbx_buf_addc(b, ' ');
 	for (const char *s = help; *s; s++) {
 		if (*s == '\\')
-			tb_add(b, "\\\\", 2);
+			gbx_buf_add(b, "\\\\", 2);
 		else if (*s == '\n')
-			tb_add(b, "\\n", 2);
+			gbx_buf_add(b, "\\n", 2);
 		else
-			tb_addc(b, *s);
+			gbx_buf_addc(b, *s);
 	}
-	tb_adds(b, "\n# TYPE ");
-	tb_adds(b, name);
-	tb_addc(b, ' ');
-	tb_adds(b, type);
-	tb_addc(b, '\n');
+	gbx_buf_adds(b, "\n# TYPE ");
+	gbx_buf_adds(b, name);
+	gbx_buf_addc(b, ' ');
+	gbx_buf_adds(b, type);
+	gbx_buf_addc(b, '\n');
 }
 
-void prom_label_value(struct tbuf *b, const char *v)
+void prom_label_value(struct gbx_buf *b, const char *v)
 {
-	tb_addc(b, '"');
+	gbx_buf_addc(b, '"');
 	for (; *v; v++) {
 		if (*v == '\\')
-			tb_add(b, "\\\\", 2);
+			gbx_buf_add(b, "\\\\", 2);
 		else if (*v == '"')
-			tb_add(b, "\\\"", 2);
+			gbx_buf_add(b, "\\\"", 2);
 		else if (*v == '\n')
-			tb_add(b, "\\n", 2);
+			gbx_buf_add(b, "\\n", 2);
 		else
-			tb_addc(b, *v);
+			gbx_buf_addc(b, *v);
 	}
-	tb_addc(b, '"');
+	gbx_buf_addc(b, '"');
 }
 
 /* labels: name, value, name, value, ..., NULL; a NULL value skips its pair */
-void prom_sample(struct tbuf *b, const char *name, const char *const *labels, double v)
+void prom_sample(struct gbx_buf *b, const char *name, const char *const *labels, double v)
 {
-	tb_adds(b, name);
+	gbx_buf_adds(b, name);
 	int n = 0;
 	for (const char *const *l = labels; l && l[0]; l += 2) {
 		if (!l[1])
 			continue;
-		tb_addc(b, n++ ? ',' : '{');
-		tb_adds(b, l[0]);
-		tb_addc(b, '=');
+		gbx_buf_addc(b, n++ ? ',' : '{');
+		gbx_buf_adds(b, l[0]);
+		gbx_buf_addc(b, '=');
 		prom_label_value(b, l[1]);
 	}
 	if (n)
-		tb_addc(b, '}');
-	tb_addc(b, ' ');
+		gbx_buf_addc(b, '}');
+	gbx_buf_addc(b, ' ');
 	tb_num(b, v, "NaN");
-	tb_addc(b, '\n');
+	gbx_buf_addc(b, '\n');
 }
 
 /* ---- the families ---------------------------------------------------------- */
@@ -105,7 +105,7 @@ static uint64_t counter_of(const struct agg *a, int which)
 	}
 }
 
-static void pair_counter(struct tbuf *b, struct tel *T, const char *name, const char *help,
+static void pair_counter(struct gbx_buf *b, struct tel *T, const char *name, const char *help,
                          int which)
 {
 	struct view *v = T->view;
@@ -116,7 +116,7 @@ static void pair_counter(struct tbuf *b, struct tel *T, const char *name, const 
 	}
 }
 
-static void histogram(struct tbuf *b, struct tel *T, const char *name, const char *help, int wait)
+static void histogram(struct gbx_buf *b, struct tel *T, const char *name, const char *help, int wait)
 {
 	struct view *v = T->view;
 	char bucket[96], count[96], sum[96];
@@ -142,18 +142,18 @@ static void histogram(struct tbuf *b, struct tel *T, const char *name, const cha
 	}
 }
 
-static void gauge(struct tbuf *b, const char *name, const char *help, double v)
+static void gauge(struct gbx_buf *b, const char *name, const char *help, double v)
 {
 	prom_family(b, name, "gauge", help);
 	prom_sample(b, name, NULL, v);
 }
 
-void prom_render(struct tbuf *b, struct tel *T, double now_ms, int final)
+void prom_render(struct gbx_buf *b, struct tel *T, double now_ms, int final)
 {
 	struct view *v = T->view;
 	const struct gbx_metrics *m = &T->m;
 	b->len = 0;
-	tb_reserve(b, 4096);
+	gbx_buf_reserve(b, 4096);
 	pair_counter(b, T, "gearbox_attempts_total",
 	             "Attempts started and ended (ran, or answered or rejected by a plugin); "
 	             "the ones in flight are in gearbox_running",

@@ -11,82 +11,82 @@
 
 /* ---- JSON summary -------------------------------------------------------------- */
 
-static void lat_json(struct tbuf *b, const struct hsum *h)
+static void lat_json(struct gbx_buf *b, const struct hsum *h)
 {
 	struct lat l;
 	lat_of(h, &l);
-	tb_adds(b, "{\"count\":");
+	gbx_buf_adds(b, "{\"count\":");
 	tb_num(b, l.count, "null");
-	tb_adds(b, ",\"mean\":");
+	gbx_buf_adds(b, ",\"mean\":");
 	tb_num(b, round(l.mean * 1e6) / 1e6, "null");
-	tb_adds(b, ",\"p50\":");
+	gbx_buf_adds(b, ",\"p50\":");
 	tb_num(b, round(l.p50 * 1e6) / 1e6, "null");
-	tb_adds(b, ",\"p90\":");
+	gbx_buf_adds(b, ",\"p90\":");
 	tb_num(b, round(l.p90 * 1e6) / 1e6, "null");
-	tb_adds(b, ",\"p99\":");
+	gbx_buf_adds(b, ",\"p99\":");
 	tb_num(b, round(l.p99 * 1e6) / 1e6, "null");
-	tb_adds(b, ",\"max\":");
+	gbx_buf_adds(b, ",\"max\":");
 	tb_num(b, round(l.max * 1e6) / 1e6, "null");
-	tb_addc(b, '}');
+	gbx_buf_addc(b, '}');
 }
 
-static void counters_json(struct tbuf *b, const struct agg *a, int with_skipped, int64_t skipped)
+static void counters_json(struct gbx_buf *b, const struct agg *a, int with_skipped, int64_t skipped)
 {
-	tb_addf(b, "{\"started\":%llu,\"succeeded\":%llu,\"failed\":%llu,\"failed_by\":{",
+	gbx_buf_addf(b, "{\"started\":%llu,\"succeeded\":%llu,\"failed\":%llu,\"failed_by\":{",
 	        (unsigned long long)a->ended, (unsigned long long)a->ok,
 	        (unsigned long long)agg_failed(a));
 	for (int f = 0; f < NFAIL; f++)
-		tb_addf(b, "%s\"%s\":%llu", f ? "," : "", tel_fail_names[f],
+		gbx_buf_addf(b, "%s\"%s\":%llu", f ? "," : "", tel_fail_names[f],
 		        (unsigned long long)a->failed[f]);
-	tb_addf(b, "},\"retried\":%llu,\"cached\":%llu,\"rejected\":%llu",
+	gbx_buf_addf(b, "},\"retried\":%llu,\"cached\":%llu,\"rejected\":%llu",
 	        (unsigned long long)a->retried, (unsigned long long)a->cached,
 	        (unsigned long long)a->failed[F_REJECTED]);
 	if (with_skipped)
-		tb_addf(b, ",\"skipped\":%lld", (long long)skipped);
-	tb_addc(b, '}');
+		gbx_buf_addf(b, ",\"skipped\":%lld", (long long)skipped);
+	gbx_buf_addc(b, '}');
 }
 
-static void group_json(struct tbuf *b, const struct agg *a)
+static void group_json(struct gbx_buf *b, const struct agg *a)
 {
-	tb_adds(b, "{\"counters\":");
+	gbx_buf_adds(b, "{\"counters\":");
 	counters_json(b, a, 0, 0);
-	tb_adds(b, ",\"run_ms\":");
+	gbx_buf_adds(b, ",\"run_ms\":");
 	lat_json(b, &a->run);
-	tb_adds(b, ",\"queue_wait_ms\":");
+	gbx_buf_adds(b, ",\"queue_wait_ms\":");
 	lat_json(b, &a->wait);
-	tb_addc(b, '}');
+	gbx_buf_addc(b, '}');
 }
 
 /* The members "NAME": {...} of every group that saw an attempt, named by reg. */
-static void groups_json(struct tbuf *b, const struct agg *g, unsigned n, const struct reg *reg)
+static void groups_json(struct gbx_buf *b, const struct agg *g, unsigned n, const struct reg *reg)
 {
 	int first = 1;
 	for (unsigned i = 0; i < n; i++) {
 		if (!g[i].ended)
 			continue;
-		tb_adds(b, first ? "\n" : ",\n");
+		gbx_buf_adds(b, first ? "\n" : ",\n");
 		first = 0;
-		tb_json_str(b, reg_name(reg, i));
-		tb_addc(b, ':');
+		gbx_buf_json(b, reg_name(reg, i));
+		gbx_buf_addc(b, ':');
 		group_json(b, &g[i]);
 	}
 }
 
-static void stat_json(struct tbuf *b, const char *name, double mean, double max, int last)
+static void stat_json(struct gbx_buf *b, const char *name, double mean, double max, int last)
 {
-	tb_addf(b, "\"%s\":{\"mean\":", name);
+	gbx_buf_addf(b, "\"%s\":{\"mean\":", name);
 	tb_num(b, round(mean * 1000) / 1000, "null");
-	tb_adds(b, ",\"max\":");
+	gbx_buf_adds(b, ",\"max\":");
 	tb_num(b, round(max * 1000) / 1000, "null");
-	tb_adds(b, last ? "}" : "},");
+	gbx_buf_adds(b, last ? "}" : "},");
 }
 
-static void path_json(struct tbuf *b, const char *key, const char *path, int last)
+static void path_json(struct gbx_buf *b, const char *key, const char *path, int last)
 {
-	tb_addf(b, "\"%s\":", key);
-	tb_json_str(b, path);
+	gbx_buf_addf(b, "\"%s\":", key);
+	gbx_buf_json(b, path);
 	if (!last)
-		tb_addc(b, ',');
+		gbx_buf_addc(b, ',');
 }
 
 static uint64_t slices_kept(struct tel *T, uint64_t *dropped)
@@ -105,14 +105,14 @@ static uint64_t slices_kept(struct tel *T, uint64_t *dropped)
 	return n;
 }
 
-void summary_json(struct tel *T, struct tbuf *b)
+void summary_json(struct tel *T, struct gbx_buf *b)
 {
 	struct view *v = T->view;
 	const struct gbx_summary *s = &T->sum;
 	double wall = T->have_sum ? s->wall_ms : T->end_ms;
-	tb_adds(b, "{\n\"generator\":\"gearbox telemetry 0.1.0\",\n\"run\":");
+	gbx_buf_adds(b, "{\n\"generator\":\"gearbox telemetry 0.1.0\",\n\"run\":");
 	if (T->have_sum)
-		tb_addf(b,
+		gbx_buf_addf(b,
 		        "{\"tasks\":%lld,\"ok\":%lld,\"failed\":%lld,\"skipped\":%lld,\"not_"
 		        "started\":%lld,"
 		        "\"attempts\":%lld,\"retried\":%lld,\"resumed\":%lld,\"wall_ms\":%.3f,"
@@ -122,21 +122,21 @@ void summary_json(struct tel *T, struct tbuf *b)
 		        (long long)s->retried, (long long)s->resumed, s->wall_ms,
 		        s->interrupted ? "true" : "false");
 	else
-		tb_addf(b, "{\"tasks\":%lld,\"wall_ms\":%.3f}", (long long)T->ntasks, wall);
-	tb_adds(b, ",\n\"counters\":");
+		gbx_buf_addf(b, "{\"tasks\":%lld,\"wall_ms\":%.3f}", (long long)T->ntasks, wall);
+	gbx_buf_adds(b, ",\n\"counters\":");
 	counters_json(b, &v->total, 1, T->have_sum ? s->skipped : 0);
-	tb_adds(b, ",\n\"throughput_per_s\":");
+	gbx_buf_adds(b, ",\n\"throughput_per_s\":");
 	tb_num(b, wall > 0 ? round((double)v->total.ended / (wall / 1e3) * 1000) / 1000 : 0,
 	       "null");
-	tb_adds(b, ",\n\"latency_ms\":{\"run\":");
+	gbx_buf_adds(b, ",\n\"latency_ms\":{\"run\":");
 	lat_json(b, &v->total.run);
-	tb_adds(b, ",\"queue_wait\":");
+	gbx_buf_adds(b, ",\"queue_wait\":");
 	lat_json(b, &v->total.wait);
-	tb_adds(b, "},\n\"kinds\":{");
+	gbx_buf_adds(b, "},\n\"kinds\":{");
 	groups_json(b, v->kind, NK, T->kinds);
-	tb_adds(b, "},\n\"targets\":{");
+	gbx_buf_adds(b, "},\n\"targets\":{");
 	groups_json(b, v->target, T_NONE, T->targets);
-	tb_adds(b, "},\n\"gauges\":{");
+	gbx_buf_adds(b, "},\n\"gauges\":{");
 	double cpu = 0, cpu_max = 0, mem = 0, mem_max = 0, q = 0, q_max = 0, r = 0, r_max = 0,
 	       j = 0, j_max = 0;
 	for (unsigned i = 0; i < T->ngs; i++) {
@@ -147,60 +147,60 @@ void summary_json(struct tel *T, struct tbuf *b)
 		j_max = fmax(j_max, g->jobs);
 	}
 	double n = T->ngs ? T->ngs : 1;
-	tb_addf(b, "\"samples\":%u,\"cores\":%lld,", T->ngs, (long long)T->m.cores);
+	gbx_buf_addf(b, "\"samples\":%u,\"cores\":%lld,", T->ngs, (long long)T->m.cores);
 	stat_json(b, "cpu", cpu / n, cpu_max, 0);
 	stat_json(b, "mem", mem / n, mem_max, 0);
 	stat_json(b, "queued", q / n, q_max, 0);
 	stat_json(b, "running", r / n, r_max, 0);
 	stat_json(b, "jobs", j / n, j_max, 1);
 	uint64_t dropped, kept = slices_kept(T, &dropped);
-	tb_adds(b, "},\n\"sample\":");
+	gbx_buf_adds(b, "},\n\"sample\":");
 	tb_num(b, T->cfg.sample, "null");
-	tb_addf(b, ",\n\"timeline\":{\"slices\":%llu,\"dropped\":%llu},\n",
+	gbx_buf_addf(b, ",\n\"timeline\":{\"slices\":%llu,\"dropped\":%llu},\n",
 	        (unsigned long long)kept, (unsigned long long)dropped);
-	tb_adds(b, "\"histogram\":{\"unit\":\"ns\",\"buckets_per_power_of_two\":8,"
+	gbx_buf_adds(b, "\"histogram\":{\"unit\":\"ns\",\"buckets_per_power_of_two\":8,"
 	           "\"bucket_width_max\":0.125,\"quantile_error_max\":0.0625},\n\"alerts\":[");
 	int first = 1;
 	for (int a = 0; a < NALERT; a++) {
 		const struct alert *al = &T->alerts[a];
 		if (!al->on)
 			continue;
-		tb_adds(b, first ? "\n" : ",\n");
+		gbx_buf_adds(b, first ? "\n" : ",\n");
 		first = 0;
-		tb_addf(b, "{\"alert\":\"%s\",\"threshold\":", tel_alert_names[a]);
+		gbx_buf_addf(b, "{\"alert\":\"%s\",\"threshold\":", tel_alert_names[a]);
 		tb_num(b, al->threshold, "null");
-		tb_addf(b, ",\"fired\":%d,\"firing\":%s,\"first_ms\":", al->fired,
+		gbx_buf_addf(b, ",\"fired\":%d,\"firing\":%s,\"first_ms\":", al->fired,
 		        al->firing ? "true" : "false");
 		if (al->fired)
 			tb_num(b, round(al->first_ms * 1000) / 1000, "null");
 		else
-			tb_adds(b, "null");
-		tb_adds(b, ",\"worst\":");
+			gbx_buf_adds(b, "null");
+		gbx_buf_adds(b, ",\"worst\":");
 		if (al->fired)
 			tb_num(b, round(al->worst * 1e6) / 1e6, "null");
 		else
-			tb_adds(b, "null");
-		tb_adds(b, ",\"run_value\":");
+			gbx_buf_adds(b, "null");
+		gbx_buf_adds(b, ",\"run_value\":");
 		tb_num(b, round(al->value * 1e6) / 1e6, "null");
-		tb_addc(b, '}');
+		gbx_buf_addc(b, '}');
 	}
-	tb_adds(b, "],\n\"hints\":[");
+	gbx_buf_adds(b, "],\n\"hints\":[");
 	for (int h = 0; h < T->nhints; h++) {
-		tb_adds(b, h ? ",\n" : "\n");
-		tb_addf(b, "{\"hint\":\"%s\",\"message\":", T->hints[h].name);
-		tb_json_str(b, T->hints[h].message);
-		tb_addf(b, ",\"figures\":{%s}}", T->hints[h].figures);
+		gbx_buf_adds(b, h ? ",\n" : "\n");
+		gbx_buf_addf(b, "{\"hint\":\"%s\",\"message\":", T->hints[h].name);
+		gbx_buf_json(b, T->hints[h].message);
+		gbx_buf_addf(b, ",\"figures\":{%s}}", T->hints[h].figures);
 	}
-	tb_adds(b, "],\n\"outputs\":{");
+	gbx_buf_adds(b, "],\n\"outputs\":{");
 	path_json(b, "prometheus", T->cfg.prometheus, 0);
 	path_json(b, "trace", T->cfg.trace, 0);
 	path_json(b, "summary", T->cfg.summary, 0);
 	path_json(b, "html", T->cfg.html, 1);
-	tb_adds(b, "}\n}\n");
+	gbx_buf_adds(b, "}\n}\n");
 }
 
 /* Writes b to path atomically (unless building it ran out of memory) and frees it. */
-static int tb_save(struct tbuf *b, const char *path, char *err, size_t errlen)
+static int tb_save(struct gbx_buf *b, const char *path, char *err, size_t errlen)
 {
 	int rc;
 	if (b->oom) {
@@ -209,13 +209,13 @@ static int tb_save(struct tbuf *b, const char *path, char *err, size_t errlen)
 	} else {
 		rc = write_atomic(path, b->p, b->len, err, errlen);
 	}
-	tb_free(b);
+	gbx_buf_free(b);
 	return rc;
 }
 
 int summary_write(struct tel *T, const char *path, char *err, size_t errlen)
 {
-	struct tbuf b = {0};
+	struct gbx_buf b = {0};
 	summary_json(T, &b);
 	return tb_save(&b, path, err, errlen);
 }
@@ -252,20 +252,20 @@ struct box {
 	double x, y, w, h; /* plot area inside the svg */
 };
 
-static void time_axis(struct tbuf *b, const struct box *p, double wall_ms)
+static void time_axis(struct gbx_buf *b, const struct box *p, double wall_ms)
 {
 	double step = nice_step(wall_ms, 8);
 	for (double t = 0; t <= wall_ms + step * 1e-9; t += step) {
 		double x = p->x + t / wall_ms * p->w;
-		tb_addf(b, "<line x1='%.1f' y1='%.1f' x2='%.1f' y2='%.1f' class='grid'/>", x, p->y,
+		gbx_buf_addf(b, "<line x1='%.1f' y1='%.1f' x2='%.1f' y2='%.1f' class='grid'/>", x, p->y,
 		        x, p->y + p->h);
 		if (wall_ms >= 2000)
-			tb_addf(
+			gbx_buf_addf(
 			    b,
 			    "<text x='%.1f' y='%.1f' class='ax' text-anchor='middle'>%g s</text>",
 			    x, p->y + p->h + 14, t / 1e3);
 		else
-			tb_addf(
+			gbx_buf_addf(
 			    b,
 			    "<text x='%.1f' y='%.1f' class='ax' text-anchor='middle'>%g ms</text>",
 			    x, p->y + p->h + 14, t);
@@ -296,7 +296,7 @@ static void resample(const struct shard *s, double *col, int ncol, double wall, 
 }
 
 /* lanes of the timeline: the slots that ran something */
-static void timeline(struct tbuf *b, struct tel *T, double wall_ms)
+static void timeline(struct gbx_buf *b, struct tel *T, double wall_ms)
 {
 	int nslots = atomic_load(&T->nslots);
 	int lanes = 0;
@@ -311,28 +311,28 @@ static void timeline(struct tbuf *b, struct tel *T, double wall_ms)
 	}
 	/* attempt by attempt when every attempt has its slice and they are few */
 	int direct = kept <= 4000 && !dropped && kept == T->view->total.ended;
-	tb_adds(b, "<section class='wide'><h2>Timeline <small>one row per worker slot; ");
+	gbx_buf_adds(b, "<section class='wide'><h2>Timeline <small>one row per worker slot; ");
 	if (direct) {
-		tb_adds(b, "one bar per attempt, by kind:");
+		gbx_buf_adds(b, "one bar per attempt, by kind:");
 		for (unsigned k = 0; k < NK; k++) {
 			if (!T->view->kind[k].ended)
 				continue;
-			tb_addf(b, " <i class='k' style='background:%s'></i>", palette[k % 6]);
+			gbx_buf_addf(b, " <i class='k' style='background:%s'></i>", palette[k % 6]);
 			tb_html(b, reg_name(T->kinds, k));
 		}
-		tb_adds(b, " <i class='k' style='background:" C_FAIL
+		gbx_buf_adds(b, " <i class='k' style='background:" C_FAIL
 		           "'></i>failed <i class='k' style='background:" C_CACHED "'></i>cached");
 	} else {
-		tb_adds(b, "shade: share of the time the slot was busy");
+		gbx_buf_adds(b, "shade: share of the time the slot was busy");
 	}
-	tb_adds(b, "</small></h2>\n");
+	gbx_buf_adds(b, "</small></h2>\n");
 	if (!lanes || wall_ms <= 0) {
-		tb_adds(b, "<p class='note'>Nothing ran.</p></section>\n");
+		gbx_buf_adds(b, "<p class='note'>Nothing ran.</p></section>\n");
 		return;
 	}
 	double lane_h = lanes <= 8 ? 24 : lanes <= 32 ? 200.0 / lanes > 6 ? 200.0 / lanes : 6 : 3;
 	struct box p = {60, 8, 1040, lanes * lane_h};
-	tb_addf(b, "<svg width='1110' height='%.0f' role='img' aria-label='timeline'>", p.h + 30);
+	gbx_buf_addf(b, "<svg width='1110' height='%.0f' role='img' aria-label='timeline'>", p.h + 30);
 	time_axis(b, &p, wall_ms);
 	int lane = 0;
 	enum { COLS = 530 };
@@ -344,12 +344,12 @@ static void timeline(struct tbuf *b, struct tel *T, double wall_ms)
 		double y = p.y + lane * lane_h;
 		if (lane_h >= 10) {
 			if (i < nslots)
-				tb_addf(b,
+				gbx_buf_addf(b,
 				        "<text x='%.0f' y='%.1f' class='ax' text-anchor='end'>slot "
 				        "%d</text>",
 				        p.x - 6, y + lane_h * 0.7, i);
 			else
-				tb_addf(b,
+				gbx_buf_addf(b,
 				        "<text x='%.0f' y='%.1f' class='ax' "
 				        "text-anchor='end'>other</text>",
 				        p.x - 6, y + lane_h * 0.7);
@@ -365,12 +365,12 @@ static void timeline(struct tbuf *b, struct tel *T, double wall_ms)
 					    : (sl->status & 0x7f)
 					        ? C_FAIL
 					        : palette[s->list[sl->ser]->kid % 6];
-					tb_addf(b,
+					gbx_buf_addf(b,
 					        "<rect x='%.2f' y='%.1f' width='%.2f' "
 					        "height='%.1f' fill='%s'><title>",
 					        x, y + 1, w < 0.8 ? 0.8 : w, lane_h - 2, color);
 					tb_html(b, sl->id ? sl->id : "?");
-					tb_addf(
+					gbx_buf_addf(
 					    b,
 					    " (attempt %u): %.3f ms, waited %.3f ms</title></rect>",
 					    sl->attempt, sl->dur_ms, sl->wait_ms);
@@ -383,7 +383,7 @@ static void timeline(struct tbuf *b, struct tel *T, double wall_ms)
 				double f = col[k] / cw;
 				if (f <= 0.002)
 					continue;
-				tb_addf(b,
+				gbx_buf_addf(b,
 				        "<rect x='%.2f' y='%.1f' width='%.2f' height='%.1f' "
 				        "fill='#4e79a7' fill-opacity='%.2f'/>",
 				        p.x + k * p.w / COLS, y + (lane_h >= 4 ? 1 : 0),
@@ -396,18 +396,18 @@ static void timeline(struct tbuf *b, struct tel *T, double wall_ms)
 		lane++;
 	}
 	free(col);
-	tb_addf(
+	gbx_buf_addf(
 	    b,
 	    "<rect x='%.0f' y='%.0f' width='%.0f' height='%.0f' class='frame'/></svg></section>\n",
 	    p.x, p.y, p.w, p.h);
 }
 
 /* running (mean over bins, from the slices), jobs, running and queued from the ticks */
-static void concurrency(struct tbuf *b, struct tel *T, double wall_ms)
+static void concurrency(struct gbx_buf *b, struct tel *T, double wall_ms)
 {
-	tb_adds(b, "<section><h2>Concurrency over time</h2>\n");
+	gbx_buf_adds(b, "<section><h2>Concurrency over time</h2>\n");
 	if (wall_ms <= 0) {
-		tb_adds(b, "<p class='note'>No data.</p></section>\n");
+		gbx_buf_adds(b, "<p class='note'>No data.</p></section>\n");
 		return;
 	}
 	enum { BINS = 200 };
@@ -436,27 +436,27 @@ static void concurrency(struct tbuf *b, struct tel *T, double wall_ms)
 	double qstep = nice_step(qmax, 4);
 	qmax = ceil(qmax / qstep) * qstep;
 	struct box p = {40, 10, 470, 190};
-	tb_adds(b, "<svg width='545' height='232' role='img' aria-label='concurrency'>");
+	gbx_buf_adds(b, "<svg width='545' height='232' role='img' aria-label='concurrency'>");
 	time_axis(b, &p, wall_ms);
 	for (double y = 0; y <= ymax + step * 1e-9; y += step)
-		tb_addf(b, "<text x='%.0f' y='%.1f' class='ax' text-anchor='end'>%g</text>",
+		gbx_buf_addf(b, "<text x='%.0f' y='%.1f' class='ax' text-anchor='end'>%g</text>",
 		        p.x - 5, p.y + p.h - y / ymax * p.h + 4, y);
 	for (double y = 0; y <= qmax + qstep * 1e-9; y += qstep)
-		tb_addf(b, "<text x='%.0f' y='%.1f' class='ax qa'>%g</text>", p.x + p.w + 5,
+		gbx_buf_addf(b, "<text x='%.0f' y='%.1f' class='ax qa'>%g</text>", p.x + p.w + 5,
 		        p.y + p.h - y / qmax * p.h + 4, y);
 	if (have_trace) {
-		tb_addf(b, "<path class='area' d='M%.1f %.1f", p.x, p.y + p.h);
+		gbx_buf_addf(b, "<path class='area' d='M%.1f %.1f", p.x, p.y + p.h);
 		for (int k = 0; k < BINS; k++) {
 			double yy = p.y + p.h - run[k] / ymax * p.h;
-			tb_addf(b, " L%.1f %.1f L%.1f %.1f", p.x + k * p.w / BINS, yy,
+			gbx_buf_addf(b, " L%.1f %.1f L%.1f %.1f", p.x + k * p.w / BINS, yy,
 			        p.x + (k + 1) * p.w / BINS, yy);
 		}
-		tb_addf(b, " L%.1f %.1f Z'/>", p.x + p.w, p.y + p.h);
+		gbx_buf_addf(b, " L%.1f %.1f Z'/>", p.x + p.w, p.y + p.h);
 	}
 	static const int order[] = {1, 2, 0}; /* jobs last, dashed, over running */
 	for (int li = 0; li < 3 && T->ngs; li++) {
 		int line = order[li];
-		tb_addf(b, "<path class='l%d' d='", line);
+		gbx_buf_addf(b, "<path class='l%d' d='", line);
 		double lastx = p.x, lasty = 0;
 		for (unsigned i = 0; i < T->ngs; i++) {
 			const struct gsample *g = &T->gs[i];
@@ -466,42 +466,42 @@ static void concurrency(struct tbuf *b, struct tel *T, double wall_ms)
 			if (x > p.x + p.w)
 				x = p.x + p.w;
 			if (i == 0)
-				tb_addf(b, "M%.1f %.1f", p.x, y);
+				gbx_buf_addf(b, "M%.1f %.1f", p.x, y);
 			else
-				tb_addf(b, " L%.1f %.1f", x,
+				gbx_buf_addf(b, " L%.1f %.1f", x,
 				        lasty); /* steps: a gauge holds until the next tick */
-			tb_addf(b, " L%.1f %.1f", x, y);
+			gbx_buf_addf(b, " L%.1f %.1f", x, y);
 			lastx = x;
 			lasty = y;
 		}
-		tb_addf(b, " L%.1f %.1f'/>", fmax(lastx, p.x + p.w), lasty);
+		gbx_buf_addf(b, " L%.1f %.1f'/>", fmax(lastx, p.x + p.w), lasty);
 	}
-	tb_addf(b, "<rect x='%.0f' y='%.0f' width='%.0f' height='%.0f' class='frame'/></svg>\n",
+	gbx_buf_addf(b, "<rect x='%.0f' y='%.0f' width='%.0f' height='%.0f' class='frame'/></svg>\n",
 	        p.x, p.y, p.w, p.h);
-	tb_adds(b, "<p class='legend'>");
+	gbx_buf_adds(b, "<p class='legend'>");
 	if (have_trace)
-		tb_addf(b, "<i class='k' style='background:#a0cbe8'></i>running, mean per %.3g ms ",
+		gbx_buf_addf(b, "<i class='k' style='background:#a0cbe8'></i>running, mean per %.3g ms ",
 		        bw);
-	tb_adds(b,
+	gbx_buf_adds(b,
 	        "<br><small>at each tick:</small> <i class='k' style='background:#f28e2b'></i>jobs "
 	        "<i class='k' style='background:#4e79a7'></i>running "
 	        "<i class='k' style='background:#76b7b2'></i>queued (right axis)</p></section>\n");
 }
 
 /* bars of the fine buckets on a log axis, with p50 / p90 / p99 marks */
-static void histo_svg(struct tbuf *b, const char *title, const struct hsum *h, const char *color)
+static void histo_svg(struct gbx_buf *b, const char *title, const struct hsum *h, const char *color)
 {
-	tb_addf(b, "<div class='hist'><h3>%s <small>", title);
+	gbx_buf_addf(b, "<div class='hist'><h3>%s <small>", title);
 	char l1[32], l2[32], l3[32], l4[32];
 	if (h->count)
-		tb_addf(b, "p50 %s · p90 %s · p99 %s · max %s · n %llu",
+		gbx_buf_addf(b, "p50 %s · p90 %s · p99 %s · max %s · n %llu",
 		        dur_label(hsum_quantile(h, 0.5), l1, 32),
 		        dur_label(hsum_quantile(h, 0.9), l2, 32),
 		        dur_label(hsum_quantile(h, 0.99), l3, 32),
 		        dur_label((double)h->max, l4, 32), (unsigned long long)h->count);
-	tb_adds(b, "</small></h3>");
+	gbx_buf_adds(b, "</small></h3>");
 	if (!h->count) {
-		tb_adds(b, "<p class='note'>No attempts.</p></div>\n");
+		gbx_buf_adds(b, "<p class='note'>No attempts.</p></div>\n");
 		return;
 	}
 	struct box p = {40, 8, 226, 120};
@@ -514,20 +514,20 @@ static void histo_svg(struct tbuf *b, const char *title, const struct hsum *h, c
 	for (unsigned i = h->lo_i; i <= h->hi_i; i++)
 		if (h->b[i] > top)
 			top = h->b[i];
-	tb_adds(b, "<svg width='282' height='150' role='img'>");
+	gbx_buf_adds(b, "<svg width='282' height='150' role='img'>");
 	for (double d = lo; d <= hi; d++) {
 		double x = p.x + (d - lo) / (hi - lo) * p.w;
 		char lab[32];
-		tb_addf(b, "<line x1='%.1f' y1='%.0f' x2='%.1f' y2='%.0f' class='grid'/>", x, p.y,
+		gbx_buf_addf(b, "<line x1='%.1f' y1='%.0f' x2='%.1f' y2='%.0f' class='grid'/>", x, p.y,
 		        x, p.y + p.h);
 		if (hi - lo <= 6 || (int)(d - lo) % 2 == 0)
-			tb_addf(b,
+			gbx_buf_addf(b,
 			        "<text x='%.1f' y='%.0f' class='ax' text-anchor='middle'>%s</text>",
 			        x, p.y + p.h + 14, dur_label(pow(10, d), lab, sizeof lab));
 	}
-	tb_addf(b, "<text x='%.0f' y='%.0f' class='ax' text-anchor='end'>%llu</text>", p.x - 4,
+	gbx_buf_addf(b, "<text x='%.0f' y='%.0f' class='ax' text-anchor='end'>%llu</text>", p.x - 4,
 	        p.y + 8, (unsigned long long)top);
-	tb_addf(b, "<text x='%.0f' y='%.0f' class='ax' text-anchor='end'>0</text>", p.x - 4,
+	gbx_buf_addf(b, "<text x='%.0f' y='%.0f' class='ax' text-anchor='end'>0</text>", p.x - 4,
 	        p.y + p.h);
 	for (unsigned i = h->lo_i; i <= h->hi_i; i++) {
 		if (!h->b[i])
@@ -537,7 +537,7 @@ static void histo_svg(struct tbuf *b, const char *title, const struct hsum *h, c
 		double bh = (double)h->b[i] / (double)top * p.h;
 		if (bh < 1)
 			bh = 1;
-		tb_addf(b, "<rect x='%.2f' y='%.2f' width='%.2f' height='%.2f' fill='%s'/>", x0,
+		gbx_buf_addf(b, "<rect x='%.2f' y='%.2f' width='%.2f' height='%.2f' fill='%s'/>", x0,
 		        p.y + p.h - bh, x1 - x0 > 0.6 ? x1 - x0 : 0.6, bh, color);
 	}
 	const double qs[] = {0.5, 0.9, 0.99};
@@ -545,22 +545,22 @@ static void histo_svg(struct tbuf *b, const char *title, const struct hsum *h, c
 	for (int k = 0; k < 3; k++) {
 		double v = hsum_quantile(h, qs[k]);
 		double x = p.x + (log10(fmax(1, v)) - lo) / (hi - lo) * p.w;
-		tb_addf(b,
+		gbx_buf_addf(b,
 		        "<line x1='%.1f' y1='%.0f' x2='%.1f' y2='%.0f' class='q'/>"
 		        "<text x='%.1f' y='%.0f' class='ax qn'>%s</text>",
 		        x, p.y + 2 + 9 * k, x, p.y + p.h, x + 2, p.y + 9 + 9 * k, qn[k]);
 	}
-	tb_addf(b,
+	gbx_buf_addf(b,
 	        "<rect x='%.0f' y='%.0f' width='%.0f' height='%.0f' class='frame'/></svg></div>\n",
 	        p.x, p.y, p.w, p.h);
 }
 
-static void lat_row(struct tbuf *b, const char *name, const struct agg *a)
+static void lat_row(struct gbx_buf *b, const char *name, const struct agg *a)
 {
 	char x[6][32];
-	tb_adds(b, "<tr><td>");
+	gbx_buf_adds(b, "<tr><td>");
 	tb_html(b, name);
-	tb_addf(b,
+	gbx_buf_addf(b,
 	        "</td><td>%llu</td><td>%llu</td><td>%llu</td><td>%llu</td><td>%s</td><td>%s</"
 	        "td><td>%s</td><td>%s</td><td>%s</td><td>%s</td></tr>\n",
 	        (unsigned long long)a->ended, (unsigned long long)a->ok,
@@ -603,26 +603,26 @@ int html_write(struct tel *T, const char *path, char *err, size_t errlen)
 	struct view *v = T->view;
 	const struct gbx_summary *s = &T->sum;
 	double wall = T->have_sum ? s->wall_ms : T->end_ms;
-	struct tbuf b = {0};
-	tb_adds(&b, "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
+	struct gbx_buf b = {0};
+	gbx_buf_adds(&b, "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
 	            "<title>gearbox run report</title><style>");
-	tb_adds(&b, css);
-	tb_adds(&b, "</style></head><body>\n<h1>gearbox run report</h1>\n<p class='stats'>");
+	gbx_buf_adds(&b, css);
+	gbx_buf_adds(&b, "</style></head><body>\n<h1>gearbox run report</h1>\n<p class='stats'>");
 	if (T->have_sum)
-		tb_addf(&b,
+		gbx_buf_addf(&b,
 		        "<b>%lld</b> tasks: <b>%lld</b> ok, <b>%lld</b> failed, <b>%lld</b> skipped"
 		        "%s · <b>%lld</b> attempts, %lld retried · wall <b>%.3f s</b> · ",
 		        (long long)s->tasks, (long long)s->ok, (long long)s->failed,
 		        (long long)s->skipped, s->not_started ? " (some not started)" : "",
 		        (long long)s->attempts, (long long)s->retried, s->wall_ms / 1e3);
-	tb_addf(&b, "<b>%.1f</b> attempts/s · %lld cores, up to %d jobs</p>\n",
+	gbx_buf_addf(&b, "<b>%.1f</b> attempts/s · %lld cores, up to %d jobs</p>\n",
 	        wall > 0 ? (double)v->total.ended / (wall / 1e3) : 0, (long long)T->m.cores,
 	        (int)fmax(T->m.jobs, 0));
 	for (int a = 0; a < NALERT; a++) {
 		const struct alert *al = &T->alerts[a];
 		if (!al->fired)
 			continue;
-		tb_addf(&b,
+		gbx_buf_addf(&b,
 		        "<div class='alert'><b>alert %s</b>: fired %d time%s, first at %.0f ms; "
 		        "worst %g, "
 		        "threshold %g%s</div>\n",
@@ -630,16 +630,16 @@ int html_write(struct tel *T, const char *path, char *err, size_t errlen)
 		        al->worst, al->threshold, al->firing ? " (still firing at the end)" : "");
 	}
 	for (int h = 0; h < T->nhints; h++) {
-		tb_addf(&b, "<div class='hint'><b>hint %s</b>: ", T->hints[h].name);
+		gbx_buf_addf(&b, "<div class='hint'><b>hint %s</b>: ", T->hints[h].name);
 		tb_html(&b, T->hints[h].message);
-		tb_adds(&b, " <code>");
+		gbx_buf_adds(&b, " <code>");
 		tb_html(&b, T->hints[h].figures);
-		tb_adds(&b, "</code></div>\n");
+		gbx_buf_adds(&b, "</code></div>\n");
 	}
 	timeline(&b, T, wall);
-	tb_adds(&b, "<div class='grid2'>\n");
+	gbx_buf_adds(&b, "<div class='grid2'>\n");
 	concurrency(&b, T, wall);
-	tb_adds(&b, "<section><h2>Latency <small>log scale; buckets 1/8 of a power of two "
+	gbx_buf_adds(&b, "<section><h2>Latency <small>log scale; buckets 1/8 of a power of two "
 	            "wide</small></h2><div class='hists'>\n");
 	histo_svg(&b, "run time, all", &v->total.run, "#4e79a7");
 	histo_svg(&b, "queue wait, all", &v->total.wait, "#f28e2b");
@@ -649,14 +649,14 @@ int html_write(struct tel *T, const char *path, char *err, size_t errlen)
 			continue;
 		char t[96];
 		snprintf(t, sizeof t, "run time, kind %.40s", reg_name(T->kinds, k));
-		struct tbuf esc = {0};
+		struct gbx_buf esc = {0};
 		tb_html(&esc, t);
 		histo_svg(&b, esc.p ? esc.p : "", &v->kind[k].run, palette[k % 6]);
-		tb_free(&esc);
+		gbx_buf_free(&esc);
 		shown++;
 	}
-	tb_adds(&b, "</div></section></div>\n");
-	tb_adds(
+	gbx_buf_adds(&b, "</div></section></div>\n");
+	gbx_buf_adds(
 	    &b,
 	    "<section class='wide'><h2>Per kind and "
 	    "target</h2><table><tr><th></th><th>attempts</th><th>ok</th>"
@@ -677,7 +677,7 @@ int html_write(struct tel *T, const char *path, char *err, size_t errlen)
 		snprintf(name, sizeof name, "target %s", reg_name(T->targets, t));
 		lat_row(&b, name, &v->target[t]);
 	}
-	tb_adds(
+	gbx_buf_adds(
 	    &b,
 	    "</table>\n<p class='note'>Quantiles are within 6.25% of the exact value (log-linear "
 	    "histograms, 8 buckets per power of two). Made by the gearbox telemetry plugin; "

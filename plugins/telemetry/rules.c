@@ -22,21 +22,21 @@ static void alert_event(struct tel *T, int a, const char *state, double now_ms, 
 {
 	const struct alert *al = &T->alerts[a];
 	char f[512];
-	struct tbuf b = {0};
-	tb_adds(&b, "\"alert\":\"");
-	tb_adds(&b, tel_alert_names[a]);
-	tb_adds(&b, "\",\"state\":\"");
-	tb_adds(&b, state);
-	tb_adds(&b, "\",\"value\":");
+	struct gbx_buf b = {0};
+	gbx_buf_adds(&b, "\"alert\":\"");
+	gbx_buf_adds(&b, tel_alert_names[a]);
+	gbx_buf_adds(&b, "\",\"state\":\"");
+	gbx_buf_adds(&b, state);
+	gbx_buf_adds(&b, "\",\"value\":");
 	tb_num(&b, al->value, "null");
-	tb_adds(&b, ",\"threshold\":");
+	gbx_buf_adds(&b, ",\"threshold\":");
 	tb_num(&b, al->threshold, "null");
-	tb_adds(&b, ",\"over\":\"");
-	tb_adds(&b, whole_run ? "run" : "window");
-	tb_adds(&b, "\",\"at_ms\":");
+	gbx_buf_adds(&b, ",\"over\":\"");
+	gbx_buf_adds(&b, whole_run ? "run" : "window");
+	gbx_buf_adds(&b, "\",\"at_ms\":");
 	tb_num(&b, floor(now_ms * 1000) / 1000, "null");
 	snprintf(f, sizeof f, "%s", b.p ? b.p : "");
-	tb_free(&b);
+	gbx_buf_free(&b);
 	T->host->event(T->host->ctx, "telemetry.alert", NULL, f);
 }
 

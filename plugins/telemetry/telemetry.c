@@ -481,13 +481,13 @@ static void finish(struct tel *T)
 	if (T->cfg.hints) {
 		hints_compute(T);
 		for (int i = 0; i < T->nhints; i++) {
-			struct tbuf b = {0};
-			tb_addf(&b, "\"hint\":\"%s\",\"message\":", T->hints[i].name);
-			tb_json_str(&b, T->hints[i].message);
-			tb_addf(&b, ",\"figures\":{%s}", T->hints[i].figures);
+			struct gbx_buf b = {0};
+			gbx_buf_addf(&b, "\"hint\":\"%s\",\"message\":", T->hints[i].name);
+			gbx_buf_json(&b, T->hints[i].message);
+			gbx_buf_addf(&b, ",\"figures\":{%s}", T->hints[i].figures);
 			if (!b.oom)
 				T->host->event(T->host->ctx, "telemetry.hint", NULL, b.p);
-			tb_free(&b);
+			gbx_buf_free(&b);
 		}
 	}
 	publish(T, T->end_ms, 1);
@@ -602,7 +602,7 @@ static void tel_free(struct tel *T)
 	view_free(T->view);
 	free(T->gs);
 	free(T->win_run);
-	tb_free(&T->prom);
+	gbx_buf_free(&T->prom);
 	free(T->cfg.prometheus);
 	free(T->cfg.trace);
 	free(T->cfg.summary);

@@ -239,7 +239,7 @@ struct tel {
 	int nhints;
 	struct gbx_summary sum;
 	int have_sum;
-	struct tbuf prom;
+	struct gbx_buf prom;
 	char last_err[512]; /* last write error, logged once per file */
 	int logged_prom_err;
 
@@ -263,10 +263,10 @@ struct shard *shard_new(void);
 void shard_free(struct shard *s);
 
 /* prom.c */
-void prom_render(struct tbuf *b, struct tel *T, double now_ms, int final);
-void prom_family(struct tbuf *b, const char *name, const char *type, const char *help);
-void prom_label_value(struct tbuf *b, const char *v);
-void prom_sample(struct tbuf *b, const char *name, const char *const *labels, double v);
+void prom_render(struct gbx_buf *b, struct tel *T, double now_ms, int final);
+void prom_family(struct gbx_buf *b, const char *name, const char *type, const char *help);
+void prom_label_value(struct gbx_buf *b, const char *v);
+void prom_sample(struct gbx_buf *b, const char *name, const char *const *labels, double v);
 
 /* timeline.c: the helper thread (pre-touched chunks, the trace as it fills) */
 int timeline_start(struct tel *T, char *err, size_t errlen); /* run_start */
@@ -279,7 +279,7 @@ void bins_add(struct shard *s, double start_ms, double dur_ms);
 
 /* report.c */
 int summary_write(struct tel *T, const char *path, char *err, size_t errlen);
-void summary_json(struct tel *T, struct tbuf *b);
+void summary_json(struct tel *T, struct gbx_buf *b);
 int html_write(struct tel *T, const char *path, char *err, size_t errlen);
 
 /* rules.c */

@@ -155,7 +155,7 @@ static char *put_str(char *p, const char *s, size_t n)
 	return p;
 }
 
-static void slice_json(struct tbuf *b, struct tel *T, const struct shard *s, int tid,
+static void slice_json(struct gbx_buf *b, struct tel *T, const struct shard *s, int tid,
                        const struct slice *sl)
 {
 	const struct series *se = s->list[sl->ser];
@@ -163,7 +163,7 @@ static void slice_json(struct tbuf *b, struct tel *T, const struct shard *s, int
 	const char *kind = se->kid == K_OTHER ? "other" : reg_name(T->kinds, se->kid);
 	const char *target = se->tid == T_NONE ? NULL : reg_name(T->targets, se->tid);
 	size_t il = strlen(id), kl = strlen(kind), tl = target ? strlen(target) : 0;
-	if (tb_reserve(b, 220 + 6 * (il + kl + tl)))
+	if (gbx_buf_reserve(b, 220 + 6 * (il + kl + tl)))
 		return;
 	char *p = b->p + b->len;
 	p = PUT(p, "{\"ph\":\"X\",\"pid\":1,\"tid\":");
@@ -236,7 +236,7 @@ static struct chunk *claim(struct twriter *w, int *slot, int *name)
 	return NULL;
 }
 
-static void flush(struct twriter *w, struct tbuf *b)
+static void flush(struct twriter *w, struct gbx_buf *b)
 {
 	pthread_mutex_lock(&w->fmu);
 	afile_write(&w->f, b->p, b->len);
@@ -244,19 +244,19 @@ static void flush(struct twriter *w, struct tbuf *b)
 	b->len = 0;
 }
 
-static void format_chunk(struct twriter *w, struct tbuf *b, const struct chunk *c, int i, int name)
+static void format_chunk(struct twriter *w, struct gbx_buf *b, const struct chunk *c, int i, int name)
 {
 	struct shard *s = shard_at(w->T, i);
 	int tid = i + 1;
 	if (name && i < TEL_SLOTS)
-		tb_addf(b,
+		gbx_buf_addf(b,
 		        "{\"ph\":\"M\",\"pid\":1,\"tid\":%d,\"name\":\"thread_name\",\"args\":{"
 		        "\"name\":\"slot %d\"}},\n"
 		        "{\"ph\":\"M\",\"pid\":1,\"tid\":%d,\"name\":\"thread_sort_index\","
 		        "\"args\":{\"sort_index\":%d}},\n",
 		        tid, i, tid, i);
 	else if (name)
-		tb_addf(b,
+		gbx_buf_addf(b,
 		        "{\"ph\":\"M\",\"pid\":1,\"tid\":%d,\"name\":\"thread_name\",\"args\":{"
 		        "\"name\":\"other slots\"}},\n",
 		        tid);
@@ -268,7 +268,7 @@ static void format_chunk(struct twriter *w, struct tbuf *b, const struct chunk *
 }
 
 /* Formats chunks until none can be claimed; returns how many it did. */
-static int work(struct twriter *w, struct tbuf *b)
+static int work(struct twriter *w, struct gbx_buf *b)
 {
 	int did = 0;
 	for (;;) {
@@ -292,7 +292,7 @@ static void *writer_main(void *arg)
 	struct sched_param sp = {0};
 	if (pthread_setschedparam(pthread_self(), SCHED_IDLE, &sp))
 		setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 19);
-	struct tbuf b = {0};
+	struct gbx_buf b = {0};
 	for (;;) {
 		int did = work(w, &b);
 		pthread_mutex_lock(&w->mu);
@@ -314,7 +314,7 @@ static void *writer_main(void *arg)
 	}
 	if (b.oom)
 		w->f.failed = ENOMEM;
-	tb_free(&b);
+	gbx_buf_free(&b);
 	return NULL;
 }
 
@@ -379,7 +379,7 @@ int timeline_finish(struct tel *T, char *err, size_t errlen)
 	w->final = 1;
 	pthread_cond_signal(&w->cv);
 	pthread_mutex_unlock(&w->mu);
-	struct tbuf b = {0};
+	struct gbx_buf b = {0};
 	work(w, &b);
 	writer_join(w);
 	uint64_t dropped = T->ovf->dropped;
@@ -392,41 +392,41 @@ int timeline_finish(struct tel *T, char *err, size_t errlen)
 	for (unsigned i = 0; i < T->ngs; i++) {
 		const struct gsample *g = &T->gs[i];
 		uint64_t ts = ms_to_ns(g->t_ms);
-		tb_adds(&b, "{\"ph\":\"C\",\"pid\":1,\"name\":\"queue\",\"ts\":");
+		gbx_buf_adds(&b, "{\"ph\":\"C\",\"pid\":1,\"name\":\"queue\",\"ts\":");
 		tb_milli(&b, ts);
-		tb_addf(&b, ",\"args\":{\"queued\":%d}},\n", g->queued);
-		tb_adds(&b, "{\"ph\":\"C\",\"pid\":1,\"name\":\"concurrency\",\"ts\":");
+		gbx_buf_addf(&b, ",\"args\":{\"queued\":%d}},\n", g->queued);
+		gbx_buf_adds(&b, "{\"ph\":\"C\",\"pid\":1,\"name\":\"concurrency\",\"ts\":");
 		tb_milli(&b, ts);
-		tb_addf(&b, ",\"args\":{\"jobs\":%d,\"running\":%d}},\n", g->jobs, g->running);
+		gbx_buf_addf(&b, ",\"args\":{\"jobs\":%d,\"running\":%d}},\n", g->jobs, g->running);
 	}
 	for (int a = 0; a < NALERT; a++) {
 		const struct alert *al = &T->alerts[a];
 		if (!al->fired)
 			continue;
-		tb_adds(&b, "{\"ph\":\"i\",\"pid\":1,\"s\":\"g\",\"name\":\"alert ");
-		tb_adds(&b, tel_alert_names[a]);
-		tb_adds(&b, "\",\"ts\":");
+		gbx_buf_adds(&b, "{\"ph\":\"i\",\"pid\":1,\"s\":\"g\",\"name\":\"alert ");
+		gbx_buf_adds(&b, tel_alert_names[a]);
+		gbx_buf_adds(&b, "\",\"ts\":");
 		tb_milli(&b, ms_to_ns(al->first_ms));
-		tb_adds(&b, ",\"args\":{\"threshold\":");
+		gbx_buf_adds(&b, ",\"args\":{\"threshold\":");
 		tb_num(&b, al->threshold, "null");
-		tb_adds(&b, ",\"worst\":");
+		gbx_buf_adds(&b, ",\"worst\":");
 		tb_num(&b, al->worst, "null");
-		tb_adds(&b, "}},\n");
+		gbx_buf_adds(&b, "}},\n");
 	}
 	/* a last metadata event closes the list without a trailing comma */
-	tb_adds(&b, "{\"ph\":\"M\",\"pid\":1,\"name\":\"process_sort_index\",\"args\":{\"sort_"
+	gbx_buf_adds(&b, "{\"ph\":\"M\",\"pid\":1,\"name\":\"process_sort_index\",\"args\":{\"sort_"
 	            "index\":0}}\n],\n"
 	            "\"displayTimeUnit\":\"ms\",\"otherData\":{\"generator\":\"gearbox "
 	            "telemetry\",\"sample\":");
 	tb_num(&b, T->cfg.sample, "null");
-	tb_addf(&b, ",\"slices\":%llu,\"dropped\":%llu,\"attempts\":%llu}}\n",
+	gbx_buf_addf(&b, ",\"slices\":%llu,\"dropped\":%llu,\"attempts\":%llu}}\n",
 	        (unsigned long long)w->slices, (unsigned long long)dropped,
 	        (unsigned long long)T->view->total.ended);
 	if (b.oom)
 		w->f.failed = ENOMEM;
 	else
 		afile_write(&w->f, b.p, b.len);
-	tb_free(&b);
+	gbx_buf_free(&b);
 	int rc = afile_commit(&w->f, err, errlen);
 	timeline_free(T);
 	return rc;

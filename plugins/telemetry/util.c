@@ -13,116 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-int tb_reserve(struct tbuf *b, size_t n)
-{
-	if (b->oom)
-		return -1;
-	if (b->len + n + 1 <= b->cap)
-		return 0;
-	size_t cap = b->cap ? b->cap : 256;
-	while (cap < b->len + n + 1)
-		cap *= 2;
-	char *p = realloc(b->p, cap);
-	if (!p) {
-		b->oom = 1;
-		return -1;
-	}
-	b->p = p;
-	b->cap = cap;
-	return 0;
-}
-
-void tb_add(struct tbuf *b, const char *s, size_t n)
-{
-	if (tb_reserve(b, n))
-		return;
-	memcpy(b->p + b->len, s, n);
-	b->len += n;
-	b->p[b->len] = 0;
-}
-
-void tb_adds(struct tbuf *b, const char *s)
-{
-	tb_add(b, s, strlen(s));
-}
-
-void tb_addc(struct tbuf *b, char c)
-{
-	if (tb_reserve(b, 1))
-		return;
-	b->p[b->len++] = c;
-	b->p[b->len] = 0;
-}
-
-void tb_addf(struct tbuf *b, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	char small[256];
-	int n = vsnprintf(small, sizeof small, fmt, ap);
-	va_end(ap);
-	if (n < 0)
-		return;
-	if ((size_t)n < sizeof small) {
-		tb_add(b, small, (size_t)n);
-		return;
-	}
-	if (tb_reserve(b, (size_t)n))
-		return;
-	va_start(ap, fmt);
-	vsnprintf(b->p + b->len, (size_t)n + 1, fmt, ap);
-	va_end(ap);
-	b->len += (size_t)n;
-}
-
-void tb_free(struct tbuf *b)
-{
-	free(b->p);
-	memset(b, 0, sizeof *b);
-}
-
-void tb_json_str(struct tbuf *b, const char *s)
-{
-	static const char hex[] = "0123456789abcdef";
-	if (!s) {
-		tb_add(b, "null", 4);
-		return;
-	}
-	tb_addc(b, '"');
-	const char *run = s;
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-		if (c >= 0x20 && c != '"' && c != '\\')
-			continue;
-		tb_add(b, run, (size_t)(s - run));
-		run = s + 1;
-		switch (c) {
-		case '"':
-			tb_add(b, "\\\"", 2);
-			break;
-		case '\\':
-			tb_add(b, "\\\\", 2);
-			break;
-		case '\n':
-			tb_add(b, "\\n", 2);
-			break;
-		case '\r':
-			tb_add(b, "\\r", 2);
-			break;
-		case '\t':
-			tb_add(b, "\\t", 2);
-			break;
-		default: {
-			char u[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
-			tb_add(b, u, 6);
-		}
-		}
-	}
-	tb_add(b, run, (size_t)(s - run));
-	tb_addc(b, '"');
-}
-
-void tb_html(struct tbuf *b, const char *s)
+void tb_html(struct gbx_buf *b, const char *s)
 {
 	const char *run = s;
 	for (; *s; s++) {
@@ -146,14 +37,14 @@ void tb_html(struct tbuf *b, const char *s)
 		default:
 			continue;
 		}
-		tb_add(b, run, (size_t)(s - run));
-		tb_adds(b, rep);
+		gbx_buf_add(b, run, (size_t)(s - run));
+		gbx_buf_adds(b, rep);
 		run = s + 1;
 	}
-	tb_add(b, run, (size_t)(s - run));
+	gbx_buf_add(b, run, (size_t)(s - run));
 }
 
-void tb_u64(struct tbuf *b, uint64_t v)
+void tb_u64(struct gbx_buf *b, uint64_t v)
 {
 	char d[24];
 	int i = sizeof d;
@@ -161,10 +52,10 @@ void tb_u64(struct tbuf *b, uint64_t v)
 		d[--i] = (char)('0' + v % 10);
 		v /= 10;
 	} while (v);
-	tb_add(b, d + i, sizeof d - (size_t)i);
+	gbx_buf_add(b, d + i, sizeof d - (size_t)i);
 }
 
-void tb_milli(struct tbuf *b, uint64_t v)
+void tb_milli(struct gbx_buf *b, uint64_t v)
 {
 	char d[28];
 	int i = sizeof d;
@@ -178,28 +69,28 @@ void tb_milli(struct tbuf *b, uint64_t v)
 		d[--i] = (char)('0' + v % 10);
 		v /= 10;
 	} while (v);
-	tb_add(b, d + i, sizeof d - (size_t)i);
+	gbx_buf_add(b, d + i, sizeof d - (size_t)i);
 }
 
-void tb_num(struct tbuf *b, double v, const char *nan_as)
+void tb_num(struct gbx_buf *b, double v, const char *nan_as)
 {
 	if (isnan(v)) {
-		tb_adds(b, nan_as);
+		gbx_buf_adds(b, nan_as);
 		return;
 	}
 	if (isinf(v)) {
-		tb_adds(b, !strcmp(nan_as, "null") ? "null" : v > 0 ? "+Inf" : "-Inf");
+		gbx_buf_adds(b, !strcmp(nan_as, "null") ? "null" : v > 0 ? "+Inf" : "-Inf");
 		return;
 	}
 	if (v == floor(v) && fabs(v) < 9007199254740992.0) {
 		if (v < 0) {
-			tb_addc(b, '-');
+			gbx_buf_addc(b, '-');
 			v = -v;
 		}
 		tb_u64(b, (uint64_t)v);
 		return;
 	}
-	tb_addf(b, fabs(v) >= 1e6 ? "%.12g" : "%.6g", v);
+	gbx_buf_addf(b, fabs(v) >= 1e6 ? "%.12g" : "%.6g", v);
 }
 
 uint64_t str_hash(const char *s)
@@ -274,7 +165,7 @@ void afile_abort(struct afile *f)
 	}
 	free(f->path);
 	free(f->tmp);
-	tb_free(&f->buf);
+	gbx_buf_free(&f->buf);
 	memset(f, 0, sizeof *f);
 	f->fd = -1;
 }

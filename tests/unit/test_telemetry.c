@@ -35,7 +35,7 @@ static uint64_t rnd(void)
 	return rng;
 }
 
-static const char *tbs(struct tbuf *b)
+static const char *tbs(struct gbx_buf *b)
 {
 	return b->p ? b->p : "";
 }
@@ -177,13 +177,13 @@ static void test_quantiles(void)
 
 static void test_text(void)
 {
-	struct tbuf b = {0};
-	tb_json_str(&b, "a\"b\\c\nd\te\x01"
+	struct gbx_buf b = {0};
+	gbx_buf_json(&b, "a\"b\\c\nd\te\x01"
 	                "f é");
 	CHECK(!strcmp(tbs(&b), "\"a\\\"b\\\\c\\nd\\te\\u0001f é\""),
 	      "json: escapes quotes, backslash, controls; UTF-8 passes (%s)", tbs(&b));
 	b.len = 0;
-	tb_json_str(&b, NULL);
+	gbx_buf_json(&b, NULL);
 	CHECK(!strcmp(tbs(&b), "null"), "json: NULL is null");
 	b.len = 0;
 	tb_html(&b, "<a href=\"x\">&'</a>");
@@ -191,25 +191,25 @@ static void test_text(void)
 	      "html: escapes & < > \" '");
 	b.len = 0;
 	tb_u64(&b, 0);
-	tb_addc(&b, ' ');
+	gbx_buf_addc(&b, ' ');
 	tb_u64(&b, UINT64_MAX);
-	tb_addc(&b, ' ');
+	gbx_buf_addc(&b, ' ');
 	tb_milli(&b, 1234567);
-	tb_addc(&b, ' ');
+	gbx_buf_addc(&b, ' ');
 	tb_milli(&b, 5);
 	CHECK(!strcmp(tbs(&b), "0 18446744073709551615 1234.567 0.005"),
 	      "numbers: u64 and milli (%s)", tbs(&b));
 	b.len = 0;
 	tb_num(&b, 42, "NaN");
-	tb_addc(&b, ' ');
+	gbx_buf_addc(&b, ' ');
 	tb_num(&b, -3, "NaN");
-	tb_addc(&b, ' ');
+	gbx_buf_addc(&b, ' ');
 	tb_num(&b, 0.125, "NaN");
-	tb_addc(&b, ' ');
+	gbx_buf_addc(&b, ' ');
 	tb_num(&b, NAN, "NaN");
-	tb_addc(&b, ' ');
+	gbx_buf_addc(&b, ' ');
 	tb_num(&b, INFINITY, "NaN");
-	tb_addc(&b, ' ');
+	gbx_buf_addc(&b, ' ');
 	tb_num(&b, NAN, "null");
 	CHECK(!strcmp(tbs(&b), "42 -3 0.125 NaN +Inf null"), "numbers: tb_num (%s)", tbs(&b));
 	/* the trace's own fast formatters */
@@ -223,12 +223,12 @@ static void test_text(void)
 	p = put_str(p, "q\"\\\n", 4);
 	*p = 0;
 	CHECK(!strcmp(buf, "0 1234567890123 0.007 \"q\\\"\\\\\\n\""), "trace formatters (%s)", buf);
-	tb_free(&b);
+	gbx_buf_free(&b);
 }
 
 static void test_prom_lines(void)
 {
-	struct tbuf b = {0};
+	struct gbx_buf b = {0};
 	prom_family(&b, "gearbox_x_total", "counter", "Help with \\ and\nnewline");
 	CHECK(!strcmp(tbs(&b), "# HELP gearbox_x_total Help with \\\\ and\\nnewline\n# TYPE "
 	                       "gearbox_x_total counter\n"),
@@ -246,7 +246,7 @@ static void test_prom_lines(void)
 	b.len = 0;
 	prom_sample(&b, "g", NULL, NAN);
 	CHECK(!strcmp(tbs(&b), "g NaN\n"), "prom: no labels, NaN");
-	tb_free(&b);
+	gbx_buf_free(&b);
 }
 
 /* A strict check of the text exposition format 0.0.4, as the integration test
@@ -773,14 +773,14 @@ static void test_plugin_run(void)
 	CHECK(ends, "trace: otherData closes the object with the counts");
 
 	/* the summary and the report exist and say what they should */
-	struct tbuf b = {0};
+	struct gbx_buf b = {0};
 	summary_json(T, &b);
 	CHECK(strstr(tbs(&b), "\"run\":{\"tasks\":1000,\"ok\":750,\"failed\":250,") &&
 	          strstr(tbs(&b),
 	                 "\"counters\":{\"started\":1000,\"succeeded\":750,\"failed\":250,") &&
 	          strstr(tbs(&b), "\"db\\\"1\":{"),
 	      "summary: counts and escaped target names");
-	tb_free(&b);
+	gbx_buf_free(&b);
 	f = fopen(html, "r");
 	char page[200000];
 	size_t n = f ? fread(page, 1, sizeof page - 1, f) : 0;
