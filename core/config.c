@@ -8,7 +8,8 @@
 #include <unistd.h>
 
 static const char *const top_keys[] = {"jobs", "policies", "plugin_path", "plugins",
-				       "profiles", "kill_grace_ms", "retry", "policy_limits", NULL};
+				       "profiles", "kill_grace_ms", "retry", "policy_limits",
+				       "resources", "enforce", NULL};
 
 static int unknown_key(struct err *err, const char *file, const char *where, const char *key,
 		       const char *const *known)
@@ -92,6 +93,18 @@ static int validate(struct config *c, struct err *err)
 	}
 	if ((v = json_object_get(c->root, "jobs")) && check_jobs(c, v, err))
 		return -1;
+	/* capacities are checked against the workload's names by resources.c */
+	if ((v = json_object_get(c->root, "resources"))) {
+		if (!json_is_object(v))
+			return err_set(err, "%s: resources: expected an object of capacities, like "
+				       "{\"cpu\": 4, \"mem_mb\": 8192, \"db\": 1}", c->path);
+		c->resources = v;
+	}
+	if ((v = json_object_get(c->root, "enforce"))) {
+		if (!json_is_boolean(v))
+			return err_set(err, "%s: enforce: expected true or false", c->path);
+		c->enforce = json_is_true(v);
+	}
 	int64_t n;
 	if ((v = json_object_get(c->root, "kill_grace_ms"))) {
 		if (get_int(v, c->path, "kill_grace_ms", 0, 3600000, &n, err))

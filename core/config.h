@@ -23,6 +23,8 @@ struct config {
 	json_t *policies;      /* borrowed from root, or NULL */
 	json_t *plugins;       /* borrowed from root, or NULL */
 	json_t *plugin_path;   /* borrowed from root, or NULL */
+	json_t *resources;     /* capacities (resources.h), borrowed from root, or NULL */
+	int enforce;           /* `enforce: true`: cgroup limits for every exec task */
 };
 
 /* Loads `path` (or ./gearbox.json when path is NULL and that file exists; no

@@ -12,6 +12,7 @@
 #define GBX_ENGINE_H
 
 #include <stdint.h>
+#include <jansson.h>
 #include "workload.h"
 
 struct policy;
@@ -44,6 +45,9 @@ struct run_opts {
 	int watch_policies;       /* reload a policy file when it changes */
 	struct plugin_set *plugins; /* loaded plugins, or NULL (used, not owned) */
 	struct hostctx *host;     /* their host context, or NULL */
+	json_t *resources;        /* the config's capacities (borrowed), or NULL: defaults */
+	int enforce;              /* the config's `enforce` */
+	const char *config_path;  /* for messages, or NULL */
 	int handle_signals;       /* take SIGINT/SIGTERM/SIGHUP (the CLI does; embedders need not) */
 };
 

@@ -10,6 +10,7 @@
  * descendants is read for at most the grace period.
  */
 #include "runner.h"
+#include "cgroup.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -31,8 +32,8 @@ extern char **environ;
 const char *fail_kind_name(int fk)
 {
 	static const char *const names[] = {"none", "exit", "signal", "timeout",
-					    "spawn", "rejected", "error"};
-	return fk >= 0 && fk <= FK_ERROR ? names[fk] : "error";
+					    "spawn", "rejected", "error", "oom", "shed"};
+	return fk >= 0 && fk <= FK_SHED ? names[fk] : "error";
 }
 
 static int pidfd_open_(pid_t pid)
@@ -164,9 +165,16 @@ void exec_run(const struct task *t, struct runner_ctx *rc, struct attempt *a)
 	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF |
 					    POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_USEVFORK);
 
-	pid_t pid;
+	pid_t pid = 0;
 	int64_t t_spawn = now_ns();
+	struct cgtask cgt = {{0}, {0}, 0};
+	if (rc->cg && cg_task_begin(rc->cg, &cgt, rc->cg_name, rc->lim_mem_kb, rc->lim_cpu_milli))
+		snprintf(a->msg, sizeof a->msg, "not enforced: cannot create its cgroup: %s",
+			 strerror(errno));
 	int rcode = posix_spawnp(&pid, argv[0], &fa, &at, argv, envp);
+	if (rc->cg)
+		cg_task_spawned(rc->cg, &cgt, rcode ? 0 : pid, rc->lim_mem_kb, rc->lim_cpu_milli,
+				t->timeout_ms);
 	a->spawn_ns = now_ns() - t_spawn;
 	posix_spawn_file_actions_destroy(&fa);
 	posix_spawnattr_destroy(&at);
@@ -180,6 +188,10 @@ void exec_run(const struct task *t, struct runner_ctx *rc, struct attempt *a)
 		close(errp[0]);
 		if (inp[1] >= 0)
 			close(inp[1]);
+		if (rc->cg) {
+			struct cg_usage u;
+			cg_task_end(rc->cg, &cgt, &u);
+		}
 		fail_spawn(a, "cannot run %s: %s", argv[0], rcode);
 		return;
 	}
@@ -294,6 +306,14 @@ void exec_run(const struct task *t, struct runner_ctx *rc, struct attempt *a)
 	a->end_ns = now_ns();
 	a->user_us = (int64_t)ru.ru_utime.tv_sec * 1000000 + ru.ru_utime.tv_usec;
 	a->sys_us = (int64_t)ru.ru_stime.tv_sec * 1000000 + ru.ru_stime.tv_usec;
+	a->maxrss_kb = ru.ru_maxrss;
+	int oom = 0;
+	if (rc->cg) {
+		struct cg_usage u;
+		cg_task_end(rc->cg, &cgt, &u);
+		a->cg_peak_kb = u.peak_kb;
+		oom = u.oom;
+	}
 	if (reaped_elsewhere) {
 		a->ok = 0;
 		a->fkind = FK_ERROR;
@@ -308,6 +328,13 @@ void exec_run(const struct task *t, struct runner_ctx *rc, struct attempt *a)
 		a->sig = WTERMSIG(status);
 		a->ok = 0;
 		a->fkind = timed_out ? FK_TIMEOUT : FK_SIGNAL;
+	}
+	/* the OOM killer killed something in its cgroup: a SIGKILL, or an exit
+	 * of a shell whose child was killed */
+	if (oom && !a->ok && !timed_out) {
+		a->fkind = FK_OOM;
+		snprintf(a->msg, sizeof a->msg, "killed by the OOM killer at its memory limit of %lld MB",
+			 (long long)(rc->lim_mem_kb / 1024));
 	}
 	if (a->fkind == FK_TIMEOUT)
 		snprintf(a->msg, sizeof a->msg, "timed out after %lld ms", (long long)t->timeout_ms);

@@ -12,7 +12,12 @@
 #include "util.h"
 #include "workload.h"
 
-enum fail_kind { FK_NONE = 0, FK_EXIT, FK_SIGNAL, FK_TIMEOUT, FK_SPAWN, FK_REJECTED, FK_ERROR };
+struct cgsys;
+
+/* FK_OOM: killed by the OOM killer inside its cgroup (resources.h); FK_SHED:
+ * dropped by load shedding before it started */
+enum fail_kind { FK_NONE = 0, FK_EXIT, FK_SIGNAL, FK_TIMEOUT, FK_SPAWN, FK_REJECTED, FK_ERROR,
+		 FK_OOM, FK_SHED };
 
 struct attempt {
 	int ok;
@@ -22,6 +27,8 @@ struct attempt {
 	int64_t start_ns, end_ns;
 	int64_t user_us, sys_us;
 	int64_t spawn_ns;       /* time spent starting the subprocess */
+	int64_t maxrss_kb;      /* exec: the child's peak resident memory (wait4), 0 unknown */
+	int64_t cg_peak_kb;     /* exec under enforce: the cgroup's peak memory, -1 unknown */
 	struct buf *out, *err;  /* captured output, owned by the worker, reused */
 	char msg[256];          /* why it failed, for spawn and error kinds */
 	char label[32];         /* who answered it instead of running it ("cached"), or "" */
@@ -36,6 +43,8 @@ static inline void attempt_reset(struct attempt *a)
 	a->start_ns = a->end_ns = 0;
 	a->user_us = a->sys_us = 0;
 	a->spawn_ns = 0;
+	a->maxrss_kb = 0;
+	a->cg_peak_kb = -1;
 	a->out = a->err = NULL;
 	a->msg[0] = 0;
 	a->label[0] = 0;
@@ -47,6 +56,10 @@ struct runner_ctx {
 	atomic_int *child;      /* the runner publishes its child's pid here (0: none) */
 	int64_t kill_grace_ms;
 	int timing;             /* read the clock for a C task's attempt (see engine.c) */
+	/* enforce (cgroup.h): set by the engine per attempt; cg NULL: none */
+	struct cgsys *cg;
+	int64_t lim_mem_kb, lim_cpu_milli;
+	char cg_name[48];
 };
 
 void exec_run(const struct task *t, struct runner_ctx *rc, struct attempt *a);

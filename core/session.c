@@ -201,6 +201,9 @@ void session_run_opts(struct session *s, struct run_opts *o)
 		o->retry_base_ms = cfg->retry_base_ms;
 	if (cfg->retry_cap_ms >= 0)
 		o->retry_cap_ms = cfg->retry_cap_ms;
+	o->resources = cfg->resources;
+	o->enforce = cfg->enforce;
+	o->config_path = cfg->path;
 	o->plugins = &s->set;
 	o->host = &s->hc;
 	o->policy = s->pol;

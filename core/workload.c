@@ -16,6 +16,7 @@
  * The DAG (edges, index, chain lengths) is dag.c's.
  */
 #include "workload.h"
+#include "resources.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -34,14 +35,14 @@ enum field {
 	F_ID, F_KIND, F_ARGV, F_SH, F_ENV, F_CWD, F_STDIN, F_TIMEOUT, F_DEPS,
 	F_PRIORITY, F_DEADLINE, F_EST, F_CLASS, F_TARGET, F_RETRIES, F_INPUTS,
 	F_OUTPUTS, F_CACHE, F_TAGS, F_META, F_CPU_US, F_IO_MS, F_MEM_KB,
-	F_FAIL_RATE, F_FAIL_AFTER, F_SEED, NFIELDS
+	F_FAIL_RATE, F_FAIL_AFTER, F_SEED, F_RESOURCES, F_ENFORCE, NFIELDS
 };
 
 static const char *const field_name[NFIELDS] = {
 	"id", "kind", "argv", "sh", "env", "cwd", "stdin", "timeout_ms", "deps",
 	"priority", "deadline_ms", "est_ms", "class", "target", "retries", "inputs",
 	"outputs", "cache", "tags", "meta", "cpu_us", "io_ms", "mem_kb",
-	"fail_rate", "fail_after", "seed",
+	"fail_rate", "fail_after", "seed", "resources", "enforce",
 };
 
 /* Which fields "defaults" may hold, and the bounds of the integer ones. */
@@ -67,6 +68,8 @@ static const struct {
 	[F_FAIL_RATE] = {1, 0, 0},
 	[F_FAIL_AFTER] = {1, 0, 1000000},
 	[F_SEED] = {1, 0, INT64_MAX},
+	[F_RESOURCES] = {1, 0, 0},
+	[F_ENFORCE] = {1, 0, 0},
 };
 
 static const char *const top_names[] = {"name", "defaults", "tasks", "matrix"};
@@ -269,6 +272,7 @@ static void spec_init(struct spec *sp)
 	sp->cache = -1;
 	sp->deadline_ms = -1;
 	sp->est_ms = -1;
+	sp->enforce = -1;
 }
 
 /* Appends a task; a spec's meta reference is taken by its first task. */
@@ -486,6 +490,25 @@ static int parse_field(struct ctx *c, const struct place *p, int f, json_t *v,
 	case F_META:
 		sp->meta = v; /* borrowed until commit() takes a reference */
 		return 0;
+	case F_ENFORCE:
+		if (!json_is_boolean(v))
+			return type_err(c, p, name, "true or false", v);
+		sp->enforce = json_is_true(v) ? 1 : 0;
+		return 0;
+	case F_RESOURCES: {
+		/* over the defaults' needs, name by name */
+		struct workload *wl = c->wl;
+		if (!wl->rnames)
+			wl->rnames = arena_alloc(&wl->arena, sizeof *wl->rnames);
+		struct res_need *nd = arena_alloc(&wl->arena, sizeof *nd);
+		if (sp->need)
+			*nd = *sp->need;
+		char why[256];
+		if (res_need_parse(v, wl->rnames, &wl->arena, nd, why, sizeof why))
+			return perr(c, p, "%s", why);
+		sp->need = nd->mask ? nd : NULL;
+		return 0;
+	}
 	case F_FAIL_RATE: {
 		if (!json_is_number(v))
 			return type_err(c, p, name, "a number", v);

@@ -15,6 +15,9 @@
 #include <jansson.h>
 #include "util.h"
 
+struct res_need;
+struct res_names;
+
 enum task_kind { KIND_EXEC = 0, KIND_SIM = 1, KIND_PLUGIN = 2 };
 
 /* Task kinds and task fields added by plugins (and by the embedding API's C
@@ -71,6 +74,8 @@ struct spec {
 	double fail_rate;
 	int32_t fail_after; /* the first fail_after attempts fail, later ones succeed */
 	uint64_t seed;
+	const struct res_need *need; /* declared `resources` (resources.h), or NULL */
+	int8_t enforce;     /* -1 unset (the config's), 0, 1 */
 };
 
 struct task {
@@ -107,6 +112,7 @@ struct workload {
 				* bits above (dag.c's; 0 empty) */
 	uint32_t index_cap;    /* power of two */
 	struct arena arena;    /* ids, strings, specs */
+	struct res_names *rnames; /* resource names tasks declare (resources.h), or NULL */
 	json_t *json;          /* a reference kept for specs that borrow their meta (the
 				* defaults' meta when C tasks share it); may be NULL */
 	/* Only when C tasks were given (struct wl_given), else NULL: */
