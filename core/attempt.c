@@ -4,6 +4,7 @@
  * attempt_sample (ABI 1.3) kept per worker.
  */
 #include "engine_int.h"
+#include "resrun.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -222,6 +223,8 @@ static void run_attempt(struct engine *e, const struct task *t, struct runner_ct
 		return;
 	}
 	default:
+		if (e->cg)
+			res_attempt_setup(e, t, rc);
 		exec_run(t, rc, a);
 	}
 }

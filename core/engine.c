@@ -13,6 +13,7 @@
  * a journal never records a dependant without the task it needed.
  */
 #include "engine_int.h"
+#include "resrun.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -222,6 +223,8 @@ static int decide_retry(struct engine *e, struct task *t, const struct attempt *
 		t->timeout_ms = chg.timeout_ms > 2592000000LL ? 2592000000LL : chg.timeout_ms;
 	if (chg.has_priority)
 		t->priority = chg.priority;
+	if (chg.has_need && e->res)
+		res_override(e->res, (uint32_t)(t - e->wl->tasks), &chg.need);
 	if (*delay > 3600000)
 		*delay = 3600000; /* a policy cannot park a task for more than an hour */
 	return 1;
@@ -233,6 +236,11 @@ static int complete(struct engine *e, struct worker *w, uint32_t idx, struct att
 {
 	struct task *t = &e->wl->tasks[idx];
 	int64_t run_ns = a->end_ns - a->start_ns;
+	if (e->res) {
+		res_release(e->res, idx);
+		if (e->idle) /* what waited for room may fit now */
+			pthread_cond_broadcast(&e->cv);
+	}
 	e->n_attempts++;
 	e->sum_run_ns += run_ns;
 	if (a->spawn_ns) {
@@ -257,6 +265,7 @@ static int complete(struct engine *e, struct worker *w, uint32_t idx, struct att
 			buf_addf(&b, ",\"failure\":\"%s\",\"signal\":%d", fail_kind_name(a->fkind), a->sig);
 		if (a->spawn_ns)
 			buf_addf(&b, ",\"spawn_us\":%.1f", (double)a->spawn_ns / 1e3);
+		res_ev_finished(a, &b);
 		if (a->label[0]) {
 			buf_adds(&b, ",\"label\":");
 			buf_json_str(&b, a->label);
@@ -353,6 +362,11 @@ static void defer(struct engine *e, struct worker *w, uint32_t idx, int64_t dela
 	t->attempts--;
 	e->running--;
 	w->running = 0;
+	if (e->res) {
+		res_release(e->res, idx);
+		if (e->idle)
+			pthread_cond_broadcast(&e->cv);
+	}
 	if (e->stopping) {
 		t->state = ST_WAITING;
 		return;
@@ -418,12 +432,14 @@ static void *worker_main(void *arg)
 	sigemptyset(&pipe_set);
 	sigaddset(&pipe_set, SIGPIPE);
 	pthread_sigmask(SIG_BLOCK, &pipe_set, NULL);
-	struct runner_ctx rc = {w->wake_fd, &w->stop, &w->child, e->o.kill_grace_ms, e->timing};
+	struct runner_ctx rc = {.wake_fd = w->wake_fd, .stop = &w->stop, .child = &w->child,
+				.kill_grace_ms = e->o.kill_grace_ms, .timing = e->timing};
 	/* read once: these sit in the engine struct next to fields every worker
 	 * writes under the lock, and would cost a cache miss per task */
 	const struct plugin_set *ps = e->ps;
 	const int64_t t0_ns = e->t0_ns;
 	const int batch = e->batch;
+	struct res_plan *const res = e->res;
 	const int journal = e->journal_fd >= 0;
 	/* the end of this worker's last attempt, while it has not waited since:
 	 * the next attempt it takes starts there (one clock reading per attempt
@@ -453,9 +469,13 @@ static void *worker_main(void *arg)
 			promote_due(e, now_ns());
 		uint32_t idx;
 		w->bn = 0;
-		if (readyq_n(&e->ready) && !e->stopping) {
-			double k0 = readyq_head_key(&e->ready);
-			idx = readyq_pop(&e->ready);
+		/* with declared needs, the first task in order that fits (batches
+		 * are off then: a claim would bypass admission) */
+		if (readyq_n(&e->ready) && !e->stopping &&
+		    (!res || res_pick(res, &e->ready, e->wl->tasks, now_ns(), &idx))) {
+			double k0 = res ? 0 : readyq_head_key(&e->ready);
+			if (!res)
+				idx = readyq_pop(&e->ready);
 			claim(e, w, idx);
 			if (batch && w->short_ok) {
 				/* leave the others at least as many as this one takes,
@@ -739,13 +759,21 @@ int engine_run(struct workload *wl, const struct run_opts *o, struct err *err)
 	struct sigstate sigst;
 	int sfd = o->handle_signals ? signals_take(&sigst) : -1;
 
+	struct cgsys cg;
+	if (res_run_open(e, &cg, err)) {
+		if (o->handle_signals)
+			signals_give_back(&sigst, sfd);
+		close_outputs(e);
+		engine_free(e);
+		return 2;
+	}
 	e->t0_ns = now_ns();
 	e->ps = o->plugins ? o->plugins : &no_plugins;
 	e->timing = needs_timing(e);
 	/* batches delay completions by a few short attempts: not when events or
 	 * shown output would show the delay. A before hook's answer, rejection
 	 * or deferral is not a plain attempt: it is completed at once. */
-	e->batch = !e->events && !o->verbose && !o->output_dir;
+	e->batch = !e->events && !o->verbose && !o->output_dir && !e->res;
 	if (o->host)
 		host_attach(o->host, e);
 	for (size_t i = 0; i < e->ps->nstart; i++)
@@ -811,6 +839,7 @@ int engine_run(struct workload *wl, const struct run_opts *o, struct err *err)
 	int status = e->interrupted ? 130
 		     : (e->n_failed || e->n_skipped || e->n_final < wl->ntasks) ? 1 : 0;
 	close_outputs(e);
+	res_run_close(e);
 	engine_free(e);
 	if (o->handle_signals)
 		signals_give_back(&sigst, sfd);

@@ -21,6 +21,8 @@
 #include "plugins.h"
 #include "policy.h"
 #include "runner.h"
+#include "resources.h"
+#include "cgroup.h"
 
 #define JOBS_LIMIT 4096
 #define NSLOW 5
@@ -79,6 +81,9 @@ struct engine {
 	struct workload *wl;
 	struct run_opts o;
 	const struct plugin_set *ps;  /* never NULL: no_plugins when none are loaded */
+	struct res_plan *res;         /* admission by declared needs (resources.h), or NULL:
+				       * by -j alone; its counts change under e->mu */
+	struct cgsys *cg;             /* enforcement (cgroup.h), or NULL */
 	/* the lock and what is written under it start a cache line of their
 	 * own: the read-only fields above (o.host is read per C task, outside
 	 * the lock) must not share one with them */

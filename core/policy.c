@@ -50,11 +50,11 @@ static const char *const fk_name[POLICY_NFK] = {"exit",  "signal",   "timeout",
 /* Task view fields, in the order of the interned name pointers. */
 enum vfield {
 	VF_ID, VF_KIND, VF_PRIORITY, VF_DEADLINE, VF_EST, VF_CLASS, VF_TARGET,
-	VF_ATTEMPTS, VF_CHAIN, VF_RETRIES, VF_TIMEOUT, VF_TAGS, VF_META, NVF
+	VF_ATTEMPTS, VF_CHAIN, VF_RETRIES, VF_TIMEOUT, VF_TAGS, VF_META, VF_RESOURCES, NVF
 };
 static const char *const vf_name[NVF] = {
 	"id",	   "kind",  "priority", "deadline_ms", "est_ms",     "class", "target",
-	"attempts", "chain", "retries",  "timeout_ms",  "tags", "meta"};
+	"attempts", "chain", "retries",  "timeout_ms",  "tags", "meta", "resources"};
 
 /* The full userdata behind every `task` argument. gen changes with every
  * call, so tags and meta tables built on access (kept as the userdata's user
@@ -84,6 +84,7 @@ struct policy {
 	struct view *view;
 	const char *vf[NVF];   /* interned field names, kept alive by the registry */
 	struct slot k[POL_NKINDS];
+	const struct res_plan *res; /* the run's admission plan, for views and changes, or NULL */
 	/* the last error, filled by the message handler */
 	char ewhere[512];
 	int eline;
@@ -407,6 +408,37 @@ static int unknown_field(lua_State *L, const char *k)
 	return luaL_error(L, "task has no field \"%s\"", k);
 }
 
+/* task.resources: what admission counts for it (the plan's view: a retry's
+ * change, its declaration or its class's default), else its declaration; a
+ * table of name = amount, empty when it needs nothing. */
+static void push_needs(lua_State *L, const struct policy *p, const struct task *t)
+{
+	const struct workload *wl = p->o.wl;
+	const struct res_need *n = t->spec->need;
+	int in_wl = wl && t >= wl->tasks && t < wl->tasks + wl->ntasks;
+	if (p->res && in_wl)
+		n = res_need_of(p->res, (uint32_t)(t - wl->tasks));
+	lua_createtable(L, 0, 4);
+	for (uint32_t r = 0; n && r < RES_MAX; r++) {
+		if (!(n->mask & 1u << r))
+			continue;
+		const char *name = p->res ? res_name(p->res, r)
+				   : wl && wl->rnames && r < wl->rnames->n ? wl->rnames->name[r] : NULL;
+		if (!name)
+			continue;
+		if (n->amt[r] % RES_MILLI == 0)
+			lua_pushinteger(L, n->amt[r] / RES_MILLI);
+		else
+			lua_pushnumber(L, (double)n->amt[r] / RES_MILLI);
+		lua_setfield(L, -2, name);
+	}
+}
+
+void policy_set_res(struct policy *p, const struct res_plan *res)
+{
+	p->res = res;
+}
+
 static int view_index(lua_State *L)
 {
 	struct view *v = lua_touserdata(L, 1);
@@ -507,6 +539,9 @@ static int view_index(lua_State *L)
 		lua_pushvalue(L, -1);
 		lua_setiuservalue(L, 1, 2);
 		v->meta_gen = v->gen;
+		break;
+	case VF_RESOURCES:
+		push_needs(L, p, t);
 		break;
 	default:
 		return unknown_field(L, k);
@@ -989,6 +1024,50 @@ static int get_int_field(lua_State *L, int tbl, const char *field, int64_t lo, i
 	return 1;
 }
 
+/* changes.resources = {name = amount, ...} over the task's needs now: a name
+ * the run's plan does not have is refused (no capacity means no admission).
+ * Returns -1 with c->why set. */
+static int changed_needs(lua_State *L, struct policy *p, int tbl, struct retry_ctx *c)
+{
+	if (!lua_istable(L, tbl)) {
+		snprintf(c->why, sizeof c->why, "changes.resources must be a table of name = amount");
+		return -1;
+	}
+	const struct workload *wl = p->o.wl;
+	const struct task *t = p->view->t;
+	if (!p->res || !wl || !t || t < wl->tasks || t >= wl->tasks + wl->ntasks)
+		return 0; /* nothing admits by needs in this run: nothing to change */
+	c->chg.need = *res_need_of(p->res, (uint32_t)(t - wl->tasks));
+	lua_pushnil(L);
+	while (lua_next(L, tbl)) {
+		const char *k = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : NULL;
+		uint32_t r = 0;
+		while (k && r < res_count(p->res) && strcmp(res_name(p->res, r), k))
+			r++;
+		double d = lua_type(L, -1) == LUA_TNUMBER ? lua_tonumber(L, -1) : -1;
+		if (!k || r >= res_count(p->res)) {
+			snprintf(c->why, sizeof c->why, "changes.resources: %s%.60s%s is not a resource of this run",
+				 k ? "\"" : "a non-string key", k ? k : "", k ? "\"" : "");
+			lua_pop(L, 2);
+			return -1;
+		}
+		if (!(d >= 0) || d > 1e12) {
+			snprintf(c->why, sizeof c->why, "changes.resources.%.60s must be a number from 0 to 1e12", k);
+			lua_pop(L, 2);
+			return -1;
+		}
+		int64_t m = (int64_t)llround(d * RES_MILLI);
+		c->chg.need.amt[r] = m;
+		if (m)
+			c->chg.need.mask |= 1u << r;
+		else
+			c->chg.need.mask &= ~(1u << r);
+		lua_pop(L, 1);
+	}
+	c->chg.has_need = 1;
+	return 0;
+}
+
 static int retry_body(lua_State *L)
 {
 	struct retry_ctx *c = lua_touserdata(L, 1);
@@ -1071,6 +1150,10 @@ static int retry_body(lua_State *L)
 		}
 		c->chg.has_priority = r;
 		c->chg.priority = (int32_t)prio;
+		if (lua_getfield(L, chg, "resources") != LUA_TNIL &&
+		    changed_needs(L, p, lua_gettop(L), c))
+			return 0;
+		lua_pop(L, 1);
 	} else if (t != LUA_TNIL) {
 		snprintf(c->why, sizeof c->why,
 			 "returned %s as its second value, expected a table of changes or nil",

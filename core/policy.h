@@ -15,6 +15,7 @@
 #include <stdint.h>
 #include "util.h"
 #include "workload.h"
+#include "resources.h"
 
 enum policy_kind { POL_SCHEDULING = 0, POL_RETRY, POL_SCALING, POL_NKINDS };
 
@@ -49,6 +50,8 @@ struct policy_changes {
 	int has_timeout, has_priority;
 	int64_t timeout_ms;
 	int32_t priority;
+	int has_need;          /* `resources = {...}`: the task's needs, changed name by name */
+	struct res_need need;
 };
 
 /* Scaling inputs. cpu and mem are utilization in [0, 1] (from /proc). */
@@ -95,6 +98,10 @@ int policy_key(struct policy *p, const struct task *t, double *key);
 int policy_retry(struct policy *p, const struct task *t, const struct policy_failure *f,
 		 int attempt, const struct policy_stats *st, int64_t *delay_ms,
 		 struct policy_changes *chg);
+
+/* The run's admission plan (resources.h) that task views (`task.resources`)
+ * and retry changes (`resources = {...}`) use; NULL: none. Borrowed. */
+void policy_set_res(struct policy *p, const struct res_plan *res);
 
 /* Scaling: decide(metrics). Returns 0 and sets *jobs, or -1 to fall back
  * (hold). The caller clamps to [min_jobs, max_jobs]. */

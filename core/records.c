@@ -6,6 +6,7 @@
  * lines only, and a torn last line is cut when the journal is opened again.
  */
 #include "engine_int.h"
+#include "resrun.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -37,8 +38,10 @@ void ev_simple(struct engine *e, const char *what, uint32_t idx)
 		return;
 	struct buf b = {0};
 	ev_begin(e, &b, what, idx);
-	if (!strcmp(what, "started"))
+	if (!strcmp(what, "started")) {
 		buf_addf(&b, ",\"attempt\":%u", e->wl->tasks[idx].attempts);
+		res_ev_started(e, idx, &b);
+	}
 	ev_end(e, &b);
 }
 

@@ -31,6 +31,7 @@ struct res_plan {
 	const struct res_need **over;  /* per task, or NULL: a retry's change */
 	struct res_need *over_mem;     /* their storage, per task */
 	int enforce;                   /* config: every exec task */
+	int any_enforced;              /* some exec task is enforced */
 	uint32_t scratch[RES_SCAN];
 	double scratch_key[RES_SCAN];
 };
@@ -206,8 +207,9 @@ int res_plan_new(const struct workload *wl, json_t *cfg, int enforce, const char
 	int any = 0;
 	for (uint32_t i = 0; i < wl->ntasks; i++) {
 		const struct task *t = &wl->tasks[i];
-		if (t->spec->enforce > 0)
-			any = 1;
+		if (t->spec->kind == KIND_EXEC &&
+		    (t->spec->enforce > 0 || (t->spec->enforce < 0 && enforce)))
+			any = p->any_enforced = 1;
 		const struct res_need *nd = res_need_of(p, i);
 		if (!nd->mask)
 			continue;
@@ -229,7 +231,7 @@ int res_plan_new(const struct workload *wl, json_t *cfg, int enforce, const char
 			return -1;
 		}
 	}
-	if (!any && !enforce) {
+	if (!any) {
 		res_plan_free(p);
 		return 0;
 	}
@@ -339,9 +341,11 @@ int64_t res_used(const struct res_plan *p, uint32_t r) { return r < p->n ? p->us
 
 int res_enforce(const struct res_plan *p, uint32_t idx)
 {
-	int8_t e = p->wl->tasks[idx].spec->enforce;
-	return e >= 0 ? e : p->enforce;
+	const struct spec *s = p->wl->tasks[idx].spec;
+	return s->kind == KIND_EXEC && (s->enforce >= 0 ? s->enforce : p->enforce);
 }
+
+int res_any_enforced(const struct res_plan *p) { return p->any_enforced; }
 
 void res_need_json(const struct res_plan *p, const struct res_need *n, struct buf *b)
 {

@@ -86,6 +86,7 @@ const char *res_name(const struct res_plan *p, uint32_t r);
 int64_t res_cap(const struct res_plan *p, uint32_t r);
 int64_t res_used(const struct res_plan *p, uint32_t r);
 int res_enforce(const struct res_plan *p, uint32_t idx);
+int res_any_enforced(const struct res_plan *p);
 
 /* Appends `"needs":{"cpu":1,...}` (with a leading comma) for events. */
 void res_need_json(const struct res_plan *p, const struct res_need *n, struct buf *b);

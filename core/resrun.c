@@ -1,0 +1,67 @@
+/* resrun.c - the engine's side of resources: the admission plan and the
+ * cgroups of one run, an attempt's limits, and what records and the summary
+ * say about needs and measured memory. The engine calls these narrow
+ * functions; the logic is resources.c's and cgroup.c's.
+ */
+#include "resrun.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int res_run_open(struct engine *e, struct cgsys *cg, struct err *err)
+{
+	const struct run_opts *o = &e->o;
+	if (res_plan_new(e->wl, o->resources, o->enforce, o->config_path, &e->res, err))
+		return -1;
+	if (o->policy)
+		policy_set_res(o->policy, e->res);
+	if (!e->res || !res_any_enforced(e->res))
+		return 0;
+	cg_open(cg, 0);
+	e->cg = cg;
+	if (cg->mode < CG_V1 && !o->quiet && !o->silent) {
+		char d[512];
+		fprintf(stderr, "gearbox: enforce: %s\n", cg_describe(cg, d, sizeof d));
+	}
+	return 0;
+}
+
+void res_run_close(struct engine *e)
+{
+	if (e->o.policy)
+		policy_set_res(e->o.policy, NULL);
+	if (e->cg)
+		cg_close(e->cg);
+	e->cg = NULL;
+	res_plan_free(e->res);
+	e->res = NULL;
+}
+
+void res_attempt_setup(struct engine *e, const struct task *t, struct runner_ctx *rc)
+{
+	uint32_t idx = (uint32_t)(t - e->wl->tasks);
+	if (!res_enforce(e->res, idx)) {
+		rc->cg = NULL;
+		return;
+	}
+	const struct res_need *n = res_need_of(e->res, idx);
+	rc->cg = e->cg;
+	rc->lim_mem_kb = n->mask & 1u << RES_MEM ? n->amt[RES_MEM] * 1024 / RES_MILLI : 0;
+	rc->lim_cpu_milli = n->mask & 1u << RES_CPU ? n->amt[RES_CPU] : 0;
+	snprintf(rc->cg_name, sizeof rc->cg_name, "t%u-%u", idx, (unsigned)t->attempts);
+}
+
+void res_ev_started(struct engine *e, uint32_t idx, struct buf *b)
+{
+	if (e->res)
+		res_need_json(e->res, res_need_of(e->res, idx), b);
+}
+
+void res_ev_finished(const struct attempt *a, struct buf *b)
+{
+	if (a->maxrss_kb > 0)
+		buf_addf(b, ",\"maxrss_kb\":%lld", (long long)a->maxrss_kb);
+	if (a->cg_peak_kb >= 0)
+		buf_addf(b, ",\"cg_peak_kb\":%lld", (long long)a->cg_peak_kb);
+}

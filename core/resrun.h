@@ -1,0 +1,22 @@
+/* resrun.h - the engine's side of resources (resrun.c): a run's admission
+ * plan and cgroups, an attempt's limits, and the fields records add. */
+#ifndef GBX_RESRUN_H
+#define GBX_RESRUN_H
+
+#include "engine_int.h"
+
+/* Before the workers start: builds e->res (NULL when nothing declares needs)
+ * and, when a task is enforced, opens the cgroups in *cg (which must outlive
+ * the run) as e->cg, with a one-line notice when only rlimits are left.
+ * Returns -1 with err set for a task that can never fit (exit 2). */
+int res_run_open(struct engine *e, struct cgsys *cg, struct err *err);
+void res_run_close(struct engine *e);
+
+/* Outside e->mu, before an exec attempt when e->cg: the limits for rc. */
+void res_attempt_setup(struct engine *e, const struct task *t, struct runner_ctx *rc);
+
+/* Fields of the "started" and "finished" events. */
+void res_ev_started(struct engine *e, uint32_t idx, struct buf *b);
+void res_ev_finished(const struct attempt *a, struct buf *b);
+
+#endif
