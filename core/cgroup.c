@@ -121,10 +121,10 @@ static int own_path(const char *ctl, char *out, size_t n)
 		char *c1 = strchr(line, ':'), *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
 		if (!c2)
 			continue;
-		*c2 = 0;
+		*c1 = *c2 = 0; /* line: the hierarchy id; c1 + 1: its controllers */
 		int ok = 0;
 		if (!ctl) {
-			ok = !strcmp(line, "0") && c1[1] == 0;
+			ok = !strcmp(line, "0") && c1 + 1 == c2;
 		} else {
 			for (char *s = strtok(c1 + 1, ","); s && !ok; s = strtok(NULL, ","))
 				ok = !strcmp(s, ctl);
@@ -225,9 +225,10 @@ const char *cg_describe(const struct cgsys *s, char *out, size_t n)
 		break;
 	case CG_V1:
 		snprintf(out, n, "cgroup v1: memory.limit_in_bytes%s%s per task; "
-			 "max_usage_in_bytes and OOM kills measured (%s)",
+			 "max_usage_in_bytes and OOM kills measured%s%s%s",
 			 s->memsw ? " and memsw (swap off)" : "",
-			 s->cpu[0] ? " and cpu.cfs_quota_us" : "", s->why);
+			 s->cpu[0] ? " and cpu.cfs_quota_us" : "", s->why[0] ? " (" : "", s->why,
+			 s->why[0] ? ")" : "");
 		break;
 	default:
 		snprintf(out, n, "RLIMIT_AS and RLIMIT_CPU only, no OOM detection (%s)", s->why);

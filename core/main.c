@@ -21,6 +21,7 @@
 #include "host.h"
 #include "plugins.h"
 #include "session.h"
+#include "resrun.h"
 #include "policy.h"
 #include "workload.h"
 
@@ -443,6 +444,11 @@ static int cmd_check(struct cli *c, struct workload *wl, const struct config *cf
 	uint32_t kinds[2] = {0, 0};
 	for (uint32_t i = 0; i < wl->ntasks; i++)
 		kinds[wl->tasks[i].spec->kind == KIND_SIM]++;
+	struct err rerr; /* a task that can never fit is refused before "ok" */
+	if (res_check(wl, cfg->resources, cfg->enforce, cfg->path, NULL, &rerr)) {
+		fprintf(stderr, "gearbox: %s\n", rerr.msg);
+		return 2;
+	}
 	printf("%s: ok\n", wl->path);
 	if (cfg->path)
 		printf("config: %s%s%s\n", cfg->path, c->profile ? ", profile " : "", c->profile ? c->profile : "");
@@ -451,6 +457,10 @@ static int cmd_check(struct cli *c, struct workload *wl, const struct config *cf
 	printf("roots: %u, sinks: %u\n", wl->roots, wl->sinks);
 	printf("depth: %u\n", wl->depth);
 	printf("critical path: %lld ms (sum of est_ms along the longest path)\n", (long long)wl->critical_ms);
+	if (res_check(wl, cfg->resources, cfg->enforce, cfg->path, stdout, &rerr)) {
+		fprintf(stderr, "gearbox: %s\n", rerr.msg);
+		return 2;
+	}
 	if (c->ro.policy) {
 		struct buf out = {0};
 		int problems = policy_check(c->ro.policy, &out);

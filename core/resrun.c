@@ -65,3 +65,38 @@ void res_ev_finished(const struct attempt *a, struct buf *b)
 	if (a->cg_peak_kb >= 0)
 		buf_addf(b, ",\"cg_peak_kb\":%lld", (long long)a->cg_peak_kb);
 }
+
+int res_check(const struct workload *wl, json_t *cfg, int enforce, const char *cfg_path,
+	      FILE *out, struct err *err)
+{
+	struct res_plan *p = NULL;
+	if (res_plan_new(wl, cfg, enforce, cfg_path, &p, err))
+		return -1;
+	if (!out) {
+		res_plan_free(p);
+		return 0;
+	}
+	if (p) {
+		uint32_t n = 0;
+		for (uint32_t i = 0; i < wl->ntasks; i++)
+			n += res_need_of(p, i)->mask != 0;
+		fprintf(out, "resources:");
+		for (uint32_t r = 0; r < res_count(p); r++) {
+			int64_t c = res_cap(p, r);
+			if (c % RES_MILLI)
+				fprintf(out, "%s %s %g", r ? "," : "", res_name(p, r), (double)c / RES_MILLI);
+			else
+				fprintf(out, "%s %s %lld", r ? "," : "", res_name(p, r), (long long)(c / RES_MILLI));
+		}
+		fprintf(out, " (capacities); %u of %u tasks need some\n", n, wl->ntasks);
+	} else {
+		fprintf(out, "resources: no task declares needs (admission by -j alone)\n");
+	}
+	struct cgsys cg;
+	cg_open(&cg, 1);
+	char d[512];
+	fprintf(out, "enforce: %s%s\n", cg_describe(&cg, d, sizeof d),
+		p && res_any_enforced(p) ? "" : " (no task asks for it)");
+	res_plan_free(p);
+	return 0;
+}

@@ -19,4 +19,10 @@ void res_attempt_setup(struct engine *e, const struct task *t, struct runner_ctx
 void res_ev_started(struct engine *e, uint32_t idx, struct buf *b);
 void res_ev_finished(const struct attempt *a, struct buf *b);
 
+/* gearbox check: capacities, how many tasks need something, and which
+ * enforcement this machine gives (out NULL: only the check). -1 with err for
+ * a task that can never fit. */
+int res_check(const struct workload *wl, json_t *cfg, int enforce, const char *cfg_path,
+	      FILE *out, struct err *err);
+
 #endif

@@ -1,0 +1,119 @@
+# t_resources.sh - declared needs and admission (docs/resources.md): usage
+# reconstructed from --events never exceeds a capacity, smaller tasks
+# backfill past a head that does not fit until it has waited
+# reserve_after_ms, an impossible task is refused at start, and a memory hog
+# under enforce is killed as "oom" and succeeds on retry under
+# retry/grow_on_oom.lua.
+. "$(dirname "$0")/lib.sh"
+ROOT=${GBX_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
+
+jqok() { jq -e "$@" >/dev/null; }
+
+# peak EVENTS WORKLOAD: the highest use of every resource over the run, from
+# the started and finished events in file order, with each task's needs
+# taken from the workload (not from the events)
+peak() {
+	jq -s -c --slurpfile w "$2" '
+	  ($w[0].tasks | map({(.id): (.resources // {})}) | add) as $need
+	  | reduce (.[] | select(.event == "started" or .event == "finished")) as $e
+	      ({u: {}, max: {}};
+	       (if $e.event == "started" then 1 else -1 end) as $s
+	       | reduce ($need[$e.id] | to_entries[]) as $kv (.;
+	           .u[$kv.key] = ((.u[$kv.key] // 0) + $s * $kv.value)
+	           | .max[$kv.key] = ([(.max[$kv.key] // 0), .u[$kv.key]] | max)))
+	  | .max' "$1"
+}
+
+# 48 sim tasks with mixed needs; "big" (all 3 cpus) comes second
+awk 'BEGIN {
+	printf "{\"tasks\": [\n"
+	printf "{\"id\":\"first\",\"kind\":\"sim\",\"io_ms\":120,\"resources\":{\"cpu\":1}},\n"
+	printf "{\"id\":\"big\",\"kind\":\"sim\",\"io_ms\":40,\"resources\":{\"cpu\":3,\"mem_mb\":200}},\n"
+	for (i = 0; i < 46; i++) {
+		cpu = (i % 4 == 0) ? 0.5 : (i % 4 == 1) ? 1 : (i % 4 == 2) ? 1.5 : 2
+		mem = 100 * (1 + (i * 3) % 7)
+		db = (i % 3 == 0) ? ",\"db\":1" : ""
+		printf "{\"id\":\"t%d\",\"kind\":\"sim\",\"io_ms\":%d,\"resources\":{\"cpu\":%s,\"mem_mb\":%d%s}}%s\n", \
+			i, 10 + (i * 13) % 30, cpu, mem, db, i < 45 ? "," : ""
+	}
+	printf "]}\n" }' >mixed.json
+echo '{"resources": {"cpu": 3, "mem_mb": 1000, "db": 1, "reserve_after_ms": 60000}}' >cfg.json
+
+run_gbx run mixed.json --config cfg.json -j 8 --events ev.jsonl --no-progress
+p=$(peak ev.jsonl mixed.json)
+expect "mixed needs: the run succeeds" test "$rc" = 0
+expect "usage from --events stays within cpu 3, mem_mb 1000, db 1 (peak $p)" \
+	jqok -n --argjson p "$p" '$p.cpu <= 3 and $p.mem_mb <= 1000 and $p.db <= 1'
+expect "admission still runs tasks side by side (peak $p)" \
+	jqok -n --argjson p "$p" '$p.cpu >= 2'
+# backfill: while "first" holds a cpu, big (3 cpus) cannot start; later tasks do
+started_before_big=$(jq -s '[.[] | select(.event == "started") | .id] | index("big")' ev.jsonl)
+expect "backfill: smaller tasks start past big while it does not fit ($started_before_big before it)" \
+	test "$started_before_big" -gt 2
+
+# without admission the same workload overcommits (the check above can fail)
+jq 'del(.tasks[].resources)' mixed.json >plain.json
+run_gbx run plain.json -j 8 --events ev0.jsonl --no-progress
+p0=$(peak ev0.jsonl mixed.json)
+expect "by -j alone the same tasks would use more than every capacity (peak $p0)" \
+	jqok -n --argjson p "$p0" '$p.cpu > 3 and $p.mem_mb > 1000 and $p.db > 1'
+
+# reservation: with reserve_after_ms 0 big holds back what it needs at once,
+# so no task after it starts before it
+echo '{"resources": {"cpu": 3, "mem_mb": 1000, "db": 1, "reserve_after_ms": 0}}' >cfg0.json
+run_gbx run mixed.json --config cfg0.json -j 8 --events ev1.jsonl --no-progress
+p1=$(peak ev1.jsonl mixed.json)
+pos=$(jq -s '[.[] | select(.event == "started") | .id] | index("big")' ev1.jsonl)
+expect "reservation: big starts right after first (position $pos), usage within capacity ($p1)" \
+	sh -c "[ '$rc' = 0 ] && [ '$pos' -le 1 ] && jq -e -n --argjson p '$p1' '\$p.cpu <= 3 and \$p.mem_mb <= 1000' >/dev/null"
+
+# an impossible task: exit 2 at start, naming the task and the resource
+cat >imp.json <<'J'
+{"tasks": [{"id": "ok1", "kind": "sim"},
+           {"id": "huge", "kind": "sim", "resources": {"mem_mb": 5000}}]}
+J
+run_gbx run imp.json --config cfg.json --events evi.jsonl --no-progress
+expect "impossible task: exit 2 naming huge and mem_mb, nothing started" \
+	sh -c "[ '$rc' = 2 ] && grep -q 'task \"huge\" needs 5000 mem_mb but the capacity is 1000' '$T/err' && ! grep -q started evi.jsonl 2>/dev/null"
+run_gbx check imp.json --config cfg.json
+expect "impossible task: check refuses it too" \
+	sh -c "[ '$rc' = 2 ] && grep -q 'huge' '$T/err'"
+echo '{"tasks": [{"id": "lic", "kind": "sim", "resources": {"license": 1}}]}' >lic.json
+run_gbx run lic.json --no-progress
+expect "a custom resource without a capacity is refused, saying where to give one" \
+	sh -c "[ '$rc' = 2 ] && grep -q 'needs 1 license but the capacity is 0; give one' '$T/err'"
+echo '{"tasks": [{"id": "x", "kind": "sim", "resources": {"cpu": "two"}}]}' >badneed.json
+run_gbx run badneed.json --no-progress
+expect "a bad need: exit 2 naming the file, the task and the field" \
+	sh -c "[ '$rc' = 2 ] && grep -q 'badneed.json' '$T/err' && grep -q 'resources.cpu must be a number' '$T/err'"
+
+# class -> default need: class cpu is one cpu; with cpu 1 they run one at a time
+awk 'BEGIN { printf "{\"defaults\": {\"class\": \"cpu\"}, \"tasks\": ["
+	for (i = 0; i < 6; i++) printf "%s{\"id\":\"c%d\",\"kind\":\"sim\",\"io_ms\":20}", i ? "," : "", i
+	printf "]}\n" }' >cls.json
+echo '{"resources": {"cpu": 1}}' >cfg1.json
+run_gbx run cls.json --config cfg1.json -j 4 --events evc.jsonl --no-progress
+over=$(jq -s 'reduce (.[] | select(.event == "started" or .event == "finished")) as $e
+	({n: 0, m: 0}; .n += (if $e.event == "started" then 1 else -1 end) | .m = ([.m, .n] | max)) | .m' evc.jsonl)
+expect "class cpu needs one cpu: at most one runs with cpu 1 (saw $over)" test "$over" = 1
+
+# enforce: a hog over its memory limit is killed as oom, then grows and passes
+run_gbx check imp.json
+if grep -q '^enforce: cgroup' "$T/out"; then
+	cat >hog.json <<'J'
+{"tasks": [{"id": "hog", "enforce": true, "resources": {"mem_mb": 32},
+            "argv": ["sh", "-c", "exec python3 -c 'x = bytearray(60 << 20); print(len(x))'"]}]}
+J
+	run_gbx run hog.json --policy retry="$ROOT/policies/retry/grow_on_oom.lua" --events evo.jsonl --no-progress
+	kinds=$(jq -s -c '[.[] | select(.event == "finished") | (.failure // "ok")]' evo.jsonl)
+	needs=$(jq -s -c '[.[] | select(.event == "started") | .needs.mem_mb]' evo.jsonl)
+	expect "enforce: the hog is killed as oom, retried with more memory, and succeeds ($kinds, mem_mb $needs)" \
+		sh -c "[ '$rc' = 0 ] && [ '$kinds' = '[\"oom\",\"oom\",\"ok\"]' ] && [ '$needs' = '[32,64,128]' ]"
+	expect "enforce: no task cgroup is left behind" \
+		sh -c "! find /sys/fs/cgroup -maxdepth 6 -name 'gearbox-*' 2>/dev/null | grep -q ."
+	run_gbx run hog.json --events evn.jsonl --no-progress
+	expect "enforce without grow_on_oom: the failure is oom, not signal" \
+		sh -c "[ '$rc' = 1 ] && jq -e -s 'map(select(.event == \"finished\")) | .[0].failure == \"oom\"' evn.jsonl >/dev/null"
+else
+	pass "enforce: skipped, this machine gives no cgroup memory controller ($(grep '^enforce' "$T/out"))"
+fi
