@@ -9,7 +9,7 @@
 
 static const char *const top_keys[] = {"jobs", "policies", "plugin_path", "plugins",
 				       "profiles", "kill_grace_ms", "retry", "policy_limits",
-				       "resources", "enforce", NULL};
+				       "resources", "enforce", "nodes", NULL};
 
 static int unknown_key(struct err *err, const char *file, const char *where, const char *key,
 		       const char *const *known)
@@ -141,6 +141,8 @@ static int validate(struct config *c, struct err *err)
 			*(strcmp(k, "memory_mb") ? &c->policy_budget : &c->policy_mem_mb) = n;
 		}
 	}
+	if ((v = json_object_get(c->root, "nodes")))
+		c->nodes = v; /* checked by nodes.c, which knows its keys */
 	if ((v = json_object_get(c->root, "policies"))) {
 		if (!json_is_object(v))
 			return err_set(err, "%s: policies: expected an object of KIND: FILE", c->path);

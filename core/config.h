@@ -25,6 +25,7 @@ struct config {
 	json_t *plugin_path;   /* borrowed from root, or NULL */
 	json_t *resources;     /* capacities (resources.h), borrowed from root, or NULL */
 	int enforce;           /* `enforce: true`: cgroup limits for every exec task */
+	json_t *nodes;         /* borrowed from root, or NULL (nodes.c checks it) */
 };
 
 /* Loads `path` (or ./gearbox.json when path is NULL and that file exists; no

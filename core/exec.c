@@ -32,8 +32,8 @@ extern char **environ;
 const char *fail_kind_name(int fk)
 {
 	static const char *const names[] = {"none", "exit", "signal", "timeout",
-					    "spawn", "rejected", "error", "oom", "shed"};
-	return fk >= 0 && fk <= FK_SHED ? names[fk] : "error";
+					    "spawn", "rejected", "error", "oom", "shed", "lost"};
+	return fk >= 0 && fk <= FK_LOST ? names[fk] : "error";
 }
 
 static int pidfd_open_(pid_t pid)

@@ -15,10 +15,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "agent.h"
 #include "bench.h"
 #include "config.h"
 #include "engine.h"
 #include "host.h"
+#include "nodes.h"
 #include "plugins.h"
 #include "session.h"
 #include "resrun.h"
@@ -36,6 +38,8 @@ static const char usage_main[] =
 	"  check WORKLOAD.json [options]      validate without running; print DAG stats\n"
 	"  bench WORKLOAD.json [options]      run it with each plugin on and off, repeated;\n"
 	"                                     say which pay, with the numbers\n"
+	"  agent [--labels L,..] [--cores N] run the tasks a controller sends on stdin\n"
+	"                                     (started by run --nodes; docs/nodes.md)\n"
 	"  plugins [--config FILE] [--enable P] [--disable P]\n"
 	"                                     list the plugins found, enabled or not, and why\n"
 	"\n"
@@ -52,7 +56,11 @@ static const char usage_run[] =
 	"       gearbox run [options] -a FILE|- -- CMD [ARGS] {}\n"
 	"\n"
 	"  -j, --jobs N|FILE     run N tasks at once (default: cores); with FILE, the\n"
-	"                        number is read from FILE and re-read while running\n"
+	"                        number is read from FILE and re-read while running;\n"
+	"                        with --nodes, N tasks per node (default: its cores)\n"
+	"      --nodes SPEC      run the tasks on agents: local:N, ssh:[N/]HOST,...,\n"
+	"                        slurm (the allocation's nodes), or LAUNCHER:HOST,...\n"
+	"                        with a launcher of the config (docs/nodes.md)\n"
 	"      --config FILE     config file (default ./gearbox.json when present)\n"
 	"      --profile NAME    merge profile NAME of the config over it\n"
 	"      --enable P, --disable P   switch plugin P on or off (repeatable;\n"
@@ -88,7 +96,8 @@ static const char usage_check[] =
 enum {
 	OPT_CONFIG = 256, OPT_PROFILE, OPT_HALT, OPT_JOURNAL, OPT_RESUME, OPT_JOBLOG,
 	OPT_EVENTS, OPT_OUTDIR, OPT_PROGRESS, OPT_NOPROGRESS, OPT_TIMEOUT, OPT_RETRIES,
-	OPT_HELP, OPT_ENABLE, OPT_DISABLE, OPT_POLICY, OPT_WATCH, OPT_STATS, OPT_SET
+	OPT_HELP, OPT_ENABLE, OPT_DISABLE, OPT_POLICY, OPT_WATCH, OPT_STATS, OPT_SET,
+	OPT_NODES
 };
 
 static const struct option long_opts[] = {
@@ -115,6 +124,7 @@ static const struct option long_opts[] = {
 	{"watch-policies", no_argument, 0, OPT_WATCH},
 	{"stats", required_argument, 0, OPT_STATS},
 	{"set", required_argument, 0, OPT_SET},
+	{"nodes", required_argument, 0, OPT_NODES},
 	{0, 0, 0, 0},
 };
 
@@ -123,6 +133,7 @@ struct cli {
 	const char *workload;
 	const char *config, *profile;
 	const char *jobs_arg;
+	const char *nodes;                    /* --nodes SPEC, or NULL */
 	const char *arg_file;
 	int64_t timeout_ms, retries;
 	struct run_opts ro;
@@ -312,6 +323,7 @@ static int parse_args(struct cli *c, int full_argc, char **argv)
 			if (strv_push(&c->sets, &c->nsets, optarg))
 				return 2;
 			break;
+		case OPT_NODES: c->nodes = optarg; break;
 		case ':': return usage_error(c->cmd, "%s needs an argument", argv[optind - 1]);
 		default: return usage_error(c->cmd, "unknown option %s", argv[optind - 1]);
 		}
@@ -439,6 +451,42 @@ out:
 	return rc;
 }
 
+/* gearbox run --nodes: start the agents, check the tasks' labels against
+ * them, run with one worker per slot, stop the agents. */
+static int run_on_nodes(struct cli *c, struct workload *wl, const struct config *cfg,
+			struct err *err)
+{
+	if (c->ro.jobs_file) {
+		fprintf(stderr, "gearbox run: -j FILE does not go with --nodes (give slots per node: -j N)\n");
+		return 2;
+	}
+	struct nodes_opts no;
+	memset(&no, 0, sizeof no);
+	no.spec = c->nodes;
+	no.cfg = cfg->nodes;
+	no.cfg_path = cfg->path;
+	no.slots = c->jobs_arg ? c->ro.jobs : 0;
+	no.grace_ms = c->ro.kill_grace_ms;
+	no.quiet = c->ro.quiet || c->ro.silent;
+	json_t *lu = cfg->nodes ? json_object_get(cfg->nodes, "lost_uses_retries") : NULL;
+	c->ro.lost_uses_retries = json_is_true(lu);
+	struct nodes *ns = NULL;
+	if (nodes_start(&no, &ns, err) || nodes_check(ns, wl, err)) {
+		fprintf(stderr, "gearbox: %s\n", err->msg);
+		nodes_stop(ns);
+		return 2;
+	}
+	c->ro.nodes = ns;
+	c->ro.jobs = nodes_slots(ns);
+	if (c->ro.jobs_max && c->ro.jobs > c->ro.jobs_max)
+		c->ro.jobs_max = c->ro.jobs;
+	int rc = engine_run(wl, &c->ro, err);
+	if (rc == 2)
+		fprintf(stderr, "gearbox: %s\n", err->msg);
+	nodes_stop(ns);
+	return rc;
+}
+
 static int cmd_check(struct cli *c, struct workload *wl, const struct config *cfg)
 {
 	uint32_t kinds[2] = {0, 0};
@@ -527,6 +575,8 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(argv[1], "bench"))
 		return bench_main(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "agent"))
+		return agent_main(argc - 1, argv + 1);
 	struct cli c;
 	memset(&c, 0, sizeof c);
 	c.cmd = argv[1];
@@ -606,8 +656,15 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	c.ro.policy = ss.pol;
+	if (c.nodes && nodes_spec_check(c.nodes, ss.cfg.nodes, ss.cfg.path, &err)) {
+		fprintf(stderr, "gearbox: %s\n", err.msg);
+		rc = 2;
+		goto out;
+	}
 	if (!strcmp(c.cmd, "check")) {
 		rc = cmd_check(&c, wl, &ss.cfg);
+	} else if (c.nodes) {
+		rc = run_on_nodes(&c, wl, &ss.cfg, &err);
 	} else {
 		rc = engine_run(wl, &c.ro, &err);
 		if (rc == 2)

@@ -15,9 +15,10 @@
 struct cgsys;
 
 /* FK_OOM: killed by the OOM killer inside its cgroup (resources.h); FK_SHED:
- * dropped by load shedding before it started */
+ * dropped by load shedding before it started; FK_LOST: the node running it
+ * was lost (nodes.c): it runs again, its retries untouched */
 enum fail_kind { FK_NONE = 0, FK_EXIT, FK_SIGNAL, FK_TIMEOUT, FK_SPAWN, FK_REJECTED, FK_ERROR,
-		 FK_OOM, FK_SHED };
+		 FK_OOM, FK_SHED, FK_LOST };
 
 struct attempt {
 	int ok;
@@ -29,6 +30,7 @@ struct attempt {
 	int64_t spawn_ns;       /* time spent starting the subprocess */
 	int64_t maxrss_kb;      /* exec: the child's peak resident memory (wait4), 0 unknown */
 	int64_t cg_peak_kb;     /* exec under enforce: the cgroup's peak memory, -1 unknown */
+	int node;               /* the node that ran it (nodes.c), or -1: this process */
 	struct buf *out, *err;  /* captured output, owned by the worker, reused */
 	char msg[256];          /* why it failed, for spawn and error kinds */
 	char label[32];         /* who answered it instead of running it ("cached"), or "" */
@@ -45,6 +47,7 @@ static inline void attempt_reset(struct attempt *a)
 	a->spawn_ns = 0;
 	a->maxrss_kb = 0;
 	a->cg_peak_kb = -1;
+	a->node = -1;
 	a->out = a->err = NULL;
 	a->msg[0] = 0;
 	a->label[0] = 0;

@@ -35,14 +35,14 @@ enum field {
 	F_ID, F_KIND, F_ARGV, F_SH, F_ENV, F_CWD, F_STDIN, F_TIMEOUT, F_DEPS,
 	F_PRIORITY, F_DEADLINE, F_EST, F_CLASS, F_TARGET, F_RETRIES, F_INPUTS,
 	F_OUTPUTS, F_CACHE, F_TAGS, F_META, F_CPU_US, F_IO_MS, F_MEM_KB,
-	F_FAIL_RATE, F_FAIL_AFTER, F_SEED, F_RESOURCES, F_ENFORCE, NFIELDS
+	F_FAIL_RATE, F_FAIL_AFTER, F_SEED, F_RESOURCES, F_ENFORCE, F_NODE, NFIELDS
 };
 
 static const char *const field_name[NFIELDS] = {
 	"id", "kind", "argv", "sh", "env", "cwd", "stdin", "timeout_ms", "deps",
 	"priority", "deadline_ms", "est_ms", "class", "target", "retries", "inputs",
 	"outputs", "cache", "tags", "meta", "cpu_us", "io_ms", "mem_kb",
-	"fail_rate", "fail_after", "seed", "resources", "enforce",
+	"fail_rate", "fail_after", "seed", "resources", "enforce", "node",
 };
 
 /* Which fields "defaults" may hold, and the bounds of the integer ones. */
@@ -70,6 +70,7 @@ static const struct {
 	[F_SEED] = {1, 0, INT64_MAX},
 	[F_RESOURCES] = {1, 0, 0},
 	[F_ENFORCE] = {1, 0, 0},
+	[F_NODE] = {1, 0, 0},
 };
 
 static const char *const top_names[] = {"name", "defaults", "tasks", "matrix"};
@@ -478,6 +479,8 @@ static int parse_field(struct ctx *c, const struct place *p, int f, json_t *v,
 		return get_strs(c, p, name, v, &sp->deps);
 	case F_TAGS:
 		return get_strs(c, p, name, v, &sp->tags);
+	case F_NODE:
+		return get_strs(c, p, name, v, &sp->node);
 	case F_INPUTS:
 		return get_strs(c, p, name, v, &sp->inputs);
 	case F_OUTPUTS:
@@ -849,7 +852,7 @@ static int needs_own_spec(const struct ctx *c, const struct spec *t)
 	       has_var(c, t->target) || list_has_var(c, t->argv, 0) ||
 	       list_has_var(c, t->env, 1) || list_has_var(c, t->deps, 0) ||
 	       list_has_var(c, t->tags, 0) || list_has_var(c, t->inputs, 0) ||
-	       list_has_var(c, t->outputs, 0);
+	       list_has_var(c, t->outputs, 0) || list_has_var(c, t->node, 0);
 }
 
 static int expand(struct ctx *c, struct place *p, struct spec *tsp,
@@ -881,6 +884,7 @@ static int expand(struct ctx *c, struct place *p, struct spec *tsp,
 			sp->tags = subst_list(c, tsp->tags, 0);
 			sp->inputs = subst_list(c, tsp->inputs, 0);
 			sp->outputs = subst_list(c, tsp->outputs, 0);
+			sp->node = subst_list(c, tsp->node, 0);
 			if (sp->argv && !sp->argv[0][0])
 				return perr(c, p, "argv[0] is empty");
 			if (sp->sh && !sp->sh[0])

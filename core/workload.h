@@ -60,6 +60,7 @@ struct spec {
 	char *target;       /* or NULL */
 	char **deps;        /* dependency ids, NULL-terminated, or NULL */
 	char **tags;        /* NULL-terminated or NULL */
+	char **node;        /* labels a node must have to run it (--nodes), NULL-terminated or NULL */
 	char **inputs;      /* NULL-terminated or NULL */
 	char **outputs;     /* NULL-terminated or NULL */
 	json_t *meta;       /* owned reference, or NULL */
