@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "host.h"
+#include "nodes.h"
 
 /* ---- plugin hooks on the task path (outside e->mu) ----------------------- */
 
@@ -200,6 +201,10 @@ static void after_hooks(const struct plugin_set *ps, struct worker *w, int64_t t
 static void run_attempt(struct engine *e, const struct task *t, struct runner_ctx *rc,
 			struct attempt *a)
 {
+	if (__builtin_expect(e->o.nodes != NULL, 0) && t->spec->kind != KIND_PLUGIN) {
+		nodes_run(e->o.nodes, t, rc, a); /* on an agent (plugin kinds stay here) */
+		return;
+	}
 	switch (t->spec->kind) {
 	case KIND_SIM:
 		sim_run(t, rc, a);

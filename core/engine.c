@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include "host.h"
+#include "nodes.h"
 
 /* Hooks are called by looping over per-hook arrays: with no plugins they are
  * loops over zero entries, and no `if (enabled)` sits on the task path. */
@@ -230,6 +231,36 @@ static int decide_retry(struct engine *e, struct task *t, const struct attempt *
 	return 1;
 }
 
+/* Under e->mu: the attempt's node was lost (nodes.c). The task is not to
+ * blame: it goes back to the ready queue at once, and the attempt does not
+ * count against its retries unless the config says so. With no node left
+ * the run halts. Returns 1 when the task will not run again in this run. */
+static int lost(struct engine *e, uint32_t idx, struct attempt *a)
+{
+	struct task *t = &e->wl->tasks[idx];
+	e->n_lost++;
+	if (!nodes_alive(e->o.nodes)) {
+		if (!e->halted && !e->o.quiet)
+			fprintf(stderr, "gearbox: halting: no node is left (%s)\n", a->msg);
+		e->halted = 1;
+		t->state = ST_WAITING;
+		if (!e->stopping)
+			stop_workers(e, STOP_SOON);
+		return 1;
+	}
+	if (e->stopping) {
+		t->state = ST_WAITING;
+		return 1;
+	}
+	if (e->o.lost_uses_retries)
+		return -1; /* a failure like any other: the retry decision says */
+	t->attempts--; /* its retries are untouched */
+	make_ready(e, idx, now_ns());
+	if (e->idle)
+		pthread_cond_signal(&e->cv);
+	return 0;
+}
+
 /* Records the end of an attempt: final success or failure, or a retry.
  * Returns 1 when the attempt is final (its output should be shown). */
 static int complete(struct engine *e, struct worker *w, uint32_t idx, struct attempt *a)
@@ -276,6 +307,10 @@ static int complete(struct engine *e, struct worker *w, uint32_t idx, struct att
 		}
 		if (late)
 			buf_adds(&b, ",\"late\":true");
+		if (a->node >= 0) {
+			buf_adds(&b, ",\"node\":");
+			buf_json_str(&b, nodes_name(e->o.nodes, a->node));
+		}
 		ev_end(e, &b);
 	}
 
@@ -284,6 +319,11 @@ static int complete(struct engine *e, struct worker *w, uint32_t idx, struct att
 		e->n_interrupted++;
 		t->state = ST_WAITING;
 		return 1;
+	}
+	if (a->fkind == FK_LOST) {
+		int r = lost(e, idx, a);
+		if (r >= 0)
+			return r;
 	}
 	if (!a->ok && a->fkind >= FK_EXIT && a->fkind <= FK_ERROR)
 		e->pstats.failures[a->fkind - FK_EXIT]++;
@@ -692,6 +732,12 @@ static int needs_timing(const struct engine *e)
 	return 0;
 }
 
+/* node.up and node.lost (nodes.c's threads): into --events */
+static void node_event(void *ud, const char *name, const char *fields)
+{
+	engine_plugin_event(ud, name, NULL, fields);
+}
+
 static void engine_free(struct engine *e)
 {
 	for (int i = 0; i < e->nthreads; i++)
@@ -776,6 +822,8 @@ int engine_run(struct workload *wl, const struct run_opts *o, struct err *err)
 	e->batch = !e->events && !o->verbose && !o->output_dir && !e->res;
 	if (o->host)
 		host_attach(o->host, e);
+	if (o->nodes)
+		nodes_attach(o->nodes, node_event, e);
 	for (size_t i = 0; i < e->ps->nstart; i++)
 		e->ps->start[i]->d->run_start(e->ps->start[i]->self, wl->ntasks);
 	e->t0_wall_ms = wall_ms();
@@ -831,6 +879,8 @@ int engine_run(struct workload *wl, const struct run_opts *o, struct err *err)
 	}
 	if (o->host)
 		host_attach(o->host, NULL);
+	if (o->nodes)
+		nodes_attach(o->nodes, NULL, NULL);
 
 	if (!o->silent)
 		summary(e);

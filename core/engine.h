@@ -49,6 +49,8 @@ struct run_opts {
 	int enforce;              /* the config's `enforce` */
 	const char *config_path;  /* for messages, or NULL */
 	int handle_signals;       /* take SIGINT/SIGTERM/SIGHUP (the CLI does; embedders need not) */
+	struct nodes *nodes;      /* --nodes: attempts run on agents (nodes.c), or NULL (used, not owned) */
+	int lost_uses_retries;    /* an attempt lost with its node counts against retries */
 };
 
 void run_opts_init(struct run_opts *o);

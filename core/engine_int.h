@@ -95,6 +95,7 @@ struct engine {
 	int nthreads, jobs, running, idle, exited;
 	uint32_t n_final, n_ok, n_failed, n_skipped, n_resumed, n_retried, n_late, n_attempts;
 	uint32_t n_interrupted;   /* attempts stopped by SIGINT/SIGTERM: not final, run again on --resume */
+	uint32_t n_lost;          /* attempts lost with their node (--nodes), run again */
 	int stopping;
 	int interrupted;
 	int halted;

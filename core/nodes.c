@@ -927,6 +927,24 @@ int nodes_start(const struct nodes_opts *o, struct nodes **out, struct err *err)
 	return 0;
 }
 
+void nodes_attach(struct nodes *ns, void (*event)(void *ud, const char *name, const char *fields),
+		  void *ud)
+{
+	pthread_mutex_lock(&ns->mu);
+	ns->o.event = event;
+	ns->o.ud = ud;
+	for (int i = 0; event && i < ns->nn; i++) {
+		struct node *nd = &ns->n[i];
+		if (nd->state != N_UP)
+			continue;
+		char ex[200];
+		snprintf(ex, sizeof ex, "\"host\":\"%.100s\",\"slots\":%d,\"relaunch\":%d", nd->host,
+			 nd->slots, nd->relaunches);
+		emit(ns, "node.up", nd, ex);
+	}
+	pthread_mutex_unlock(&ns->mu);
+}
+
 int nodes_slots(const struct nodes *ns)
 {
 	int s = 0;

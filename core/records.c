@@ -6,6 +6,7 @@
  * lines only, and a torn last line is cut when the journal is opened again.
  */
 #include "engine_int.h"
+#include "nodes.h"
 #include "resrun.h"
 
 #include <errno.h>
@@ -63,6 +64,10 @@ void journal_write(struct engine *e, uint32_t idx, const char *status,
 	if (a && a->label[0]) {
 		buf_adds(&b, ",\"label\":");
 		buf_json_str(&b, a->label);
+	}
+	if (a && a->node >= 0) {
+		buf_adds(&b, ",\"node\":");
+		buf_json_str(&b, nodes_name(e->o.nodes, a->node));
 	}
 	buf_addf(&b, ",\"t\":%lld}\n", (long long)wall_ms());
 	/* one write per record: a kill -9 leaves whole lines only */
@@ -159,8 +164,9 @@ void joblog_write(struct engine *e, uint32_t idx, const struct attempt *a)
 {
 	const struct task *t = &e->wl->tasks[idx];
 	const struct spec *s = t->spec;
-	fprintf(e->joblog, "%llu\t:\t%.3f\t%10.3f\t%zu\t%zu\t%d\t%d\t",
+	fprintf(e->joblog, "%llu\t%s\t%.3f\t%10.3f\t%zu\t%zu\t%d\t%d\t",
 		(unsigned long long)++e->joblog_seq,
+		a->node >= 0 ? nodes_name(e->o.nodes, a->node) : ":",
 		((double)e->t0_wall_ms + (double)(a->start_ns - e->t0_ns) / 1e6) / 1000.0,
 		(double)(a->end_ns - a->start_ns) / 1e9, s->stdin_len,
 		a->out->len + a->err->len, a->exit_code < 0 ? -1 : a->exit_code, a->sig);

@@ -3,6 +3,7 @@
  * failures with the tail of their stderr), under e->mu.
  */
 #include "engine_int.h"
+#include "nodes.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -105,6 +106,12 @@ void summary(struct engine *e)
 	if (e->n_late)
 		fprintf(stderr, "gearbox: %u task%s finished after their deadline\n", e->n_late,
 			e->n_late == 1 ? "" : "s");
+	if (e->o.nodes) {
+		if (e->n_lost)
+			fprintf(stderr, "gearbox: %u attempt%s lost with their node and run again\n",
+				e->n_lost, e->n_lost == 1 ? "" : "s");
+		nodes_summary(e->o.nodes, stderr);
+	}
 	if (!e->o.quiet && e->slow[0].ns > 0) {
 		fprintf(stderr, "gearbox: slowest:");
 		for (int i = 0; i < NSLOW && e->slow[i].ns > 0; i++)
