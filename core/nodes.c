@@ -328,15 +328,15 @@ static int parse_spec(struct nodes *ns, const char *spec, json_t *cfg, const cha
 				char *end;
 				n = strtol(s, &end, 10);
 				if (end != slash || n < 1 || n > 4096) {
-					free(dup);
 					rc = err_set(err, "--nodes %s: \"%s\": expected N/HOST with N from 1 to 4096", spec, s);
+					free(dup);
 					goto out;
 				}
 				h = slash + 1;
 			}
-			if (!*h || strspn(h, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_@:[]") != strlen(h)) {
-				free(dup);
+			if (!*h || strspn(h, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_@") != strlen(h)) {
 				rc = err_set(err, "--nodes %s: \"%s\" is not a host name", spec, h);
+				free(dup);
 				goto out;
 			}
 			strv_push(&hosts, &nh, strdup(h));
@@ -605,7 +605,7 @@ static void *reader_main(void *arg)
 			if (r < 0)
 				snprintf(why, sizeof why, "protocol error: %.400s", err.msg);
 			else
-				snprintf(why, sizeof why, "its launcher (%s) closed the connection%s%s",
+				snprintf(why, sizeof why, "its agent's connection closed (launcher %s)%s%s",
 					 nd->argv[0], line[0] ? ": " : "", line);
 			break;
 		}

@@ -66,7 +66,9 @@ int proto_read(struct proto_reader *r, json_t **msg, struct err *err)
 	size_t scanned = 0;
 	char *nl;
 	for (;;) {
-		nl = memchr(r->p + r->off + scanned, '\n', r->len - r->off - scanned);
+		nl = r->len > r->off + scanned
+			     ? memchr(r->p + r->off + scanned, '\n', r->len - r->off - scanned)
+			     : NULL;
 		if (nl)
 			break;
 		scanned = r->len - r->off;

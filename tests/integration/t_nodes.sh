@@ -1,0 +1,169 @@
+# t_nodes.sh - --nodes local:N: the same results as a local run, the node in
+# the records, losing an agent mid-run (kill -9), losing the controller
+# (kill -9: no agent or task process survives 2 s), label constraints, and
+# bad node specs.
+. "$(dirname "$0")/lib.sh"
+
+# wait_for SECONDS CMD...: polls CMD every 20 ms until it succeeds
+wait_for() {
+	n=$(($1 * 50)); shift
+	while [ "$n" -gt 0 ]; do
+		"$@" && return 0
+		sleep 0.02
+		n=$((n - 1))
+	done
+	return 1
+}
+# alive PID: the process exists and is not a zombie
+alive() {
+	[ -r "/proc/$1/stat" ] || return 1
+	st=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -c1)
+	[ -n "$st" ] && [ "$st" != Z ]
+}
+dead() { ! alive "$1"; }
+kids() { for p in "$@"; do cat /proc/$p/task/*/children 2>/dev/null; done | tr ' ' '\n' | grep . ; }
+
+# ---- the same results as a local run -------------------------------------
+cat >w.json <<'EOF'
+{ "tasks": [
+    { "id": "a", "argv": ["sh", "-c", "echo a-out; echo a-err >&2; echo a > a.txt"] },
+    { "id": "b", "argv": ["sh", "-c", "test -f a.txt && echo b-saw-a"], "deps": ["a"] },
+    { "id": "c", "kind": "sim", "cpu_us": 100, "deps": ["a"] },
+    { "id": "d", "sh": "echo d-$((1+2)); cat", "stdin": "d-stdin\n", "deps": ["b", "c"] },
+    { "id": "bad", "argv": ["sh", "-c", "exit 3"] },
+    { "id": "sig", "argv": ["sh", "-c", "kill -9 $$"] },
+    { "id": "slow", "argv": ["sleep", "5"], "timeout_ms": 200 },
+    { "id": "ghost", "argv": ["/no/such/cmd"] },
+    { "id": "flaky", "kind": "sim", "fail_after": 1, "retries": 2 },
+    { "id": "envy", "argv": ["sh", "-c", "echo env-$FOO"], "env": {"FOO": "bar"} }
+  ],
+  "matrix": [ { "id": "m{n}", "vars": { "n": [1,2,3,4,5,6,7,8,9,10,11,12] },
+                "argv": ["sh", "-c", "echo m-{n}"] } ] }
+EOF
+summ() { jq -r '[.id, .status, (.exit|tostring), (.signal|tostring), (.attempts|tostring)] | join(" ")' "$1" | sort; }
+run_gbx run w.json -j2 --no-progress --journal local.jn
+cp out local.out; rc_local=$rc
+rm -f a.txt
+run_gbx run w.json --nodes local:2 -j2 --no-progress --journal nodes.jn --joblog nodes.jl --events nodes.ev
+expect "same results: exit status as a local run ($rc_local)" test "$rc" = "$rc_local"
+expect "same results: journal statuses, exits, signals, attempts" test "$(summ local.jn)" = "$(summ nodes.jn)"
+expect "same results: task output" test "$(sort local.out)" = "$(sort out)"
+expect "same results: summary counts" has "22 tasks: 18 ok, 4 failed, 0 skipped" err
+expect "records: every journal line names a node" test "$(jq -r 'select(.status != "skipped") | .node' nodes.jn | grep -c '^local[12]$')" = 22
+expect "records: joblog Host column is the node" test "$(awk -F'\t' 'NR > 1 && $2 ~ /^local[12]$/' nodes.jl | wc -l)" = "$(($(wc -l <nodes.jl) - 1))"
+expect "records: finished events name the node" test "$(jq -r 'select(.event == "finished") | .node' nodes.ev | grep -c '^local')" = "$(grep -c '"finished"' nodes.ev)"
+expect "records: node.up for both nodes" test "$(grep -c '"event":"node.up"' nodes.ev)" = 2
+expect "summary: a line per node" sh -c "grep -q '  node local1 (' '$T/err' && grep -q '  node local2 (' '$T/err'"
+expect "both nodes ran tasks" test "$(jq -r .node nodes.jn | sort -u | wc -l)" = 2
+expect "timeout on an agent is a timeout" sh -c "jq -r 'select(.id==\"slow\" and .event==\"finished\") | .failure' '$T/nodes.ev' | grep -qx timeout"
+
+# ---- kill -9 one agent mid-run: its tasks run again elsewhere ---------------
+cat >k.json <<'EOF'
+{ "tasks": [],
+  "matrix": [ { "id": "k{n}", "vars": { "n": [1,2,3,4,5,6,7,8,9,10,11,12] },
+                "argv": ["sleep", "0.4"] } ] }
+EOF
+"$GBX" run k.json --nodes local:2 -j2 --no-progress --journal k.jn --events k.ev >kout 2>kerr </dev/null &
+ctl=$!
+wait_for 10 sh -c "[ \$(cat '$T/k.ev' 2>/dev/null | grep -c '\"started\"') -ge 4 ]"
+agents=$(kids $ctl)
+victim=$(echo "$agents" | head -1)
+kill -9 "$victim" 2>/dev/null
+wait $ctl; rc=$?
+expect "agent killed: the run still succeeds" test "$rc" = 0
+expect "agent killed: every task ok exactly once in the journal" test "$(jq -r 'select(.status=="ok") | .id' k.jn | sort | uniq -c | awk '$1 == 1' | wc -l)" = 12
+expect "agent killed: nothing else in the journal" test "$(wc -l <k.jn)" = 12
+expect "agent killed: its attempts were lost and ran again" test "$(jq -r 'select(.event=="finished" and .failure=="lost") | .id' k.ev | wc -l)" -ge 1
+expect "agent killed: node.lost event" has '"event":"node.lost"' k.ev
+expect "agent killed: lost attempts did not use retries (no retried event)" sh -c "! grep -q '\"retried\"' '$T/k.ev'"
+expect "agent killed: the summary says so" has "lost with their node and run again" kerr
+expect "agent killed: relaunched (node.up with relaunch 1)" has '"event":"node.up","node":"local[12]","host":"[^"]*","slots":2,"relaunch":1' k.ev
+
+# ---- a hung agent (SIGSTOP): lost when its heartbeats stop ----------------------
+echo '{ "nodes": { "heartbeat_ms": 50, "timeout_ms": 400, "relaunch": 0 } }' >hb.json
+"$GBX" run k.json --config hb.json --nodes local:2 -j2 --no-progress --journal h.jn --events h.ev >hout 2>herr </dev/null &
+ctl=$!
+wait_for 10 sh -c "[ \$(cat '$T/h.ev' 2>/dev/null | grep -c '\"started\"') -ge 4 ]"
+victim=$(kids $ctl | head -1)
+kill -STOP "$victim" 2>/dev/null
+wait $ctl; rc=$?
+expect "hung agent: the run succeeds on the other node" test "$rc" = 0
+expect "hung agent: lost for its heartbeat" has '"event":"node.lost".*"why":"no heartbeat for' h.ev
+expect "hung agent: every task ok exactly once" test "$(jq -r 'select(.status=="ok") | .id' h.jn | sort -u | wc -l)-$(wc -l <h.jn)" = "12-12"
+expect "hung agent: it was killed, not left stopped" wait_for 2 dead "$victim"
+
+# ---- the last node lost: the run halts with a clear message --------------------
+echo '{ "nodes": { "relaunch": 0 } }' >nr.json
+"$GBX" run k.json --config nr.json --nodes local:1 -j2 --no-progress --events x.ev >xout 2>xerr </dev/null &
+ctl=$!
+wait_for 10 sh -c "[ \$(cat '$T/x.ev' 2>/dev/null | grep -c '\"started\"') -ge 2 ]"
+kill -9 $(kids $ctl | head -1)
+wait $ctl; rc=$?
+expect "no node left: exit 1" test "$rc" = 1
+expect "no node left: a clear message" has "halting: no node is left" xerr
+
+# ---- kill -9 the controller: no agent, no task process survives 2 s ----------
+cat >z.json <<'EOF'
+{ "tasks": [],
+  "matrix": [ { "id": "z{n}", "vars": { "n": [1,2,3,4] },
+                "argv": ["sh", "-c", "sleep 30; echo never"] } ] }
+EOF
+"$GBX" run z.json --nodes local:2 -j2 --no-progress --events z.ev >zout 2>zerr </dev/null &
+ctl=$!
+wait_for 10 sh -c "[ \$(cat '$T/z.ev' 2>/dev/null | grep -c '\"started\"') -ge 4 ]"
+agents=$(kids $ctl)
+wait_for 5 sh -c "[ \$(for a in $(echo $agents); do cat /proc/\$a/task/*/children; done | wc -w) -ge 4 ]"
+tasks=$(kids $agents)
+all=$(echo $agents $tasks $(kids $tasks))
+kill -9 $ctl
+wait $ctl 2>/dev/null
+gone() { for p in $all; do alive "$p" && return 1; done; return 0; }
+expect "controller killed: had 2 agents and 4 tasks to watch" test "$(echo "$agents" | wc -w)-$(echo "$tasks" | wc -w)" = "2-4"
+expect "controller killed: every agent and task process gone within 2 s" wait_for 2 gone
+
+# ---- label constraints --------------------------------------------------------
+cat >l.json <<'EOF'
+{ "tasks": [
+    { "id": "on2", "argv": ["true"], "node": ["local2"] },
+    { "id": "gpu", "argv": ["true"], "node": ["gpu"] },
+    { "id": "any", "argv": ["true"] } ],
+  "matrix": [ { "id": "p{n}", "vars": { "n": [1,2,3,4,5,6] }, "argv": ["true"], "node": ["local2"] } ] }
+EOF
+echo '{ "nodes": { "labels": { "local1": ["gpu"] } } }' >lab.json
+run_gbx run l.json --nodes local:2 --config lab.json --no-progress --journal l.jn
+expect "labels: run ok" test "$rc" = 0
+expect "labels: tasks needing local2 ran there" test "$(jq -r 'select(.id | test("^(on2|p)")) | .node' l.jn | sort -u)" = local2
+expect "labels: a config label is honoured" test "$(jq -r 'select(.id == "gpu") | .node' l.jn)" = local1
+echo '{ "tasks": [ { "id": "t1", "argv": ["true"] }, { "id": "needy", "argv": ["true"], "node": ["tpu"] } ] }' >n.json
+run_gbx run n.json --nodes local:2 --no-progress
+expect "labels: a task no node can take is an error at start (exit 2)" test "$rc" = 2
+expect "labels: the message names the task and the labels" has "task needy needs a node with labels tpu" err
+expect "labels: nothing ran" test ! -s out
+
+# ---- bad input ------------------------------------------------------------------
+run_gbx run n.json --nodes bogus
+expect "bad spec: exit 2" test "$rc" = 2
+expect "bad spec: one line naming it" sh -c "grep -q 'nodes bogus: unknown node spec' '$T/err' && [ \$(wc -l <'$T/err') -le 2 ]"
+run_gbx run n.json --nodes local:0
+expect "local:0: exit 2" test "$rc" = 2
+run_gbx run n.json --nodes zz:h1
+expect "unknown launcher: exit 2 naming it" sh -c "[ $rc = 2 ] && grep -q 'unknown launcher \"zz\"' '$T/err'"
+cat >fake.json <<'EOF'
+{ "nodes": { "launchers": {
+    "dead": ["false", "{node}"],
+    "old": ["sh", "-c", "read l; echo '{\"v\":9,\"op\":\"hello\"}'; cat >/dev/null", "{node}"],
+    "nocwd": ["sh", "-c", "read l; echo '{\"v\":1,\"op\":\"hello\",\"cores\":1,\"cwd_ok\":false}'; cat >/dev/null", "{node}"] } } }
+EOF
+echo '{ "tasks": [ { "id": "t1", "argv": ["true"] } ] }' >one.json
+run_gbx run one.json --config fake.json --nodes dead:h1,h2
+expect "launcher exits at once: exit 2" test "$rc" = 2
+expect "launcher exits at once: each node named" sh -c "grep -q 'node h1 cannot start' '$T/err' && grep -q 'node h2 cannot start' '$T/err'"
+run_gbx run one.json --config fake.json --nodes old:h1
+expect "other protocol version: exit 2 naming both versions" sh -c "[ $rc = 2 ] && grep -q 'node h1.*protocol version 9, this controller speaks 1' '$T/err'"
+run_gbx run one.json --config fake.json --nodes nocwd:h1
+expect "no shared cwd: exit 2 naming the node and the directory" sh -c "[ $rc = 2 ] && grep -q \"node h1: the run's directory $T does not exist there\" '$T/err'"
+echo '{ "nodes": { "launchers": { "x": ["true"] } } }' >nonode.json
+run_gbx run one.json --config nonode.json --nodes x:h1
+expect "a launcher without {node}: exit 2 naming the config" sh -c "[ $rc = 2 ] && grep -q 'nodes.launchers.x: no {node}' '$T/err'"
+run_gbx run one.json --config fake.json --nodes dead:h1,local:2
+expect "a host list with a bad host name: exit 2" test "$rc" = 2
