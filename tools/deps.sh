@@ -1,11 +1,18 @@
 #!/bin/sh
 # Installs what gearbox needs to build and test on Debian, when it is missing.
-# Usage: tools/deps.sh [bench]   (bench also installs GNU parallel and ninja)
+# Usage: tools/deps.sh [bench] [nodes]   (bench also installs GNU parallel and
+# ninja; nodes installs openssh-server, slurm-wlm and munge for t_nodes_*.sh)
 set -e
 need=""
 have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
 for p in pkg-config liblua5.4-dev libjansson-dev libxxhash-dev jq procps bsdutils python3; do
 	have_pkg "$p" || need="$need $p"
+done
+for a in "$@"; do
+	[ "$a" = nodes ] || continue
+	for p in openssh-server openssh-client slurm-wlm munge; do
+		have_pkg "$p" || need="$need $p"
+	done
 done
 if [ "${1:-}" = bench ]; then
 	for p in parallel ninja-build libglib2.0-dev libuv1-dev; do
