@@ -5,7 +5,7 @@
 set -e
 need=""
 have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
-for p in pkg-config liblua5.4-dev libjansson-dev libxxhash-dev jq procps bsdutils python3; do
+for p in pkg-config liblua5.4-dev libjansson-dev libxxhash-dev jq procps bsdutils python3 redis-server libhiredis-dev; do
 	have_pkg "$p" || need="$need $p"
 done
 for a in "$@"; do

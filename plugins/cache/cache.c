@@ -25,6 +25,8 @@ struct pend {
 	struct pend *next;
 	const gbx_task *t;
 	int answered;
+	int lease;             /* this process holds the remote lease on key */
+	struct flight *flight; /* this attempt runs the action others here wait for */
 	uint8_t key[16];
 	struct mem_item *hit; /* answered: the entry replayed (its inline output is borrowed) */
 	struct sbuf out, err; /* answered: output loaded from blobs */
@@ -77,6 +79,54 @@ static const char *task_name(struct cache *c, const gbx_task *t)
 	return id ? id : "?";
 }
 
+/* ---- actions in flight in this process ------------------------------------------- */
+
+/* An action being looked up or run by one attempt; an identical attempt
+ * waits until it is gone, then looks its key up again (a hit, normally). */
+struct flight {
+	struct flight *next;
+	uint8_t key[16];
+};
+
+/* Waits while an identical action is in flight here, then registers ours.
+ * Returns our flight (NULL when out of memory). */
+static struct flight *flight_enter(struct cache *c, const uint8_t key[16], int *waited)
+{
+	struct flight *f = calloc(1, sizeof *f);
+	if (!f)
+		return NULL;
+	memcpy(f->key, key, 16);
+	pthread_mutex_lock(&c->fl_mu);
+	for (;;) {
+		struct flight *g = c->flights;
+		while (g && memcmp(g->key, key, 16))
+			g = g->next;
+		if (!g)
+			break;
+		*waited = 1;
+		pthread_cond_wait(&c->fl_cv, &c->fl_mu);
+	}
+	f->next = c->flights;
+	c->flights = f;
+	pthread_mutex_unlock(&c->fl_mu);
+	return f;
+}
+
+static void flight_leave(struct cache *c, struct flight *f)
+{
+	if (!f)
+		return;
+	pthread_mutex_lock(&c->fl_mu);
+	for (struct flight **pp = &c->flights; *pp; pp = &(*pp)->next)
+		if (*pp == f) {
+			*pp = f->next;
+			break;
+		}
+	pthread_cond_broadcast(&c->fl_cv);
+	pthread_mutex_unlock(&c->fl_mu);
+	free(f);
+}
+
 /* ---- tasks between before and after --------------------------------------------- */
 
 static size_t pend_slot(const gbx_task *t)
@@ -85,10 +135,13 @@ static size_t pend_slot(const gbx_task *t)
 	return (size_t)((x >> 4) ^ (x >> 12)) & 255;
 }
 
-static void pend_free(struct pend *p)
+static void pend_free(struct cache *c, struct pend *p)
 {
 	if (!p)
 		return;
+	if (p->lease) /* not stored: let another process run it */
+		remote_store(c, p->key, NULL, 0, 1);
+	flight_leave(c, p->flight);
 	mem_release(p->hit);
 	sb_free(&p->out);
 	sb_free(&p->err);
@@ -111,7 +164,7 @@ static void pend_put(struct cache *c, struct pend *p)
 	p->next = c->pend[s];
 	c->pend[s] = p;
 	pthread_mutex_unlock(&c->pend_mu);
-	pend_free(old);
+	pend_free(c, old);
 }
 
 static struct pend *pend_take(struct cache *c, const gbx_task *t)
@@ -173,14 +226,74 @@ static int payload_bytes(struct cache *c, const struct cpayload *p, struct sbuf 
 	return 0;
 }
 
+/* The remote level, after memory and disk missed: an entry found there is
+ * written to disk (its blobs already are) and returned as a new item. When
+ * nobody has it, we take the lease on the action (p->lease), or wait while
+ * another process that holds it runs it. */
+static struct mem_item *from_remote(struct cache *c, const gbx_task *t, struct pend *p)
+{
+	struct sbuf buf = {0};
+	struct mem_item *it = NULL;
+	int64_t waited_until = 0, pause_ns = 1000000;
+	for (;;) {
+		int r = remote_fetch(c, task_name(c, t), p->key, &buf);
+		if (r == 1) {
+			it = mem_item_new(p->key, buf.p, buf.len);
+			if (it && c->disk_ok)
+				entry_store(c, p->key, buf.p, buf.len, -1);
+			break;
+		}
+		if (r < 0 || p->lease || !remote_usable(c))
+			break;
+		/* a miss: run it ourselves unless another process is running it */
+		int l = remote_lease(c, p->key);
+		if (l == 1 && !p->lease) {
+			/* the holder may have stored it and let go between our lookup and
+			 * our lease: look once more before running it */
+			p->lease = 1;
+			continue;
+		}
+		if (l != 0)
+			break;
+		if (!waited_until) {
+			inc(&c->n.lease_waits, 1);
+			waited_until = mono_ns() + remote_lease_ms(c) * 1000000;
+		}
+		if (mono_ns() > waited_until)
+			break; /* the holder renews nothing: past one lease, run it here */
+		struct timespec ts = {0, pause_ns};
+		nanosleep(&ts, NULL); /* polling the holder's entry, backing off to 50 ms */
+		if (pause_ns < 50000000)
+			pause_ns *= 2;
+	}
+	sb_free(&buf);
+	return it;
+}
+
+static uint64_t entry_bytes(const struct mem_item *it)
+{
+	uint64_t n = it->len;
+	const struct centry *e = &it->e;
+	n += e->out.where == PL_BLOB ? e->out.len : 0;
+	n += e->err.where == PL_BLOB ? e->err.len : 0;
+	for (uint32_t i = 0; i < e->nout; i++)
+		n += e->outs[i].p.where == PL_BLOB ? e->outs[i].p.len : 0;
+	return n;
+}
+
 /* Looks the key up and, on a hit, restores outputs and fills ans. 1 answered. */
 static int lookup(struct cache *c, const gbx_task *t, struct pend *p, struct gbx_before *ans)
 {
-	int lk = -1, from_disk = 0, rc = 0;
+	int lk = -1, from_disk = 0, remote = 0, rc = 0;
 	const char *why = NULL;
 	pthread_mutex_lock(&c->mem_mu);
 	struct mem_item *it = lru_get(&c->mem, p->key, mono_ns());
 	pthread_mutex_unlock(&c->mem_mu);
+	if (!it && c->rm && (!c->disk_ok || !disk_has_entry(c, p->key))) {
+		if (!(it = from_remote(c, t, p)))
+			return 0;
+		from_disk = remote = 1;
+	}
 	if (!it) {
 		/* the common miss costs one access(); the lock is for reading an entry */
 		if (!c->disk_ok || !disk_has_entry(c, p->key))
@@ -229,7 +342,9 @@ static int lookup(struct cache *c, const gbx_task *t, struct pend *p, struct gbx
 	}
 	free(workdir);
 	if (!rc) {
-		if (corrupt && !from_disk && !disk_has_entry(c, p->key)) {
+		if (remote) {
+			/* the blobs were checked when fetched: a failure here is local */
+		} else if (corrupt && !from_disk && !disk_has_entry(c, p->key)) {
 			/* a memory entry whose disk copy a gc (here or elsewhere) evicted
 			 * with its blobs: gone, not damaged */
 			drop_from_memory(c, p->key);
@@ -245,7 +360,7 @@ static int lookup(struct cache *c, const gbx_task *t, struct pend *p, struct gbx
 		}
 		goto out;
 	}
-	if (c->disk_ok)
+	if (c->disk_ok && !remote)
 		disk_touch(c, p->key);
 	if (from_disk) {
 		atomic_fetch_add(&it->refs, 1); /* one for the memory level, one for p */
@@ -253,7 +368,9 @@ static int lookup(struct cache *c, const gbx_task *t, struct pend *p, struct gbx
 		lru_put(&c->mem, it, mono_ns());
 		pthread_mutex_unlock(&c->mem_mu);
 	}
-	inc(from_disk ? &c->n.hits_disk : &c->n.hits_mem, 1);
+	inc(remote ? &c->n.hits_remote : from_disk ? &c->n.hits_disk : &c->n.hits_mem, 1);
+	inc(remote ? &c->n.bytes_remote : from_disk ? &c->n.bytes_disk : &c->n.bytes_mem,
+	    entry_bytes(it));
 	inc(&c->n.saved_us, (uint64_t)(it->e.ms * 1000));
 	ans->verdict = GBX_ANSWER;
 	ans->label = "cached";
@@ -288,8 +405,20 @@ static void cache_before(void *self, const gbx_task *t, struct gbx_before *ans)
 		free(p);
 		return;
 	}
-	if (!lookup(c, t, p, ans))
+	/* an earlier attempt of this task that never ended (a later plugin deferred
+	 * it) would otherwise be the flight this one waits for */
+	pend_free(c, pend_take(c, t));
+	int waited = 0;
+	p->flight = flight_enter(c, p->key, &waited);
+	int hit = lookup(c, t, p, ans);
+	if (hit) {
+		flight_leave(c, p->flight);
+		p->flight = NULL;
+		if (waited)
+			inc(&c->n.deduped, 1);
+	} else {
 		inc(&c->n.misses, 1);
+	}
 	pend_put(c, p);
 }
 
@@ -325,7 +454,7 @@ static int put_payload(struct cache *c, struct cpayload *p, const char *data, si
 }
 
 static void store(struct cache *c, const gbx_task *t, const uint8_t key[16],
-                  const struct gbx_result *r)
+                  const struct gbx_result *r, int *lease)
 {
 	int lk = -1; /* the shared lock, once a blob is to be written */
 	struct centry e;
@@ -378,6 +507,11 @@ static void store(struct cache *c, const gbx_task *t, const uint8_t key[16],
 		entry_store(c, key, enc.p, enc.len, lk); /* counts the store once written */
 	else
 		inc(&c->n.stores, 1);
+	if (c->rm) {
+		/* written behind (its blobs are read from the disk level then) */
+		remote_store(c, key, enc.p, enc.len, *lease);
+		*lease = 0;
+	}
 out:
 	disk_unlock(lk);
 	for (size_t i = 0; i + sizeof(void *) <= arena.len; i += sizeof(void *)) {
@@ -401,8 +535,8 @@ static void cache_after(void *self, const gbx_task *t, const struct gbx_result *
 	 * a signal, a timeout or a spawn error says more about the moment than the task */
 	int keep = r->ok || (c->cache_failures && r->failure && !strcmp(r->failure, "exit"));
 	if (!p->answered && keep)
-		store(c, t, p->key, r);
-	pend_free(p);
+		store(c, t, p->key, r, &p->lease);
+	pend_free(c, p);
 }
 
 /* ---- run start and end -------------------------------------------------------------- */
@@ -415,11 +549,17 @@ static void cache_run_start(void *self, int64_t ntasks)
 	                         &c->n.stores,       &c->n.store_skipped, &c->n.uncacheable,
 	                         &c->n.corrupt,      &c->n.busy,          &c->n.hashed_files,
 	                         &c->n.hashed_bytes, &c->n.stat_hits,     &c->n.bytes_added,
-	                         &c->n.saved_us};
+	                         &c->n.saved_us,     &c->n.hits_remote,   &c->n.bytes_mem,
+	                         &c->n.bytes_disk,   &c->n.bytes_remote,  &c->n.remote_errors,
+	                         &c->n.remote_skipped, &c->n.remote_bytes_in, &c->n.remote_bytes_out,
+	                         &c->n.remote_stores, &c->n.remote_dropped, &c->n.deduped,
+	                         &c->n.lease_waits};
 	for (size_t i = 0; i < sizeof f / sizeof *f; i++)
 		atomic_store(f[i], 0);
 	atomic_store(&c->warned_io, 0);
 	writer_start(c);
+	if (remote_start(c))
+		cache_log(c, 1, "cannot start the remote writer; stores stay local");
 }
 
 static void cache_run_end(void *self, int64_t ok, int64_t failed)
@@ -428,8 +568,9 @@ static void cache_run_end(void *self, int64_t ok, int64_t failed)
 	(void)ok;
 	(void)failed;
 	writer_stop(c); /* every entry of this run on disk before the counters are saved */
-	uint64_t hits = ld(&c->n.hits_mem) + ld(&c->n.hits_disk);
-	char fields[768];
+	remote_stop(c); /* ... and sent to the remote, unless it fails meanwhile */
+	uint64_t hits = ld(&c->n.hits_mem) + ld(&c->n.hits_disk) + ld(&c->n.hits_remote);
+	char fields[1536];
 	snprintf(fields, sizeof fields,
 	         "\"hits\":%llu,\"hits_memory\":%llu,\"misses\":%llu,\"stores\":%llu,"
 	         "\"not_stored\":%llu,\"uncacheable\":%llu,\"corrupt\":%llu,\"busy\":%llu,"
@@ -442,6 +583,28 @@ static void cache_run_end(void *self, int64_t ok, int64_t failed)
 	         (unsigned long long)ld(&c->n.hashed_bytes),
 	         (unsigned long long)ld(&c->n.stat_hits),
 	         (unsigned long long)(ld(&c->n.saved_us) / 1000));
+	size_t fl = strlen(fields);
+	snprintf(fields + fl, sizeof fields - fl,
+	         ",\"hits_disk\":%llu,\"hits_remote\":%llu,\"bytes_memory\":%llu,"
+	         "\"bytes_disk\":%llu,\"bytes_remote\":%llu,\"deduped\":%llu",
+	         (unsigned long long)ld(&c->n.hits_disk), (unsigned long long)ld(&c->n.hits_remote),
+	         (unsigned long long)ld(&c->n.bytes_mem), (unsigned long long)ld(&c->n.bytes_disk),
+	         (unsigned long long)ld(&c->n.bytes_remote), (unsigned long long)ld(&c->n.deduped));
+	if (c->rm) {
+		fl = strlen(fields);
+		snprintf(fields + fl, sizeof fields - fl,
+		         ",\"remote_errors\":%llu,\"remote_skipped\":%llu,\"remote_read\":%llu,"
+		         "\"remote_written\":%llu,\"remote_stores\":%llu,\"remote_dropped\":%llu,"
+		         "\"lease_waits\":%llu,\"remote_lookup_p50_us\":%.1f",
+		         (unsigned long long)ld(&c->n.remote_errors),
+		         (unsigned long long)ld(&c->n.remote_skipped),
+		         (unsigned long long)ld(&c->n.remote_bytes_in),
+		         (unsigned long long)ld(&c->n.remote_bytes_out),
+		         (unsigned long long)ld(&c->n.remote_stores),
+		         (unsigned long long)ld(&c->n.remote_dropped),
+		         (unsigned long long)ld(&c->n.lease_waits),
+		         (double)remote_lookup_p50_ns(c) / 1000);
+	}
 	c->host->event(c->host->ctx, "cache.stats", NULL, fields);
 	if (!c->disk_ok)
 		return;
@@ -462,7 +625,16 @@ static void cache_run_end(void *self, int64_t ok, int64_t failed)
 	                         ld(&c->n.stores),
 	                         ld(&c->n.corrupt),
 	                         ld(&c->n.saved_us) / 1000,
-	                         ld(&c->n.bytes_added)};
+	                         ld(&c->n.bytes_added),
+	                         ld(&c->n.hits_mem),
+	                         ld(&c->n.hits_disk),
+	                         ld(&c->n.hits_remote),
+	                         ld(&c->n.bytes_mem),
+	                         ld(&c->n.bytes_disk),
+	                         ld(&c->n.bytes_remote),
+	                         ld(&c->n.remote_bytes_in),
+	                         ld(&c->n.remote_bytes_out),
+	                         ld(&c->n.remote_errors)};
 	struct disk_stats now;
 	if (stats_update(c, &add, 0, 0, &now) == 0 && now.bytes > c->max_bytes) {
 		struct disk_usage u;
@@ -477,7 +649,8 @@ static int lua_hit_rate(void *self, const struct gbx_value *args, int nargs, str
 	struct cache *c = self;
 	(void)args;
 	(void)nargs;
-	uint64_t h = ld(&c->n.hits_mem) + ld(&c->n.hits_disk), m = ld(&c->n.misses);
+	uint64_t h = ld(&c->n.hits_mem) + ld(&c->n.hits_disk) + ld(&c->n.hits_remote),
+	         m = ld(&c->n.misses);
 	ret->type = GBX_NUM;
 	ret->num = h + m ? (double)h / (double)(h + m) : 0.0;
 	return 0;
@@ -643,8 +816,9 @@ static void cache_free(struct cache *c)
 		while (c->pend[i]) {
 			struct pend *p = c->pend[i];
 			c->pend[i] = p->next;
-			pend_free(p);
+			pend_free(c, p);
 		}
+	remote_free(c);
 	lru_free(&c->mem);
 	sc_free(&c->sc);
 	for (size_t i = 0; i < c->n_env_allow; i++) {
@@ -657,6 +831,9 @@ static void cache_free(struct cache *c)
 	free(c->dir);
 	free(c->root);
 	free(c->proc_cwd);
+	free(c->proj_root);
+	pthread_mutex_destroy(&c->fl_mu);
+	pthread_cond_destroy(&c->fl_cv);
 	pthread_mutex_destroy(&c->mem_mu);
 	pthread_mutex_destroy(&c->pend_mu);
 	pthread_mutex_destroy(&c->wq_mu);
@@ -674,10 +851,14 @@ static int cache_init(const struct gbx_host *host, const char *cfg, void **self,
 	}
 	c->host = host;
 	pthread_mutex_init(&c->mem_mu, NULL);
+	pthread_mutex_init(&c->fl_mu, NULL);
+	pthread_cond_init(&c->fl_cv, NULL);
 	pthread_mutex_init(&c->pend_mu, NULL);
 	pthread_mutex_init(&c->wq_mu, NULL);
 	pthread_cond_init(&c->wq_cv, NULL);
-	long long max_mb = 512, mem_entries = 1000, mem_mb = 64, ttl_s = 3600;
+	long long max_mb = 512, mem_entries = 1000, mem_mb = 64, ttl_s = 60;
+	long long r_deadline = 20, r_ttl = 3600, r_blob = 16, r_open = 30, r_lease = 30000,
+	          r_queue = 64;
 	c->stat_cache = 1;
 	char dir[4096] = ".gearbox/cache";
 	const char *v = gbx_json_member(cfg, "dir");
@@ -696,7 +877,19 @@ static int cache_init(const struct gbx_host *host, const char *cfg, void **self,
 	    cfg_bool(cfg, "require_inputs", &c->require_inputs, err, errlen) ||
 	    cfg_bool(cfg, "cache_failures", &c->cache_failures, err, errlen) ||
 	    cfg_bool(cfg, "stat_cache", &c->stat_cache, err, errlen) ||
-	    cfg_env_allow(c, cfg, err, errlen) || cfg_key_version(c, cfg, err, errlen))
+	    cfg_env_allow(c, cfg, err, errlen) || cfg_key_version(c, cfg, err, errlen) ||
+	    cfg_int(cfg, "remote_deadline_ms", 1, 60000, &r_deadline,
+	            "an integer from 1 to 60000 (ms)", err, errlen) ||
+	    cfg_int(cfg, "remote_ttl_s", 1, 1LL << 31, &r_ttl, "a positive integer (seconds)", err,
+	            errlen) ||
+	    cfg_int(cfg, "remote_max_blob_mb", 0, 1LL << 20, &r_blob, "an integer >= 0 (MiB)", err,
+	            errlen) ||
+	    cfg_int(cfg, "remote_open_s", 1, 86400, &r_open, "an integer from 1 to 86400 (seconds)",
+	            err, errlen) ||
+	    cfg_int(cfg, "remote_lease_ms", 0, 1LL << 31,
+	            &r_lease, "an integer >= 0 (ms; 0: no leases)", err, errlen) ||
+	    cfg_int(cfg, "remote_queue_mb", 1, 1LL << 20, &r_queue, "a positive integer (MiB)", err,
+	            errlen))
 		goto fail;
 	c->max_bytes = (uint64_t)max_mb << 20;
 	char cwd[4096];
@@ -706,6 +899,31 @@ static int cache_init(const struct gbx_host *host, const char *cfg, void **self,
 	}
 	c->proc_cwd = strdup(cwd);
 	c->dir = path_join(cwd, dir);
+	char str[4096];
+	if ((v = gbx_json_member(cfg, "root"))) {
+		if (gbx_json_string(v, str, sizeof str) || !str[0]) {
+			bad(err, errlen, "root", "a non-empty string (a directory)", v);
+			goto fail;
+		}
+		char *j = path_join(cwd, str), *real = j ? realpath(j, NULL) : NULL;
+		free(j);
+		if (!real) {
+			snprintf(err, errlen, "root: cannot use \"%s\": %s", str, strerror(errno));
+			goto fail;
+		}
+		c->proj_root = real;
+	}
+	if ((v = gbx_json_member(cfg, "remote")) && strncmp(v, "null", 4)) {
+		struct remote_cfg rc_ = {r_deadline, r_open, r_lease, r_ttl, (uint64_t)r_blob << 20,
+		                         (uint64_t)r_queue << 20};
+		if (gbx_json_string(v, str, sizeof str)) {
+			bad(err, errlen, "remote", "a string (\"redis://HOST:PORT/DB\" or \"unix:PATH\")",
+			    v);
+			goto fail;
+		}
+		if (str[0] && remote_init(c, str, &rc_, err, errlen))
+			goto fail;
+	}
 	c->root = c->dir ? path_join(c->dir, "v1") : NULL;
 	if (!c->proc_cwd || !c->root || sc_init(&c->sc) ||
 	    lru_init(&c->mem, (size_t)mem_entries, (size_t)mem_mb << 20, ttl_s * 1000000000LL)) {
@@ -792,7 +1010,19 @@ static int cmd_stats(struct cache *c)
 	printf("misses            %llu\n", (unsigned long long)s.misses);
 	printf("hit rate          %.1f%%\n",
 	       s.hits + s.misses ? 100.0 * (double)s.hits / (double)(s.hits + s.misses) : 0.0);
+	printf("  from memory     %llu (%s)\n", (unsigned long long)s.hits_mem,
+	       human(s.bytes_mem, a, sizeof a));
+	printf("  from disk       %llu (%s)\n", (unsigned long long)s.hits_disk,
+	       human(s.bytes_disk, a, sizeof a));
+	printf("  from remote     %llu (%s)\n", (unsigned long long)s.hits_remote,
+	       human(s.bytes_remote, a, sizeof a));
 	printf("stores            %llu\n", (unsigned long long)s.stores);
+	if (remote_url(c) || s.remote_in || s.remote_out) {
+		printf("remote            %s\n", remote_url(c) ? remote_url(c) : "(none configured)");
+		printf("  read            %s\n", human(s.remote_in, a, sizeof a));
+		printf("  written         %s\n", human(s.remote_out, a, sizeof a));
+		printf("  errors          %llu\n", (unsigned long long)s.remote_errors);
+	}
 	printf("damaged entries   %llu (dropped as misses)\n", (unsigned long long)s.corrupt);
 	printf("time saved        %.1f s\n", (double)s.saved_ms / 1000);
 	return 0;
@@ -868,7 +1098,8 @@ static int cache_command(void *self, int argc, char **argv)
 static const char *const cache_config_keys[] = {
     "dir",       "max_mb",         "mem_entries",    "mem_mb",     "ttl_s",
     "env_allow", "require_inputs", "cache_failures", "stat_cache", "key_version",
-    NULL};
+    "root",      "remote",         "remote_deadline_ms", "remote_ttl_s", "remote_max_blob_mb",
+    "remote_open_s", "remote_lease_ms", "remote_queue_mb", NULL};
 
 GBX_PLUGIN_EXPORT = {
     .abi_major = GBX_PLUGIN_ABI_MAJOR,

@@ -8,6 +8,8 @@
  *   key.c        the key of a task: command, env, cwd, stdin, input contents
  *   disk.c       the disk level: lock, entries, blobs, restore, gc, clear, stats
  *   writer.c     a thread that writes entry files off the task path
+ *   remote.c     the remote level on Redis: lookups with a deadline, leases,
+ *                a breaker, and a thread that writes stores behind
  *   cache.c      the descriptor, config, hooks, Lua functions, `gearbox cache`
  *
  * Hashes are XXH3-128 in canonical (big-endian) byte order, so a blob's file
@@ -28,7 +30,7 @@
 #include <sys/types.h>
 
 #define CACHE_FORMAT       1     /* the "v1" in DIR/v1 and in every entry header */
-#define CACHE_KEY_FORMAT   1     /* bump when what goes into a key changes */
+#define CACHE_KEY_FORMAT   2     /* bump when what goes into a key changes */
 #define CACHE_INLINE_MAX   4096  /* payloads up to this size live inside the entry */
 #define CACHE_INLINE_TOTAL 65536 /* ... as long as the entry's inline bytes stay under this */
 #define CACHE_STAT_SLACK_NS                                                                        \
@@ -170,9 +172,15 @@ int sc_trustworthy(const struct stat *st, int64_t start_ns);
 struct counters {
 	_Atomic uint64_t hits_mem, hits_disk, misses, stores, store_skipped, uncacheable, corrupt,
 	    busy, hashed_files, hashed_bytes, stat_hits, bytes_added, saved_us;
+	/* per tier: hits and bytes replayed from it; the remote's traffic */
+	_Atomic uint64_t hits_remote, bytes_mem, bytes_disk, bytes_remote, remote_errors,
+	    remote_skipped, remote_bytes_in, remote_bytes_out, remote_stores, remote_dropped,
+	    deduped, lease_waits;
 };
 
 struct pend; /* a task between before_task and after_task (cache.c) */
+struct remote; /* remote.c */
+struct flight; /* an action running in this process (cache.c) */
 struct wjob; /* an entry waiting for the writer (writer.c) */
 
 struct cache {
@@ -188,6 +196,13 @@ struct cache {
 	char **env_inherited; /* env_allow[i]'s value in gearbox's environment at init, or NULL */
 	size_t n_env_allow;
 	char *proc_cwd;
+	char *proj_root; /* paths in keys are relative to it (`root`; default: proc_cwd) */
+	struct remote *rm; /* NULL: no remote level */
+
+	/* in-flight actions of this process, by key: an identical one waits */
+	pthread_mutex_t fl_mu;
+	pthread_cond_t fl_cv;
+	struct flight *flights;
 
 	int disk_ok;   /* the disk level could be set up */
 	dev_t dir_dev; /* the cache dir, skipped when walking input directories */
@@ -249,6 +264,35 @@ void writer_stop(struct cache *c); /* run_end, fini: drains the queue */
  * written blobs) at once; else through the writer when it has room. */
 void entry_store(struct cache *c, const uint8_t key[16], const void *p, size_t n, int lk);
 
+/* ---- remote.c --------------------------------------------------------------- */
+
+struct remote_cfg {
+	int64_t deadline_ms, open_s, lease_ms, ttl_s;
+	uint64_t max_blob, queue_max;
+};
+int remote_parse_url(const char *url, char **host, int *port, char **sock, int *db, char *err,
+                     size_t errlen);
+/* Sets up c->rm (no connection yet); 0, or -1 with err (a bad URL). */
+int remote_init(struct cache *c, const char *url, const struct remote_cfg *cfg, char *err,
+                size_t errlen);
+void remote_free(struct cache *c);
+const char *remote_url(struct cache *c);
+int remote_start(struct cache *c); /* run_start: the write-behind thread */
+void remote_stop(struct cache *c); /* run_end: drains the queue (unless the remote fails) */
+/* Whether the breaker lets the remote be used now. */
+int remote_usable(struct cache *c);
+/* Looks key up within the deadline: 1 found (the entry's bytes in out, its
+ * blobs written to the disk level), 0 miss (or unavailable), -1 damaged
+ * (warned about and deleted remotely). */
+int remote_fetch(struct cache *c, const char *task, const uint8_t key[16], struct sbuf *out);
+/* Takes the lease on key: 1 taken, 0 another process holds it, -1 no remote. */
+int remote_lease(struct cache *c, const uint8_t key[16]);
+int remote_lease_alive(struct cache *c, const uint8_t key[16]);
+int64_t remote_lease_ms(struct cache *c);
+/* Queues an entry (n > 0) and/or the release of our lease on key; never waits. */
+void remote_store(struct cache *c, const uint8_t key[16], const void *p, size_t n, int release);
+int64_t remote_lookup_p50_ns(struct cache *c);
+
 /* ---- disk.c ---------------------------------------------------------------- */
 
 /* Creates DIR/v1 and its folders; 0 or -errno. */
@@ -308,6 +352,10 @@ int disk_verify(struct cache *c, uint64_t *nentries, uint64_t *nbad);
 /* DIR/v1/stats: counters over all runs since the last clear. */
 struct disk_stats {
 	uint64_t runs, hits, misses, stores, corrupt, saved_ms, bytes; /* bytes: estimated usage */
+	/* per tier: hits and bytes replayed from memory, disk, the remote; the
+	 * remote's traffic */
+	uint64_t hits_mem, hits_disk, hits_remote, bytes_mem, bytes_disk, bytes_remote,
+	    remote_in, remote_out, remote_errors;
 };
 int stats_update(struct cache *c, const struct disk_stats *add, int set_bytes, uint64_t bytes,
                  struct disk_stats *now);

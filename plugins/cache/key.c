@@ -324,7 +324,15 @@ int key_task(struct cache *c, const gbx_task *t, uint8_t key[16], int quick)
 			fields(&k, 'A', argv[i]);
 	}
 	env_fields(&k, t);
-	fields(&k, 'c', workdir);
+	/* relative to the project root, so two checkouts at different paths share keys */
+	const char *root = c->proj_root ? c->proj_root : c->proc_cwd;
+	size_t rl = strlen(root);
+	if (!strcmp(workdir, root))
+		fields(&k, 'c', ".");
+	else if (!strncmp(workdir, root, rl) && (workdir[rl] == '/' || (rl == 1 && root[0] == '/')))
+		fields(&k, 'c', workdir + rl + (root[rl - 1] != '/'));
+	else
+		fields(&k, 'C', workdir); /* outside the root: absolute */
 	size_t inlen = 0;
 	const char *in = h->task_stdin(t, &inlen);
 	if (in)

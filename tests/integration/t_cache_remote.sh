@@ -1,0 +1,132 @@
+# t_cache_remote.sh - the cache's remote level on a real redis-server (started
+# here once, on a unix socket, persistence off, stopped by its PID): two
+# processes in two copies of a project share one Redis and run each action
+# once in total; identical tasks in one run run once; a corrupt remote entry
+# is a miss with a warning; Redis killed mid-run or absent: the run completes
+# with one warning.
+#
+# Every task appends to $T/ran, so "ran once" is counted, not timed.
+. "$(dirname "$0")/lib.sh"
+: "${GBX_ROOT:?}"
+
+if ! command -v redis-server >/dev/null 2>&1; then
+	fail "redis-server is installed (tools/deps.sh installs it)"
+	exit 0
+fi
+REDIS_PIDS=""
+trap 'for p in $REDIS_PIDS; do "$GBX_ROOT/tools/redis.sh" stop "$p"; done; rm -rf "$T"' EXIT
+start_redis() { # start_redis DIR: sets SOCK and PID
+	out=$("$GBX_ROOT/tools/redis.sh" start "$1") || { fail "redis starts" "$out"; exit 0; }
+	PID=${out% *}
+	SOCK=${out#* }
+	REDIS_PIDS="$REDIS_PIDS $PID"
+}
+start_redis "$T/redis"
+rcli() { redis-cli -s "$SOCK" "$@"; }
+
+ran="$T/ran"
+: >"$ran"
+nran() { wc -l <"$ran" | tr -d ' '; }
+cached_count() { grep '"event":"finished"' "$1" | grep -c '"label":"cached"'; }
+
+# ---- two copies of one project, two processes at once, one Redis ---------------------
+mkproject() { # mkproject DIR: 8 tasks; a, b and c are identical to the tasks a2, b2, c2
+	mkdir -p "$1/src"
+	for i in 1 2 3 4 5 6 7 8; do echo "input $i" >"$1/src/$i.txt"; done
+	{
+		echo '{ "tasks": ['
+		for i in 1 2 3 4 5 6 7 8; do
+			sep=,; [ $i = 8 ] && sep=
+			echo "{ \"id\": \"t$i\", \"sh\": \"echo t$i >>$ran; sleep 0.1; mkdir -p out; tr a-z A-Z <src/$i.txt >out/$i.txt; cat out/$i.txt\", \"inputs\": [\"src/$i.txt\"], \"outputs\": [\"out/$i.txt\"] }$sep"
+		done
+		echo '] }'
+	} >"$1/w.json"
+	echo "{ \"plugins\": { \"cache\": { \"enabled\": true, \"dir\": \".cache\", \"remote\": \"unix:$SOCK\", \"remote_deadline_ms\": 2000 } } }" >"$1/gearbox.json"
+}
+mkproject one
+mkproject two
+(cd one && "$GBX" run w.json -j2 --no-progress --events ev.jsonl >out.txt 2>err.txt; echo $? >rc) &
+p1=$!
+(cd two && "$GBX" run w.json -j2 --no-progress --events ev.jsonl >out.txt 2>err.txt; echo $? >rc) &
+p2=$!
+wait $p1 $p2
+expect "two processes: both ok" test "$(cat one/rc) $(cat two/rc)" = "0 0"
+expect "two processes, two checkouts, one Redis: each action ran once in total" test "$(nran)" = 8
+expect "two processes: every task's output is there in both copies" \
+	sh -c 'for i in 1 2 3 4 5 6 7 8; do test "$(cat one/out/$i.txt)" = "INPUT $i" && test "$(cat two/out/$i.txt)" = "INPUT $i" || exit 1; done'
+total=$(( $(cached_count one/ev.jsonl) + $(cached_count two/ev.jsonl) ))
+expect "two processes: the other 8 were cached" test "$total" = 8
+expect "two processes: no warning" sh -c "! grep -q warning one/err.txt two/err.txt"
+
+# a third copy with no local cache at all: every task comes from Redis
+mkproject three
+(cd three && "$GBX" run w.json -j2 --no-progress --events ev.jsonl >out.txt 2>err.txt)
+expect "a new copy: nothing ran" test "$(nran)" = 8
+expect "a new copy: all 8 hits from the remote" grep -q '"hits_remote":8' three/ev.jsonl
+expect "a new copy: the outputs are restored" test "$(cat three/out/5.txt)" = "INPUT 5"
+(cd three && "$GBX" cache stats >stats.txt)
+expect "gearbox cache stats: hits from the remote" grep -q 'from remote *8' three/stats.txt
+
+# ---- identical tasks in one run run once ------------------------------------------------
+cat >same.json <<EOF2
+{ "tasks": [
+  { "id": "x1", "sh": "echo same >>$ran; sleep 0.3; echo out" },
+  { "id": "x2", "sh": "echo same >>$ran; sleep 0.3; echo out" } ] }
+EOF2
+: >"$ran"
+echo '{ "plugins": { "cache": { "enabled": true, "dir": "c-same" } } }' >same-cfg.json
+run_gbx run same.json -j2 --config same-cfg.json --no-progress --events same.jsonl
+expect "two identical tasks at once: ok" test "$rc" = 0
+expect "two identical tasks at once: ran once" test "$(nran)" = 1
+expect "two identical tasks at once: the other replayed it" test "$(cached_count same.jsonl)" = 1
+expect "two identical tasks at once: counted as deduplicated" grep -q '"deduped":1' same.jsonl
+
+# ---- a corrupt remote entry is a miss with a warning -------------------------------------
+for k in $(rcli --scan --pattern 'gbx1:e:*'); do rcli set "$k" "garbage" >/dev/null; done
+: >"$ran"
+mkproject four
+(cd four && "$GBX" run w.json -j2 --no-progress >out.txt 2>err.txt; echo $? >rc)
+expect "corrupt remote entries: the run is ok" test "$(cat four/rc)" = 0
+expect "corrupt remote entries: every task ran" test "$(nran)" = 8
+expect "corrupt remote entries: a warning names the damage" grep -q 'remote cache entry .* is damaged' four/err.txt
+expect "corrupt remote entries: stored again, whole" test "$(rcli get "$(rcli --scan --pattern 'gbx1:e:*' | head -1)" | head -c 4)" = GBXE
+
+# (a generous deadline above: this machine is shared and a first connection
+# may take longer than 20 ms; past the deadline a lookup is a miss, by design)
+
+# ---- Redis killed in the middle of a run --------------------------------------------------
+start_redis "$T/redis2"
+kill_pid=$PID
+mkdir -p mid
+cat >mid/w.json <<EOF2
+{ "tasks": [
+  { "id": "first", "sh": "echo first >>$ran; touch started; while [ ! -e go ]; do sleep 0.01; done" },
+  $(for i in 1 2 3 4 5 6 7 8 9 10; do echo "{ \"id\": \"m$i\", \"deps\": [\"first\"], \"sh\": \"echo m$i >>$ran\" },"; done)
+  { "id": "last", "deps": ["first"], "sh": "echo last >>$ran" } ] }
+EOF2
+echo "{ \"plugins\": { \"cache\": { \"enabled\": true, \"dir\": \".cache\", \"remote\": \"unix:$SOCK\" } } }" >mid/gearbox.json
+: >"$ran"
+(cd mid && "$GBX" run w.json -j2 --no-progress >out.txt 2>err.txt; echo $? >rc) &
+pm=$!
+i=0
+while [ ! -e mid/started ] && [ $i -lt 1000 ]; do sleep 0.01; i=$((i + 1)); done
+"$GBX_ROOT/tools/redis.sh" stop "$kill_pid"
+touch mid/go
+wait $pm
+expect "Redis killed mid-run: the run completes ok" test "$(cat mid/rc)" = 0
+expect "Redis killed mid-run: every task ran" test "$(nran)" = 12
+expect "Redis killed mid-run: exactly one warning" test "$(grep -c 'remote cache' mid/err.txt)" = 1
+
+# ---- no Redis at all -------------------------------------------------------------------------
+mkdir -p none
+cp mid/w.json none/w.json
+echo "{ \"plugins\": { \"cache\": { \"enabled\": true, \"dir\": \".cache\", \"remote\": \"unix:$T/nothing.sock\" } } }" >none/gearbox.json
+touch none/go
+(cd none && "$GBX" run w.json -j2 --no-progress >out.txt 2>err.txt; echo $? >rc)
+expect "no Redis: the run is ok" test "$(cat none/rc)" = 0
+expect "no Redis: one warning" test "$(grep -c 'remote cache' none/err.txt)" = 1
+
+# ---- bad configuration -----------------------------------------------------------------------
+echo '{ "plugins": { "cache": { "enabled": true, "remote": "http://x" } } }' >bad.json
+run_gbx run w.json --config bad.json
+expect "a bad remote URL: exit 2 naming the key" sh -c "test $rc = 2 && grep -q 'remote: expected' '$T/err'"
