@@ -153,6 +153,8 @@ static void close_batch(struct engine *e, struct worker *w)
 	while (batch_take(w, &idx)) {
 		e->wl->tasks[idx].attempts--;
 		e->wl->tasks[idx].state = ST_WAITING;
+		if (e->res)
+			res_release(e->res, idx);
 	}
 }
 
@@ -509,8 +511,8 @@ static void *worker_main(void *arg)
 			promote_due(e, now_ns());
 		uint32_t idx;
 		w->bn = 0;
-		/* with declared needs, the first task in order that fits (batches
-		 * are off then: a claim would bypass admission) */
+		/* with declared needs, the first task in order that fits; a batch
+		 * claims more only while they fit (claimed counts as running) */
 		if (readyq_n(&e->ready) && !e->stopping &&
 		    (!res || res_pick(res, &e->ready, e->wl->tasks, now_ns(), &idx))) {
 			double k0 = res ? 0 : readyq_head_key(&e->ready);
@@ -527,7 +529,8 @@ static void *worker_main(void *arg)
 					n = BATCH_MAX - 1;
 				while (w->bn < n && readyq_head_key(&e->ready) == k0) {
 					uint32_t x = readyq_pop(&e->ready);
-					if (!readyq_n(&e->ready) || readyq_head_key(&e->ready) != k0) {
+					if (!readyq_n(&e->ready) || readyq_head_key(&e->ready) != k0 ||
+					    (res && !res_take(res, x))) {
 						readyq_push(&e->ready, k0, x); /* back: the last of its key */
 						break;
 					}
@@ -702,6 +705,8 @@ int set_jobs(struct engine *e, int n)
 		while (batch_take(w, &idx)) {
 			now = now ? now : now_ns();
 			e->wl->tasks[idx].attempts--;
+			if (e->res)
+				res_release(e->res, idx);
 			make_ready(e, idx, now);
 		}
 	}
@@ -819,7 +824,7 @@ int engine_run(struct workload *wl, const struct run_opts *o, struct err *err)
 	/* batches delay completions by a few short attempts: not when events or
 	 * shown output would show the delay. A before hook's answer, rejection
 	 * or deferral is not a plain attempt: it is completed at once. */
-	e->batch = !e->events && !o->verbose && !o->output_dir && !e->res;
+	e->batch = !e->events && !o->verbose && !o->output_dir;
 	if (o->host)
 		host_attach(o->host, e);
 	if (o->nodes)

@@ -32,6 +32,7 @@ struct res_plan {
 	struct res_need *over_mem;     /* their storage, per task */
 	int enforce;                   /* config: every exec task */
 	int any_enforced;              /* some exec task is enforced */
+	int64_t held[RES_MAX];         /* the last pick's reservation, which res_take respects */
 	uint32_t scratch[RES_SCAN];
 	double scratch_key[RES_SCAN];
 };
@@ -273,7 +274,8 @@ static void take(struct res_plan *p, const struct res_need *n, int sign)
 int res_pick(struct res_plan *p, struct readyq *q, const struct task *tasks, int64_t now,
 	     uint32_t *idx)
 {
-	int64_t held[RES_MAX] = {0};
+	int64_t *held = p->held;
+	memset(held, 0, sizeof p->held);
 	int reserved = 0, found = 0;
 	uint32_t ns = 0;
 	while (readyq_n(q) && ns < RES_SCAN) {
@@ -306,6 +308,26 @@ int res_pick(struct res_plan *p, struct readyq *q, const struct task *tasks, int
 		readyq_push(q, p->scratch_key[ns], p->scratch[ns]);
 	}
 	return found;
+}
+
+int res_take(struct res_plan *p, uint32_t idx)
+{
+	const struct res_need *n = res_need_of(p, idx);
+	if (!fits(p, n, p->held))
+		return 0;
+	take(p, n, 1);
+	return 1;
+}
+
+int res_busy(const struct res_plan *p, uint32_t *r)
+{
+	for (uint32_t i = 0; i < p->n; i++) {
+		if (p->used[i]) {
+			*r = i;
+			return 1;
+		}
+	}
+	return 0;
 }
 
 void res_release(struct res_plan *p, uint32_t idx)

@@ -72,6 +72,12 @@ const struct res_need *res_need_of(const struct res_plan *p, uint32_t idx);
  * (the queue is unchanged). */
 int res_pick(struct res_plan *p, struct readyq *q, const struct task *tasks, int64_t now,
 	     uint32_t *idx);
+/* Under the engine lock: counts idx's needs as used when they fit now (a
+ * batch claiming one more task of the head's key). Returns 1 when taken. */
+int res_take(struct res_plan *p, uint32_t idx);
+/* Nonzero when something is still counted as used (at the end of a run
+ * that is an accounting error); *r gets the first such resource. */
+int res_busy(const struct res_plan *p, uint32_t *r);
 /* Under the engine lock: the attempt of idx admitted by res_pick ended (or did
  * not start): its needs are free again. */
 void res_release(struct res_plan *p, uint32_t idx);

@@ -34,6 +34,10 @@ void res_run_close(struct engine *e)
 	if (e->cg)
 		cg_close(e->cg);
 	e->cg = NULL;
+	uint32_t r;
+	if (e->res && res_busy(e->res, &r))
+		fprintf(stderr, "gearbox: internal error: %s is still counted as used (%g) at the end "
+			"of the run\n", res_name(e->res, r), (double)res_used(e->res, r) / RES_MILLI);
 	res_plan_free(e->res);
 	e->res = NULL;
 }
