@@ -67,6 +67,7 @@ struct view {
 struct slot {
 	char *file;            /* as given to policy_load; NULL: none loaded */
 	int fn;                /* registry ref of key / decide, or LUA_NOREF */
+	int admit;             /* scheduling: registry ref of the optional admit, or LUA_NOREF */
 	int line;              /* where fn is defined (0: unknown) */
 	int64_t interval_ms;   /* scaling only */
 	unsigned reported;     /* bit per problem class already reported */
@@ -733,7 +734,7 @@ struct policy *policy_new(const struct policy_opts *o, struct err *err)
 	int64_t b = p->o.budget > 0 ? p->o.budget : DEFAULT_BUDGET;
 	p->budget = b > INT_MAX ? INT_MAX : (int)b;
 	for (int i = 0; i < POL_NKINDS; i++) {
-		p->k[i].fn = LUA_NOREF;
+		p->k[i].fn = p->k[i].admit = LUA_NOREF;
 		p->k[i].interval_ms = DEFAULT_INTERVAL_MS;
 	}
 	p->load_ref = p->envmt_ref = LUA_NOREF;
@@ -775,7 +776,7 @@ struct load_ctx {
 	struct policy *p;
 	int kind;
 	const char *file;
-	int fn, line;
+	int fn, line, admit;
 	int64_t interval_ms;
 	int bad;               /* msg holds the complete error */
 	char msg[1400];
@@ -865,6 +866,21 @@ static int load_body(lua_State *L)
 		}
 		lua_pop(L, 1);
 	}
+	if (c->kind == POL_SCHEDULING) {
+		/* optional: admit(task, state) -> true | false | delay ms */
+		int at = lua_getfield(L, tbl, "admit");
+		if (at != LUA_TNIL && at != LUA_TFUNCTION) {
+			c->bad = 1;
+			snprintf(c->msg, sizeof c->msg,
+				 "%s: \"admit\" must be a function (it is %s)", c->file,
+				 type_phrase(L, -1, tb, sizeof tb));
+			return 0;
+		}
+		if (at == LUA_TFUNCTION)
+			c->admit = luaL_ref(L, LUA_REGISTRYINDEX);
+		else
+			lua_pop(L, 1);
+	}
 	c->fn = luaL_ref(L, LUA_REGISTRYINDEX); /* pops the function */
 	return 0;
 }
@@ -876,7 +892,8 @@ int policy_load(struct policy *p, int kind, const char *file, struct err *err)
 	if (!file || !*file)
 		return err_set(err, "policy: no file given for the %s policy", kind_name[kind]);
 	lua_State *L = p->L;
-	struct load_ctx c = {.p = p, .kind = kind, .file = file, .fn = LUA_NOREF};
+	struct load_ctx c = {.p = p, .kind = kind, .file = file, .fn = LUA_NOREF,
+			     .admit = LUA_NOREF};
 	lua_pushcfunction(L, load_body);
 	lua_pushlightuserdata(L, &c);
 	arm(p);
@@ -885,6 +902,8 @@ int policy_load(struct policy *p, int kind, const char *file, struct err *err)
 	if (st != LUA_OK) {
 		if (c.fn != LUA_NOREF)
 			luaL_unref(L, LUA_REGISTRYINDEX, c.fn);
+		if (c.admit != LUA_NOREF)
+			luaL_unref(L, LUA_REGISTRYINDEX, c.admit);
 		if (st == LUA_ERRMEM)
 			return err_set(err, "%s: not enough memory (the policy memory cap is %.1f MiB)",
 				       file, (double)p->mem_cap / (1 << 20));
@@ -898,19 +917,27 @@ int policy_load(struct policy *p, int kind, const char *file, struct err *err)
 			return err_set(err, "%s:%d: %s", where, p->eline, m);
 		return err_set(err, "%s: %s", where, m);
 	}
-	if (c.bad)
+	if (c.bad) {
+		if (c.admit != LUA_NOREF)
+			luaL_unref(L, LUA_REGISTRYINDEX, c.admit);
 		return err_set(err, "%s", c.msg);
+	}
 	char *copy = strdup(file);
 	if (!copy) {
 		luaL_unref(L, LUA_REGISTRYINDEX, c.fn);
+		if (c.admit != LUA_NOREF)
+			luaL_unref(L, LUA_REGISTRYINDEX, c.admit);
 		return err_set(err, "%s: out of memory", file);
 	}
 	struct slot *s = &p->k[kind];
 	if (s->fn != LUA_NOREF)
 		luaL_unref(L, LUA_REGISTRYINDEX, s->fn);
+	if (s->admit != LUA_NOREF)
+		luaL_unref(L, LUA_REGISTRYINDEX, s->admit);
 	free(s->file);
 	s->file = copy;
 	s->fn = c.fn;
+	s->admit = c.admit;
 	s->line = c.line;
 	s->interval_ms = c.interval_ms;
 	s->reported = 0;
@@ -993,6 +1020,101 @@ int policy_key(struct policy *p, const struct task *t, double *key)
 	}
 	lua_settop(L, BASE);
 	return -1;
+}
+
+/* ---- admit ---- */
+
+int policy_has_admit(const struct policy *p)
+{
+	return p && p->k[POL_SCHEDULING].admit != LUA_NOREF;
+}
+
+static void push_amounts(lua_State *L, const struct policy_admit_state *st, const int64_t *v)
+{
+	lua_createtable(L, 0, (int)st->n);
+	for (uint32_t r = 0; r < st->n; r++) {
+		if (v[r] % RES_MILLI == 0)
+			lua_pushinteger(L, v[r] / RES_MILLI);
+		else
+			lua_pushnumber(L, (double)v[r] / RES_MILLI);
+		lua_setfield(L, -2, st->names[r]);
+	}
+}
+
+struct admit_ctx {
+	struct policy *p;
+	const struct policy_admit_state *st;
+	int res;               /* 1 admit, 0 not now, 2 delay, -1 bad */
+	int64_t delay;
+	char why[160];
+};
+
+static int admit_body(lua_State *L)
+{
+	struct admit_ctx *c = lua_touserdata(L, 1);
+	const struct policy_admit_state *st = c->st;
+	lua_rawgeti(L, LUA_REGISTRYINDEX, c->p->k[POL_SCHEDULING].admit);
+	lua_pushvalue(L, 2); /* the view */
+	lua_createtable(L, 0, 4);
+	push_amounts(L, st, st->cap);
+	lua_setfield(L, -2, "capacity");
+	push_amounts(L, st, st->used);
+	lua_setfield(L, -2, "used");
+	lua_pushinteger(L, st->running);
+	lua_setfield(L, -2, "running");
+	lua_createtable(L, 0, (int)st->ntags);
+	for (uint32_t i = 0; i < st->ntags; i++) {
+		lua_pushinteger(L, st->tag_running[i]);
+		lua_setfield(L, -2, st->tags[i]);
+	}
+	lua_setfield(L, -2, "tags");
+	lua_call(L, 2, 1);
+	int t = lua_type(L, -1);
+	if (t == LUA_TBOOLEAN || t == LUA_TNIL) {
+		c->res = lua_toboolean(L, -1);
+		return 0;
+	}
+	if (t == LUA_TNUMBER) {
+		double ms = lua_tonumber(L, -1);
+		if (ms >= 0 && ms <= 3600000) {
+			c->res = 2;
+			c->delay = (int64_t)llround(ms);
+			return 0;
+		}
+	}
+	char tb[64];
+	snprintf(c->why, sizeof c->why, "admit returned %s, expected true, false or a delay "
+		 "in ms from 0 to 3600000", type_phrase(L, -1, tb, sizeof tb));
+	c->res = -1;
+	return 0;
+}
+
+int policy_admit(struct policy *p, const struct task *t, const struct policy_admit_state *st,
+		 int64_t *delay_ms)
+{
+	struct slot *s = &p->k[POL_SCHEDULING];
+	if (s->admit == LUA_NOREF)
+		return 1;
+	lua_State *L = p->L;
+	struct admit_ctx c = {.p = p, .st = st, .res = -1};
+	view_set(p, t);
+	lua_pushcfunction(L, admit_body);
+	lua_pushlightuserdata(L, &c);
+	lua_pushvalue(L, IDX_VIEW);
+	arm(p);
+	int rc = lua_pcall(L, 2, 0, IDX_MSGH);
+	p->view->t = NULL;
+	lua_settop(L, BASE);
+	if (rc != LUA_OK) {
+		call_failed(p, POL_SCHEDULING, rc);
+		return -1;
+	}
+	if (c.res < 0) {
+		problem(p, POL_SCHEDULING, PB_RETURN, s->file, s->line, "%s", c.why);
+		return -1;
+	}
+	*delay_ms = c.delay;
+	return c.res;
 }
 
 struct retry_ctx {

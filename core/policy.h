@@ -103,6 +103,24 @@ int policy_retry(struct policy *p, const struct task *t, const struct policy_fai
  * and retry changes (`resources = {...}`) use; NULL: none. Borrowed. */
 void policy_set_res(struct policy *p, const struct res_plan *res);
 
+/* Admission (resources.h): the scheduling policy's optional
+ * admit(task, state), called under the engine lock for a task whose needs
+ * fit. state: capacity and used (name = amount), running, and tags (tag =
+ * running tasks carrying it). */
+struct policy_admit_state {
+	uint32_t n;                 /* resources */
+	const char *const *names;
+	const int64_t *cap, *used;  /* thousandths */
+	int64_t running;
+	uint32_t ntags;
+	const char *const *tags;
+	const int64_t *tag_running;
+};
+int policy_has_admit(const struct policy *p);
+/* Returns 1 admit, 0 not now, 2 not before *delay_ms, -1 fall back (admit). */
+int policy_admit(struct policy *p, const struct task *t, const struct policy_admit_state *st,
+		 int64_t *delay_ms);
+
 /* Scaling: decide(metrics). Returns 0 and sets *jobs, or -1 to fall back
  * (hold). The caller clamps to [min_jobs, max_jobs]. */
 int policy_scale(struct policy *p, const struct policy_metrics *m, int64_t *jobs);

@@ -33,6 +33,11 @@ struct res_plan {
 	int enforce;                   /* config: every exec task */
 	int any_enforced;              /* some exec task is enforced */
 	int64_t held[RES_MAX];         /* the last pick's reservation, which res_take respects */
+	res_admit_fn admit;            /* or NULL */
+	void *admit_ud;
+	const char **tag;              /* with admit: tags of running tasks, and counts */
+	int64_t *tag_n;
+	uint32_t ntag, tag_cap;
 	uint32_t scratch[RES_SCAN];
 	double scratch_key[RES_SCAN];
 };
@@ -151,8 +156,23 @@ const struct res_need *res_need_of(const struct res_plan *p, uint32_t idx)
 	return s->need ? s->need : &p->cls[s->cls < 5 ? s->cls : 0];
 }
 
+static int plan_new(const struct workload *wl, json_t *cfg, int enforce, const char *cfg_path,
+		    int force, struct res_plan **out, struct err *err);
+
 int res_plan_new(const struct workload *wl, json_t *cfg, int enforce, const char *cfg_path,
 		 struct res_plan **out, struct err *err)
+{
+	return plan_new(wl, cfg, enforce, cfg_path, 0, out, err);
+}
+
+int res_plan_new_forced(const struct workload *wl, json_t *cfg, int enforce, const char *cfg_path,
+			struct res_plan **out, struct err *err)
+{
+	return plan_new(wl, cfg, enforce, cfg_path, 1, out, err);
+}
+
+static int plan_new(const struct workload *wl, json_t *cfg, int enforce, const char *cfg_path,
+		    int force, struct res_plan **out, struct err *err)
 {
 	*out = NULL;
 	const char *file = cfg_path ? cfg_path : "config";
@@ -232,7 +252,7 @@ int res_plan_new(const struct workload *wl, json_t *cfg, int enforce, const char
 			return -1;
 		}
 	}
-	if (!any) {
+	if (!any && !force) {
 		res_plan_free(p);
 		return 0;
 	}
@@ -246,6 +266,8 @@ void res_plan_free(struct res_plan *p)
 		return;
 	free(p->over);
 	free(p->over_mem);
+	free(p->tag);
+	free(p->tag_n);
 	free(p);
 }
 
@@ -259,6 +281,35 @@ static int fits(const struct res_plan *p, const struct res_need *n, const int64_
 			return 0;
 	}
 	return 1;
+}
+
+static void count_tags(struct res_plan *p, uint32_t idx, int sign)
+{
+	char **tags = p->wl->tasks[idx].spec->tags;
+	for (; tags && *tags; tags++) {
+		uint32_t i = 0;
+		while (i < p->ntag && strcmp(p->tag[i], *tags))
+			i++;
+		if (i == p->ntag) {
+			if (sign < 0)
+				continue;
+			if (p->ntag == p->tag_cap) {
+				uint32_t cap = p->tag_cap ? p->tag_cap * 2 : 8;
+				const char **nt = realloc(p->tag, cap * sizeof *nt);
+				if (nt)
+					p->tag = nt;
+				int64_t *nn = realloc(p->tag_n, cap * sizeof *nn);
+				if (nn)
+					p->tag_n = nn;
+				if (!nt || !nn)
+					continue; /* not counted: admit sees one fewer */
+				p->tag_cap = cap;
+			}
+			p->tag[p->ntag] = *tags;
+			p->tag_n[p->ntag++] = 0;
+		}
+		p->tag_n[i] += sign;
+	}
 }
 
 static void take(struct res_plan *p, const struct res_need *n, int sign)
@@ -282,8 +333,16 @@ int res_pick(struct res_plan *p, struct readyq *q, const struct task *tasks, int
 		double k = readyq_head_key(q);
 		uint32_t x = readyq_pop(q);
 		const struct res_need *n = res_need_of(p, x);
-		if (fits(p, n, held)) {
+		int fit = fits(p, n, held), ok = fit;
+		if (ok && p->admit) {
+			ok = p->admit(p->admit_ud, x);
+			if (ok == 2)
+				continue; /* the hook delayed it: out of the queue */
+		}
+		if (ok) {
 			take(p, n, 1);
+			if (p->admit)
+				count_tags(p, x, 1);
 			*idx = x;
 			found = 1;
 			break;
@@ -292,7 +351,7 @@ int res_pick(struct res_plan *p, struct readyq *q, const struct task *tasks, int
 		p->scratch_key[ns++] = k;
 		/* the first task that has waited too long holds back what it
 		 * needs: later ones backfill only around it, so it cannot starve */
-		if (!reserved && now - tasks[x].ready_ns >= p->reserve_after_ns) {
+		if (!fit && !reserved && now - tasks[x].ready_ns >= p->reserve_after_ns) {
 			reserved = 1;
 			uint32_t m = n->mask;
 			while (m) {
@@ -313,10 +372,31 @@ int res_pick(struct res_plan *p, struct readyq *q, const struct task *tasks, int
 int res_take(struct res_plan *p, uint32_t idx)
 {
 	const struct res_need *n = res_need_of(p, idx);
-	if (!fits(p, n, p->held))
+	if (!fits(p, n, p->held) || p->admit) /* every admission asks the hook */
 		return 0;
 	take(p, n, 1);
 	return 1;
+}
+
+void res_set_admit(struct res_plan *p, res_admit_fn fn, void *ud)
+{
+	p->admit = fn;
+	p->admit_ud = ud;
+}
+
+uint32_t res_tags(const struct res_plan *p, const char *const **tags, const int64_t **counts)
+{
+	*tags = (const char *const *)p->tag;
+	*counts = p->tag_n;
+	return p->ntag;
+}
+
+void res_state(const struct res_plan *p, const char *const **names, const int64_t **cap,
+	       const int64_t **used)
+{
+	*names = p->name;
+	*cap = p->cap;
+	*used = p->used;
 }
 
 int res_busy(const struct res_plan *p, uint32_t *r)
@@ -333,6 +413,8 @@ int res_busy(const struct res_plan *p, uint32_t *r)
 void res_release(struct res_plan *p, uint32_t idx)
 {
 	take(p, res_need_of(p, idx), -1);
+	if (p->admit)
+		count_tags(p, idx, -1);
 }
 
 void res_override(struct res_plan *p, uint32_t idx, const struct res_need *n)

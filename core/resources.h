@@ -58,6 +58,23 @@ struct res_plan;
  * in messages (NULL: "config"). *out is owned by the caller (res_plan_free). */
 int res_plan_new(const struct workload *wl, json_t *cfg, int enforce, const char *cfg_path,
 		 struct res_plan **out, struct err *err);
+/* The same, with a plan even when nothing declares needs (an admit hook
+ * wants one). */
+int res_plan_new_forced(const struct workload *wl, json_t *cfg, int enforce, const char *cfg_path,
+			struct res_plan **out, struct err *err);
+
+/* An admit hook: asked, under the engine lock, about each task that fits.
+ * Returns 1 admit, 0 not now (it stays in the queue; backfill goes on), 2
+ * the hook took it out of the queue (delayed). The plan then also counts
+ * the running tasks of every tag, for res_tags. */
+typedef int (*res_admit_fn)(void *ud, uint32_t idx);
+void res_set_admit(struct res_plan *p, res_admit_fn fn, void *ud);
+/* Tags of running (admitted) tasks and how many carry each; valid until the
+ * next take or release. */
+uint32_t res_tags(const struct res_plan *p, const char *const **tags, const int64_t **counts);
+/* Capacities and use, for an admit state: arrays of res_count entries. */
+void res_state(const struct res_plan *p, const char *const **names, const int64_t **cap,
+	       const int64_t **used);
 void res_plan_free(struct res_plan *p);
 
 /* The need that admission uses for task idx (its override, its spec's, or

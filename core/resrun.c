@@ -9,11 +9,46 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Under e->mu, from res_pick: the scheduling policy's admit(task, state). */
+static int admit_cb(void *ud, uint32_t idx)
+{
+	struct engine *e = ud;
+	struct policy_admit_state st;
+	st.n = res_count(e->res);
+	res_state(e->res, &st.names, &st.cap, &st.used);
+	st.running = e->running;
+	st.ntags = res_tags(e->res, &st.tags, &st.tag_running);
+	int64_t delay = 0;
+	int r = policy_admit(e->o.policy, &e->wl->tasks[idx], &st, &delay);
+	if (r < 0 || r == 1)
+		return 1; /* a failing hook is reported once and admits */
+	if (r == 0 && e->running > 0)
+		return 0; /* asked again at the next pick */
+	if (r == 0)
+		delay = 100; /* nothing runs, so nothing else would ask again */
+	if (delay < 1)
+		delay = 1;
+	struct task *t = &e->wl->tasks[idx];
+	t->state = ST_DELAYED;
+	heap_push(&e->delayed, (double)(now_ns() + delay * 1000000), idx);
+	if (e->events) {
+		struct buf b = {0};
+		ev_begin(e, &b, "deferred", idx);
+		buf_addf(&b, ",\"delay_ms\":%lld,\"by\":\"admit\"", (long long)delay);
+		ev_end(e, &b);
+	}
+	return 2;
+}
+
 int res_run_open(struct engine *e, struct cgsys *cg, struct err *err)
 {
 	const struct run_opts *o = &e->o;
-	if (res_plan_new(e->wl, o->resources, o->enforce, o->config_path, &e->res, err))
+	int admit = o->policy && policy_has_admit(o->policy);
+	if ((admit ? res_plan_new_forced : res_plan_new)(e->wl, o->resources, o->enforce,
+							  o->config_path, &e->res, err))
 		return -1;
+	if (admit)
+		res_set_admit(e->res, admit_cb, e);
 	if (o->policy)
 		policy_set_res(o->policy, e->res);
 	if (!e->res || !res_any_enforced(e->res))

@@ -117,3 +117,48 @@ J
 else
 	pass "enforce: skipped, this machine gives no cgroup memory controller ($(grep '^enforce' "$T/out"))"
 fi
+
+# batches of short tasks claim more only while they fit, and every claim is
+# released: 20,000 no-op tasks end with nothing counted as used
+echo "{\"matrix\": [{\"id\": \"n{i}\", \"kind\": \"sim\", \"resources\": {\"cpu\": 0.5, \"db\": 1}, \"vars\": {\"i\": [$(seq -s, 1 20000)]}}]}" >many.json
+run_gbx run many.json --config cfg.json -j 2
+expect "20,000 short tasks with needs: all ok, accounting back to zero" \
+	sh -c "[ '$rc' = 0 ] && grep -q '20000 ok' '$T/err' && ! grep -q 'internal error' '$T/err'"
+
+# admit(task, state): at most one task tagged db at a time, the rest run
+# side by side; without the hook the db tasks overlap (so the check can fail)
+cat >dbone.lua <<'L'
+local function has(tags, x)
+  for _, v in ipairs(tags) do if v == x then return true end end
+  return false
+end
+return {
+  key = function(task) return -task.priority end,
+  admit = function(task, state)
+    if has(task.tags, "db") and (state.tags.db or 0) >= 1 then return false end
+    return true
+  end,
+}
+L
+awk 'BEGIN { printf "{\"tasks\": ["
+	for (i = 0; i < 30; i++) printf "%s{\"id\":\"t%d\",\"kind\":\"sim\",\"io_ms\":%d%s}", i ? "," : "", i, 10 + (i * 7) % 20, (i % 2) ? ",\"tags\":[\"db\"]" : ""
+	printf "]}\n" }' >db.json
+# most DB-tagged (M) and most of all (A) running at once
+conc() {
+	jq -s -c --slurpfile w db.json '
+	  ($w[0].tasks | map({(.id): ((.tags // []) | index("db") != null)}) | add) as $db
+	  | reduce (.[] | select(.event == "started" or .event == "finished")) as $e
+	      ({d: 0, a: 0, M: 0, A: 0};
+	       (if $e.event == "started" then 1 else -1 end) as $s
+	       | .a += $s | (if $db[$e.id] then .d += $s else . end)
+	       | .M = ([.M, .d] | max) | .A = ([.A, .a] | max))
+	  | "\(.M) \(.A)"' "$1"
+}
+run_gbx run db.json -j 6 --policy scheduling=dbone.lua --events evd.jsonl --no-progress
+c1=$(conc evd.jsonl)
+expect "admit: at most one db task at a time, others alongside (db, all: $c1)" \
+	sh -c "[ '$rc' = 0 ] && [ $c1 = '\"1' ] && [ \$(echo $c1 | tr -d '\"' | cut -d' ' -f2) -ge 3 ]"
+run_gbx run db.json -j 6 --events evd0.jsonl --no-progress
+c0=$(conc evd0.jsonl)
+expect "without admit the db tasks overlap (db, all: $c0)" \
+	sh -c "[ \$(echo $c0 | tr -d '\"' | cut -d' ' -f1) -gt 1 ]"
