@@ -145,7 +145,7 @@ awk 'BEGIN { printf "{\"tasks\": ["
 	printf "]}\n" }' >db.json
 # most DB-tagged (M) and most of all (A) running at once
 conc() {
-	jq -s -c --slurpfile w db.json '
+	jq -s -r --slurpfile w db.json '
 	  ($w[0].tasks | map({(.id): ((.tags // []) | index("db") != null)}) | add) as $db
 	  | reduce (.[] | select(.event == "started" or .event == "finished")) as $e
 	      ({d: 0, a: 0, M: 0, A: 0};
@@ -156,9 +156,10 @@ conc() {
 }
 run_gbx run db.json -j 6 --policy scheduling=dbone.lua --events evd.jsonl --no-progress
 c1=$(conc evd.jsonl)
+set -- $c1
 expect "admit: at most one db task at a time, others alongside (db, all: $c1)" \
-	sh -c "[ '$rc' = 0 ] && [ $c1 = '\"1' ] && [ \$(echo $c1 | tr -d '\"' | cut -d' ' -f2) -ge 3 ]"
+	sh -c "[ '$rc' = 0 ] && [ '$1' = 1 ] && [ '$2' -ge 3 ]"
 run_gbx run db.json -j 6 --events evd0.jsonl --no-progress
 c0=$(conc evd0.jsonl)
-expect "without admit the db tasks overlap (db, all: $c0)" \
-	sh -c "[ \$(echo $c0 | tr -d '\"' | cut -d' ' -f1) -gt 1 ]"
+set -- $c0
+expect "without admit the db tasks overlap (db, all: $c0)" test "$1" -gt 1
