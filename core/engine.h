@@ -18,6 +18,7 @@
 struct policy;
 struct plugin_set;
 struct hostctx;
+struct task_sink;
 
 enum halt_mode { HALT_NEVER = 0, HALT_SOON, HALT_NOW };
 
@@ -51,6 +52,8 @@ struct run_opts {
 	int handle_signals;       /* take SIGINT/SIGTERM/SIGHUP (the CLI does; embedders need not) */
 	struct nodes *nodes;      /* --nodes: attempts run on agents (nodes.c), or NULL (used, not owned) */
 	int lost_uses_retries;    /* an attempt lost with its node counts against retries */
+	const struct task_sink *sink; /* a front end that starts attempts and takes their
+				   * output and ends (sink.h), or NULL */
 };
 
 void run_opts_init(struct run_opts *o);

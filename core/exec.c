@@ -84,13 +84,18 @@ static void fail_spawn(struct attempt *a, const char *fmt, const char *what, int
 	a->end_ns = now_ns();
 }
 
-static void read_into(int *fd, struct buf *b)
+/* Reads what is there into b, or hands it to the sink as it comes. */
+static void read_into(int *fd, struct buf *b, const struct task_sink *sk,
+		      const struct task *t, int which)
 {
 	char tmp[65536];
 	for (;;) {
 		ssize_t r = read(*fd, tmp, sizeof tmp);
 		if (r > 0) {
-			buf_add(b, tmp, (size_t)r);
+			if (sk && sk->chunk)
+				sk->chunk(sk->ctx, t, which, tmp, (size_t)r);
+			else
+				buf_add(b, tmp, (size_t)r);
 			if ((size_t)r < sizeof tmp)
 				return;
 			continue;
@@ -112,6 +117,14 @@ void exec_run(const struct task *t, struct runner_ctx *rc, struct attempt *a)
 	char *shargv[4] = {"/bin/sh", "-c", s->sh, NULL};
 	char *const *argv = s->sh ? shargv : s->argv;
 	char **envp = environ, **merged = NULL;
+	const struct task_sink *sk = rc->sink;
+	int64_t timeout_ms = t->timeout_ms;
+	if (sk && sk->start) { /* gearbox parallel: its command, after its waits */
+		char *const *av = sk->start(sk->ctx, t, t->slot + 1, &timeout_ms);
+		if (av)
+			argv = av;
+	}
+	int through = sk && sk->passthrough;
 
 	a->start_ns = now_ns();
 	a->exit_code = -1;
@@ -128,7 +141,7 @@ void exec_run(const struct task *t, struct runner_ctx *rc, struct attempt *a)
 		}
 		envp = merged;
 	}
-	if (pipe2(outp, O_CLOEXEC) || pipe2(errp, O_CLOEXEC) ||
+	if ((!through && (pipe2(outp, O_CLOEXEC) || pipe2(errp, O_CLOEXEC))) ||
 	    (s->stdin_data && pipe2(inp, O_CLOEXEC))) {
 		int e = errno;
 		for (int i = 0; i < 2; i++) {
@@ -149,8 +162,10 @@ void exec_run(const struct task *t, struct runner_ctx *rc, struct attempt *a)
 		posix_spawn_file_actions_adddup2(&fa, inp[0], 0);
 	else
 		posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-	posix_spawn_file_actions_adddup2(&fa, outp[1], 1);
-	posix_spawn_file_actions_adddup2(&fa, errp[1], 2);
+	if (!through) { /* else the child writes to our stdout and stderr */
+		posix_spawn_file_actions_adddup2(&fa, outp[1], 1);
+		posix_spawn_file_actions_adddup2(&fa, errp[1], 2);
+	}
 	if (s->cwd)
 		posix_spawn_file_actions_addchdir_np(&fa, s->cwd);
 	sigset_t none, def;
@@ -179,13 +194,17 @@ void exec_run(const struct task *t, struct runner_ctx *rc, struct attempt *a)
 	posix_spawn_file_actions_destroy(&fa);
 	posix_spawnattr_destroy(&at);
 	free(merged);
-	close(outp[1]);
-	close(errp[1]);
+	if (!through) {
+		close(outp[1]);
+		close(errp[1]);
+	}
 	if (inp[0] >= 0)
 		close(inp[0]);
 	if (rcode != 0) {
-		close(outp[0]);
-		close(errp[0]);
+		if (!through) {
+			close(outp[0]);
+			close(errp[0]);
+		}
 		if (inp[1] >= 0)
 			close(inp[1]);
 		if (rc->cg) {
@@ -198,15 +217,17 @@ void exec_run(const struct task *t, struct runner_ctx *rc, struct attempt *a)
 
 	atomic_store(rc->child, pid);
 	int pfd = pidfd_open_(pid);
-	fcntl(outp[0], F_SETFL, O_NONBLOCK);
-	fcntl(errp[0], F_SETFL, O_NONBLOCK);
+	if (!through) {
+		fcntl(outp[0], F_SETFL, O_NONBLOCK);
+		fcntl(errp[0], F_SETFL, O_NONBLOCK);
+	}
 	int infd = inp[1];
 	size_t in_off = 0;
 	if (infd >= 0)
 		fcntl(infd, F_SETFL, O_NONBLOCK);
 
-	int64_t deadline = t->timeout_ms > 0 && t->timeout_ms < INT64_MAX / 2000000
-				   ? a->start_ns + t->timeout_ms * 1000000 : INT64_MAX;
+	int64_t deadline = timeout_ms > 0 && timeout_ms < INT64_MAX / 2000000
+				   ? a->start_ns + timeout_ms * 1000000 : INT64_MAX;
 	int64_t kill_at = INT64_MAX, drain_until = INT64_MAX;
 	int exited = 0, termed = 0, timed_out = 0, status = 0, reaped_elsewhere = 0;
 	struct rusage ru;
@@ -238,9 +259,9 @@ void exec_run(const struct task *t, struct runner_ctx *rc, struct attempt *a)
 			break;
 		now = now_ns();
 		if (io >= 0 && p[io].revents)
-			read_into(&ofd, a->out);
+			read_into(&ofd, a->out, sk, t, 1);
 		if (ie >= 0 && p[ie].revents)
-			read_into(&efd, a->err);
+			read_into(&efd, a->err, sk, t, 2);
 		if (ii >= 0 && p[ii].revents) {
 			ssize_t w = write(infd, s->stdin_data + in_off, s->stdin_len - in_off);
 			if (w > 0)
@@ -337,5 +358,5 @@ void exec_run(const struct task *t, struct runner_ctx *rc, struct attempt *a)
 			 (long long)(rc->lim_mem_kb / 1024));
 	}
 	if (a->fkind == FK_TIMEOUT)
-		snprintf(a->msg, sizeof a->msg, "timed out after %lld ms", (long long)t->timeout_ms);
+		snprintf(a->msg, sizeof a->msg, "timed out after %lld ms", (long long)timeout_ms);
 }

@@ -21,6 +21,7 @@
 #include "engine.h"
 #include "host.h"
 #include "nodes.h"
+#include "parallel.h"
 #include "plugins.h"
 #include "session.h"
 #include "resrun.h"
@@ -35,6 +36,7 @@ static const char usage_main[] =
 	"commands:\n"
 	"  run WORKLOAD.json [options]        run a workload\n"
 	"  run [options] -- CMD {} ::: A B C  quick form, like GNU parallel / xargs\n"
+	"  parallel [options] CMD ::: A B C   GNU parallel's options and meaning\n"
 	"  check WORKLOAD.json [options]      validate without running; print DAG stats\n"
 	"  bench WORKLOAD.json [options]      run it with each plugin on and off, repeated;\n"
 	"                                     say which pay, with the numbers\n"
@@ -551,6 +553,13 @@ int main(int argc, char **argv)
 		close(fd);
 	/* an ignored SIGCHLD (inherited through exec) would reap our children */
 	signal(SIGCHLD, SIG_DFL);
+	/* invoked as `parallel` (a link), or `gearbox parallel` */
+	const char *base = argc > 0 ? strrchr(argv[0], '/') : NULL;
+	base = base ? base + 1 : argc > 0 ? argv[0] : "";
+	if (!strcmp(base, "parallel"))
+		return parallel_main(argc, argv);
+	if (argc > 1 && !strcmp(argv[1], "parallel"))
+		return parallel_main(argc - 1, argv + 1);
 	if (argc > 1 && !strcmp(argv[1], "run")) {
 		/* block the signals the engine takes before plugins start threads,
 		 * so that none of those threads takes a SIGINT meant for the run */

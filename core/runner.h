@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include "util.h"
 #include "workload.h"
+#include "sink.h"
 
 struct cgsys;
 
@@ -63,6 +64,7 @@ struct runner_ctx {
 	struct cgsys *cg;
 	int64_t lim_mem_kb, lim_cpu_milli;
 	char cg_name[48];
+	const struct task_sink *sink; /* a front end's, or NULL (sink.h) */
 };
 
 void exec_run(const struct task *t, struct runner_ctx *rc, struct attempt *a);
