@@ -475,7 +475,8 @@ static void *worker_main(void *arg)
 	sigaddset(&pipe_set, SIGPIPE);
 	pthread_sigmask(SIG_BLOCK, &pipe_set, NULL);
 	struct runner_ctx rc = {.wake_fd = w->wake_fd, .stop = &w->stop, .child = &w->child,
-				.kill_grace_ms = e->o.kill_grace_ms, .timing = e->timing};
+				.kill_grace_ms = e->o.kill_grace_ms, .timing = e->timing,
+				.sink = e->o.sink};
 	/* read once: these sit in the engine struct next to fields every worker
 	 * writes under the lock, and would cost a cache miss per task */
 	const struct plugin_set *ps = e->ps;
@@ -609,7 +610,19 @@ static void *worker_main(void *arg)
 			pthread_mutex_lock(&e->mu);
 			complete_deferred(e, w);
 			int final = complete(e, w, idx, &a);
-			if (final && !e->o.silent &&
+			if (e->o.sink) {
+				/* a front end (sink.h) shows the output and may halt */
+				int st = e->wl->tasks[idx].state;
+				pthread_mutex_unlock(&e->mu);
+				int h = e->o.sink->done(e->o.sink->ctx, &e->wl->tasks[idx], &a,
+							final && st != ST_WAITING);
+				pthread_mutex_lock(&e->mu);
+				if (h && !e->halted) {
+					e->halted = 1;
+					stop_workers(e, h == 2 ? STOP_KILL : STOP_SOON);
+				}
+				fetched_ns = 0;
+			} else if (final && !e->o.silent &&
 			    (a.out->len || a.err->len || e->o.verbose || e->o.output_dir)) {
 				pthread_mutex_unlock(&e->mu);
 				show_output(e, idx, &a);
@@ -724,7 +737,7 @@ int set_jobs(struct engine *e, int n)
 static int needs_timing(const struct engine *e)
 {
 	const struct run_opts *o = &e->o;
-	if (!o->silent || o->events || o->joblog || o->journal || o->stats || o->policy ||
+	if (!o->silent || o->sink || o->events || o->joblog || o->journal || o->stats || o->policy ||
 	    e->ps->n)
 		return 1;
 	const struct spec *last = NULL;

@@ -312,12 +312,15 @@ static int read_src(struct par_opts *o, const char *path, int linked)
 
 static int dup_src(struct par_opts *o, char **argv, int from, int to, int linked)
 {
-	char **v = calloc((size_t)(to - from + 1), sizeof *v);
+	/* an empty ::: is one empty value, as in GNU parallel */
+	char **v = calloc((size_t)(to - from + 2), sizeof *v);
 	if (!v)
 		return -1;
 	for (int i = from; i < to; i++)
 		v[i - from] = strdup(argv[i]);
-	return add_src(o, v, (size_t)(to - from), linked);
+	if (from == to)
+		v[0] = strdup("");
+	return add_src(o, v, from == to ? 1 : (size_t)(to - from), linked);
 }
 
 static int is_sep(const char *s)
@@ -637,15 +640,16 @@ static void modify(struct buf *b, const char *a, enum rop op, int quote)
 		if (dot && !memchr(dot, '/', n - (size_t)(dot - a)))
 			n = (size_t)(dot - a);
 	}
-	if (op == R_DIR) {
-		const char *sl = memrchr(a, '/', n);
-		if (!sl) {
+	if (op == R_DIR) { /* dirname(1), as Perl's File::Basename */
+		while (n > 1 && a[n - 1] == '/')
+			n--;
+		while (n > 0 && a[n - 1] != '/')
+			n--;
+		while (n > 1 && a[n - 1] == '/')
+			n--;
+		if (n == 0) {
 			a = ".";
 			n = 1;
-		} else {
-			n = (size_t)(sl - a);
-			if (n == 0)
-				n = 1; /* "/x" -> "/" */
 		}
 	}
 	if (quote)
@@ -683,7 +687,7 @@ static int template_has_rpl(const struct par_opts *o, const char *t)
 	for (const char *s = t; *s; s++) {
 		long pos;
 		enum rop op;
-		if (rpl_at(o, s, &pos, &op) && op != R_SEQ && op != R_SLOT)
+		if (rpl_at(o, s, &pos, &op)) /* {#} and {%} count, as in GNU */
 			return 1;
 	}
 	return 0;
@@ -868,10 +872,11 @@ int par_jobs(struct par_opts *o, int jobs, struct par_job **jobs_out, size_t *nj
 		for (int s = gstart[g]; s < gstart[g + 1]; s++)
 			if (o->src[s].n > len)
 				len = o->src[s].n;
-		/* a linked group is as long as its longest source; shorter ones wrap */
+		/* with --link a group is as long as its longest source, and the
+		 * shorter ones wrap; with :::+ as its shortest */
 		for (int s = gstart[g]; s < gstart[g + 1]; s++)
-			if (o->src[s].n == 0)
-				len = 0;
+			if (o->src[s].n == 0 || (!o->link && o->src[s].n < len))
+				len = o->src[s].n;
 		glen[g] = len;
 		if (len && total > (UINT64_C(1) << 31) / len) {
 			free(gstart);

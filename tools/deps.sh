@@ -1,11 +1,13 @@
 #!/bin/sh
 # Installs what gearbox needs to build and test on Debian, when it is missing.
-# Usage: tools/deps.sh [bench] [nodes]   (bench also installs GNU parallel and
-# ninja; nodes installs openssh-server, slurm-wlm and munge for t_nodes_*.sh)
+# Usage: tools/deps.sh [bench] [nodes]   (bench also installs ninja and the
+# peers' libraries; nodes installs openssh-server, slurm-wlm and munge for
+# t_nodes_*.sh). GNU parallel is always installed: t_parallel*.sh compare
+# gearbox parallel with it case by case.
 set -e
 need=""
 have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
-for p in pkg-config liblua5.4-dev libjansson-dev libxxhash-dev jq procps bsdutils python3 redis-server libhiredis-dev; do
+for p in pkg-config liblua5.4-dev libjansson-dev libxxhash-dev jq procps bsdutils python3 redis-server libhiredis-dev parallel; do
 	have_pkg "$p" || need="$need $p"
 done
 for a in "$@"; do
@@ -15,7 +17,7 @@ for a in "$@"; do
 	done
 done
 if [ "${1:-}" = bench ]; then
-	for p in parallel ninja-build libglib2.0-dev libuv1-dev; do
+	for p in ninja-build libglib2.0-dev libuv1-dev; do
 		have_pkg "$p" || need="$need $p"
 	done
 fi
