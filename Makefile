@@ -80,12 +80,13 @@ install: all
 		$(DESTDIR)$(PREFIX)/lib/gearbox/plugins $(DESTDIR)$(PREFIX)/include/gearbox \
 		$(DESTDIR)$(PREFIX)/share/gearbox/policies/scheduling \
 		$(DESTDIR)$(PREFIX)/share/gearbox/policies/retry \
-		$(DESTDIR)$(PREFIX)/share/gearbox/policies/scaling
+		$(DESTDIR)$(PREFIX)/share/gearbox/policies/scaling \
+		$(DESTDIR)$(PREFIX)/share/gearbox/policies/placement
 	install -m 755 $(BUILD)/gearbox $(DESTDIR)$(PREFIX)/bin/gearbox
 	install -m 644 $(BUILD)/libgearbox.a $(DESTDIR)$(PREFIX)/lib/libgearbox.a
 	install -m 644 sdk/include/gearbox/*.h $(DESTDIR)$(PREFIX)/include/gearbox/
 	install -m 755 $(EXAMPLE_SO) $(OPTIMIZER_SO) $(DESTDIR)$(PREFIX)/lib/gearbox/plugins/
-	for k in scheduling retry scaling; do \
+	for k in scheduling retry scaling placement; do \
 		install -m 644 policies/$$k/*.lua $(DESTDIR)$(PREFIX)/share/gearbox/policies/$$k/; done
 	sed 's|@PREFIX@|$(PREFIX)|g' sdk/gearbox-plugin.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/gearbox-plugin.pc
 

@@ -756,6 +756,17 @@ static void node_event(void *ud, const char *name, const char *fields)
 	engine_plugin_event(ud, name, NULL, fields);
 }
 
+/* The placement policy, from a worker in nodes_run (outside e->mu): policies
+ * are called under the engine's lock only */
+static int node_place(void *ud, const struct task *t, const struct node_view *v, int n)
+{
+	struct engine *e = ud;
+	pthread_mutex_lock(&e->mu);
+	int r = policy_place(e->o.policy, t, v, n);
+	pthread_mutex_unlock(&e->mu);
+	return r;
+}
+
 static void engine_free(struct engine *e)
 {
 	for (int i = 0; i < e->nthreads; i++)
@@ -841,7 +852,8 @@ int engine_run(struct workload *wl, const struct run_opts *o, struct err *err)
 	if (o->host)
 		host_attach(o->host, e);
 	if (o->nodes)
-		nodes_attach(o->nodes, node_event, e);
+		nodes_attach(o->nodes, node_event,
+			     policy_has(o->policy, POL_PLACEMENT) ? node_place : NULL, e);
 	for (size_t i = 0; i < e->ps->nstart; i++)
 		e->ps->start[i]->d->run_start(e->ps->start[i]->self, wl->ntasks);
 	e->t0_wall_ms = wall_ms();
@@ -898,7 +910,7 @@ int engine_run(struct workload *wl, const struct run_opts *o, struct err *err)
 	if (o->host)
 		host_attach(o->host, NULL);
 	if (o->nodes)
-		nodes_attach(o->nodes, NULL, NULL);
+		nodes_attach(o->nodes, NULL, NULL, NULL);
 
 	if (!o->silent)
 		summary(e);

@@ -79,7 +79,8 @@ static const char usage_run[] =
 	"                        as one JSON object (what gearbox bench reads)\n"
 	"      --output-dir DIR  keep each task's stdout/stderr as DIR/ID.stdout|.stderr\n"
 	"      --progress, --no-progress   progress line (default: on a terminal)\n"
-	"      --policy KIND=FILE   Lua policy: KIND scheduling, retry or scaling;\n"
+	"      --policy KIND=FILE   Lua policy: KIND scheduling, retry, scaling or\n"
+	"                        placement (with --nodes);\n"
 	"                        FILE a path, or the name of a bundled one (edf)\n"
 	"      --watch-policies  reload a policy when its file changes (SIGHUP too)\n"
 	"  -a, --arg-file FILE   quick form: arguments, one per line (- is stdin)\n"
@@ -315,7 +316,7 @@ static int parse_args(struct cli *c, int full_argc, char **argv)
 			const char *eq = strchr(optarg, '=');
 			int k = eq ? policy_kind_of(optarg, (size_t)(eq - optarg)) : -1;
 			if (k < 0 || !eq[1])
-				return usage_error(c->cmd, "--policy %s: expected KIND=FILE with KIND scheduling, retry or scaling", optarg);
+				return usage_error(c->cmd, "--policy %s: expected KIND=FILE with KIND scheduling, retry, scaling or placement", optarg);
 			c->policy_arg[k] = eq + 1;
 			break;
 		}

@@ -928,10 +928,12 @@ int nodes_start(const struct nodes_opts *o, struct nodes **out, struct err *err)
 }
 
 void nodes_attach(struct nodes *ns, void (*event)(void *ud, const char *name, const char *fields),
+		  int (*place)(void *ud, const struct task *t, const struct node_view *v, int n),
 		  void *ud)
 {
 	pthread_mutex_lock(&ns->mu);
 	ns->o.event = event;
+	ns->o.place = place;
 	ns->o.ud = ud;
 	for (int i = 0; event && i < ns->nn; i++) {
 		struct node *nd = &ns->n[i];

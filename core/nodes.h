@@ -57,9 +57,11 @@ struct nodes_opts {
  * caller (nodes_stop). */
 int nodes_start(const struct nodes_opts *o, struct nodes **out, struct err *err);
 
-/* Sets (or, with NULL, clears) where node.up and node.lost go; node.up is
- * sent at once for every node already up. */
+/* Sets (or, with NULLs, clears) where node.up and node.lost go, and the
+ * placement policy's call (see nodes_opts); node.up is sent at once for every
+ * node already up. */
 void nodes_attach(struct nodes *ns, void (*event)(void *ud, const char *name, const char *fields),
+		  int (*place)(void *ud, const struct task *t, const struct node_view *v, int n),
 		  void *ud);
 
 /* Slots over all nodes: the engine's worker count. */

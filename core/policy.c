@@ -13,6 +13,7 @@
  *    file is loaded again; every fallback is counted.
  */
 #include "policy.h"
+#include "nodes.h"
 
 #include <ctype.h>
 #include <limits.h>
@@ -39,11 +40,12 @@ enum { IDX_VIEW = 1, IDX_MSGH = 2, BASE = 2 };
 /* Problem classes: each is reported once per kind. */
 enum { PB_ERROR = 0, PB_BUDGET, PB_MEMORY, PB_RETURN };
 
-static const char *const kind_name[POL_NKINDS] = {"scheduling", "retry", "scaling"};
-static const char *const fn_name[POL_NKINDS] = {"key", "decide", "decide"};
+static const char *const kind_name[POL_NKINDS] = {"scheduling", "retry", "scaling",
+						   "placement"};
+static const char *const fn_name[POL_NKINDS] = {"key", "decide", "decide", "place"};
 static const char *const fallback_text[POL_NKINDS] = {
 	"using the built-in order", "using the built-in retry rule",
-	"keeping the current concurrency"};
+	"keeping the current concurrency", "using least_loaded"};
 static const char *const fk_name[POLICY_NFK] = {"exit",  "signal",   "timeout",
 						"spawn", "rejected", "error"};
 
@@ -1404,6 +1406,116 @@ int64_t policy_scale_interval(const struct policy *p)
 						       : DEFAULT_INTERVAL_MS;
 }
 
+/* ---- placement (--nodes) ---- */
+
+struct place_ctx {
+	struct policy *p;
+	const struct node_view *v;
+	int n;
+	int idx;               /* chosen, or -1 */
+	int bad;
+	char why[256];
+};
+
+static int place_body(lua_State *L)
+{
+	struct place_ctx *c = lua_touserdata(L, 1);
+	lua_rawgeti(L, LUA_REGISTRYINDEX, c->p->k[POL_PLACEMENT].fn);
+	lua_pushvalue(L, 2); /* the task view */
+	lua_createtable(L, c->n, 0);
+	for (int i = 0; i < c->n; i++) {
+		const struct node_view *v = &c->v[i];
+		lua_createtable(L, 0, 12);
+		lua_pushstring(L, v->name);
+		lua_setfield(L, -2, "name");
+		lua_pushinteger(L, v->slots);
+		lua_setfield(L, -2, "slots");
+		lua_pushinteger(L, v->running);
+		lua_setfield(L, -2, "running");
+		lua_pushinteger(L, v->cores);
+		lua_setfield(L, -2, "cores");
+		lua_pushinteger(L, v->mem_mb);
+		lua_setfield(L, -2, "mem_mb");
+		lua_pushnumber(L, v->load);
+		lua_setfield(L, -2, "load");
+		lua_pushnumber(L, v->slots > 0 ? (double)v->running / v->slots : 1.0);
+		lua_setfield(L, -2, "busy");
+		lua_newtable(L);
+		for (int k = 0; v->labels && v->labels[k]; k++) {
+			lua_pushstring(L, v->labels[k]);
+			lua_rawseti(L, -2, k + 1);
+		}
+		lua_setfield(L, -2, "labels");
+		lua_createtable(L, 0, 4); /* this task's kind on this node */
+		lua_pushinteger(L, (lua_Integer)v->kind_runs);
+		lua_setfield(L, -2, "runs");
+		lua_pushinteger(L, (lua_Integer)v->kind_ok);
+		lua_setfield(L, -2, "ok");
+		lua_pushnumber(L, v->kind_avg_ms);
+		lua_setfield(L, -2, "avg_ms");
+		lua_setfield(L, -2, "history");
+		lua_rawseti(L, -2, i + 1);
+	}
+	lua_call(L, 2, 1);
+	c->idx = -1;
+	if (lua_isnil(L, -1))
+		return 0;
+	if (lua_type(L, -1) == LUA_TSTRING) {
+		const char *name = lua_tostring(L, -1);
+		for (int i = 0; i < c->n; i++)
+			if (!strcmp(name, c->v[i].name))
+				c->idx = i;
+		if (c->idx < 0) {
+			c->bad = 1;
+			snprintf(c->why, sizeof c->why, "returned \"%.60s\", which is not one of the "
+				 "nodes it was given", name);
+		}
+		return 0;
+	}
+	if (lua_isinteger(L, -1)) {
+		lua_Integer i = lua_tointeger(L, -1);
+		if (i >= 1 && i <= c->n) {
+			c->idx = (int)i - 1;
+			return 0;
+		}
+		c->bad = 1;
+		snprintf(c->why, sizeof c->why, "returned %lld, expected a node name or a position "
+			 "from 1 to %d", (long long)i, c->n);
+		return 0;
+	}
+	char tb[64];
+	c->bad = 1;
+	snprintf(c->why, sizeof c->why, "returned %s, expected a node name, a position or nil",
+		 type_phrase(L, -1, tb, sizeof tb));
+	return 0;
+}
+
+int policy_place(struct policy *p, const struct task *t, const struct node_view *v, int n)
+{
+	struct slot *s = &p->k[POL_PLACEMENT];
+	if (s->fn == LUA_NOREF)
+		return -1;
+	lua_State *L = p->L;
+	struct place_ctx c = {.p = p, .v = v, .n = n, .idx = -1};
+	view_set(p, t);
+	lua_pushcfunction(L, place_body);
+	lua_pushlightuserdata(L, &c);
+	lua_pushvalue(L, IDX_VIEW);
+	arm(p);
+	int rc = lua_pcall(L, 2, 0, IDX_MSGH);
+	p->view->t = NULL;
+	lua_settop(L, BASE);
+	if (rc != LUA_OK) {
+		call_failed(p, POL_PLACEMENT, rc);
+		return -1;
+	}
+	if (c.bad) {
+		problem(p, POL_PLACEMENT, PB_RETURN, s->file, s->line, "%s", c.why);
+		return -1;
+	}
+	return c.idx;
+}
+
 /* ---- gearbox check ---- */
 
 int policy_check(struct policy *p, struct buf *out)
@@ -1462,6 +1574,17 @@ int policy_check(struct policy *p, struct buf *out)
 					   .throughput = 16.0, .elapsed_ms = 1000.0};
 		int64_t j;
 		policy_scale(p, &m, &j);
+	}
+	if (policy_has(p, POL_PLACEMENT)) {
+		const char *l0[] = {"n1", "gpu", NULL}, *l1[] = {"n2", NULL};
+		struct node_view nv[2] = {
+			{.name = "n1", .index = 0, .slots = 4, .running = 1, .cores = 4,
+			 .mem_mb = 16384, .load = 0.3, .labels = l0, .kind_runs = 10,
+			 .kind_ok = 9, .kind_avg_ms = 120.0},
+			{.name = "n2", .index = 1, .slots = 8, .running = 6, .cores = 8,
+			 .mem_mb = 32768, .load = 0.8, .labels = l1}};
+		for (int i = 0; i < nt; i++)
+			policy_place(p, tasks[i], nv, 2);
 	}
 	p->check_out = NULL;
 	return p->check_n;

@@ -17,7 +17,7 @@
 #include "workload.h"
 #include "resources.h"
 
-enum policy_kind { POL_SCHEDULING = 0, POL_RETRY, POL_SCALING, POL_NKINDS };
+enum policy_kind { POL_SCHEDULING = 0, POL_RETRY, POL_SCALING, POL_PLACEMENT, POL_NKINDS };
 
 struct policy_opts {
 	int64_t budget;        /* Lua VM instructions per call; 0: default 1,000,000 */
@@ -124,6 +124,13 @@ int policy_admit(struct policy *p, const struct task *t, const struct policy_adm
 /* Scaling: decide(metrics). Returns 0 and sets *jobs, or -1 to fall back
  * (hold). The caller clamps to [min_jobs, max_jobs]. */
 int policy_scale(struct policy *p, const struct policy_metrics *m, int64_t *jobs);
+/* Placement (--nodes): place(task, nodes) over the n node views v (nodes.h:
+ * the nodes that may take the task and have a free slot). Returns the index
+ * into v of the node it named (by name or 1-based position), or -1 to fall
+ * back to the built-in least_loaded (nil is a fallback too, not reported). */
+struct node_view;
+int policy_place(struct policy *p, const struct task *t, const struct node_view *v, int n);
+
 /* The scaling policy's interval_ms (default 500). */
 int64_t policy_scale_interval(const struct policy *p);
 

@@ -7,7 +7,8 @@
 #include <string.h>
 #include <unistd.h>
 
-static const char *const policy_kinds[POL_NKINDS] = {"scheduling", "retry", "scaling"};
+static const char *const policy_kinds[POL_NKINDS] = {"scheduling", "retry", "scaling",
+						     "placement"};
 
 const char *policy_kind_name(int kind)
 {
@@ -75,7 +76,7 @@ int session_policies(struct session *s, const char *const *policy_arg, struct wo
 		json_object_foreach(cfg->policies, k, v) {
 			int kind = policy_kind_of(k, strlen(k));
 			if (kind < 0)
-				return err_set(err, "%s: policies: unknown kind \"%s\" (kinds: scheduling, retry, scaling)",
+				return err_set(err, "%s: policies: unknown kind \"%s\" (kinds: scheduling, retry, scaling, placement)",
 					       cfg->path, k);
 			if (!json_is_string(v))
 				return err_set(err, "%s: policies.%s: expected a file name", cfg->path, k);

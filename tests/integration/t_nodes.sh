@@ -167,3 +167,34 @@ run_gbx run one.json --config nonode.json --nodes x:h1
 expect "a launcher without {node}: exit 2 naming the config" sh -c "[ $rc = 2 ] && grep -q 'nodes.launchers.x: no {node}' '$T/err'"
 run_gbx run one.json --config fake.json --nodes dead:h1,local:2
 expect "a host list with a bad host name: exit 2" test "$rc" = 2
+
+# ---- placement policies ------------------------------------------------------------
+cat >chain.json <<'EOF2'
+{ "tasks": [ { "id": "c1", "argv": ["true"] }, { "id": "c2", "argv": ["true"], "deps": ["c1"] },
+             { "id": "c3", "argv": ["true"], "deps": ["c2"] }, { "id": "c4", "argv": ["true"], "deps": ["c3"] },
+             { "id": "c5", "argv": ["true"], "deps": ["c4"] }, { "id": "c6", "argv": ["true"], "deps": ["c5"] },
+             { "id": "big1", "argv": ["true"], "node": ["big"] }, { "id": "big2", "argv": ["true"], "node": ["big"] },
+             { "id": "big3", "argv": ["true"], "node": ["big"] }, { "id": "big4", "argv": ["true"], "node": ["big"] } ] }
+EOF2
+cat >third.lua <<'EOF2'
+-- prefers local3 whenever it is offered, else the last node offered
+return { place = function(task, nodes)
+  for _, n in ipairs(nodes) do if n.name == "local3" then return "local3" end end
+  return nodes[#nodes].name
+end }
+EOF2
+echo '{ "nodes": { "labels": { "local1": ["big"], "local2": ["big"] } } }' >big.json
+run_gbx run chain.json --nodes local:3 --config big.json --policy placement=third.lua --no-progress --journal pc.jn
+expect "placement: the run succeeds" test "$rc" = 0
+expect "placement: the policy's choice is followed" test "$(jq -r 'select(.id | test("^c")) | .node' pc.jn | sort -u)" = local3
+expect "placement: a label constraint is honoured over the policy" test "$(jq -r 'select(.id | test("^big")) | .node' pc.jn | grep -c local3)" = 0
+run_gbx run chain.json --nodes local:3 --config big.json --no-progress --journal pd.jn
+expect "placement: without the policy the chain spreads (least_loaded)" test "$(jq -r 'select(.id | test("^c")) | .node' pd.jn | sort -u | wc -l)" -gt 1
+echo 'return { place = function(task, nodes) return "nowhere" end }' >bad.lua
+run_gbx run chain.json --nodes local:3 --config big.json --policy placement=bad.lua --no-progress
+expect "placement: a policy naming no offered node falls back, the run goes on" test "$rc" = 0
+expect "placement: ... and is reported once with file and line" test "$(grep -c 'bad.lua:1: place: returned "nowhere", which is not one of the nodes' err)" = 1
+for p in least_loaded round_robin weighted history; do
+	run_gbx run chain.json --nodes local:2 --config big.json --policy placement=$p --no-progress --journal "p-$p.jn"
+	expect "placement: bundled $p runs every task once" test "$rc-$(jq -r .id "p-$p.jn" | sort -u | wc -l)" = "0-10"
+done
