@@ -1361,6 +1361,40 @@ static void add_arg(struct buf *b, const char *a, enum rop op)
 	buf_add(b, a, n);
 }
 
+/* The quick form's implicit inputs: an argument that names an existing
+ * regular file (relative to the directory gearbox runs in) is an input, so
+ * that the cache hashes it (`wc -l {} ::: d` misses after d changed). For
+ * argv, every argument after the program; for a shell line, the values
+ * taken from the ::: sources. */
+static void quick_inputs(struct ctx *c, struct spec *sp, int nsources, char **const *sources,
+			 const size_t *cur)
+{
+	const char *cand[64];
+	size_t n = 0, nc = 0;
+	if (sp->argv)
+		for (size_t i = 1; sp->argv[i] && nc < 64; i++)
+			cand[nc++] = sp->argv[i];
+	else
+		for (int s = 0; s < nsources && nc < 64; s++)
+			cand[nc++] = sources[s][cur[s]];
+	const char *hit[64];
+	for (size_t i = 0; i < nc; i++) {
+		struct stat st;
+		int dup = 0;
+		for (size_t j = 0; j < n; j++)
+			dup |= !strcmp(hit[j], cand[i]);
+		if (!dup && cand[i][0] && stat(cand[i], &st) == 0 && S_ISREG(st.st_mode))
+			hit[n++] = cand[i];
+	}
+	if (!n)
+		return;
+	char **l = arena_alloc(&c->wl->arena, (n + 1) * sizeof *l);
+	for (size_t i = 0; i < n; i++)
+		l[i] = pool_strndup(c, hit[i], strlen(hit[i]));
+	l[n] = NULL;
+	sp->inputs = l;
+}
+
 int workload_quick(char *const *cmd, int nsources, char **const *sources,
 		   struct workload **out, struct err *err)
 {
@@ -1471,6 +1505,7 @@ int workload_quick(char *const *cmd, int nsources, char **const *sources,
 				sp->argv[ncmd + (size_t)s] = pool_strndup(
 					&c, sources[s][cur[s]], strlen(sources[s][cur[s]]));
 		}
+		quick_inputs(&c, sp, nsources, sources, cur);
 		if ((sp->argv && !sp->argv[0][0]) || (sp->sh && !sp->sh[0])) {
 			rc = err_set(err, "%s: task %llu: the command is empty", file,
 				     (unsigned long long)k + 1);
