@@ -327,9 +327,9 @@ static int complete(struct engine *e, struct worker *w, uint32_t idx, struct att
 		if (r >= 0)
 			return r;
 	}
-	if (!a->ok && a->fkind >= FK_EXIT && a->fkind <= FK_ERROR)
+	if (!a->ok && a->fkind >= FK_EXIT && a->fkind <= FK_SHED)
 		e->pstats.failures[a->fkind - FK_EXIT]++;
-	if (a->ok && t->attempts > 1 && t->last_fkind >= FK_EXIT && t->last_fkind <= FK_ERROR)
+	if (a->ok && t->attempts > 1 && t->last_fkind >= FK_EXIT && t->last_fkind <= FK_SHED)
 		e->pstats.retry_ok[t->last_fkind - FK_EXIT]++;
 	if (!a->ok)
 		t->last_fkind = (uint8_t)a->fkind;
@@ -345,7 +345,7 @@ static int complete(struct engine *e, struct worker *w, uint32_t idx, struct att
 	}
 	int64_t delay;
 	if (e->stopping == STOP_NONE && decide_retry(e, t, a, &delay)) {
-		if (a->fkind >= FK_EXIT && a->fkind <= FK_ERROR)
+		if (a->fkind >= FK_EXIT && a->fkind <= FK_SHED)
 			e->pstats.retries[a->fkind - FK_EXIT]++;
 		t->state = ST_DELAYED;
 		e->n_retried++;

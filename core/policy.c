@@ -46,8 +46,8 @@ static const char *const fn_name[POL_NKINDS] = {"key", "decide", "decide", "plac
 static const char *const fallback_text[POL_NKINDS] = {
 	"using the built-in order", "using the built-in retry rule",
 	"keeping the current concurrency", "using least_loaded"};
-static const char *const fk_name[POLICY_NFK] = {"exit",  "signal",   "timeout",
-						"spawn", "rejected", "error"};
+static const char *const fk_name[POLICY_NFK] = {"exit",  "signal",   "timeout", "spawn",
+						"rejected", "error", "oom", "shed"};
 
 /* Task view fields, in the order of the interned name pointers. */
 enum vfield {

@@ -38,7 +38,7 @@ struct policy_failure {
 };
 
 /* Per failure kind, over the run so far, for the retry policy's `stats`. */
-#define POLICY_NFK 6      /* exit, signal, timeout, spawn, rejected, error */
+#define POLICY_NFK 8      /* exit, signal, timeout, spawn, rejected, error, oom, shed */
 struct policy_stats {
 	uint64_t failures[POLICY_NFK];    /* attempts that failed with this kind */
 	uint64_t retries[POLICY_NFK];     /* retries started after a failure of this kind */
