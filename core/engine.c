@@ -283,6 +283,8 @@ static int complete(struct engine *e, struct worker *w, uint32_t idx, struct att
 		e->spawn_hist[us < SPAWN_BUCKETS - 1 ? us : SPAWN_BUCKETS - 1]++;
 	}
 	t->last_exit = a->sig ? -a->sig : a->exit_code;
+	if (a->maxrss_kb > 0)
+		res_note_mem(e, idx, a);
 	if (e->joblog)
 		joblog_write(e, idx, a);
 

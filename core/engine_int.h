@@ -111,6 +111,9 @@ struct engine {
 	uint64_t joblog_seq;
 	int progress_on;
 	struct { int64_t ns; uint32_t idx; } slow[NSLOW];
+	struct { int64_t kb; uint32_t idx; } topmem[NSLOW]; /* by peak memory (resrun.c) */
+	int64_t mem_max_kb, mem_sum_kb;  /* over exec attempts that reported a peak */
+	uint64_t mem_n;
 	struct failure *failures, **fail_tail;
 	int64_t sum_run_ns;
 	struct policy_stats pstats;   /* per failure kind, for the retry policy */

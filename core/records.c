@@ -61,6 +61,9 @@ void journal_write(struct engine *e, uint32_t idx, const char *status,
 	if (a)
 		buf_addf(&b, ",\"exit\":%d,\"signal\":%d,\"ms\":%.3f", a->exit_code, a->sig,
 			 (double)(a->end_ns - a->start_ns) / 1e6);
+	if (a && a->maxrss_kb > 0)
+		buf_addf(&b, ",\"peak_kb\":%lld",
+			 (long long)(a->cg_peak_kb > a->maxrss_kb ? a->cg_peak_kb : a->maxrss_kb));
 	if (a && a->label[0]) {
 		buf_adds(&b, ",\"label\":");
 		buf_json_str(&b, a->label);
@@ -218,11 +221,13 @@ void stats_write(struct engine *e, double wall_ms)
 	fprintf(e->stats,
 		"{\"tasks\":%u,\"ok\":%u,\"failed\":%u,\"skipped\":%u,\"not_started\":%u,"
 		"\"resumed\":%u,\"attempts\":%u,\"retried\":%u,\"interrupted\":%s,\"wall_ms\":%.3f,"
-		"\"latency_ms\":{\"p50\":%.4f,\"p90\":%.4f,\"p99\":%.4f,\"max\":%.4f}}\n",
+		"\"latency_ms\":{\"p50\":%.4f,\"p90\":%.4f,\"p99\":%.4f,\"max\":%.4f},"
+		"\"peak_memory_kb\":{\"measured\":%llu,\"max\":%lld,\"mean\":%.0f}}\n",
 		wl->ntasks, e->n_ok, e->n_failed, e->n_skipped, wl->ntasks - e->n_final, e->n_resumed,
 		e->n_attempts, e->n_retried, e->interrupted ? "true" : "false", wall_ms,
 		lat_quantile_ms(e, 0.50), lat_quantile_ms(e, 0.90), lat_quantile_ms(e, 0.99),
-		(double)e->lat_max_ns / 1e6);
+		(double)e->lat_max_ns / 1e6, (unsigned long long)e->mem_n, (long long)e->mem_max_kb,
+		e->mem_n ? (double)e->mem_sum_kb / (double)e->mem_n : 0.0);
 	int bad = ferror(e->stats);
 	bad |= fclose(e->stats) != 0;
 	e->stats = NULL;

@@ -139,3 +139,42 @@ int res_check(const struct workload *wl, json_t *cfg, int enforce, const char *c
 	res_plan_free(p);
 	return 0;
 }
+
+void res_note_mem(struct engine *e, uint32_t idx, const struct attempt *a)
+{
+	int64_t kb = a->cg_peak_kb > a->maxrss_kb ? a->cg_peak_kb : a->maxrss_kb;
+	e->mem_n++;
+	e->mem_sum_kb += kb;
+	if (kb > e->mem_max_kb)
+		e->mem_max_kb = kb;
+	/* one entry per task: a retry replaces its own when it used more */
+	int at = NSLOW;
+	for (int i = 0; i < NSLOW && e->topmem[i].kb > 0; i++)
+		if (e->topmem[i].idx == idx)
+			at = i;
+	if (at < NSLOW) {
+		if (kb <= e->topmem[at].kb)
+			return;
+	} else {
+		if (kb <= e->topmem[NSLOW - 1].kb)
+			return;
+		at = NSLOW - 1;
+	}
+	while (at > 0 && e->topmem[at - 1].kb < kb) {
+		e->topmem[at] = e->topmem[at - 1];
+		at--;
+	}
+	e->topmem[at].kb = kb;
+	e->topmem[at].idx = idx;
+}
+
+void res_summary(struct engine *e, FILE *f)
+{
+	if (!e->topmem[0].kb)
+		return;
+	fprintf(f, "gearbox: top memory:");
+	for (int i = 0; i < NSLOW && e->topmem[i].kb > 0; i++)
+		fprintf(f, "%s %s %.1f MB", i ? "," : "", e->wl->tasks[e->topmem[i].idx].id,
+			(double)e->topmem[i].kb / 1024);
+	fprintf(f, " (peak resident memory)\n");
+}

@@ -19,6 +19,11 @@ void res_attempt_setup(struct engine *e, const struct task *t, struct runner_ctx
 void res_ev_started(struct engine *e, uint32_t idx, struct buf *b);
 void res_ev_finished(const struct attempt *a, struct buf *b);
 
+/* Under e->mu: an exec attempt's peak memory, for the summary and --stats. */
+void res_note_mem(struct engine *e, uint32_t idx, const struct attempt *a);
+/* The summary's "top memory" line (nothing when no attempt reported one). */
+void res_summary(struct engine *e, FILE *f);
+
 /* gearbox check: capacities, how many tasks need something, and which
  * enforcement this machine gives (out NULL: only the check). -1 with err for
  * a task that can never fit. */

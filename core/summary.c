@@ -3,6 +3,7 @@
  * failures with the tail of their stderr), under e->mu.
  */
 #include "engine_int.h"
+#include "resrun.h"
 #include "nodes.h"
 
 #include <stdlib.h>
@@ -119,6 +120,8 @@ void summary(struct engine *e)
 				(double)e->slow[i].ns / 1e9);
 		fputc('\n', stderr);
 	}
+	if (!e->o.quiet)
+		res_summary(e, stderr);
 	int shown = 0;
 	for (struct failure *f = e->failures; f; f = f->next) {
 		if (shown++ == 20) {

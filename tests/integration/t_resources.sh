@@ -163,3 +163,17 @@ run_gbx run db.json -j 6 --events evd0.jsonl --no-progress
 c0=$(conc evd0.jsonl)
 set -- $c0
 expect "without admit the db tasks overlap (db, all: $c0)" test "$1" -gt 1
+
+# measuring: every exec attempt's peak memory (wait4) reaches the finished
+# event, the journal, --stats and the summary's top memory users
+cat >mem.json <<'J'
+{"tasks": [{"id": "big20", "argv": ["python3", "-c", "x = bytearray(20 << 20); x[::4096] = b'x' * len(x[::4096])"]},
+           {"id": "tiny", "argv": ["true"]}]}
+J
+run_gbx run mem.json --events evm.jsonl --journal jm.jsonl --stats stm.json
+expect "peak memory: events, journal, --stats and the summary have it, big20 first" \
+	sh -c "[ '$rc' = 0 ] &&
+	       jq -e -s 'map(select(.event == \"finished\" and .id == \"big20\"))[0].maxrss_kb > 20000' evm.jsonl >/dev/null &&
+	       jq -e -s 'map(select(.id == \"big20\"))[0].peak_kb > 20000' jm.jsonl >/dev/null &&
+	       jq -e '.peak_memory_kb.measured == 2 and .peak_memory_kb.max > 20000' stm.json >/dev/null &&
+	       grep -q '^gearbox: top memory: big20 [0-9.]* MB, tiny ' '$T/err'"
