@@ -15,6 +15,12 @@ ifeq ($(SAN),1)
 OPT      = -O1 -g -fno-omit-frame-pointer $(SANFLAGS) -fno-sanitize-recover=all
 LDFLAGS += $(SANFLAGS)
 endif
+# ThreadSanitizer, for tests/integration/t_tsan.sh (build/tsan: the binary and
+# the test plugins it loads)
+ifeq ($(SAN),thread)
+OPT      = -O1 -g -fno-omit-frame-pointer -fsanitize=thread
+LDFLAGS += -fsanitize=thread
+endif
 CFLAGS  += -std=c11 -D_GNU_SOURCE -fPIC $(OPT) $(WARN) -Isdk/include -Icore $(PKG_CFLAGS)
 LDLIBS  += $(PKG_LIBS) -ldl -lpthread -lm
 

@@ -45,6 +45,8 @@ static int before_hook(const struct plugin *p, const gbx_task *gt, struct attemp
 		if (r->err_len)
 			buf_add(a->err, r->err, r->err_len);
 		snprintf(a->label, sizeof a->label, "%s", ans.label ? ans.label : p->d->name);
+		if (!a->ok && ans.message) /* ABI 1.4; a 1.3 plugin leaves it zero */
+			snprintf(a->msg, sizeof a->msg, "%s: %s", a->label, ans.message);
 		return GBX_ANSWER;
 	}
 	case GBX_REJECT:
@@ -56,6 +58,7 @@ static int before_hook(const struct plugin *p, const gbx_task *gt, struct attemp
 			 ans.reason ? ans.reason : "no reason given");
 		return GBX_REJECT;
 	case GBX_DEFER:
+		atomic_fetch_add_explicit(&((struct plugin *)p)->deferrals, 1, memory_order_relaxed);
 		a->start_ns = ans.delay_ms > 0 ? ans.delay_ms : 0;
 		snprintf(a->label, sizeof a->label, "%s", p->d->name);
 		return GBX_DEFER;

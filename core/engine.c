@@ -117,6 +117,7 @@ static void skip_dependants(struct engine *e, uint32_t idx)
 			e->n_skipped++;
 			e->n_final++;
 			journal_write(e, d, "skipped", NULL);
+			host_task_end(e->o.host, &wl->tasks[d]);
 			if (e->events) {
 				struct buf b = {0};
 				ev_begin(e, &b, "skipped", d);
@@ -162,6 +163,7 @@ void stop_workers(struct engine *e, int level)
 {
 	if (level > e->stopping)
 		e->stopping = level;
+	host_stop(e->o.host); /* plugins' stop flag and stop fd (ABI 1.4) */
 	for (int i = 0; i < e->nthreads; i++)
 		close_batch(e, e->w[i]);
 	if (level == STOP_KILL) {
@@ -342,6 +344,7 @@ static int complete(struct engine *e, struct worker *w, uint32_t idx, struct att
 		e->n_late += late;
 		note_slow(e, idx, run_ns);
 		journal_write(e, idx, "ok", a);
+		host_task_end(e->o.host, t);
 		release_dependants(e, idx, a->end_ns);
 		return 1;
 	}
@@ -368,6 +371,7 @@ static int complete(struct engine *e, struct worker *w, uint32_t idx, struct att
 	e->n_final++;
 	note_slow(e, idx, run_ns);
 	journal_write(e, idx, "failed", a);
+	host_task_end(e->o.host, t);
 	note_failure(e, idx, a);
 	skip_dependants(e, idx);
 	check_halt(e);
@@ -398,11 +402,17 @@ static int run_over(const struct engine *e)
 
 /* Under e->mu: a before hook deferred the task; it is ready again later and
  * this does not count as an attempt. */
-static void defer(struct engine *e, struct worker *w, uint32_t idx, int64_t delay_ms)
+static void defer(struct engine *e, struct worker *w, uint32_t idx, int64_t delay_ms,
+		  const char *plugin)
 {
 	struct task *t = &e->wl->tasks[idx];
 	if (delay_ms > 3600000)
 		delay_ms = 3600000; /* as for retries: at most an hour */
+	if (delay_ms <= 0)
+		delay_ms = GBX_DEFER_TICK_MS; /* the next tick: never a spin */
+	if (t->deferrals < UINT16_MAX)
+		t->deferrals++;
+	e->n_deferred++;
 	t->attempts--;
 	e->running--;
 	w->running = 0;
@@ -420,7 +430,10 @@ static void defer(struct engine *e, struct worker *w, uint32_t idx, int64_t dela
 	if (e->events) {
 		struct buf b = {0};
 		ev_begin(e, &b, "deferred", idx);
-		buf_addf(&b, ",\"delay_ms\":%lld", (long long)delay_ms);
+		buf_adds(&b, ",\"plugin\":");
+		buf_json_str(&b, plugin);
+		buf_addf(&b, ",\"delay_ms\":%lld,\"deferrals\":%u", (long long)delay_ms,
+			 (unsigned)t->deferrals);
 		ev_end(e, &b);
 	}
 	if (e->idle)
@@ -579,7 +592,7 @@ static void *worker_main(void *arg)
 				 * on with the rest of the batch, if any */
 				pthread_mutex_lock(&e->mu);
 				complete_deferred(e, w);
-				defer(e, w, idx, a.start_ns);
+				defer(e, w, idx, a.start_ns, a.label);
 				fetched_ns = 0;
 				if (batch_take(w, &idx)) {
 					e->running++;
@@ -851,8 +864,18 @@ int engine_run(struct workload *wl, const struct run_opts *o, struct err *err)
 	 * shown output would show the delay. A before hook's answer, rejection
 	 * or deferral is not a plain attempt: it is completed at once. */
 	e->batch = !e->events && !o->verbose && !o->output_dir;
-	if (o->host)
+	if (o->host) {
 		host_attach(o->host, e);
+		if (host_run_begin(o->host, wl)) {
+			host_attach(o->host, NULL);
+			err_set(err, "out of memory");
+			if (o->handle_signals)
+				signals_give_back(&sigst, sfd);
+			close_outputs(e);
+			engine_free(e);
+			return 2;
+		}
+	}
 	if (o->nodes)
 		nodes_attach(o->nodes, node_event,
 			     policy_has(o->policy, POL_PLACEMENT) ? node_place : NULL, e);
@@ -899,18 +922,23 @@ int engine_run(struct workload *wl, const struct run_opts *o, struct err *err)
 	}
 	for (size_t i = 0; i < e->ps->nend; i++)
 		e->ps->end[i]->d->run_end(e->ps->end[i]->self, e->n_ok, e->n_failed);
+	struct gbx_count by[16];
+	size_t nby = plugins_deferred(e->ps, by, 16);
 	if (e->ps->n) {
 		struct gbx_summary sum = {sizeof sum, wl->ntasks, e->n_ok, e->n_failed, e->n_skipped,
 					  wl->ntasks - e->n_final, e->n_attempts, e->n_retried,
-					  e->n_resumed, (double)(now_ns() - e->t0_ns) / 1e6, e->interrupted};
+					  e->n_resumed, (double)(now_ns() - e->t0_ns) / 1e6, e->interrupted,
+					  e->n_deferred, by, nby};
 		for (size_t i = 0; i < e->ps->n; i++) {
 			const struct plugin *p = &e->ps->p[i];
 			if (p->d->abi_minor >= 1 && p->d->run_summary)
 				p->d->run_summary(p->self, &sum);
 		}
 	}
-	if (o->host)
+	if (o->host) {
+		host_run_end(o->host); /* task_free for the tasks that never ended */
 		host_attach(o->host, NULL);
+	}
 	if (o->nodes)
 		nodes_attach(o->nodes, NULL, NULL, NULL);
 

@@ -8,6 +8,7 @@
 #include "host.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -151,6 +152,122 @@ static const char *h_config_dir(void *ctx)
 	return hc->config_dir ? hc->config_dir : ".";
 }
 
+/* ---- ABI 1.4: per-task data, deferrals, the stop flag --------------------- */
+
+static void **h_task_data(void *ctx, const gbx_task *t)
+{
+	struct plugin_ctx *pc = ctx;
+	struct hostctx *hc = pc->ctx;
+	if (!pc->data_idx || !hc->tdata || !t)
+		return NULL;
+	const struct task *x = T(t);
+	if (x < hc->wl->tasks || x >= hc->wl->tasks + hc->wl->ntasks)
+		return NULL;
+	return &hc->tdata[(size_t)(x - hc->wl->tasks) * hc->ndata + (size_t)(pc->data_idx - 1)];
+}
+
+static int h_task_deferrals(const gbx_task *t)
+{
+	return T(t)->deferrals;
+}
+
+static int h_stopping(void *ctx)
+{
+	return atomic_load_explicit(&HC(ctx)->stop, memory_order_acquire);
+}
+
+static int h_stop_fd(void *ctx)
+{
+	struct hostctx *hc = HC(ctx);
+	pthread_mutex_lock(&hc->mu);
+	if (!hc->stop_pipe[0] && !hc->stop_pipe[1]) {
+		int fd[2];
+		if (pipe2(fd, O_CLOEXEC | O_NONBLOCK) == 0) {
+			hc->stop_pipe[0] = fd[0];
+			hc->stop_pipe[1] = fd[1];
+			if (atomic_load(&hc->stop))
+				(void)!write(fd[1], "x", 1);
+		} else {
+			hc->stop_pipe[0] = hc->stop_pipe[1] = -1;
+		}
+	}
+	int r = hc->stop_pipe[0];
+	pthread_mutex_unlock(&hc->mu);
+	return r;
+}
+
+void host_stop(struct hostctx *hc)
+{
+	if (!hc || atomic_exchange(&hc->stop, 1))
+		return;
+	pthread_mutex_lock(&hc->mu);
+	if (hc->stop_pipe[1] > 0)
+		(void)!write(hc->stop_pipe[1], "x", 1);
+	pthread_mutex_unlock(&hc->mu);
+}
+
+int host_run_begin(struct hostctx *hc, const struct workload *wl)
+{
+	pthread_mutex_lock(&hc->mu);
+	atomic_store(&hc->stop, 0);
+	if (hc->stop_pipe[0] > 0) {
+		char b[16];
+		while (read(hc->stop_pipe[0], b, sizeof b) > 0)
+			;
+	}
+	pthread_mutex_unlock(&hc->mu);
+	hc->wl = wl;
+	for (size_t i = 0; hc->set && i < hc->set->n; i++) /* counts are per run */
+		atomic_store(&((struct plugin *)&hc->set->p[i])->deferrals, 0);
+	free(hc->tdata);
+	hc->tdata = NULL;
+	if (hc->ndata && wl && wl->ntasks) {
+		hc->tdata = calloc((size_t)wl->ntasks * hc->ndata, sizeof *hc->tdata);
+		if (!hc->tdata)
+			return -1;
+	}
+	return 0;
+}
+
+/* The plugin of data column c (0-based). */
+static const struct plugin *data_plugin(const struct hostctx *hc, size_t c)
+{
+	for (size_t i = 0; i < hc->set->n; i++)
+		if (hc->set->p[i].pctx.data_idx == (int)c + 1)
+			return &hc->set->p[i];
+	return NULL;
+}
+
+static void free_row(struct hostctx *hc, size_t row)
+{
+	void **d = &hc->tdata[row * hc->ndata];
+	for (size_t c = 0; c < hc->ndata; c++) {
+		if (!d[c])
+			continue;
+		const struct plugin *p = data_plugin(hc, c);
+		void *v = d[c];
+		d[c] = NULL;
+		if (p)
+			p->d->task_free(p->self, (const gbx_task *)(const void *)&hc->wl->tasks[row], v);
+	}
+}
+
+void host_task_end_slow(struct hostctx *hc, const struct task *t)
+{
+	if (t >= hc->wl->tasks && t < hc->wl->tasks + hc->wl->ntasks)
+		free_row(hc, (size_t)(t - hc->wl->tasks));
+}
+
+void host_run_end(struct hostctx *hc)
+{
+	if (hc->tdata)
+		for (size_t r = 0; r < hc->wl->ntasks; r++)
+			free_row(hc, r);
+	free(hc->tdata);
+	hc->tdata = NULL;
+	hc->wl = NULL;
+}
+
 static const char *h_kind(const gbx_task *t)
 {
 	return spec_kind_name(T(t)->spec);
@@ -186,6 +303,10 @@ void host_table(struct hostctx *hc, struct gbx_host *h)
 	h->task_start_ms = h_start;
 	h->now_ms = h_now;
 	h->config_dir = h_config_dir;
+	h->task_data = h_task_data;
+	h->task_deferrals = h_task_deferrals;
+	h->stopping = h_stopping;
+	h->stop_fd = h_stop_fd;
 }
 
 int host_registry(struct hostctx *hc, const struct plugin_set *set, struct err *err)
@@ -227,6 +348,15 @@ int host_registry(struct hostctx *hc, const struct plugin_set *set, struct err *
 	hc->reg.kinds = hc->kinds;
 	hc->reg.nkinds = ki;
 	hc->reg.fields = hc->fields;
+	/* ABI 1.4: a column of per-task data for each plugin that frees one */
+	hc->set = set;
+	hc->ndata = 0;
+	for (size_t i = 0; i < set->n; i++) {
+		struct plugin *p = &set->p[i];
+		p->pctx.data_idx = 0;
+		if (p->d->abi_minor >= 4 && p->d->task_free)
+			p->pctx.data_idx = (int)++hc->ndata;
+	}
 	return 0;
 }
 
@@ -279,6 +409,115 @@ int host_lua_apply(struct hostctx *hc, struct policy *p, struct err *err)
 	return 0;
 }
 
+/* ---- ABI 1.4 validate_run ------------------------------------------------- */
+
+struct counts {
+	struct gbx_count *v;
+	size_t n, cap;
+	uint32_t *ix;      /* open addressing: index + 1, 0 empty */
+	size_t ixcap;      /* power of two, or 0 */
+};
+
+static uint32_t str_hash(const char *s)
+{
+	uint32_t h = 2166136261u;
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 16777619u;
+	return h;
+}
+
+static int counts_grow(struct counts *c)
+{
+	size_t cap = c->ixcap ? c->ixcap * 2 : 64;
+	uint32_t *ix = calloc(cap, sizeof *ix);
+	if (!ix)
+		return -1;
+	for (size_t i = 0; i < c->n; i++) {
+		size_t j = str_hash(c->v[i].name) & (cap - 1);
+		while (ix[j])
+			j = (j + 1) & (cap - 1);
+		ix[j] = (uint32_t)i + 1;
+	}
+	free(c->ix);
+	c->ix = ix;
+	c->ixcap = cap;
+	return 0;
+}
+
+static int counts_add(struct counts *c, const char *name)
+{
+	if ((c->n + 1) * 2 > c->ixcap && counts_grow(c))
+		return -1;
+	size_t j = str_hash(name) & (c->ixcap - 1);
+	for (; c->ix[j]; j = (j + 1) & (c->ixcap - 1)) {
+		struct gbx_count *x = &c->v[c->ix[j] - 1];
+		if (x->name == name || !strcmp(x->name, name)) {
+			x->n++;
+			return 0;
+		}
+	}
+	if (c->n == c->cap) {
+		size_t cap = c->cap ? c->cap * 2 : 16;
+		struct gbx_count *v = realloc(c->v, cap * sizeof *v);
+		if (!v)
+			return -1;
+		c->v = v;
+		c->cap = cap;
+	}
+	c->v[c->n].name = name;
+	c->v[c->n].n = 1;
+	c->ix[j] = (uint32_t)++c->n;
+	return 0;
+}
+
+static int count_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct gbx_count *)a)->name, ((const struct gbx_count *)b)->name);
+}
+
+static int validate_run(struct hostctx *hc, const struct workload *wl, struct err *err)
+{
+	int any = 0;
+	for (size_t i = 0; hc->set && i < hc->set->n; i++)
+		any |= hc->set->p[i].d->abi_minor >= 4 && hc->set->p[i].d->validate_run;
+	if (!any)
+		return 0;
+	struct counts kinds = {0}, targets = {0};
+	int rc = 0;
+	for (uint32_t i = 0; i < wl->ntasks && !rc; i++) {
+		const struct spec *s = wl->tasks[i].spec;
+		rc = counts_add(&kinds, spec_kind_name(s));
+		if (!rc && s->target)
+			rc = counts_add(&targets, s->target);
+	}
+	if (rc) {
+		rc = err_set(err, "out of memory");
+		goto out;
+	}
+	if (kinds.n)
+		qsort(kinds.v, kinds.n, sizeof *kinds.v, count_cmp);
+	if (targets.n)
+		qsort(targets.v, targets.n, sizeof *targets.v, count_cmp);
+	struct gbx_run_info ri = {sizeof ri, wl->path, wl->ntasks, kinds.v, kinds.n, targets.v, targets.n};
+	for (size_t i = 0; i < hc->set->n && !rc; i++) {
+		const struct plugin *p = &hc->set->p[i];
+		if (p->d->abi_minor < 4 || !p->d->validate_run)
+			continue;
+		char msg[1024] = "";
+		if (p->d->validate_run(p->self, &ri, msg, sizeof msg)) {
+			msg[sizeof msg - 1] = 0;
+			rc = err_set(err, "%s: plugin %s: %s", wl->path, p->d->name,
+				     msg[0] ? msg : "refused the run (no message)");
+		}
+	}
+out:
+	free(kinds.v);
+	free(kinds.ix);
+	free(targets.v);
+	free(targets.ix);
+	return rc;
+}
+
 int host_validate(struct hostctx *hc, const struct workload *wl, struct err *err)
 {
 	for (uint32_t i = 0; i < wl->ntasks; i++) {
@@ -293,7 +532,7 @@ int host_validate(struct hostctx *hc, const struct workload *wl, struct err *err
 			return err_set(err, "%s: task \"%s\": %s", wl->path, t->id,
 				       msg[0] ? msg : "rejected by its kind");
 	}
-	return 0;
+	return validate_run(hc, wl, err);
 }
 
 void host_free(struct hostctx *hc)
@@ -307,5 +546,10 @@ void host_free(struct hostctx *hc)
 	free(hc->impl);
 	free(hc->fields);
 	free(hc->config_dir);
+	free(hc->tdata);
+	if (hc->stop_pipe[0] > 0)
+		close(hc->stop_pipe[0]);
+	if (hc->stop_pipe[1] > 0)
+		close(hc->stop_pipe[1]);
 	memset(hc, 0, sizeof *hc);
 }

@@ -11,6 +11,7 @@
 #define GBX_HOST_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 
 #include "gearbox/plugin.h"
 #include "policy.h"
@@ -42,7 +43,35 @@ struct hostctx {
 	struct kind_impl *impl;
 	const char **fields;           /* task fields plugins declared, NULL-terminated */
 	char *config_dir;              /* absolute; set before the plugins load (host_set_config) */
+	const struct plugin_set *set;  /* the loaded plugins (host_registry) */
+	/* ABI 1.4 per-task data: ntasks rows of ndata pointers, one column per
+	 * plugin with task_free; NULL when none has it (then it costs nothing). */
+	void **tdata;
+	size_t ndata;
+	const struct workload *wl;     /* the running workload, for a task's row */
+	atomic_int stop;               /* the run is stopping (host->stopping) */
+	int stop_pipe[2];              /* made on the first host->stop_fd; 0,0: not yet */
 };
+
+/* Before the run (after host_attach): room for the plugins' per-task data,
+ * and the stop flag cleared. Returns 0, or -1 when out of memory. */
+int host_run_begin(struct hostctx *hc, const struct workload *wl);
+
+/* The run is stopping: host->stopping says 1 and the stop fd turns readable. */
+void host_stop(struct hostctx *hc);
+
+void host_task_end_slow(struct hostctx *hc, const struct task *t);
+/* A task ended for good: the plugins' task_free for its data. Costs one load
+ * when no plugin keeps per-task data. */
+static inline void host_task_end(struct hostctx *hc, const struct task *t)
+{
+	if (hc && hc->tdata)
+		host_task_end_slow(hc, t);
+}
+
+/* After run_end, on the main thread: task_free for the tasks that never
+ * ended, and the room freed. */
+void host_run_end(struct hostctx *hc);
 
 /* Records the config file the plugins' settings come from (NULL: none), so
  * host->config_dir can give its absolute directory. Returns 0, or -1 with err. */

@@ -16,6 +16,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <limits.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -574,6 +575,19 @@ fail:
 	free(want);
 	set_clear(set);
 	return -1;
+}
+
+size_t plugins_deferred(const struct plugin_set *set, struct gbx_count *out, size_t cap)
+{
+	size_t n = 0;
+	for (size_t i = 0; set && i < set->n && n < cap; i++) {
+		int64_t d = atomic_load_explicit(&set->p[i].deferrals, memory_order_relaxed);
+		if (d) {
+			out[n].name = set->p[i].d->name;
+			out[n++].n = d;
+		}
+	}
+	return n;
 }
 
 void plugins_unload(struct plugin_set *set)

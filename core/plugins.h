@@ -25,6 +25,7 @@
 struct plugin_ctx {
 	void *ctx;                   /* the host context given to plugins_load */
 	const char *name;
+	int data_idx;                /* 1 + its column in the host's per-task data, 0: none (ABI 1.4 task_free) */
 };
 
 struct plugin {
@@ -38,6 +39,7 @@ struct plugin {
 	int inited;
 	uint64_t sample_thresh;      /* after_attempt one by one for tasks whose hash is
 				      * below this (ABI 1.3 attempt_sample; 2^32: all) */
+	_Atomic int64_t deferrals;   /* GBX_DEFER verdicts it gave this run (counted outside the lock) */
 };
 
 struct plugin_set {
@@ -82,6 +84,10 @@ json_t *plugins_resolve(json_t *cfg_plugins, char *const *enable, char *const *d
  * plugin already initialized is finalized and unloaded. */
 int plugins_load(struct plugin_set *set, json_t *resolved, char **dirs, size_t n_user,
 		 const char *config_file, const struct gbx_host *host, struct err *err);
+
+/* The plugins that deferred tasks this run, at most cap of them, in load
+ * order, with their counts (names borrowed from the descriptors). */
+size_t plugins_deferred(const struct plugin_set *set, struct gbx_count *out, size_t cap);
 
 /* fini of every plugin in reverse order, dlclose, free. */
 void plugins_unload(struct plugin_set *set);

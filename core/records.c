@@ -222,12 +222,18 @@ void stats_write(struct engine *e, double wall_ms)
 		"{\"tasks\":%u,\"ok\":%u,\"failed\":%u,\"skipped\":%u,\"not_started\":%u,"
 		"\"resumed\":%u,\"attempts\":%u,\"retried\":%u,\"interrupted\":%s,\"wall_ms\":%.3f,"
 		"\"latency_ms\":{\"p50\":%.4f,\"p90\":%.4f,\"p99\":%.4f,\"max\":%.4f},"
-		"\"peak_memory_kb\":{\"measured\":%llu,\"max\":%lld,\"mean\":%.0f}}\n",
+		"\"peak_memory_kb\":{\"measured\":%llu,\"max\":%lld,\"mean\":%.0f},\"deferred\":%u,"
+		"\"deferred_by\":{",
 		wl->ntasks, e->n_ok, e->n_failed, e->n_skipped, wl->ntasks - e->n_final, e->n_resumed,
 		e->n_attempts, e->n_retried, e->interrupted ? "true" : "false", wall_ms,
 		lat_quantile_ms(e, 0.50), lat_quantile_ms(e, 0.90), lat_quantile_ms(e, 0.99),
 		(double)e->lat_max_ns / 1e6, (unsigned long long)e->mem_n, (long long)e->mem_max_kb,
-		e->mem_n ? (double)e->mem_sum_kb / (double)e->mem_n : 0.0);
+		e->mem_n ? (double)e->mem_sum_kb / (double)e->mem_n : 0.0, e->n_deferred);
+	struct gbx_count by[16];
+	size_t nby = plugins_deferred(e->ps, by, 16);
+	for (size_t i = 0; i < nby; i++) /* plugin names are [A-Za-z0-9_-]: no escaping */
+		fprintf(e->stats, "%s\"%s\":%lld", i ? "," : "", by[i].name, (long long)by[i].n);
+	fputs("}}\n", e->stats);
 	int bad = ferror(e->stats);
 	bad |= fclose(e->stats) != 0;
 	e->stats = NULL;

@@ -100,8 +100,17 @@ void summary(struct engine *e)
 		fprintf(stderr, ", %u interrupted", interrupted);
 	if (not_started)
 		fprintf(stderr, ", %u not started", not_started);
-	fprintf(stderr, "; %u attempt%s, %u retried\n", e->n_attempts, e->n_attempts == 1 ? "" : "s",
+	fprintf(stderr, "; %u attempt%s, %u retried", e->n_attempts, e->n_attempts == 1 ? "" : "s",
 		e->n_retried);
+	if (e->n_deferred) { /* plugin ABI 1.4: who held tasks back, and how often */
+		struct gbx_count by[16];
+		size_t n = plugins_deferred(e->ps, by, 16);
+		fprintf(stderr, ", %u deferred (", e->n_deferred);
+		for (size_t i = 0; i < n; i++)
+			fprintf(stderr, "%s%s %lld", i ? ", " : "", by[i].name, (long long)by[i].n);
+		fputc(')', stderr);
+	}
+	fputc('\n', stderr);
 	fprintf(stderr, "gearbox: wall %.3f s, cpu %.3f s user + %.3f s sys, %.1f tasks/s\n", wall,
 		user, sys, wall > 0 ? e->n_attempts / wall : 0.0);
 	if (e->n_late)

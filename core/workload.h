@@ -92,6 +92,7 @@ struct task {
 	uint8_t state;             /* enum task_state */
 	uint8_t last_fkind;        /* failure kind of the last failed attempt (runner.h) */
 	int16_t slot;              /* worker that runs (or ran) its current attempt, -1 before */
+	uint16_t deferrals;        /* GBX_DEFER verdicts so far (plugin ABI 1.4 task_deferrals; saturates) */
 	int64_t timeout_ms;        /* effective: the spec's, or a retry policy's change */
 	int64_t ready_ns;          /* when it last entered the ready queue (monotonic) */
 	int64_t start_ns;          /* when its current or last attempt was taken */

@@ -1,4 +1,5 @@
-# t_docs.sh - the examples in README.md and docs/*.md run, so they cannot rot.
+# t_docs.sh - the examples in README.md, docs/*.md and the SDK's READMEs
+# (sdk/template, sdk/examples/*) run, so they cannot rot.
 # In a doc, a block fenced as ```json file=NAME (or any language with file=NAME)
 # is written to NAME; a block fenced as ```sh test is run with sh -e in the same
 # directory, with gearbox on PATH, and must exit 0. Each doc gets its own dir.
@@ -9,9 +10,15 @@ ln -s "$GBX" bin/gearbox
 PATH="$T/bin:$PATH"
 export PATH
 
-for doc in "$GBX_ROOT"/README.md "$GBX_ROOT"/docs/*.md "$GBX_ROOT"/docs/plugins/*.md; do
+# the SDK's walk-throughs build from the checkout they document
+GEARBOX_SRC=$GBX_ROOT
+export GEARBOX_SRC
+
+for doc in "$GBX_ROOT"/README.md "$GBX_ROOT"/docs/*.md "$GBX_ROOT"/docs/plugins/*.md \
+	"$GBX_ROOT"/sdk/template/README.md "$GBX_ROOT"/sdk/examples/*/README.md; do
 	[ -f "$doc" ] || continue
 	name=$(basename "$doc")
+	case "$doc" in "$GBX_ROOT"/sdk/*) name=$(echo "${doc#"$GBX_ROOT"/}" | tr / -) ;; esac
 	d="$T/doc-$name"
 	mkdir -p "$d"
 	# split the doc into numbered pieces: NNN.file.NAME or NNN.test

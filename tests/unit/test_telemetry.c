@@ -697,7 +697,7 @@ static void test_plugin_run(void)
 	CHECK(rc == -1 && ret.type == GBX_STR && strstr(ret.str, "telemetry.rate"),
 	      "lua: a bad argument raises an error");
 
-	struct gbx_summary s = {sizeof s, N, N - failed, failed, 0, 0, N, retried, 0, 1234.5, 0};
+	struct gbx_summary s = {sizeof s, N, N - failed, failed, 0, 0, N, retried, 0, 1234.5, 0, 0, NULL, 0};
 	tel_run_end(self, N - failed, failed);
 	tel_run_summary(self, &s);
 

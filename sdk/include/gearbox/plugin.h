@@ -12,12 +12,28 @@
  * Hooks are optional: leave a pointer NULL and the engine never calls it (the
  * engine keeps, per hook, an array of only the plugins that set it).
  *
- * Threading: init, fini, run_start, run_end, tick and a kind's validate run on
- * the engine's main thread; before_task and after_task run on worker threads,
- * possibly several at once, and must be thread-safe; a kind's run() runs on a
- * worker thread. No hook may block for long: before/after sit on every task's
- * path. log() and event() may be called from any hook, but not from a Lua
- * function a policy calls (policies run under the engine's lock).
+ * THREADING CONTRACT (docs/plugins.md quotes this block; keep them equal)
+ *
+ * T1. Main thread, no host lock held: init, fini, attempt_sample, a kind's
+ *     validate, validate_run, run_start, tick, run_end, run_summary, command,
+ *     and task_free for tasks that never ended (after run_end).
+ * T2. Worker threads, no host lock held, several at once: before_task,
+ *     after_task, after_attempt, a kind's run. They must be thread-safe.
+ * T3. Under the engine's lock, one at a time: Lua functions a policy calls
+ *     (on whichever worker thread runs the policy), and task_free for a
+ *     task that ended (on the thread that completed it).
+ * T4. Host functions never take the engine's lock and never call into a
+ *     plugin, so each may be called from any hook (T1-T3), from any thread
+ *     of the plugin's own, while the plugin holds its own mutexes, as long
+ *     as the host table is valid (init to the end of fini), except:
+ *     lua_fn from init only; the task accessors and task_data only with a
+ *     task a hook received, during that call (task_data not from task_free).
+ * T5. Lock order: host locks come before plugin locks. A plugin may take its
+ *     own mutex in any hook and call host functions while holding it; it
+ *     must never make a T3 call (a Lua function, task_free) wait for a
+ *     plugin thread or a T2 hook, since those may be waiting for the engine's
+ *     lock. No hook may block for long: T2 hooks sit on every task's path;
+ *     one that waits on something external polls host->stop_fd() too.
  *
  * Ownership: every pointer the host passes in is borrowed for the duration of
  * the call. Every pointer a plugin hands back in a struct (strings, output,
@@ -38,6 +54,11 @@ extern "C" {
 #define GBX_PLUGIN_ABI_MAJOR 1
 #define GBX_PLUGIN_ABI_MINOR 4
 #define GBX_PLUGIN_SYMBOL "gbx_plugin_descriptor"
+
+/* ABI 1.4: a GBX_DEFER with delay_ms 0 (or less) is ready again after this
+ * many ms, the engine's next tick: a plugin that defers "until later" never
+ * makes the engine spin. */
+#define GBX_DEFER_TICK_MS 10
 
 /* Declares the descriptor with the right name and visibility. */
 #define GBX_PLUGIN_EXPORT __attribute__((visibility("default"))) const struct gbx_plugin gbx_plugin_descriptor
@@ -83,12 +104,34 @@ struct gbx_attempt {
 				* the result is a plain success, and the times are 0 */
 };
 
+/* ABI 1.4: a name and how many (tasks of a kind, deferrals by a plugin, ...). */
+struct gbx_count {
+	const char *name;
+	int64_t n;
+};
+
 /* Counts at the end of a run, for run_summary (ABI 1.1). */
 struct gbx_summary {
 	size_t size;           /* sizeof(struct gbx_summary) as the host knows it */
 	int64_t tasks, ok, failed, skipped, not_started, attempts, retried, resumed;
 	double wall_ms;
 	int interrupted;
+	/* ABI 1.4 (read them only when size covers them): */
+	int64_t deferrals;     /* GBX_DEFER verdicts in the run, all plugins together */
+	const struct gbx_count *deferred_by; /* per plugin that deferred any: its name, its count */
+	size_t ndeferred_by;
+};
+
+/* ABI 1.4: what validate_run is told about the workload about to run. Arrays
+ * and strings are borrowed for the call. */
+struct gbx_run_info {
+	size_t size;           /* sizeof(struct gbx_run_info) as the host knows it */
+	const char *workload;  /* the workload's file (or "<command line>") */
+	int64_t ntasks;
+	const struct gbx_count *kinds;   /* tasks per kind ("exec", "sim", a plugin's), by name */
+	size_t nkinds;
+	const struct gbx_count *targets; /* tasks per target, by name; tasks without one are not counted */
+	size_t ntargets;
 };
 
 enum gbx_verdict {
@@ -104,7 +147,11 @@ struct gbx_before {
 	struct gbx_result result; /* GBX_ANSWER: copied by the host */
 	const char *label;     /* GBX_ANSWER: how events and the journal call it, e.g. "cached" */
 	const char *reason;    /* GBX_REJECT: why, copied by the host */
-	int64_t delay_ms;      /* GBX_DEFER */
+	int64_t delay_ms;      /* GBX_DEFER: ms until it is ready again; 0 or less: the next tick
+				* (a few ms, never at once); capped at one hour */
+	/* ABI 1.4 (a plugin built against 1.3 leaves it zero): */
+	const char *message;   /* GBX_ANSWER with result.ok 0: why, shown where a runner's
+				* message is (summary, events, journal); copied by the host */
 };
 
 /* The engine's metrics, for tick(). */
@@ -142,7 +189,8 @@ struct gbx_host {
 	/* Adds `table.name(...)` for policies. Call from init() only. Returns 0 or -1. */
 	int (*lua_fn)(void *ctx, const char *table, const char *name, gbx_lua_fn fn, void *self);
 
-	/* Task accessors: strings are borrowed, valid while the task is. NULL when absent. */
+	/* Task accessors: strings are borrowed, valid during the hook call that
+	 * received the task (T4). NULL when absent. */
 	const char *(*task_id)(const gbx_task *t);
 	const char *(*task_kind)(const gbx_task *t);
 	const char *(*task_target)(const gbx_task *t);
@@ -172,6 +220,22 @@ struct gbx_host {
 	 * from, or the working directory when there is none: resolve relative
 	 * paths in the plugin's config against it. Borrowed, valid until fini(). */
 	const char *(*config_dir)(void *ctx);
+	/* Per-task, per-plugin storage: the address of this plugin's pointer for
+	 * task t, NULL at first, NULL when the plugin sets no task_free (the host
+	 * keeps room only for plugins that do). From a hook that receives t (or a
+	 * kind's run) on that hook's thread. The host calls task_free(self, t,
+	 * data) with the pointer when the task ends (done, failed for good,
+	 * skipped) or, for tasks that never end, after run_end. */
+	void **(*task_data)(void *ctx, const gbx_task *t);
+	/* How many times the task was deferred (GBX_DEFER, any plugin) so far. */
+	int (*task_deferrals)(const gbx_task *t);
+	/* 1 once the run is stopping (Ctrl-C, SIGTERM, a halt): a hook that waits
+	 * should give up and answer a failure. Any thread. */
+	int (*stopping)(void *ctx);
+	/* A file descriptor that becomes readable when the run starts stopping, to
+	 * poll() beside the fd a blocking hook waits on. Owned by the host: never
+	 * read, write or close it. -1 when it cannot be made. Any thread. */
+	int (*stop_fd)(void *ctx);
 };
 
 /* A task kind a plugin adds. */
@@ -240,6 +304,19 @@ struct gbx_plugin {
 	 * before the slot waits for work, and before run_end. So counts stay
 	 * exact, and lag by at most 50 ms plus the slot's current attempt. */
 	double (*attempt_sample)(void *self);
+
+	/* ABI 1.4: once the workload is loaded and its kinds validated, before
+	 * the run starts (and by `gearbox check`), on the main thread, with the
+	 * run's kinds, targets and counts: warn with host->log about config that
+	 * matches nothing. Return 0, or -1 with a message in err to refuse the
+	 * run (exit 2, the message prefixed with the plugin's name). */
+	int (*validate_run)(void *self, const struct gbx_run_info *ri, char *err, size_t errlen);
+	/* ABI 1.4: frees what the plugin put in host->task_data(ctx, t); called
+	 * once per task whose pointer is not NULL, when the task ends (under the
+	 * engine's lock: free and return, call no host function but log) or,
+	 * for tasks that never ended, on the main thread after run_end. A plugin
+	 * that uses task_data must set it. */
+	void (*task_free)(void *self, const gbx_task *t, void *data);
 };
 
 #ifdef __cplusplus
