@@ -200,14 +200,25 @@ static void after_hooks(const struct plugin_set *ps, struct worker *w, int64_t t
 	}
 }
 
+#ifndef GBX_BENCH_NO_NODES
+/* --nodes: out of the way of the local path */
+__attribute__((cold, noinline)) static void run_remote(struct engine *e, const struct task *t,
+						       struct runner_ctx *rc, struct attempt *a)
+{
+	nodes_run(e->o.nodes, t, rc, a);
+}
+#endif
+
 /* Runs one attempt with the runner of the task's kind. */
 static void run_attempt(struct engine *e, const struct task *t, struct runner_ctx *rc,
 			struct attempt *a)
 {
+#ifndef GBX_BENCH_NO_NODES /* tests/bench/bench_nodes.sh builds without, to price this */
 	if (__builtin_expect(e->o.nodes != NULL, 0) && t->spec->kind != KIND_PLUGIN) {
-		nodes_run(e->o.nodes, t, rc, a); /* on an agent (plugin kinds stay here) */
+		run_remote(e, t, rc, a); /* on an agent (plugin kinds stay here) */
 		return;
 	}
+#endif
 	switch (t->spec->kind) {
 	case KIND_SIM:
 		sim_run(t, rc, a);

@@ -235,11 +235,13 @@ static int decide_retry(struct engine *e, struct task *t, const struct attempt *
 	return 1;
 }
 
+#ifndef GBX_BENCH_NO_NODES
 /* Under e->mu: the attempt's node was lost (nodes.c). The task is not to
  * blame: it goes back to the ready queue at once, and the attempt does not
  * count against its retries unless the config says so. With no node left
  * the run halts. Returns 1 when the task will not run again in this run. */
-static int lost(struct engine *e, uint32_t idx, struct attempt *a)
+__attribute__((cold, noinline)) static int lost(struct engine *e, uint32_t idx,
+						 struct attempt *a)
 {
 	struct task *t = &e->wl->tasks[idx];
 	e->n_lost++;
@@ -264,6 +266,7 @@ static int lost(struct engine *e, uint32_t idx, struct attempt *a)
 		pthread_cond_signal(&e->cv);
 	return 0;
 }
+#endif
 
 /* Records the end of an attempt: final success or failure, or a retry.
  * Returns 1 when the attempt is final (its output should be shown). */
@@ -326,11 +329,13 @@ static int complete(struct engine *e, struct worker *w, uint32_t idx, struct att
 		t->state = ST_WAITING;
 		return 1;
 	}
+#ifndef GBX_BENCH_NO_NODES /* see attempt.c */
 	if (a->fkind == FK_LOST) {
 		int r = lost(e, idx, a);
 		if (r >= 0)
 			return r;
 	}
+#endif
 	if (!a->ok && a->fkind >= FK_EXIT && a->fkind <= FK_SHED)
 		e->pstats.failures[a->fkind - FK_EXIT]++;
 	if (a->ok && t->attempts > 1 && t->last_fkind >= FK_EXIT && t->last_fkind <= FK_SHED)

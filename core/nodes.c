@@ -1162,17 +1162,11 @@ void nodes_run(struct nodes *ns, const struct task *t, struct runner_ctx *rc, st
 	int64_t start = now_ns();
 	struct call c;
 	memset(&c, 0, sizeof c);
-	c.efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	/* the worker's own wake fd: an answer, a loss, a free slot and a stop
+	 * request all wake the one poll; the flags say which */
+	c.efd = rc->wake_fd;
 	c.a = a;
 	a->node = -1;
-	if (c.efd < 0) {
-		a->start_ns = start;
-		a->end_ns = now_ns();
-		a->fkind = FK_ERROR;
-		a->exit_code = -1;
-		snprintf(a->msg, sizeof a->msg, "eventfd: %s", strerror(errno));
-		return;
-	}
 	struct node_view vs[64];
 	pthread_mutex_lock(&ns->mu);
 	int pick = -1, waiting = 0;
@@ -1201,7 +1195,6 @@ void nodes_run(struct nodes *ns, const struct task *t, struct runner_ctx *rc, st
 			if (waiting)
 				del_waiter(ns, c.efd);
 			pthread_mutex_unlock(&ns->mu);
-			close(c.efd);
 			a->start_ns = start;
 			a->end_ns = now_ns();
 			a->fkind = FK_LOST;
@@ -1214,17 +1207,13 @@ void nodes_run(struct nodes *ns, const struct task *t, struct runner_ctx *rc, st
 			waiting = 1;
 		}
 		pthread_mutex_unlock(&ns->mu);
-		struct pollfd p[2] = {{rc->wake_fd, POLLIN, 0}, {c.efd, POLLIN, 0}};
-		poll(p, 2, 1000);
-		if (p[0].revents)
-			efd_drain(rc->wake_fd);
-		if (p[1].revents)
+		struct pollfd p = {c.efd, POLLIN, 0};
+		if (poll(&p, 1, 1000) > 0)
 			efd_drain(c.efd);
 		pthread_mutex_lock(&ns->mu);
 		if (atomic_load(rc->stop)) {
 			del_waiter(ns, c.efd);
 			pthread_mutex_unlock(&ns->mu);
-			close(c.efd);
 			set_stopped(a, start);
 			return;
 		}
@@ -1255,14 +1244,12 @@ void nodes_run(struct nodes *ns, const struct task *t, struct runner_ctx *rc, st
 	pthread_mutex_unlock(&nd->wmu);
 	int killed = 0;
 	while (!atomic_load(&c.state)) {
-		struct pollfd p[2] = {{rc->wake_fd, POLLIN, 0}, {c.efd, POLLIN, 0}};
-		int r = poll(p, 2, -1);
+		struct pollfd p = {c.efd, POLLIN, 0};
+		int r = poll(&p, 1, -1);
 		if (r < 0 && errno != EINTR)
 			break;
-		if (p[1].revents)
+		if (p.revents) {
 			efd_drain(c.efd);
-		if (p[0].revents) {
-			efd_drain(rc->wake_fd);
 			if (atomic_load(rc->stop) && !killed) {
 				killed = 1;
 				b.len = 0;
@@ -1298,6 +1285,8 @@ void nodes_run(struct nodes *ns, const struct task *t, struct runner_ctx *rc, st
 		snprintf(a->msg, sizeof a->msg, "node %.60s lost: %.180s", nd->name, nd->why);
 		pthread_mutex_unlock(&ns->mu);
 	}
+	/* taking mu also waits for the reader's or node_down's post, which
+	 * comes after the state; drain it so the next attempt's wait is not cut */
 	pthread_mutex_lock(&ns->mu);
 	if (st == 1) {
 		nd->busy_ns += a->end_ns - a->start_ns;
@@ -1305,8 +1294,7 @@ void nodes_run(struct nodes *ns, const struct task *t, struct runner_ctx *rc, st
 		kstat_add(nd, kind_of(t), a->ok, (double)(a->end_ns - a->start_ns) / 1e6);
 	}
 	pthread_mutex_unlock(&ns->mu);
-	/* the reader or node_down may post after we saw the state: only then close */
-	close(c.efd);
+	efd_drain(c.efd);
 }
 
 void nodes_summary(struct nodes *ns, FILE *f)
