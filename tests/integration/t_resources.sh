@@ -177,3 +177,29 @@ expect "peak memory: events, journal, --stats and the summary have it, big20 fir
 	       jq -e -s 'map(select(.id == \"big20\"))[0].peak_kb > 20000' jm.jsonl >/dev/null &&
 	       jq -e '.peak_memory_kb.measured == 2 and .peak_memory_kb.max > 20000' stm.json >/dev/null &&
 	       grep -q '^gearbox: top memory: big20 [0-9.]* MB, tiny ' '$T/err'"
+
+# the ratelimit plugin: a token bucket per target; over any window the
+# starts towards a target are at most burst + rate x window, within one token
+awk 'BEGIN { printf "{\"tasks\": ["
+	for (i = 0; i < 30; i++) printf "%s{\"id\":\"r%d\",\"kind\":\"sim\",\"target\":\"%s\"}", i ? "," : "", i, (i % 3) ? "api" : "other"
+	printf "]}\n" }' >rl.json
+echo '{"plugins": {"ratelimit": {"rate": 50, "burst": 2, "targets": {"other": {"rate": 20, "burst": 1}}}}}' >rlc.json
+# worst TARGET RATE BURST EVENTS: the largest excess of starts in a window
+# over burst + rate x window, across all windows between two starts
+worst() {
+	jq -s --arg tg "$1" --argjson rate "$2" --argjson burst "$3" --slurpfile w rl.json '
+	  ($w[0].tasks | map({(.id): .target}) | add) as $tgt
+	  | [.[] | select(.event == "started" and $tgt[.id] == $tg) | .t_ms] | sort as $t
+	  | [range(0; $t | length) as $i | range($i; $t | length) as $j
+	     | ($j - $i + 1) - ($burst + $rate * ($t[$j] - $t[$i]) / 1000)] | max' "$4"
+}
+run_gbx run rl.json --config rlc.json --enable ratelimit -j 4 --events evr.jsonl --no-progress
+wa=$(worst api 50 2 evr.jsonl); wo=$(worst other 20 1 evr.jsonl)
+expect "ratelimit: api 50/s burst 2 and other 20/s burst 1 hold within one token (excess $wa, $wo)" \
+	sh -c "[ '$rc' = 0 ] && jq -e -n '$wa <= 1 and $wo <= 1' >/dev/null && grep -q '\"event\":\"ratelimit.summary\"' evr.jsonl"
+run_gbx run rl.json -j 4 --events evr0.jsonl --no-progress
+w0=$(worst api 50 2 evr0.jsonl)
+expect "without ratelimit the same starts exceed the rate (excess $w0)" jqok -n "$w0 > 1"
+echo '{"plugins": {"ratelimit": {"rate": -1}}}' >rlbad.json
+run_gbx run rl.json --config rlbad.json --enable ratelimit --no-progress
+expect "ratelimit: a bad rate is exit 2 naming it" sh -c "[ '$rc' = 2 ] && grep -q 'rate: expected a number' '$T/err'"
