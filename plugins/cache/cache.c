@@ -26,6 +26,9 @@ struct pend {
 	const gbx_task *t;
 	int answered;
 	int lease;             /* this process holds the remote lease on key */
+	char *depfile;         /* the task's depfile: key is k2, key1 the base key */
+	uint8_t key1[16];
+	int no_manifest;       /* a depfile task never stored: a miss without a lookup */
 	struct flight *flight; /* this attempt runs the action others here wait for */
 	uint8_t key[16];
 	struct mem_item *hit; /* answered: the entry replayed (its inline output is borrowed) */
@@ -142,6 +145,7 @@ static void pend_free(struct cache *c, struct pend *p)
 	if (p->lease) /* not stored: let another process run it */
 		remote_store(c, p->key, NULL, 0, 1);
 	flight_leave(c, p->flight);
+	free(p->depfile);
 	mem_release(p->hit);
 	sb_free(&p->out);
 	sb_free(&p->err);
@@ -410,7 +414,16 @@ static void cache_before(void *self, const gbx_task *t, struct gbx_before *ans)
 	pend_free(c, pend_take(c, t));
 	int waited = 0;
 	p->flight = flight_enter(c, p->key, &waited);
-	int hit = lookup(c, t, p, ans);
+	if ((p->depfile = task_depfile(c, t))) {
+		/* the key is the base key plus the files its last depfile listed */
+		memcpy(p->key1, p->key, 16);
+		char **deps = NULL, *wd = task_workdir(c, t);
+		p->no_manifest = !wd || manifest_read(c, p->key1, &deps) != 0 ||
+		                 key_with_deps(c, p->key1, wd, deps, p->key) != KEY_OK;
+		strv_free(deps);
+		free(wd);
+	}
+	int hit = !p->no_manifest && lookup(c, t, p, ans);
 	if (hit) {
 		flight_leave(c, p->flight);
 		p->flight = NULL;
@@ -534,8 +547,29 @@ static void cache_after(void *self, const gbx_task *t, const struct gbx_result *
 	/* failures are kept only when asked, and only a plain non-zero exit:
 	 * a signal, a timeout or a spawn error says more about the moment than the task */
 	int keep = r->ok || (c->cache_failures && r->failure && !strcmp(r->failure, "exit"));
-	if (!p->answered && keep)
+	if (!p->answered && keep && p->depfile) {
+		/* the deps the task reported join the key it is stored under */
+		char *wd = task_workdir(c, t), *df = wd ? path_join(wd, p->depfile) : NULL;
+		struct sbuf b = {0};
+		char **deps = NULL;
+		uint8_t k2[16];
+		int none = 0; /* a lease under the old key is released by pend_free */
+		if (!df || read_file(df, &b, 1 << 24) != 0)
+			cache_log(c, 1, "task %s: not cached: its depfile %s was not written",
+			          task_name(c, t), p->depfile);
+		else if (!(deps = depfile_parse(b.p, b.len)) && b.len)
+			cache_log(c, 1, "task %s: not cached: its depfile %s cannot be read as one",
+			          task_name(c, t), p->depfile);
+		else if (manifest_write(c, p->key1, deps) == 0 &&
+		         key_with_deps(c, p->key1, wd, deps, k2) == KEY_OK)
+			store(c, t, k2, r, &none);
+		strv_free(deps);
+		sb_free(&b);
+		free(df);
+		free(wd);
+	} else if (!p->answered && keep) {
 		store(c, t, p->key, r, &p->lease);
+	}
 	pend_free(c, p);
 }
 
@@ -1101,6 +1135,8 @@ static const char *const cache_config_keys[] = {
     "root",      "remote",         "remote_deadline_ms", "remote_ttl_s", "remote_max_blob_mb",
     "remote_open_s", "remote_lease_ms", "remote_queue_mb", NULL};
 
+static const char *const cache_task_fields[] = {"depfile", NULL};
+
 GBX_PLUGIN_EXPORT = {
     .abi_major = GBX_PLUGIN_ABI_MAJOR,
     .abi_minor = GBX_PLUGIN_ABI_MINOR,
@@ -1109,6 +1145,7 @@ GBX_PLUGIN_EXPORT = {
     .description = "action cache: replays a task's exit status, output and declared outputs "
                    "when its command, env, cwd, stdin and inputs are unchanged",
     .config_keys = cache_config_keys,
+    .task_fields = cache_task_fields,
     .init = cache_init,
     .fini = cache_fini,
     .run_start = cache_run_start,

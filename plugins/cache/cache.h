@@ -8,6 +8,7 @@
  *   key.c        the key of a task: command, env, cwd, stdin, input contents
  *   disk.c       the disk level: lock, entries, blobs, restore, gc, clear, stats
  *   writer.c     a thread that writes entry files off the task path
+ *   deps.c       depfiles (Makefile format) and the manifests that keep their lists
  *   remote.c     the remote level on Redis: lookups with a deadline, leases,
  *                a breaker, and a thread that writes stores behind
  *   cache.c      the descriptor, config, hooks, Lua functions, `gearbox cache`
@@ -264,6 +265,24 @@ void writer_stop(struct cache *c); /* run_end, fini: drains the queue */
  * written blobs) at once; else through the writer when it has room. */
 void entry_store(struct cache *c, const uint8_t key[16], const void *p, size_t n, int lk);
 
+/* ---- deps.c ----------------------------------------------------------------- */
+
+/* The prerequisites a Makefile-format depfile lists (cc -MMD, -MP), in
+ * order, without duplicates: a NULL-terminated array of new strings (free
+ * with strv_free), or NULL when it has none or is not a depfile. */
+char **depfile_parse(const char *text, size_t len);
+void strv_free(char **v);
+/* The deps recorded for base key k1 (DIR/v1/deps/xx/K1): 0 with *deps set,
+ * 1 none recorded, -1 unreadable. */
+int manifest_read(struct cache *c, const uint8_t k1[16], char ***deps);
+int manifest_write(struct cache *c, const uint8_t k1[16], char *const *deps);
+/* The key of a task with a depfile: k1 and the state of each dep (as inputs
+ * are hashed), relative to workdir. KEY_OK or KEY_UNCACHEABLE. */
+int key_with_deps(struct cache *c, const uint8_t k1[16], const char *workdir, char *const *deps,
+                  uint8_t k2[16]);
+/* The task's depfile field, a new string, or NULL. */
+char *task_depfile(struct cache *c, const gbx_task *t);
+
 /* ---- remote.c --------------------------------------------------------------- */
 
 struct remote_cfg {
@@ -302,6 +321,8 @@ int disk_setup(struct cache *c);
 int disk_lock(struct cache *c, int exclusive, int wait);
 void disk_unlock(int fd);
 char *entry_path(struct cache *c, const uint8_t key[16]);
+char *manifest_path(struct cache *c, const uint8_t k[16]);
+int disk_write_file(struct cache *c, const char *dst, const void *p, size_t n); /* atomic */
 char *blob_path(struct cache *c, const uint8_t h[16]);
 /* Reads and checks the entry for key into *buf; 0, 1 when absent, -1 corrupt
  * (why set; the damaged file is removed). Caller holds the shared lock. */

@@ -47,9 +47,9 @@ static char *sub(struct cache *c, const char *what)
 
 int disk_setup(struct cache *c)
 {
-	static const char *const dirs[] = {"entries", "blobs"};
+	static const char *const dirs[] = {"entries", "blobs", "deps"};
 	int rc = mkdir_p(c->root, 0777);
-	for (size_t i = 0; i < 2 && !rc; i++) {
+	for (size_t i = 0; i < 3 && !rc; i++) {
 		char *p = sub(c, dirs[i]);
 		rc = p ? mkdir_p(p, 0777) : -ENOMEM;
 		free(p);
@@ -125,6 +125,18 @@ char *entry_path(struct cache *c, const uint8_t key[16])
 char *blob_path(struct cache *c, const uint8_t h[16])
 {
 	return fanout_path(c, "blobs", h);
+}
+
+static int write_atomic(struct cache *c, const char *dst, const void *p, size_t n);
+
+char *manifest_path(struct cache *c, const uint8_t k[16])
+{
+	return fanout_path(c, "deps", k);
+}
+
+int disk_write_file(struct cache *c, const char *dst, const void *p, size_t n)
+{
+	return write_atomic(c, dst, p, n);
 }
 
 int is_tmpname(const char *name)
@@ -1115,9 +1127,11 @@ int disk_clear(struct cache *c)
 	uint64_t n = 0;
 	scan(c, "entries", rm_file, rm_file, &n);
 	scan(c, "blobs", rm_file, rm_file, &n);
+	scan(c, "deps", rm_file, rm_file, &n);
 	scan(c, NULL, NULL, rm_file, &n);
 	rm_fanout(c, "entries");
 	rm_fanout(c, "blobs");
+	rm_fanout(c, "deps");
 	static const char *const files[] = {"statcache", "stats"};
 	for (size_t i = 0; i < 2; i++) {
 		char *p = sub(c, files[i]);

@@ -12,6 +12,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <fnmatch.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -235,9 +236,118 @@ static void walk(struct kb *k, const char *dir)
 	free(names);
 }
 
+/* ---- glob inputs (src/ ** / *.h, without the spaces) ------------------------- */
+
+struct globres {
+	char **v;
+	size_t n, cap;
+};
+
+static void glob_add(struct globres *g, const char *rel)
+{
+	if (g->n == g->cap) {
+		size_t cap = g->cap ? g->cap * 2 : 16;
+		char **nv = realloc(g->v, cap * sizeof *nv);
+		if (!nv)
+			return;
+		g->v = nv;
+		g->cap = cap;
+	}
+	if ((g->v[g->n] = strdup(rel)))
+		g->n++;
+}
+
+/* Matches segs[i..] under workdir/rel; ** is any number of folders (symlinks
+ * to folders are not followed, dot-names match only a pattern naming them). */
+static void glob_walk(struct kb *k, const char *workdir, const char *rel, char **segs, size_t nseg,
+                      size_t i, struct globres *g, int depth)
+{
+	if (depth > 64)
+		return;
+	char *dir = rel[0] ? path_join(workdir, rel) : strdup(workdir);
+	if (!dir)
+		return;
+	if (i == nseg) {
+		if (rel[0])
+			glob_add(g, rel);
+		free(dir);
+		return;
+	}
+	const char *seg = segs[i];
+	if (!strcmp(seg, "**"))
+		glob_walk(k, workdir, rel, segs, nseg, i + 1, g, depth + 1);
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	while (d && (de = readdir(d))) {
+		const char *nm = de->d_name;
+		if (!strcmp(nm, ".") || !strcmp(nm, ".."))
+			continue;
+		size_t rl = strlen(rel), nl = strlen(nm);
+		char *sub = malloc(rl + nl + 2);
+		if (!sub)
+			break;
+		snprintf(sub, rl + nl + 2, "%s%s%s", rel, rl ? "/" : "", nm);
+		if (!strcmp(seg, "**")) {
+			struct stat st;
+			char *abs = path_join(workdir, sub);
+			if (abs && nm[0] != '.' && lstat(abs, &st) == 0 && S_ISDIR(st.st_mode) &&
+			    !(st.st_dev == k->c->dir_dev && st.st_ino == k->c->dir_ino))
+				glob_walk(k, workdir, sub, segs, nseg, i, g, depth + 1);
+			free(abs);
+		} else if (fnmatch(seg, nm, FNM_PERIOD) == 0) {
+			glob_walk(k, workdir, sub, segs, nseg, i + 1, g, depth + 1);
+		}
+		free(sub);
+	}
+	if (d)
+		closedir(d);
+	free(dir);
+}
+
+/* A glob input: the pattern, then each match in byte order with its state. */
+static void glob_input(struct kb *k, const char *workdir, const char *pat)
+{
+	char *copy = strdup(pat), *segs[128];
+	size_t nseg = 0;
+	struct globres g = {0};
+	if (!copy) {
+		k->rc = KEY_UNCACHEABLE;
+		return;
+	}
+	for (char *sv = NULL, *t = strtok_r(copy, "/", &sv); t && nseg < 128; t = strtok_r(NULL, "/", &sv))
+		if (strcmp(t, "."))
+			segs[nseg++] = t;
+	fields(k, 'G', pat);
+	glob_walk(k, pat[0] == '/' ? "/" : workdir, "", segs, nseg, 0, &g, 0);
+	if (g.n)
+		qsort(g.v, g.n, sizeof *g.v, cmp_str);
+	for (size_t i = 0; i < g.n; i++) {
+		if (i && !strcmp(g.v[i], g.v[i - 1]))
+			continue; /* ** can reach one file twice */
+		char *abs = path_join(pat[0] == '/' ? "/" : workdir, g.v[i]);
+		struct stat st;
+		if (abs && lstat(abs, &st) == 0 && !S_ISDIR(st.st_mode)) {
+			fields(k, 'N', g.v[i]);
+			if (S_ISLNK(st.st_mode) && stat(abs, &st) != 0)
+				field(k, 'M', NULL, 0);
+			else
+				node(k, abs, &st);
+		}
+		free(abs);
+	}
+	for (size_t i = 0; i < g.n; i++)
+		free(g.v[i]);
+	free(g.v);
+	free(copy);
+}
+
 /* A declared input: followed if it is a symlink; missing is a state too. */
 static void input(struct kb *k, const char *workdir, const char *decl)
 {
+	if (strpbrk(decl, "*?[")) {
+		glob_input(k, workdir, decl);
+		return;
+	}
 	char *p = path_join(workdir, decl);
 	if (!p) {
 		k->rc = KEY_UNCACHEABLE;
@@ -371,5 +481,22 @@ int key_task(struct cache *c, const gbx_task *t, uint8_t key[16], int quick)
 	memcpy(key, cn.digest, 16);
 	XXH3_freeState(k.st);
 	free(workdir);
+	return k.rc;
+}
+
+int key_with_deps(struct cache *c, const uint8_t k1[16], const char *workdir, char *const *deps,
+                  uint8_t k2[16])
+{
+	struct kb k = {c, XXH3_createState(), NULL, KEY_OK};
+	if (!k.st)
+		return KEY_UNCACHEABLE;
+	XXH3_128bits_reset(k.st);
+	field(&k, 'K', k1, 16);
+	for (size_t i = 0; deps && deps[i] && k.rc == KEY_OK; i++)
+		input(&k, workdir, deps[i]);
+	XXH128_canonical_t cn;
+	XXH128_canonicalFromHash(&cn, XXH3_128bits_digest(k.st));
+	memcpy(k2, cn.digest, 16);
+	XXH3_freeState(k.st);
 	return k.rc;
 }
