@@ -91,6 +91,12 @@ struct flight {
 	uint8_t key[16];
 };
 
+static int stopping(struct cache *c)
+{
+	return GBX_HOST_HAS(c->host, stopping) && c->host->stopping &&
+	       c->host->stopping(c->host->ctx);
+}
+
 /* Waits while an identical action is in flight here, then registers ours.
  * Returns our flight (NULL when out of memory). */
 static struct flight *flight_enter(struct cache *c, const uint8_t key[16], int *waited)
@@ -107,7 +113,16 @@ static struct flight *flight_enter(struct cache *c, const uint8_t key[16], int *
 		if (!g)
 			break;
 		*waited = 1;
-		pthread_cond_wait(&c->fl_cv, &c->fl_mu);
+		if (stopping(c))
+			break; /* the run is stopping: no more waiting */
+		struct timespec dl;
+		clock_gettime(CLOCK_REALTIME, &dl);
+		dl.tv_nsec += 100000000; /* to look at stopping now and then */
+		if (dl.tv_nsec >= 1000000000) {
+			dl.tv_sec++;
+			dl.tv_nsec -= 1000000000;
+		}
+		pthread_cond_timedwait(&c->fl_cv, &c->fl_mu, &dl);
 	}
 	f->next = c->flights;
 	c->flights = f;
@@ -263,7 +278,7 @@ static struct mem_item *from_remote(struct cache *c, const gbx_task *t, struct p
 			inc(&c->n.lease_waits, 1);
 			waited_until = mono_ns() + remote_lease_ms(c) * 1000000;
 		}
-		if (mono_ns() > waited_until)
+		if (mono_ns() > waited_until || stopping(c))
 			break; /* the holder renews nothing: past one lease, run it here */
 		struct timespec ts = {0, pause_ns};
 		nanosleep(&ts, NULL); /* polling the holder's entry, backing off to 50 ms */
@@ -934,12 +949,20 @@ static int cache_init(const struct gbx_host *host, const char *cfg, void **self,
 	c->proc_cwd = strdup(cwd);
 	c->dir = path_join(cwd, dir);
 	char str[4096];
-	if ((v = gbx_json_member(cfg, "root"))) {
-		if (gbx_json_string(v, str, sizeof str) || !str[0]) {
-			bad(err, errlen, "root", "a non-empty string (a directory)", v);
-			goto fail;
-		}
-		char *j = path_join(cwd, str), *real = j ? realpath(j, NULL) : NULL;
+	/* the project root: `root` (relative to the config file's folder), else that folder */
+	const char *cdir = GBX_HOST_HAS(host, config_dir) && host->config_dir
+	                       ? host->config_dir(host->ctx)
+	                       : NULL;
+	if (!cdir)
+		cdir = cwd;
+	snprintf(str, sizeof str, ".");
+	if ((v = gbx_json_member(cfg, "root")) &&
+	    (gbx_json_string(v, str, sizeof str) || !str[0])) {
+		bad(err, errlen, "root", "a non-empty string (a directory)", v);
+		goto fail;
+	}
+	{
+		char *j = path_join(cdir, str), *real = j ? realpath(j, NULL) : NULL;
 		free(j);
 		if (!real) {
 			snprintf(err, errlen, "root: cannot use \"%s\": %s", str, strerror(errno));
