@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "agent.h"
+#include "import.h"
 #include "bench.h"
 #include "config.h"
 #include "engine.h"
@@ -42,6 +43,8 @@ static const char usage_main[] =
 	"                                     say which pay, with the numbers\n"
 	"  agent [--labels L,..] [--cores N] run the tasks a controller sends on stdin\n"
 	"                                     (started by run --nodes; docs/nodes.md)\n"
+	"  import compdb|ninja FILE [-o OUT]  a workload from compile_commands.json or\n"
+	"                                     build.ninja: one task per command (docs/import.md)\n"
 	"  plugins [--config FILE] [--enable P] [--disable P]\n"
 	"                                     list the plugins found, enabled or not, and why\n"
 	"\n"
@@ -587,6 +590,8 @@ int main(int argc, char **argv)
 		return bench_main(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "agent"))
 		return agent_main(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "import"))
+		return import_main(argc - 1, argv + 1);
 	struct cli c;
 	memset(&c, 0, sizeof c);
 	c.cmd = argv[1];

@@ -3,11 +3,12 @@
 # Usage: tools/deps.sh [bench] [nodes]   (bench also installs ninja and the
 # peers' libraries; nodes installs openssh-server, slurm-wlm and munge for
 # t_nodes_*.sh). GNU parallel is always installed: t_parallel*.sh compare
-# gearbox parallel with it case by case.
+# gearbox parallel with it case by case; ninja and bear are always installed:
+# t_import.sh builds a project through `gearbox import ninja` and `compdb`.
 set -e
 need=""
 have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
-for p in pkg-config liblua5.4-dev libjansson-dev libxxhash-dev jq procps bsdutils python3 redis-server libhiredis-dev parallel; do
+for p in pkg-config liblua5.4-dev libjansson-dev libxxhash-dev jq procps bsdutils python3 redis-server libhiredis-dev parallel ninja-build bear; do
 	have_pkg "$p" || need="$need $p"
 done
 for a in "$@"; do
