@@ -10,7 +10,8 @@
  * Each task gets argv (the entry's `arguments`, or its `command` split as
  * a POSIX shell would when it has no shell operators; `sh` when it has), cwd
  * (the entry's directory), inputs and outputs, and meta.depfile when the
- * command writes one (-MF FILE, or -MD/-MMD next to -o OUT: OUT's stem.d).
+ * command writes one (-MF FILE, or -MD/-MMD next to -o OUT: OUT's stem.d);
+ * with --depfile-field it is the cache plugin's task field `depfile` instead.
  * Ids are the output paths (the source file when there is none), made
  * unique. The workload goes to stdout or to -o FILE, written whole (a temp
  * file renamed) so a failed import leaves no half a workload.
@@ -34,7 +35,9 @@ static const char usage_import[] =
 	"Writes a workload with one task per compile command (compdb) or per\n"
 	"build edge with a command (ninja, asked through `ninja -t`), with deps\n"
 	"from the build graph, inputs, outputs and depfiles (meta.depfile).\n"
-	"  -o FILE   write the workload there (default: stdout)\n";
+	"  -o FILE            write the workload there (default: stdout)\n"
+	"  --depfile-field    a depfile as the task field `depfile` (the cache plugin's:\n"
+	"                     the workload then needs the cache enabled), not meta.depfile\n";
 
 /* ---- splitting a command as sh would ---------------------------------- */
 
@@ -179,7 +182,7 @@ static json_t *strv_json(char *const *v)
 
 /* A task from a command (argv, or a shell command when argv is NULL). */
 static json_t *make_task(const char *id, const char *dir, char *const *argv, const char *sh,
-			 json_t *inputs, json_t *outputs, const char *depfile)
+			 json_t *inputs, json_t *outputs, const char *depfile, int depfile_field)
 {
 	json_t *t = json_object();
 	json_object_set_new(t, "id", json_string(id));
@@ -193,7 +196,9 @@ static json_t *make_task(const char *id, const char *dir, char *const *argv, con
 		json_object_set(t, "inputs", inputs);
 	if (outputs && json_array_size(outputs))
 		json_object_set(t, "outputs", outputs);
-	if (depfile)
+	if (depfile && depfile_field) /* the cache plugin's task field */
+		json_object_set_new(t, "depfile", json_string(depfile));
+	else if (depfile)
 		json_object_set_new(t, "meta", json_pack("{s:s}", "depfile", depfile));
 	return t;
 }
@@ -246,7 +251,8 @@ static int write_workload(json_t *wl, const char *out, struct err *err)
 /* ---- compdb --------------------------------------------------------------- */
 
 /* One compdb entry into a task; NULL with err. ids: the set of ids so far. */
-static json_t *compdb_task(json_t *e, size_t i, const char *file, json_t *ids, struct err *err)
+static json_t *compdb_task(json_t *e, size_t i, const char *file, json_t *ids, int dff,
+			   struct err *err)
 {
 	const char *dir = json_string_value(json_object_get(e, "directory"));
 	const char *src = json_string_value(json_object_get(e, "file"));
@@ -287,7 +293,7 @@ static json_t *compdb_task(json_t *e, size_t i, const char *file, json_t *ids, s
 		json_array_append_new(outputs, json_string(out));
 	char *aout = out ? abs_in(dir, out) : NULL;
 	char *id = unique_id(ids, out ? aout : src);
-	json_t *t = make_task(id, dir, argv, cmd, inputs, outputs, depfile);
+	json_t *t = make_task(id, dir, argv, cmd, inputs, outputs, depfile, dff);
 	free(aout);
 	free(id);
 	free(depfile);
@@ -297,7 +303,7 @@ static json_t *compdb_task(json_t *e, size_t i, const char *file, json_t *ids, s
 	return t;
 }
 
-static int import_compdb(const char *file, const char *out, struct err *err)
+static int import_compdb(const char *file, const char *out, int dff, struct err *err)
 {
 	json_error_t je;
 	json_t *db = json_load_file(file, 0, &je);
@@ -316,7 +322,7 @@ static int import_compdb(const char *file, const char *out, struct err *err)
 			rc = err_set(err, "%s: entry %zu: expected an object", file, i);
 			break;
 		}
-		json_t *t = compdb_task(e, i, file, ids, err);
+		json_t *t = compdb_task(e, i, file, ids, dff, err);
 		if (!t) {
 			rc = -1;
 			break;
@@ -456,7 +462,7 @@ static void deps_of(const char *path, json_t *task_of, json_t *inputs_of, json_t
 		deps_of(json_string_value(x), task_of, inputs_of, rule_of, deps, depth + 1);
 }
 
-static int import_ninja(const char *file, const char *out, struct err *err)
+static int import_ninja(const char *file, const char *out, int dff, struct err *err)
 {
 	if (access(file, R_OK))
 		return err_set(err, "%s: %s", file, strerror(errno));
@@ -613,7 +619,7 @@ static int import_ninja(const char *file, const char *out, struct err *err)
 				deps_of(p, task_of, inputs_of, rule_of, deps, 0);
 			}
 			json_object_del(deps, id);
-			json_t *t = make_task(id, edir, argv, cmd ? cmd : "true", ins, outs, depfile);
+			json_t *t = make_task(id, edir, argv, cmd ? cmd : "true", ins, outs, depfile, dff);
 			if (json_object_size(deps)) {
 				json_t *da = json_array();
 				const char *k;
@@ -647,10 +653,13 @@ static int import_ninja(const char *file, const char *out, struct err *err)
 int import_main(int argc, char **argv)
 {
 	const char *what = NULL, *file = NULL, *out = NULL;
+	int dff = 0;
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
 			fputs(usage_import, stdout);
 			return 0;
+		} else if (!strcmp(argv[i], "--depfile-field")) {
+			dff = 1;
 		} else if (!strcmp(argv[i], "-o") || !strcmp(argv[i], "--output")) {
 			if (++i >= argc) {
 				fprintf(stderr, "gearbox import: %s needs a file\n%s", argv[i - 1], usage_import);
@@ -676,9 +685,9 @@ int import_main(int argc, char **argv)
 			fprintf(stderr, "gearbox import compdb: which compile_commands.json?\n%s", usage_import);
 			return 2;
 		}
-		rc = import_compdb(file, out, &err);
+		rc = import_compdb(file, out, dff, &err);
 	} else if (what && !strcmp(what, "ninja")) {
-		rc = import_ninja(file ? file : "build.ninja", out, &err);
+		rc = import_ninja(file ? file : "build.ninja", out, dff, &err);
 	} else {
 		fprintf(stderr, "gearbox import: %s%s\n%s", what ? "unknown source " : "what to import? compdb or ninja",
 			what ? what : "", usage_import);

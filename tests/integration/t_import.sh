@@ -85,6 +85,9 @@ expect "ninja: the archive's deps are the four compiles, from the graph" \
 expect "ninja: a shell command (&&) is run by sh; inputs, outputs, depfile declared" \
 	sh -c "jq -e '.tasks[] | select(.id == \"libmini.a\") | .sh and (.inputs | length) == 4 and .outputs == [\"libmini.a\"]' wn.json >/dev/null &&
 	       jq -e '.tasks[] | select(.id == \"core/sim.o\") | .meta.depfile == \"core/sim.o.d\" and .inputs == [\"core/sim.c\"]' wn.json >/dev/null"
+"$GBX" import ninja p/build.ninja --depfile-field -o wnd.json 2>err
+expect "ninja: --depfile-field writes the cache plugin's depfile field" \
+	sh -c "jq -e '.tasks[] | select(.id == \"core/sim.o\") | .depfile == \"core/sim.o.d\" and (.meta | not)' wnd.json >/dev/null"
 run_gbx run wn.json -j 2 --events evn.jsonl
 expect "ninja: gearbox builds it (rc=$rc)" test "$rc" = 0
 same=1
