@@ -9,7 +9,7 @@
 
 static const char *const top_keys[] = {"jobs", "policies", "plugin_path", "plugins",
 				       "profiles", "kill_grace_ms", "retry", "policy_limits",
-				       "resources", "enforce", "nodes", NULL};
+				       "resources", "enforce", "shed", "nodes", NULL};
 
 static int unknown_key(struct err *err, const char *file, const char *where, const char *key,
 		       const char *const *known)
@@ -99,6 +99,31 @@ static int validate(struct config *c, struct err *err)
 			return err_set(err, "%s: resources: expected an object of capacities, like "
 				       "{\"cpu\": 4, \"mem_mb\": 8192, \"db\": 1}", c->path);
 		c->resources = v;
+	}
+	if ((v = json_object_get(c->root, "shed"))) {
+		int64_t n;
+		const char *keys[] = {"queue_wait_ms", "below_priority", NULL};
+		json_t *x;
+		if (!json_is_object(v))
+			return err_set(err, "%s: shed: expected {\"queue_wait_ms\": N, \"below_priority\": P}",
+				       c->path);
+		json_object_foreach(v, k, x) {
+			int known = 0;
+			for (const char *const *p = keys; *p; p++)
+				known |= !strcmp(*p, k);
+			if (!known)
+				return unknown_key(err, c->path, "shed: ", k, keys);
+		}
+		if (!json_object_get(v, "queue_wait_ms") || !json_object_get(v, "below_priority"))
+			return err_set(err, "%s: shed: needs both queue_wait_ms and below_priority", c->path);
+		if (get_int(json_object_get(v, "queue_wait_ms"), c->path, "shed.queue_wait_ms", 0,
+			    2592000000LL, &n, err))
+			return -1;
+		c->shed_wait_ms = n;
+		if (get_int(json_object_get(v, "below_priority"), c->path, "shed.below_priority",
+			    -1000000000, 1000000000, &n, err))
+			return -1;
+		c->shed_below = (int32_t)n;
 	}
 	if ((v = json_object_get(c->root, "enforce"))) {
 		if (!json_is_boolean(v))
@@ -217,7 +242,7 @@ int config_load(const char *path, const char *profile, char *const *sets, struct
 		struct err *err)
 {
 	memset(c, 0, sizeof *c);
-	c->kill_grace_ms = c->retry_base_ms = c->retry_cap_ms = -1;
+	c->kill_grace_ms = c->retry_base_ms = c->retry_cap_ms = c->shed_wait_ms = -1;
 	if (!path && access("gearbox.json", F_OK) == 0)
 		path = "gearbox.json";
 	else if (path && !path[0])

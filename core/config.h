@@ -25,6 +25,8 @@ struct config {
 	json_t *plugin_path;   /* borrowed from root, or NULL */
 	json_t *resources;     /* capacities (resources.h), borrowed from root, or NULL */
 	int enforce;           /* `enforce: true`: cgroup limits for every exec task */
+	int64_t shed_wait_ms;  /* `shed.queue_wait_ms`, -1: no shedding */
+	int32_t shed_below;    /* `shed.below_priority` */
 	json_t *nodes;         /* borrowed from root, or NULL (nodes.c checks it) */
 };
 

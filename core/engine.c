@@ -46,6 +46,7 @@ void run_opts_init(struct run_opts *o)
 	o->kill_grace_ms = 2000;
 	o->retry_base_ms = 100;
 	o->retry_cap_ms = 30000;
+	o->shed_wait_ms = -1;
 	o->handle_signals = 1;
 }
 
@@ -354,7 +355,7 @@ static int complete(struct engine *e, struct worker *w, uint32_t idx, struct att
 		return 1;
 	}
 	int64_t delay;
-	if (e->stopping == STOP_NONE && decide_retry(e, t, a, &delay)) {
+	if (e->stopping == STOP_NONE && a->fkind != FK_SHED && decide_retry(e, t, a, &delay)) {
 		if (a->fkind >= FK_EXIT && a->fkind <= FK_SHED)
 			e->pstats.retries[a->fkind - FK_EXIT]++;
 		t->state = ST_DELAYED;
@@ -380,6 +381,33 @@ static int complete(struct engine *e, struct worker *w, uint32_t idx, struct att
 	note_failure(e, idx, a);
 	skip_dependants(e, idx);
 	check_halt(e);
+	return 1;
+}
+
+/* Under e->mu, with `shed` configured: a task just taken that sits under
+ * shed.below_priority and waited in the ready queue longer than
+ * shed.queue_wait_ms is dropped: a final failure of kind "shed" (no retry),
+ * in the journal as failed, so --resume runs it. Returns 1 when dropped. */
+static int shed_drop(struct engine *e, struct worker *w, uint32_t idx)
+{
+	struct task *t = &e->wl->tasks[idx];
+	if (t->priority >= e->o.shed_below)
+		return 0;
+	int64_t now = now_ns(), waited = now - t->ready_ns;
+	if (waited <= e->o.shed_wait_ms * 1000000)
+		return 0;
+	static struct buf empty;
+	struct attempt a;
+	attempt_reset(&a);
+	a.fkind = FK_SHED;
+	a.exit_code = -1;
+	a.start_ns = a.end_ns = now;
+	a.out = a.err = &empty;
+	snprintf(a.msg, sizeof a.msg, "waited %lld ms in the queue (shed.queue_wait_ms %lld) "
+		 "at priority %d (below %d)", (long long)(waited / 1000000),
+		 (long long)e->o.shed_wait_ms, t->priority, e->o.shed_below);
+	e->n_shed++;
+	complete(e, w, idx, &a);
 	return 1;
 }
 
@@ -503,6 +531,7 @@ static void *worker_main(void *arg)
 	const int64_t t0_ns = e->t0_ns;
 	const int batch = e->batch;
 	struct res_plan *const res = e->res;
+	const int shed = e->o.shed_wait_ms >= 0;
 	const int journal = e->journal_fd >= 0;
 	/* the end of this worker's last attempt, while it has not waited since:
 	 * the next attempt it takes starts there (one clock reading per attempt
@@ -540,6 +569,8 @@ static void *worker_main(void *arg)
 			if (!res)
 				idx = readyq_pop(&e->ready);
 			claim(e, w, idx);
+			if (shed && shed_drop(e, w, idx))
+				continue; /* dropped, final: pick again */
 			if (batch && w->short_ok) {
 				/* leave the others at least as many as this one takes,
 				 * and claim only tasks of this key with one more of it

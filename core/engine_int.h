@@ -114,6 +114,7 @@ struct engine {
 	struct { int64_t ns; uint32_t idx; } slow[NSLOW];
 	struct { int64_t kb; uint32_t idx; } topmem[NSLOW]; /* by peak memory (resrun.c) */
 	int64_t mem_max_kb, mem_sum_kb;  /* over exec attempts that reported a peak */
+	uint32_t n_shed;                 /* dropped by load shedding (failure kind shed) */
 	uint64_t mem_n;
 	struct failure *failures, **fail_tail;
 	int64_t sum_run_ns;

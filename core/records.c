@@ -61,6 +61,8 @@ void journal_write(struct engine *e, uint32_t idx, const char *status,
 	if (a)
 		buf_addf(&b, ",\"exit\":%d,\"signal\":%d,\"ms\":%.3f", a->exit_code, a->sig,
 			 (double)(a->end_ns - a->start_ns) / 1e6);
+	if (a && !a->ok && a->fkind)
+		buf_addf(&b, ",\"failure\":\"%s\"", fail_kind_name(a->fkind));
 	if (a && a->maxrss_kb > 0)
 		buf_addf(&b, ",\"peak_kb\":%lld",
 			 (long long)(a->cg_peak_kb > a->maxrss_kb ? a->cg_peak_kb : a->maxrss_kb));

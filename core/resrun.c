@@ -170,6 +170,10 @@ void res_note_mem(struct engine *e, uint32_t idx, const struct attempt *a)
 
 void res_summary(struct engine *e, FILE *f)
 {
+	if (e->n_shed)
+		fprintf(f, "gearbox: %u task%s shed (under priority %d after %lld ms in the queue); "
+			"--resume runs them\n", e->n_shed, e->n_shed == 1 ? "" : "s", e->o.shed_below,
+			(long long)e->o.shed_wait_ms);
 	if (!e->topmem[0].kb)
 		return;
 	fprintf(f, "gearbox: top memory:");

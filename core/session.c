@@ -204,6 +204,8 @@ void session_run_opts(struct session *s, struct run_opts *o)
 		o->retry_cap_ms = cfg->retry_cap_ms;
 	o->resources = cfg->resources;
 	o->enforce = cfg->enforce;
+	o->shed_wait_ms = cfg->shed_wait_ms;
+	o->shed_below = cfg->shed_below;
 	o->config_path = cfg->path;
 	o->plugins = &s->set;
 	o->host = &s->hc;

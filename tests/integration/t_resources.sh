@@ -203,3 +203,29 @@ expect "without ratelimit the same starts exceed the rate (excess $w0)" jqok -n 
 echo '{"plugins": {"ratelimit": {"rate": -1}}}' >rlbad.json
 run_gbx run rl.json --config rlbad.json --enable ratelimit --no-progress
 expect "ratelimit: a bad rate is exit 2 naming it" sh -c "[ '$rc' = 2 ] && grep -q 'rate: expected a number' '$T/err'"
+
+# load shedding: at -j1, eight priority-5 tasks keep the queue busy for
+# 240 ms; the four priority-0 ones wait longer than 100 ms and are dropped
+# (kind shed, in the journal, in the summary); "after" depends on one of them
+# and is skipped; priority-5 tasks that waited as long are not dropped.
+# --resume without shedding runs exactly the dropped ones and "after".
+awk 'BEGIN { printf "{\"tasks\": ["
+	for (i = 0; i < 8; i++) printf "%s{\"id\":\"hi%d\",\"kind\":\"sim\",\"io_ms\":30,\"priority\":5}", i ? "," : "", i
+	for (i = 0; i < 4; i++) printf ",{\"id\":\"lo%d\",\"kind\":\"sim\",\"io_ms\":1,\"priority\":0}", i
+	printf ",{\"id\":\"after\",\"kind\":\"sim\",\"deps\":[\"lo0\"],\"priority\":9}]}\n" }' >shed.json
+echo '{"shed": {"queue_wait_ms": 100, "below_priority": 1}}' >shedc.json
+run_gbx run shed.json --config shedc.json -j1 --journal sj.jsonl --events evs.jsonl --no-progress
+shed=$(jq -s -r '[.[] | select(.failure == "shed") | .id] | sort | join(" ")' sj.jsonl)
+expect "shedding: exactly lo0..lo3 are dropped as shed, after is skipped ($shed)" \
+	sh -c "[ '$rc' = 1 ] && [ '$shed' = 'lo0 lo1 lo2 lo3' ] &&
+	       jq -e -s 'map(select(.status == \"ok\")) | length == 8' sj.jsonl >/dev/null &&
+	       jq -e -s 'map(select(.id == \"after\"))[0].status == \"skipped\"' sj.jsonl >/dev/null &&
+	       jq -e -s 'map(select(.event == \"finished\" and .failure == \"shed\")) | length == 4' evs.jsonl >/dev/null &&
+	       grep -q '^gearbox: 4 tasks shed (under priority 1 after 100 ms in the queue)' '$T/err'"
+run_gbx run shed.json -j1 --journal sj.jsonl --resume --events evs2.jsonl --no-progress
+ran=$(jq -s -r '[.[] | select(.event == "started") | .id] | sort | join(" ")' evs2.jsonl)
+expect "shedding: --resume runs the shed tasks and their dependant, nothing else ($ran)" \
+	sh -c "[ '$rc' = 0 ] && [ '$ran' = 'after lo0 lo1 lo2 lo3' ]"
+echo '{"shed": {"queue_wait_ms": 100}}' >shedbad.json
+run_gbx run shed.json --config shedbad.json --no-progress
+expect "shedding: a half-given shed is exit 2" sh -c "[ '$rc' = 2 ] && grep -q 'shed: needs both' '$T/err'"
