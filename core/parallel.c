@@ -149,7 +149,9 @@ static void tw_add(struct tagw *w, const char *p, size_t n)
 	}
 }
 
-static void spool_emit(struct spool *s, int fd, const char *tag, size_t taglen)
+/* Writes the spool to fd, tag before each line (bol: the first byte starts
+ * a line). */
+static void spool_emit_at(struct spool *s, int fd, const char *tag, size_t taglen, int bol)
 {
 	if (!s->len)
 		return;
@@ -159,7 +161,7 @@ static void spool_emit(struct spool *s, int fd, const char *tag, size_t taglen)
 	w->fd = fd;
 	w->tag = tag;
 	w->taglen = taglen;
-	w->bol = 1;
+	w->bol = bol;
 	w->n = 0;
 	if (s->fd < 0) {
 		tw_add(w, s->m.p, s->m.len);
@@ -176,6 +178,11 @@ static void spool_emit(struct spool *s, int fd, const char *tag, size_t taglen)
 	free(w);
 }
 
+static void spool_emit(struct spool *s, int fd, const char *tag, size_t taglen)
+{
+	spool_emit_at(s, fd, tag, taglen, 1);
+}
+
 /* ---- the sink ------------------------------------------------------------- */
 
 struct held {          /* -k: a finished job's output waiting for its turn */
@@ -186,6 +193,7 @@ struct held {          /* -k: a finished job's output waiting for its turn */
 struct slot {
 	struct spool out, err;
 	struct buf lo, le;     /* --line-buffer: the partial last line */
+	int lmid[2];           /* --line-buffer: a line was begun on stdout, stderr */
 	int rfd[2];            /* --results: stdout and stderr files, or -1 */
 	struct buf cmd;        /* the command with {%} put in */
 	char *argv[4];
@@ -425,6 +433,7 @@ static char *const *sink_start(void *ctx, const struct task *t, int slot, int64_
 	spool_reset(&sl->out);
 	spool_reset(&sl->err);
 	sl->lo.len = sl->le.len = 0;
+	sl->lmid[0] = sl->lmid[1] = 0;
 	sl->recv = 0;
 	sl->start_wall_ms = wall_ms();
 	if (o->verbose) {
@@ -445,20 +454,36 @@ static char *const *sink_start(void *ctx, const struct task *t, int slot, int64_
 	return sl->argv;
 }
 
-/* --line-buffer: whole lines go out at once, tagged; the rest waits */
-static void line_out(struct buf *part, int fd, const char *p, size_t n, const char *tag)
+/* --line-buffer: whole lines go out at once, tagged; the rest waits, up to
+ * SPOOL_MEM (a longer line goes out in pieces) */
+static void line_out(struct slot *sl, int fd, const char *p, size_t n, const char *tag, int end)
 {
+	struct buf *part = fd == 1 ? &sl->lo : &sl->le;
+	int *mid = &sl->lmid[fd - 1];
 	buf_add(part, p, n);
-	char *last = memrchr(part->p, '\n', part->len);
-	if (!last)
+	if (!part->len)
 		return;
-	size_t l = (size_t)(last - part->p) + 1;
+	char *last = n ? memrchr(part->p + part->len - n, '\n', n) : NULL;
+	size_t l;
+	if (last)
+		l = (size_t)(last - part->p) + 1;
+	else if (end || part->len > SPOOL_MEM)
+		l = part->len;
+	else
+		return;
 	struct spool tmp = {{part->p, l, l}, -1, l};
 	pthread_mutex_lock(&P->mu);
-	spool_emit(&tmp, fd, tag, tag ? strlen(tag) : 0);
+	if (P->progress_on) {
+		write_all(2, "\r\033[K", 4);
+		P->progress_on = 0;
+	}
+	spool_emit_at(&tmp, fd, tag, tag ? strlen(tag) : 0, !*mid);
 	pthread_mutex_unlock(&P->mu);
+	*mid = part->p[l - 1] != '\n';
 	memmove(part->p, part->p + l, part->len - l);
 	part->len -= l;
+	if (end)
+		*mid = 0;
 }
 
 static void sink_chunk(void *ctx, const struct task *t, int fd, const char *p, size_t n)
@@ -474,7 +499,7 @@ static void sink_chunk(void *ctx, const struct task *t, int fd, const char *p, s
 	}
 	if (P->o->out == PO_LINE && !P->o->keep) {
 		char *tag = make_tag(&P->jobs[task_index(t)]);
-		line_out(fd == 1 ? &sl->lo : &sl->le, fd, p, n, tag);
+		line_out(sl, fd, p, n, tag, 0);
 		free(tag);
 		return;
 	}
@@ -495,7 +520,8 @@ static void show(struct spool *out, struct spool *err, const char *tag)
 static void joblog_line(const struct par_job *j, const struct attempt *a, struct slot *sl)
 {
 	double run = (double)(a->end_ns - a->start_ns) / 1e9;
-	int exitval = a->sig ? -1 : a->exit_code;
+	/* GNU: -1 for a job it killed (timeout), 0 for one a signal ended */
+	int exitval = a->fkind == FK_TIMEOUT ? -1 : a->sig ? 0 : a->exit_code;
 	if (a->fkind == FK_SPAWN)
 		exitval = 127;
 	fprintf(P->joblog, "%llu\t:\t%.3f\t%10.3f\t0\t%llu\t%d\t%d\t%s\n",
@@ -608,11 +634,14 @@ static int sink_done(void *ctx, const struct task *t, const struct attempt *a, i
 	char *tag = make_tag(j);
 	if (o->out == PO_LINE && !o->keep) {
 		/* the unfinished last lines */
-		struct spool a1 = {{sl->lo.p, sl->lo.len, sl->lo.cap}, -1, sl->lo.len};
-		struct spool a2 = {{sl->le.p, sl->le.len, sl->le.cap}, -1, sl->le.len};
-		if (!quiet)
-			show(&a1, &a2, tag);
+		pthread_mutex_unlock(&P->mu);
+		if (!quiet) {
+			line_out(sl, 1, NULL, 0, tag, 1);
+			line_out(sl, 2, NULL, 0, tag, 1);
+		}
+		pthread_mutex_lock(&P->mu);
 		sl->lo.len = sl->le.len = 0;
+		sl->lmid[0] = sl->lmid[1] = 0;
 	} else if (o->keep && !o->results && o->out != PO_UNGROUP) {
 		P->finished[idx] = 1;
 		if (!quiet && (sl->out.len || sl->err.len)) {

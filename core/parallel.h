@@ -45,6 +45,7 @@ struct par_opts {
 	int multi, ctx_replace;    /* -m, -X */
 	const char *colsep;
 	regex_t colsep_re;
+	struct buf re_buf;
 	int have_re;
 	int dry_run, bar, eta, progress;
 	int out;                   /* enum par_out */

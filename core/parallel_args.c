@@ -328,6 +328,39 @@ static int is_sep(const char *s)
 	return !strcmp(s, ":::") || !strcmp(s, ":::+") || !strcmp(s, "::::") || !strcmp(s, "::::+");
 }
 
+/* GNU's --colsep is a Perl regular expression: the common escapes become
+ * POSIX ones (\t \n \s \S \d \D \w \W), the rest is taken as ERE. */
+static int perl_re(struct par_opts *o, const char *re)
+{
+	struct buf *b = &o->re_buf;
+	b->len = 0;
+	for (const char *p = re; *p; p++) {
+		if (*p != '\\' || !p[1]) {
+			buf_add(b, p, 1);
+			continue;
+		}
+		const char *r = NULL;
+		switch (*++p) {
+		case 't': r = "\t"; break;
+		case 'n': r = "\n"; break;
+		case 's': r = "[[:space:]]"; break;
+		case 'S': r = "[^[:space:]]"; break;
+		case 'd': r = "[0-9]"; break;
+		case 'D': r = "[^0-9]"; break;
+		case 'w': r = "[[:alnum:]_]"; break;
+		case 'W': r = "[^[:alnum:]_]"; break;
+		}
+		if (r) {
+			buf_adds(b, r);
+		} else {
+			buf_add(b, p - 1, 2);
+		}
+	}
+	buf_add(b, "", 1);
+	b->len--;
+	return 0;
+}
+
 static int take(struct par_opts *o, const struct opt *op, const char *name, const char *val)
 {
 	switch (op->id) {
@@ -349,7 +382,7 @@ static int take(struct par_opts *o, const struct opt *op, const char *name, cons
 	case O_COLSEP:
 		if (o->have_re)
 			regfree(&o->colsep_re);
-		if (regcomp(&o->colsep_re, val, REG_EXTENDED))
+		if (perl_re(o, val) || regcomp(&o->colsep_re, o->re_buf.p, REG_EXTENDED))
 			return bad("%s %s: not a regular expression", name, val);
 		o->have_re = 1;
 		o->colsep = val;
@@ -406,7 +439,10 @@ static int take(struct par_opts *o, const struct opt *op, const char *name, cons
 	case O_NULL: o->null = 1; break;
 	case O_QUOTE: o->quote = 1; break;
 	case O_SHUF: o->shuf = 1; break;
-	case O_ENV: break; /* local jobs inherit the whole environment */
+	case O_ENV: /* local jobs inherit the whole environment */
+		if (!strcmp(val, "_"))
+			return bad("%s _: needs --record-env, which gearbox parallel does not support%s", name, "");
+		break;
 	case O_ARGFILE:
 		if (read_src(o, val, 0))
 			return PAR_EXIT_ERROR;
@@ -1042,6 +1078,7 @@ void par_opts_free(struct par_opts *o)
 		free(o->colstore[i]);
 	free(o->colstore);
 	free(o->argstore);
+	buf_free(&o->re_buf);
 	if (o->have_re)
 		regfree(&o->colsep_re);
 }
