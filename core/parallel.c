@@ -460,7 +460,8 @@ static void line_out(struct slot *sl, int fd, const char *p, size_t n, const cha
 {
 	struct buf *part = fd == 1 ? &sl->lo : &sl->le;
 	int *mid = &sl->lmid[fd - 1];
-	buf_add(part, p, n);
+	if (n)
+		buf_add(part, p, n);
 	if (!part->len)
 		return;
 	char *last = n ? memrchr(part->p + part->len - n, '\n', n) : NULL;
@@ -901,7 +902,8 @@ static int apply_resume(struct par_opts *o, struct par_job **jobs, size_t *n, in
 	struct logent *log = read_joblog(o->joblog, &nl, &exists);
 	*append = exists;
 	/* the last entry of a seq counts (a resumed run appends) */
-	qsort(log, nl, sizeof *log, cmp_logent);
+	if (nl)
+		qsort(log, nl, sizeof *log, cmp_logent);
 	size_t w = 0;
 	if (o->retry_failed) {
 		/* the joblog's failed commands, as the jobs; the input is not read */

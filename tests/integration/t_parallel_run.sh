@@ -114,11 +114,15 @@ print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
 PY
 }
 big='head -c 300000000 /dev/zero #'
+# AddressSanitizer keeps freed memory in quarantine (256 MB by default):
+# the sanitizer build is held to a bound that still fails a whole 300 MB copy
+lim=32768
+ldd "$GBX" 2>/dev/null | grep -q libasan && lim=131072
 r=$(rss "$GBX" parallel "$big" ::: 1)
-expect "rss-300MB-group (${r} kB)" test "$r" -le 32768
+expect "rss-300MB-group (${r} kB)" test "$r" -le $lim
 r=$(rss "$GBX" parallel -k --tag "$big" ::: 1 2)
-expect "rss-300MB-keep-tag (${r} kB)" test "$r" -le 32768
+expect "rss-300MB-keep-tag (${r} kB)" test "$r" -le $lim
 r=$(rss "$GBX" parallel --line-buffer "$big" ::: 1)
-expect "rss-300MB-line-buffer (${r} kB)" test "$r" -le 32768
+expect "rss-300MB-line-buffer (${r} kB)" test "$r" -le $lim
 "$GBX" parallel "$big | tr '\\0' x" ::: 1 | wc -c >"$T/n"
 expect rss-300MB-all-bytes-out test "$(cat "$T/n")" = 300000000
