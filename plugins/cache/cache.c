@@ -276,10 +276,10 @@ static struct mem_item *from_remote(struct cache *c, const gbx_task *t, struct p
 			break;
 		if (!waited_until) {
 			inc(&c->n.lease_waits, 1);
-			waited_until = mono_ns() + remote_lease_ms(c) * 1000000;
+			waited_until = mono_ns() + 600 * 1000000000LL;
 		}
 		if (mono_ns() > waited_until || stopping(c))
-			break; /* the holder renews nothing: past one lease, run it here */
+			break; /* a holder that renews its lease for ten minutes: run it here too */
 		struct timespec ts = {0, pause_ns};
 		nanosleep(&ts, NULL); /* polling the holder's entry, backing off to 50 ms */
 		if (pause_ns < 50000000)
@@ -906,7 +906,7 @@ static int cache_init(const struct gbx_host *host, const char *cfg, void **self,
 	pthread_mutex_init(&c->wq_mu, NULL);
 	pthread_cond_init(&c->wq_cv, NULL);
 	long long max_mb = 512, mem_entries = 1000, mem_mb = 64, ttl_s = 60;
-	long long r_deadline = 20, r_ttl = 3600, r_blob = 16, r_open = 30, r_lease = 30000,
+	long long r_deadline = 20, r_ttl = 3600, r_blob = 16, r_open = 5, r_lease = 3000,
 	          r_queue = 64;
 	c->stat_cache = 1;
 	char dir[4096] = ".gearbox/cache";

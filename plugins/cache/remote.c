@@ -53,11 +53,15 @@ struct remote {
 
 	/* write-behind */
 	pthread_mutex_t qmu;
-	pthread_cond_t qcv, qdone;
+	pthread_cond_t qcv;
 	pthread_t th;
-	int running, stop, busy;
+	int running, stop;
 	struct rjob *head, *tail;
 	size_t qbytes;
+	/* leases this process holds, renewed by the writer every lease_ms / 3 */
+	uint8_t (*held)[16];
+	size_t nheld, capheld;
+	int64_t next_renew;
 
 	/* lookup latencies, ns (a ring) */
 	_Atomic uint64_t nsamp;
@@ -163,7 +167,6 @@ int remote_init(struct cache *c, const char *url, const struct remote_cfg *cfg, 
 	pthread_mutex_init(&r->mu, NULL);
 	pthread_mutex_init(&r->qmu, NULL);
 	pthread_cond_init(&r->qcv, NULL);
-	pthread_cond_init(&r->qdone, NULL);
 	c->rm = r;
 	return 0;
 }
@@ -179,7 +182,7 @@ void remote_free(struct cache *c)
 	pthread_mutex_destroy(&r->mu);
 	pthread_mutex_destroy(&r->qmu);
 	pthread_cond_destroy(&r->qcv);
-	pthread_cond_destroy(&r->qdone);
+	free(r->held);
 	free(r->url);
 	free(r->host);
 	free(r->sock);
@@ -465,6 +468,30 @@ int remote_fetch(struct cache *c, const char *task, const uint8_t key[16], struc
 
 /* ---- leases ------------------------------------------------------------------------------- */
 
+static void held_set(struct remote *r, const uint8_t key[16], int on)
+{
+	pthread_mutex_lock(&r->qmu);
+	size_t i = 0;
+	while (i < r->nheld && memcmp(r->held[i], key, 16))
+		i++;
+	if (on && i == r->nheld) {
+		if (r->nheld == r->capheld) {
+			size_t cap = r->capheld ? r->capheld * 2 : 64;
+			uint8_t(*nh)[16] = realloc(r->held, cap * sizeof *nh);
+			if (nh) {
+				r->held = nh;
+				r->capheld = cap;
+			}
+		}
+		if (r->nheld < r->capheld)
+			memcpy(r->held[r->nheld++], key, 16);
+	} else if (!on && i < r->nheld) {
+		memmove(r->held[i], r->held[i + 1], (r->nheld - i - 1) * 16);
+		r->nheld--;
+	}
+	pthread_mutex_unlock(&r->qmu);
+}
+
 int remote_lease(struct cache *c, const uint8_t key[16])
 {
 	struct remote *r = c->rm;
@@ -484,6 +511,8 @@ int remote_lease(struct cache *c, const uint8_t key[16])
 	int got = rep->type == REDIS_REPLY_STATUS;
 	freeReplyObject(rep);
 	conn_put(c, x, 1);
+	if (got)
+		held_set(r, key, 1);
 	return got ? 1 : 0;
 }
 
@@ -567,6 +596,7 @@ static int job_append(struct cache *c, redisContext *x, struct rjob *j)
 		n++;
 	}
 	if (j->release) {
+		held_set(r, j->key, 0);
 		keyname(k, 'l', j->key);
 		redisAppendCommand(x, "EVAL %s 1 %s %s", release_lua, k, r->token);
 		n++;
@@ -574,6 +604,43 @@ static int job_append(struct cache *c, redisContext *x, struct rjob *j)
 	return n;
 }
 
+static const char renew_lua[] =
+    "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end "
+    "return 0";
+
+/* Renews the leases we hold, so that one outlives a long task but not its
+ * holder. Called by the writer; 0, or -1 when Redis failed. */
+static int renew_leases(struct cache *c, redisContext *x)
+{
+	struct remote *r = c->rm;
+	pthread_mutex_lock(&r->qmu);
+	size_t n = r->nheld;
+	uint8_t(*keys)[16] = n ? malloc(n * 16) : NULL;
+	if (keys)
+		memcpy(keys, r->held, n * 16);
+	pthread_mutex_unlock(&r->qmu);
+	if (!keys)
+		return 0;
+	char k[48];
+	for (size_t i = 0; i < n; i++) {
+		keyname(k, 'l', keys[i]);
+		redisAppendCommand(x, "EVAL %s 1 %s %s %lld", renew_lua, k, r->token,
+		                   (long long)r->lease_ms);
+	}
+	int ok = 1;
+	for (size_t i = 0; i < n && ok; i++) {
+		void *rep = NULL;
+		ok = redisGetReply(x, &rep) == REDIS_OK;
+		if (rep)
+			freeReplyObject(rep);
+	}
+	free(keys);
+	return ok ? 0 : -1;
+}
+
+/* The write-behind thread. While the breaker is open it keeps what is queued
+ * (the queue is bounded) and goes on when it closes; at the end of the run,
+ * an open breaker drops what is left instead of waiting. */
 static void *remote_writer(void *arg)
 {
 	struct cache *c = arg;
@@ -581,18 +648,52 @@ static void *remote_writer(void *arg)
 	redisContext *x = NULL;
 	pthread_mutex_lock(&r->qmu);
 	for (;;) {
-		while (!r->head && !r->stop)
-			pthread_cond_wait(&r->qcv, &r->qmu);
-		if (!r->head)
+		int64_t now = now_ns();
+		int usable = remote_usable(c);
+		if (r->lease_ms && r->nheld && usable && now >= r->next_renew) {
+			r->next_renew = now + r->lease_ms * 1000000 / 3;
+			pthread_mutex_unlock(&r->qmu);
+			if (x || (x = conn_get(c, r->deadline_ns * 10))) {
+				if (renew_leases(c, x)) {
+					conn_failed(c, x);
+					redisFree(x);
+					x = NULL;
+				}
+			}
+			pthread_mutex_lock(&r->qmu);
+			continue;
+		}
+		if (r->stop && (!r->head || !usable))
 			break;
+		if (!r->head || !usable) {
+			/* wake for new work, the next renewal, or the breaker's closing */
+			int64_t until = r->nheld && r->lease_ms ? r->next_renew : now + 1000000000;
+			if (!usable) {
+				int64_t o = atomic_load(&r->open_until);
+				if (o < until)
+					until = o;
+			}
+			struct timespec dl;
+			clock_gettime(CLOCK_REALTIME, &dl);
+			int64_t wait = until - now;
+			if (wait < 1000000)
+				wait = 1000000;
+			dl.tv_sec += (time_t)(wait / 1000000000);
+			dl.tv_nsec += (long)(wait % 1000000000);
+			if (dl.tv_nsec >= 1000000000) {
+				dl.tv_sec++;
+				dl.tv_nsec -= 1000000000;
+			}
+			pthread_cond_timedwait(&r->qcv, &r->qmu, &dl);
+			continue;
+		}
 		struct rjob *j = r->head;
 		r->head = j->next;
 		if (!r->head)
 			r->tail = NULL;
 		r->qbytes -= j->len;
-		r->busy = 1;
 		pthread_mutex_unlock(&r->qmu);
-		if (remote_usable(c) && (x || (x = conn_get(c, r->deadline_ns * 10)))) {
+		if (x || (x = conn_get(c, r->deadline_ns * 10))) {
 			int n = job_append(c, x, j), ok = 1;
 			for (int i = 0; i < n; i++) {
 				void *rep = NULL;
@@ -612,9 +713,58 @@ static void *remote_writer(void *arg)
 		}
 		free(j);
 		pthread_mutex_lock(&r->qmu);
-		r->busy = 0;
-		pthread_cond_broadcast(&r->qdone);
 	}
+	/* what is left (the remote failed): dropped. Leases we still hold are let
+	 * go of, if Redis answers within one deadline (else they expire), so that
+	 * other processes do not wait for results that will never come. */
+	if (r->nheld) {
+		size_t n = r->nheld;
+		uint8_t(*keys)[16] = malloc(n * 16);
+		if (keys)
+			memcpy(keys, r->held, n * 16);
+		r->nheld = 0;
+		pthread_mutex_unlock(&r->qmu);
+		if (x)
+			redisFree(x);
+		x = NULL;
+		struct timeval tv = tv_of(r->deadline_ns);
+		redisContext *y = keys ? (r->sock ? redisConnectUnixWithTimeout(r->sock, tv)
+		                                  : redisConnectWithTimeout(r->host, r->port, tv))
+		                       : NULL;
+		if (y && !y->err) {
+			redisSetTimeout(y, tv);
+			char k[48];
+			int ok = 1;
+			if (r->db) {
+				redisReply *sel = redisCommand(y, "SELECT %d", r->db);
+				ok = sel != NULL;
+				if (sel)
+					freeReplyObject(sel);
+			}
+			for (size_t i = 0; i < n && ok; i++) {
+				keyname(k, 'l', keys[i]);
+				redisAppendCommand(y, "EVAL %s 1 %s %s", release_lua, k, r->token);
+			}
+			for (size_t i = 0; i < n && ok; i++) {
+				void *rep = NULL;
+				ok = redisGetReply(y, &rep) == REDIS_OK;
+				if (rep)
+					freeReplyObject(rep);
+			}
+		}
+		if (y)
+			redisFree(y);
+		free(keys);
+		pthread_mutex_lock(&r->qmu);
+	}
+	while (r->head) {
+		struct rjob *j = r->head;
+		r->head = j->next;
+		r->qbytes -= j->len;
+		inc(&c->n.remote_dropped, j->len ? 1 : 0);
+		free(j);
+	}
+	r->tail = NULL;
 	pthread_mutex_unlock(&r->qmu);
 	if (x)
 		redisFree(x);
@@ -691,8 +841,10 @@ void remote_store(struct cache *c, const uint8_t key[16], const void *p, size_t 
 		pthread_cond_signal(&r->qcv);
 	}
 	pthread_mutex_unlock(&r->qmu);
-	if (j) {
+	if (j) { /* queue full: dropped; a lease of ours is left to expire */
 		inc(&c->n.remote_dropped, 1);
+		if (release)
+			held_set(r, key, 0);
 		free(j);
 	}
 }
