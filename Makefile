@@ -4,7 +4,7 @@ BUILD   ?= build
 CC      ?= cc
 SAN     ?=
 
-PKGS     = lua5.4 jansson
+PKGS     = lua5.4 jansson sqlite3
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 

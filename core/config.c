@@ -9,7 +9,7 @@
 
 static const char *const top_keys[] = {"jobs", "policies", "plugin_path", "plugins",
 				       "profiles", "kill_grace_ms", "retry", "policy_limits",
-				       "resources", "enforce", "shed", "nodes", NULL};
+				       "resources", "enforce", "shed", "history", "nodes", NULL};
 
 static int unknown_key(struct err *err, const char *file, const char *where, const char *key,
 		       const char *const *known)
@@ -124,6 +124,15 @@ static int validate(struct config *c, struct err *err)
 			    -1000000000, 1000000000, &n, err))
 			return -1;
 		c->shed_below = (int32_t)n;
+	}
+	if ((v = json_object_get(c->root, "history"))) {
+		if (json_is_string(v) && json_string_length(v) > 0)
+			c->history = json_string_value(v);
+		else if (json_is_true(v))
+			c->history = "";
+		else if (!json_is_false(v))
+			return err_set(err, "%s: history: expected true (beside the workload), false "
+				       "or a file name", c->path);
 	}
 	if ((v = json_object_get(c->root, "enforce"))) {
 		if (!json_is_boolean(v))

@@ -26,6 +26,7 @@ struct config {
 	json_t *resources;     /* capacities (resources.h), borrowed from root, or NULL */
 	int enforce;           /* `enforce: true`: cgroup limits for every exec task */
 	int64_t shed_wait_ms;  /* `shed.queue_wait_ms`, -1: no shedding */
+	const char *history;   /* `history`: "" beside the workload, a file, or NULL: off */
 	int32_t shed_below;    /* `shed.below_priority` */
 	json_t *nodes;         /* borrowed from root, or NULL (nodes.c checks it) */
 };

@@ -50,6 +50,8 @@ struct run_opts {
 	int enforce;              /* the config's `enforce` */
 	int64_t shed_wait_ms;     /* load shedding (`shed`): -1 off; drop tasks under */
 	int32_t shed_below;       /* shed_below priority that waited longer than this */
+	const char *history;      /* the history store (history.h): "" beside the workload,
+				   * a file, or NULL: none */
 	const char *config_path;  /* for messages, or NULL */
 	int handle_signals;       /* take SIGINT/SIGTERM/SIGHUP (the CLI does; embedders need not) */
 	struct nodes *nodes;      /* --nodes: attempts run on agents (nodes.c), or NULL (used, not owned) */

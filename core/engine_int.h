@@ -23,6 +23,7 @@
 #include "runner.h"
 #include "resources.h"
 #include "cgroup.h"
+#include "history.h"
 
 #define JOBS_LIMIT 4096
 #define NSLOW 5
@@ -115,6 +116,8 @@ struct engine {
 	struct { int64_t kb; uint32_t idx; } topmem[NSLOW]; /* by peak memory (resrun.c) */
 	int64_t mem_max_kb, mem_sum_kb;  /* over exec attempts that reported a peak */
 	uint32_t n_shed;                 /* dropped by load shedding (failure kind shed) */
+	struct history *hist;            /* or NULL; its notes are taken under e->mu */
+	int64_t *hist_est_ms, *hist_mem_kb; /* per task from history, -1 unknown; or NULL */
 	uint64_t mem_n;
 	struct failure *failures, **fail_tail;
 	int64_t sum_run_ns;

@@ -94,6 +94,7 @@ static const char usage_run[] =
 
 static const char usage_check[] =
 	"usage: gearbox check WORKLOAD.json [--config FILE] [--profile NAME] [--policy KIND=FILE]\n"
+	"                     [--estimates]\n"
 	"\n"
 	"Validates the workload and the config without running anything and prints\n"
 	"task count, edges, roots, sinks, depth and the critical path. Policies are\n"
@@ -103,7 +104,7 @@ enum {
 	OPT_CONFIG = 256, OPT_PROFILE, OPT_HALT, OPT_JOURNAL, OPT_RESUME, OPT_JOBLOG,
 	OPT_EVENTS, OPT_OUTDIR, OPT_PROGRESS, OPT_NOPROGRESS, OPT_TIMEOUT, OPT_RETRIES,
 	OPT_HELP, OPT_ENABLE, OPT_DISABLE, OPT_POLICY, OPT_WATCH, OPT_STATS, OPT_SET,
-	OPT_NODES
+	OPT_NODES, OPT_ESTIMATES
 };
 
 static const struct option long_opts[] = {
@@ -131,6 +132,7 @@ static const struct option long_opts[] = {
 	{"stats", required_argument, 0, OPT_STATS},
 	{"set", required_argument, 0, OPT_SET},
 	{"nodes", required_argument, 0, OPT_NODES},
+	{"estimates", no_argument, 0, OPT_ESTIMATES},
 	{0, 0, 0, 0},
 };
 
@@ -151,6 +153,7 @@ struct cli {
 	int nenable, ndisable;
 	char **sets;                          /* --set KEY.PATH=VALUE, NULL-terminated */
 	int nsets;
+	int estimates;                        /* check --estimates */
 };
 
 static int usage_error(const char *cmd, const char *fmt, const char *arg)
@@ -330,6 +333,7 @@ static int parse_args(struct cli *c, int full_argc, char **argv)
 				return 2;
 			break;
 		case OPT_NODES: c->nodes = optarg; break;
+		case OPT_ESTIMATES: c->estimates = 1; break;
 		case ':': return usage_error(c->cmd, "%s needs an argument", argv[optind - 1]);
 		default: return usage_error(c->cmd, "unknown option %s", argv[optind - 1]);
 		}
@@ -515,6 +519,8 @@ static int cmd_check(struct cli *c, struct workload *wl, const struct config *cf
 		fprintf(stderr, "gearbox: %s\n", rerr.msg);
 		return 2;
 	}
+	if (c->estimates)
+		res_check_estimates(wl, cfg->history, stdout);
 	if (c->ro.policy) {
 		struct buf out = {0};
 		int problems = policy_check(c->ro.policy, &out);

@@ -88,6 +88,7 @@ struct policy {
 	const char *vf[NVF];   /* interned field names, kept alive by the registry */
 	struct slot k[POL_NKINDS];
 	const struct res_plan *res; /* the run's admission plan, for views and changes, or NULL */
+	const int64_t *est;    /* est_ms from history per task, or NULL */
 	/* the last error, filled by the message handler */
 	char ewhere[512];
 	int eline;
@@ -442,6 +443,11 @@ void policy_set_res(struct policy *p, const struct res_plan *res)
 	p->res = res;
 }
 
+void policy_set_est(struct policy *p, const int64_t *est_ms)
+{
+	p->est = est_ms;
+}
+
 static int view_index(lua_State *L)
 {
 	struct view *v = lua_touserdata(L, 1);
@@ -477,12 +483,17 @@ static int view_index(lua_State *L)
 		else
 			lua_pushinteger(L, sp->deadline_ms);
 		break;
-	case VF_EST:
-		if (sp->est_ms < 0)
+	case VF_EST: {
+		int64_t est = sp->est_ms;
+		const struct workload *wl = p->o.wl;
+		if (est < 0 && p->est && wl && t >= wl->tasks && t < wl->tasks + wl->ntasks)
+			est = p->est[t - wl->tasks]; /* the p90 of its history */
+		if (est < 0)
 			lua_pushnil(L);
 		else
-			lua_pushinteger(L, sp->est_ms);
+			lua_pushinteger(L, est);
 		break;
+	}
 	case VF_CLASS:
 		if (sp->cls == CLASS_NONE || sp->cls > CLASS_MIXED)
 			lua_pushnil(L);

@@ -121,6 +121,11 @@ int policy_has_admit(const struct policy *p);
 int policy_admit(struct policy *p, const struct task *t, const struct policy_admit_state *st,
 		 int64_t *delay_ms);
 
+/* Estimates from history (per task of the policy's workload, -1 unknown):
+ * `task.est_ms` shows them for tasks whose est_ms is not given. Borrowed;
+ * NULL: none. */
+void policy_set_est(struct policy *p, const int64_t *est_ms);
+
 /* Scaling: decide(metrics). Returns 0 and sets *jobs, or -1 to fall back
  * (hold). The caller clamps to [min_jobs, max_jobs]. */
 int policy_scale(struct policy *p, const struct policy_metrics *m, int64_t *jobs);

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* Under e->mu, from res_pick: the scheduling policy's admit(task, state). */
 static int admit_cb(void *ud, uint32_t idx)
@@ -40,9 +41,87 @@ static int admit_cb(void *ud, uint32_t idx)
 	return 2;
 }
 
+/* The history file: the config's, or beside the workload. */
+static void history_path(const struct workload *wl, const char *given, char *out, size_t n)
+{
+	if (*given) {
+		snprintf(out, n, "%s", given);
+		return;
+	}
+	const char *p = wl->path ? wl->path : "";
+	const char *slash = strrchr(p, '/');
+	if (!slash || !strcmp(p, "<command line>"))
+		snprintf(out, n, ".gearbox-history.db");
+	else
+		snprintf(out, n, "%.*s/.gearbox-history.db", (int)(slash - p), p);
+}
+
+static void history_open(struct engine *e)
+{
+	char path[4096];
+	history_path(e->wl, e->o.history, path, sizeof path);
+	e->hist = hist_open(path);
+	if (!e->hist)
+		return;
+	uint32_t n = e->wl->ntasks;
+	e->hist_est_ms = malloc((n ? n : 1) * sizeof *e->hist_est_ms);
+	e->hist_mem_kb = malloc((n ? n : 1) * sizeof *e->hist_mem_kb);
+	if (!e->hist_est_ms || !e->hist_mem_kb ||
+	    hist_estimates(e->hist, e->wl, e->hist_est_ms, e->hist_mem_kb, NULL)) {
+		free(e->hist_est_ms);
+		free(e->hist_mem_kb);
+		e->hist_est_ms = e->hist_mem_kb = NULL;
+	}
+	if (e->o.policy && e->hist_est_ms)
+		policy_set_est(e->o.policy, e->hist_est_ms);
+}
+
+int res_check_estimates(const struct workload *wl, const char *history, FILE *out)
+{
+	char path[4096];
+	history_path(wl, history ? history : "", path, sizeof path);
+	if (access(path, F_OK)) {
+		fprintf(out, "estimates: no history at %s yet (set \"history\": true in the config "
+			"and run the workload)\n", path);
+		return 0;
+	}
+	struct history *h = hist_open(path);
+	if (!h)
+		return -1;
+	uint32_t n = wl->ntasks ? wl->ntasks : 1;
+	int64_t *est = malloc(n * sizeof *est), *kb = malloc(n * sizeof *kb);
+	uint32_t *cnt = malloc(n * sizeof *cnt);
+	int rc = -1;
+	if (est && kb && cnt && !hist_estimates(h, wl, est, kb, cnt)) {
+		fprintf(out, "estimates from %s (p90 of successful attempts; what est_ms and "
+			"admission use):\n", path);
+		for (uint32_t i = 0; i < wl->ntasks; i++) {
+			const struct spec *s = wl->tasks[i].spec;
+			fprintf(out, "  %s: ", wl->tasks[i].id);
+			if (s->est_ms >= 0)
+				fprintf(out, "est_ms %lld (given)", (long long)s->est_ms);
+			else if (est[i] >= 0)
+				fprintf(out, "est_ms %lld", (long long)est[i]);
+			else
+				fprintf(out, "est_ms unknown");
+			if (kb[i] >= 0)
+				fprintf(out, ", mem_mb %.1f", (double)kb[i] / 1024);
+			fprintf(out, ", %u sample%s\n", cnt[i], cnt[i] == 1 ? "" : "s");
+		}
+		rc = 0;
+	}
+	free(est);
+	free(kb);
+	free(cnt);
+	hist_close(h);
+	return rc;
+}
+
 int res_run_open(struct engine *e, struct cgsys *cg, struct err *err)
 {
 	const struct run_opts *o = &e->o;
+	if (o->history)
+		history_open(e);
 	int admit = o->policy && policy_has_admit(o->policy);
 	if ((admit ? res_plan_new_forced : res_plan_new)(e->wl, o->resources, o->enforce,
 							  o->config_path, &e->res, err))
@@ -64,6 +143,16 @@ int res_run_open(struct engine *e, struct cgsys *cg, struct err *err)
 
 void res_run_close(struct engine *e)
 {
+	if (e->hist) {
+		hist_flush(e->hist, e->wl);
+		hist_close(e->hist);
+		e->hist = NULL;
+		if (e->o.policy)
+			policy_set_est(e->o.policy, NULL);
+		free(e->hist_est_ms);
+		free(e->hist_mem_kb);
+		e->hist_est_ms = e->hist_mem_kb = NULL;
+	}
 	if (e->o.policy)
 		policy_set_res(e->o.policy, NULL);
 	if (e->cg)

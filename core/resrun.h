@@ -24,6 +24,10 @@ void res_note_mem(struct engine *e, uint32_t idx, const struct attempt *a);
 /* The summary's "top memory" line (nothing when no attempt reported one). */
 void res_summary(struct engine *e, FILE *f);
 
+/* gearbox check --estimates: per task, what history would give (history:
+ * the config's, NULL or "" beside the workload). Nothing is created. */
+int res_check_estimates(const struct workload *wl, const char *history, FILE *out);
+
 /* gearbox check: capacities, how many tasks need something, and which
  * enforcement this machine gives (out NULL: only the check). -1 with err for
  * a task that can never fit. */

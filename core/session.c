@@ -206,6 +206,7 @@ void session_run_opts(struct session *s, struct run_opts *o)
 	o->enforce = cfg->enforce;
 	o->shed_wait_ms = cfg->shed_wait_ms;
 	o->shed_below = cfg->shed_below;
+	o->history = cfg->history;
 	o->config_path = cfg->path;
 	o->plugins = &s->set;
 	o->host = &s->hc;

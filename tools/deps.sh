@@ -8,7 +8,7 @@
 set -e
 need=""
 have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
-for p in pkg-config liblua5.4-dev libjansson-dev libxxhash-dev jq procps bsdutils python3 redis-server libhiredis-dev parallel ninja-build bear; do
+for p in pkg-config liblua5.4-dev libjansson-dev libxxhash-dev jq procps bsdutils python3 redis-server libhiredis-dev libsqlite3-dev sqlite3 parallel ninja-build bear; do
 	have_pkg "$p" || need="$need $p"
 done
 for a in "$@"; do
