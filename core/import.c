@@ -1,11 +1,13 @@
 /* import.c - `gearbox import compdb|ninja`: a workload from a build.
  *
  * compdb reads a JSON compilation database (compile_commands.json, written
- * by CMake, Meson and bear): one task per entry. ninja asks ninja itself
- * (`ninja -t compdb`, every rule, for the commands and outputs of every edge;
- * `ninja -t query` for each edge's inputs), so the graph is ninja's, never
- * a parse of build.ninja: one task per edge with a command, deps on the
- * edges that make its inputs (through phony edges too).
+ * by CMake, Meson and bear): one task per entry. ninja asks ninja itself,
+ * so the graph is ninja's, never a parse of build.ninja: `-t targets all`
+ * for every output and its rule, `-t query` for each output's inputs,
+ * `-t compdb` for the commands of edges with inputs and `-t commands -s T`
+ * for the others. Outputs with one rule, inputs and command are one edge;
+ * one task per edge with a command, deps on the edges that make its inputs
+ * (through phony edges too).
  *
  * Each task gets argv (the entry's `arguments`, or its `command` split as
  * a POSIX shell would when it has no shell operators; `sh` when it has), cwd
@@ -20,6 +22,7 @@
 
 #include <errno.h>
 #include <jansson.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -462,190 +465,189 @@ static void deps_of(const char *path, json_t *task_of, json_t *inputs_of, json_t
 		deps_of(json_string_value(x), task_of, inputs_of, rule_of, deps, depth + 1);
 }
 
+/* Asks `ninja -t query` about targets[0..n), in chunks (the command line
+ * has a limit), into inputs_of and rule_of. */
+static int query_all(char **base_argv, size_t nbase, const char *const *targets, size_t n,
+		     json_t *inputs_of, json_t *rule_of, struct err *err)
+{
+	enum { CHUNK = 512 };
+	char **argv = calloc(nbase + CHUNK + 1, sizeof *argv);
+	if (!argv)
+		return err_set(err, "out of memory");
+	for (size_t i = 0; i < n; i += CHUNK) {
+		size_t k = nbase;
+		memcpy(argv, base_argv, nbase * sizeof *argv);
+		for (size_t j = i; j < n && j < i + CHUNK; j++)
+			argv[k++] = (char *)targets[j];
+		argv[k] = NULL;
+		char *q = capture(argv, err);
+		if (!q) {
+			free(argv);
+			return -1;
+		}
+		json_t *in = parse_query(q, rule_of);
+		free(q);
+		json_object_update(inputs_of, in);
+		json_decref(in);
+	}
+	free(argv);
+	return 0;
+}
+
 static int import_ninja(const char *file, const char *out, int dff, struct err *err)
 {
 	if (access(file, R_OK))
 		return err_set(err, "%s: %s", file, strerror(errno));
 	char *dir = strdup(file);
 	char *slash = strrchr(dir, '/');
-	const char *base = file;
+	char *base = (char *)file;
 	if (slash) {
 		*slash = 0;
 		base = slash + 1;
 	} else {
 		strcpy(dir, ".");
 	}
-	char *argv1[] = {"ninja", "-C", dir, "-f", (char *)base, "-t", "compdb", NULL};
+	char *adir = realpath(dir, NULL);
+	json_t *db = NULL, *task_of = json_object(), *ids = json_object(), *tasks = json_array();
+	json_t *inputs_of = json_object(), *rule_of = json_object(), *cmd_of = json_object();
+	json_t *edge_of = json_object(), *outs_of = json_object();
+	const char **targets = NULL;
+	size_t nt = 0;
+	char *tt = NULL;
+	int rc = 0;
+
+	/* commands of the edges that have inputs, by first output */
+	char *argv1[] = {"ninja", "-C", dir, "-f", base, "-t", "compdb", NULL};
 	char *text = capture(argv1, err);
 	if (!text) {
-		free(dir);
-		return -1;
+		rc = -1;
+		goto out;
 	}
 	json_error_t je;
-	json_t *db = json_loads(text, 0, &je);
+	db = json_loads(text, 0, &je);
 	free(text);
 	if (!json_is_array(db)) {
-		json_decref(db);
-		free(dir);
-		return err_set(err, "%s: `ninja -t compdb` gave no array: %s", file, je.text);
+		rc = err_set(err, "%s: `ninja -t compdb` gave no array: %s", file, je.text);
+		goto out;
 	}
-	/* the outputs of every edge with a command, and the task of each */
-	json_t *task_of = json_object(), *ids = json_object(), *tasks = json_array();
-	size_t n = json_array_size(db), i;
-	char **qargv = calloc(n + 8, sizeof *qargv);
-	size_t qn = 0;
-	qargv[qn++] = "ninja";
-	qargv[qn++] = "-C";
-	qargv[qn++] = dir;
-	qargv[qn++] = "-f";
-	qargv[qn++] = (char *)base;
-	qargv[qn++] = "-t";
-	qargv[qn++] = "query";
-	size_t q0 = qn;
+	size_t i;
 	json_t *e;
-	int rc = 0;
 	json_array_foreach(db, i, e) {
 		const char *o = json_string_value(json_object_get(e, "output"));
-		if (!o) {
-			rc = err_set(err, "%s: `ninja -t compdb` entry %zu has no output (ninja 1.10 or later is needed)",
-				     file, i);
-			break;
-		}
 		const char *cmd = json_string_value(json_object_get(e, "command"));
-		qargv[qn++] = (char *)o;
-		if (!cmd || !*cmd || json_object_get(task_of, o))
-			continue; /* a phony edge: no task, but its inputs are asked for */
-		char *id = unique_id(ids, o);
-		json_object_set_new(task_of, o, json_string(id));
-		free(id);
+		if (o && cmd && *cmd)
+			json_object_set_new(cmd_of, o, json_string(cmd));
 	}
-	json_t *inputs_of = NULL, *rule_of = json_object();
-	if (!rc && qn > q0) {
-		/* phony targets among the inputs need their own inputs: query all
-		 * real outputs first, then any phony input found, round by round */
-		qargv[qn] = NULL;
-		char *q = capture(qargv, err);
-		if (!q)
-			rc = -1;
-		else {
-			inputs_of = parse_query(q, rule_of);
-			free(q);
-		}
-		for (int round = 0; !rc && round < 16; round++) {
-			json_t *more = json_array();
-			const char *k;
-			json_t *v;
-			json_object_foreach(inputs_of, k, v) {
-				size_t j;
-				json_t *x;
-				json_array_foreach(v, j, x) {
-					const char *p = json_string_value(x);
-					if (!json_object_get(task_of, p) && !json_object_get(inputs_of, p))
-						json_array_append(more, x);
-				}
-			}
-			if (!json_array_size(more)) {
-				json_decref(more);
-				break;
-			}
-			/* only those ninja knows as outputs matter; querying a source
-			 * file fails, so ask for phony candidates one by one would be
-			 * slow: ask `ninja -t targets all` once instead */
-			char *targv[] = {"ninja", "-C", dir, "-f", (char *)base, "-t", "targets", "all", NULL};
-			char *tt = capture(targv, err);
-			if (!tt) {
-				json_decref(more);
+	/* every output of every edge, and its rule */
+	char *argv2[] = {"ninja", "-C", dir, "-f", base, "-t", "targets", "all", NULL};
+	if (!(tt = capture(argv2, err))) {
+		rc = -1;
+		goto out;
+	}
+	size_t cap = 64;
+	targets = malloc(cap * sizeof *targets);
+	char *save = NULL;
+	for (char *line = strtok_r(tt, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		char *c = strrchr(line, ':');
+		if (!c || c[1] != ' ')
+			continue;
+		*c = 0;
+		if (nt == cap)
+			targets = realloc(targets, (cap *= 2) * sizeof *targets);
+		targets[nt++] = line;
+	}
+	/* each target's inputs (explicit, implicit, order-only) and rule */
+	char *qbase[] = {"ninja", "-C", dir, "-f", base, "-t", "query"};
+	if (nt && query_all(qbase, 7, targets, nt, inputs_of, rule_of, err)) {
+		rc = -1;
+		goto out;
+	}
+	/* the command of every other output: `ninja -t commands -s T` (one at a
+	 * time: ninja prints an edge's command once however many of its outputs
+	 * are asked for); then the outputs with one rule, inputs and command are
+	 * one edge, and one task named by its first output */
+	for (size_t k = 0; k < nt && !rc; k++) {
+		const char *t = targets[k];
+		const char *rule = json_string_value(json_object_get(rule_of, t));
+		if (!rule || !strcmp(rule, "phony"))
+			continue;
+		if (!json_object_get(cmd_of, t)) {
+			char *argv3[] = {"ninja", "-C", dir, "-f", base, "-t", "commands", "-s", (char *)t, NULL};
+			char *c = capture(argv3, err);
+			if (!c) {
 				rc = -1;
 				break;
 			}
-			json_t *phony = json_object();
-			char *save = NULL;
-			for (char *line = strtok_r(tt, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-				char *c = strstr(line, ": phony");
-				if (c && !c[7]) {
-					*c = 0;
-					json_object_set_new(phony, line, json_true());
-				}
-			}
-			free(tt);
-			char **pq = calloc(json_array_size(more) + 8, sizeof *pq);
-			size_t pn = 0;
-			for (size_t a = 0; a < q0; a++)
-				pq[pn++] = qargv[a];
-			size_t j;
-			json_t *x;
-			json_array_foreach(more, j, x)
-				if (json_object_get(phony, json_string_value(x)) && !json_object_get(inputs_of, json_string_value(x)))
-					pq[pn++] = (char *)json_string_value(x);
-			if (pn > q0) {
-				pq[pn] = NULL;
-				char *pt = capture(pq, err);
-				if (!pt)
-					rc = -1;
-				else {
-					json_t *pin = parse_query(pt, rule_of);
-					free(pt);
-					json_object_update(inputs_of, pin);
-					json_decref(pin);
-				}
-			}
-			int progress = pn > q0;
-			free(pq);
-			json_decref(phony);
-			json_decref(more);
-			if (!progress)
-				break;
+			size_t l = strlen(c);
+			while (l && c[l - 1] == '\n')
+				c[--l] = 0;
+			json_object_set_new(cmd_of, t, json_string(c));
+			free(c);
 		}
-	}
-	if (!rc) {
-		json_t *done = json_object();
-		json_array_foreach(db, i, e) {
-			const char *o = json_string_value(json_object_get(e, "output"));
-			const char *id = json_string_value(json_object_get(task_of, o));
-			if (!id || json_object_get(done, id))
-				continue; /* phony, or an edge seen through another output */
-			json_object_set_new(done, id, json_true());
-			const char *edir = json_string_value(json_object_get(e, "directory"));
-			const char *cmd = json_string_value(json_object_get(e, "command"));
-			char **argv = cmd ? split_sh(cmd) : NULL;
-			char *depfile = argv ? depfile_of(argv, o) : NULL;
-			json_t *ins = json_array(), *outs = json_array(), *deps = json_object();
-			json_array_append_new(outs, json_string(o));
-			size_t j;
-			json_t *x;
-			json_array_foreach(json_object_get(inputs_of, o), j, x) {
-				const char *p = json_string_value(x);
-				json_array_append(ins, x);
-				deps_of(p, task_of, inputs_of, rule_of, deps, 0);
-			}
-			json_object_del(deps, id);
-			json_t *t = make_task(id, edir, argv, cmd ? cmd : "true", ins, outs, depfile, dff);
-			if (json_object_size(deps)) {
-				json_t *da = json_array();
-				const char *k;
-				json_t *v;
-				json_object_foreach(deps, k, v) json_array_append_new(da, json_string(k));
-				json_object_set_new(t, "deps", da);
-			}
-			json_array_append_new(tasks, t);
-			json_decref(ins);
-			json_decref(outs);
-			json_decref(deps);
-			free(depfile);
-			strv_free(argv);
+		char *in = json_dumps(json_object_get(inputs_of, t), JSON_COMPACT | JSON_ENCODE_ANY);
+		struct buf key = {0};
+		buf_addf(&key, "%s\n%s\n%s", rule, in ? in : "", json_string_value(json_object_get(cmd_of, t)));
+		free(in);
+		const char *first = json_string_value(json_object_get(edge_of, key.p));
+		if (first) {
+			json_object_set(task_of, t, json_object_get(task_of, first));
+			json_array_append_new(json_object_get(outs_of, first), json_string(t));
+		} else {
+			char *id = unique_id(ids, t);
+			json_object_set_new(edge_of, key.p, json_string(t));
+			json_object_set_new(task_of, t, json_string(id));
+			json_object_set_new(outs_of, t, json_pack("[s]", t));
+			free(id);
 		}
-		json_decref(done);
-		json_t *wl = json_pack("{s:s, s:O}", "name", file, "tasks", tasks);
-		rc = write_workload(wl, out, err);
-		json_decref(wl);
+		buf_free(&key);
 	}
-	free(qargv);
+	if (rc)
+		goto out;
+	const char *o;
+	json_t *outs;
+	json_object_foreach(outs_of, o, outs) {
+		const char *id = json_string_value(json_object_get(task_of, o));
+		const char *cmd = json_string_value(json_object_get(cmd_of, o));
+		char **argv = split_sh(cmd);
+		char *depfile = argv ? depfile_of(argv, o) : NULL;
+		json_t *ins = json_array(), *deps = json_object();
+		size_t j;
+		json_t *x;
+		json_array_foreach(json_object_get(inputs_of, o), j, x) {
+			json_array_append(ins, x);
+			deps_of(json_string_value(x), task_of, inputs_of, rule_of, deps, 0);
+		}
+		json_object_del(deps, id);
+		json_t *t = make_task(id, adir ? adir : dir, argv, cmd, ins, outs, depfile, dff);
+		if (json_object_size(deps)) {
+			json_t *da = json_array();
+			const char *k;
+			json_t *v;
+			json_object_foreach(deps, k, v) json_array_append_new(da, json_string(k));
+			json_object_set_new(t, "deps", da);
+		}
+		json_array_append_new(tasks, t);
+		json_decref(ins);
+		json_decref(deps);
+		free(depfile);
+		strv_free(argv);
+	}
+	json_t *wl = json_pack("{s:s, s:O}", "name", file, "tasks", tasks);
+	rc = write_workload(wl, out, err);
+	json_decref(wl);
+out:
+	free(targets);
+	free(tt);
+	json_decref(outs_of);
+	json_decref(edge_of);
+	json_decref(cmd_of);
 	json_decref(inputs_of);
 	json_decref(rule_of);
 	json_decref(tasks);
 	json_decref(ids);
 	json_decref(task_of);
 	json_decref(db);
+	free(adir);
 	free(dir);
 	return rc;
 }

@@ -11,7 +11,7 @@
  * a header-only reader (no JSON library to link).
  */
 #include <gearbox/plugin.h>
-#include <gearbox/plugin_json.h>
+#include <gearbox/plugin_config.h> /* typed config reading (on plugin_json.h) */
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,9 +34,8 @@ static int template_init(const struct gbx_host *host, const char *config_json, v
 	}
 	t->host = host;
 	strcpy(t->greeting, "hello");
-	const char *g = gbx_json_member(config_json, "greeting");
-	if (g && gbx_json_string(g, t->greeting, sizeof t->greeting)) {
-		snprintf(err, errlen, "greeting: expected a string");
+	/* 1 read, 0 absent (the default stays), -1 with "greeting: expected ..." in err */
+	if (gbx_cfg_string(config_json, "greeting", t->greeting, sizeof t->greeting, err, errlen) < 0) {
 		free(t);
 		return -1;
 	}

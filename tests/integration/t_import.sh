@@ -97,6 +97,34 @@ expect "ninja: every object and the archive are byte-identical to make's" test "
 last=$(grep '"event":"started"' evn.jsonl | tail -1)
 expect "ninja: the archive started after every compile" sh -c "echo '$last' | grep -q '\"id\":\"libmini.a\"'"
 
+# an edge with two outputs: a task that needs the second depends on it, and
+# order-only inputs count as deps
+mkdir -p g
+cat >g/build.ninja <<'EON'
+rule gen
+  command = printf 'int v(void);\n' > gen.h && printf '#include "gen.h"\nint v(void) { return 7; }\n' > gen.c
+rule cc
+  command = cc -c -o $out $in
+rule stamp
+  command = touch $out
+build gen.h gen.c: gen
+build dir.stamp: stamp
+build gen.o: cc gen.c || dir.stamp
+build all: phony gen.o
+default all
+EON
+"$GBX" import ninja g/build.ninja -o wg.json 2>err
+rc=$?
+cat >g.jq <<'EOQ'
+(.tasks | length) == 3
+and (.tasks[] | select(.id == "gen.h") | .outputs == ["gen.h", "gen.c"])
+and (.tasks[] | select(.id == "gen.o") | (.deps | sort) == ["dir.stamp", "gen.h"])
+EOQ
+expect "ninja: a two-output edge is one task; a task using its second output depends on it; order-only deps too (rc=$rc)" \
+	sh -c "jq -e -f g.jq wg.json >/dev/null"
+run_gbx run wg.json
+expect "ninja: the two-output build runs in order (rc=$rc)" sh -c "test $rc = 0 && test -f g/gen.o"
+
 # bad input: exit 2, one line naming the file and the problem, nothing written
 echo '[{"directory": "/tmp", "file": "a.c"}]' >bad.json
 "$GBX" import compdb bad.json -o out.json 2>err
