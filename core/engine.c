@@ -328,6 +328,8 @@ static int complete(struct engine *e, struct worker *w, uint32_t idx, struct att
 		ev_end(e, &b);
 	}
 
+	if (a->ok && a->label[0] && !strcmp(a->label, "cached"))
+		e->n_cached++; /* the summary counts them */
 	if (interrupted) {
 		/* not final: a resumed run will start it again */
 		e->n_interrupted++;

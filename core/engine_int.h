@@ -95,6 +95,7 @@ struct engine {
 	struct worker **w;
 	int nthreads, jobs, running, idle, exited;
 	uint32_t n_final, n_ok, n_failed, n_skipped, n_resumed, n_retried, n_late, n_attempts;
+	uint32_t n_cached; /* tasks whose final attempt was answered as "cached" */
 	uint32_t n_deferred;          /* GBX_DEFER verdicts (plugin ABI 1.4: per plugin in struct plugin) */
 	uint32_t n_interrupted;   /* attempts stopped by SIGINT/SIGTERM: not final, run again on --resume */
 	uint32_t n_lost;          /* attempts lost with their node (--nodes), run again */

@@ -302,7 +302,10 @@ void show_output(struct engine *e, uint32_t idx, struct attempt *a)
 	}
 	if (e->o.verbose) {
 		pthread_mutex_lock(&e->out_mu);
-		if (a->ok)
+		if (a->ok && a->label[0]) /* answered by a plugin, e.g. a cache hit */
+			fprintf(stderr, "gearbox: ok %s (%s, %.1f ms)\n", t->id, a->label,
+				(double)(a->end_ns - a->start_ns) / 1e6);
+		else if (a->ok)
 			fprintf(stderr, "gearbox: ok %s (%.1f ms)\n", t->id,
 				(double)(a->end_ns - a->start_ns) / 1e6);
 		else

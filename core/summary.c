@@ -95,6 +95,8 @@ void summary(struct engine *e)
 	fprintf(stderr, "gearbox: %u task%s: %u ok", wl->ntasks, wl->ntasks == 1 ? "" : "s", e->n_ok);
 	if (e->n_resumed)
 		fprintf(stderr, " (%u from the journal)", e->n_resumed);
+	if (e->n_cached)
+		fprintf(stderr, " (%u cached)", e->n_cached);
 	fprintf(stderr, ", %u failed, %u skipped", e->n_failed, e->n_skipped);
 	if (interrupted)
 		fprintf(stderr, ", %u interrupted", interrupted);

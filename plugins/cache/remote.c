@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #define POOL_MAX 16
+#define WRITE_TIMEOUT_NS 100000000LL /* the writer's per-command timeout: nobody waits for it */
 #define NSAMPLES 4096
 
 struct rjob {
@@ -48,6 +49,7 @@ struct remote {
 	int npool;
 
 	_Atomic int64_t open_until; /* breaker: mono ns until which the remote is skipped */
+	int64_t w_open_until;       /* the writer's own: set when a write failed (writer only) */
 	atomic_int warned;
 	char token[64]; /* this process's lease value */
 
@@ -649,17 +651,21 @@ static void *remote_writer(void *arg)
 	pthread_mutex_lock(&r->qmu);
 	for (;;) {
 		int64_t now = now_ns();
-		int usable = remote_usable(c);
+		/* a lookup's timeout does not stop the writer, which nobody waits
+		 * for; its own failure does, for the open period */
+		int usable = r->w_open_until <= now;
 		if (r->lease_ms && r->nheld && usable && now >= r->next_renew) {
 			r->next_renew = now + r->lease_ms * 1000000 / 3;
 			pthread_mutex_unlock(&r->qmu);
-			if (x || (x = conn_get(c, r->deadline_ns * 10))) {
+			if (x || (x = conn_get(c, WRITE_TIMEOUT_NS))) {
 				if (renew_leases(c, x)) {
 					conn_failed(c, x);
 					redisFree(x);
 					x = NULL;
 				}
 			}
+			if (!x)
+				r->w_open_until = now_ns() + r->open_ns;
 			pthread_mutex_lock(&r->qmu);
 			continue;
 		}
@@ -668,11 +674,8 @@ static void *remote_writer(void *arg)
 		if (!r->head || !usable) {
 			/* wake for new work, the next renewal, or the breaker's closing */
 			int64_t until = r->nheld && r->lease_ms ? r->next_renew : now + 1000000000;
-			if (!usable) {
-				int64_t o = atomic_load(&r->open_until);
-				if (o < until)
-					until = o;
-			}
+			if (!usable && r->w_open_until < until)
+				until = r->w_open_until;
 			struct timespec dl;
 			clock_gettime(CLOCK_REALTIME, &dl);
 			int64_t wait = until - now;
@@ -693,7 +696,7 @@ static void *remote_writer(void *arg)
 			r->tail = NULL;
 		r->qbytes -= j->len;
 		pthread_mutex_unlock(&r->qmu);
-		if (x || (x = conn_get(c, r->deadline_ns * 10))) {
+		if (x || (x = conn_get(c, WRITE_TIMEOUT_NS))) {
 			int n = job_append(c, x, j), ok = 1;
 			for (int i = 0; i < n; i++) {
 				void *rep = NULL;
@@ -710,6 +713,10 @@ static void *remote_writer(void *arg)
 			} else if (n > 0 && j->len) {
 				inc(&c->n.remote_stores, 1);
 			}
+		}
+		if (!x) { /* this one is lost; the rest waits for the open period */
+			r->w_open_until = now_ns() + r->open_ns;
+			inc(&c->n.remote_dropped, j->len ? 1 : 0);
 		}
 		free(j);
 		pthread_mutex_lock(&r->qmu);

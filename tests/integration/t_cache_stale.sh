@@ -109,3 +109,12 @@ echo 'int z;' >>c.h
 run_gbx run w.json --config ../cfg.json --enable cache --no-progress
 expect "depfile parse: a name after a continuation changed, a miss" test "$(wc -l <ran)" = 3
 cd "$T"
+
+# ---- the summary counts cached tasks; -v marks them --------------------------------------
+mkdir -p sm && cd sm
+printf 'a\n' >f
+run_gbx run --config ../cfg.json --enable cache --no-progress -v -- wc -l {} ::: f
+run_gbx run --config ../cfg.json --enable cache --no-progress -v -- wc -l {} ::: f
+expect "summary: counts the cached task" grep -q '1 ok (1 cached), 0 failed' "$T/err"
+expect "-v: marks it cached" grep -q 'gearbox: ok 1 (cached,' "$T/err"
+cd "$T"
