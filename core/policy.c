@@ -18,6 +18,7 @@
 #include <ctype.h>
 #include <limits.h>
 #include <math.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,7 +28,11 @@
 #include <lua.h>
 #include <lualib.h>
 
+#include "pguard.h"
+
 #define DEFAULT_BUDGET 1000000
+#define DEFAULT_DEADLINE_MS 1000
+#define HOOK_STEP 1000         /* instructions between two looks at the clock */
 #define DEFAULT_MEM_CAP ((size_t)64 << 20)
 #define DEFAULT_INTERVAL_MS 500
 #define MIN_INTERVAL_MS 10
@@ -38,7 +43,10 @@
 enum { IDX_VIEW = 1, IDX_MSGH = 2, BASE = 2 };
 
 /* Problem classes: each is reported once per kind. */
-enum { PB_ERROR = 0, PB_BUDGET, PB_MEMORY, PB_RETURN };
+enum { PB_ERROR = 0, PB_BUDGET, PB_MEMORY, PB_RETURN, PB_TIME };
+
+/* Why the hook stopped a call. */
+enum { OVR_NONE = 0, OVR_BUDGET, OVR_TIME, OVR_STOP };
 
 static const char *const kind_name[POL_NKINDS] = {"scheduling", "retry", "scaling",
 						   "placement"};
@@ -73,6 +81,8 @@ struct slot {
 	int line;              /* where fn is defined (0: unknown) */
 	int64_t interval_ms;   /* scaling only */
 	unsigned reported;     /* bit per problem class already reported */
+	int off;               /* a call overran its deadline: fall back without calling
+	                          until the file is loaded again */
 	uint64_t fallbacks;
 };
 
@@ -81,7 +91,11 @@ struct policy {
 	struct policy_opts o;
 	size_t mem_used, mem_cap;
 	int budget;
-	int overrun;           /* the hook fired during this call */
+	int overrun;           /* OVR_*: why the hook stopped this call */
+	int used;              /* instructions counted by the hook in this call */
+	int64_t deadline_ms;   /* wall-clock limit of one call */
+	int64_t deadline_ns;   /* this call's end, on now_ns() */
+	atomic_int stop;       /* policy_interrupt: every call stops at its next hook */
 	int load_ref;          /* Lua's own `load`, for the per-file wrappers */
 	int envmt_ref;         /* { __index = sandbox globals } */
 	struct view *view;
@@ -134,28 +148,58 @@ static int on_panic(lua_State *L)
 
 /* ---- budget and error capture ---- */
 
-/* The count hook: the call has used its budget. From here on it fires at
- * every instruction, so a policy that catches the error with pcall cannot run
- * any further: the next instruction outside that pcall raises again. */
+/* The count hook, every HOOK_STEP instructions (fewer for a small budget):
+ * counts the budget, looks at the clock (C functions that loop inside one
+ * instruction are bounded by pguard.c) and at policy_interrupt. Once it has
+ * stopped a call it fires at every instruction, so a policy that catches the
+ * error with pcall cannot run any further: the next instruction outside that
+ * pcall raises again. */
 static void budget_hook(lua_State *L, lua_Debug *ar)
 {
 	struct policy *p = host(L);
 	if (!p->overrun) {
-		p->overrun = 1;
+		int step = p->budget - p->used < HOOK_STEP ? p->budget - p->used : HOOK_STEP;
+		p->used += step;
+		if (atomic_load_explicit(&p->stop, memory_order_relaxed))
+			p->overrun = OVR_STOP;
+		else if (p->used >= p->budget)
+			p->overrun = OVR_BUDGET;
+		else if (now_ns() > p->deadline_ns)
+			p->overrun = OVR_TIME;
+		if (!p->overrun) {
+			int next = p->budget - p->used < HOOK_STEP ? p->budget - p->used : HOOK_STEP;
+			lua_sethook(L, budget_hook, LUA_MASKCOUNT, next);
+			return;
+		}
 		lua_sethook(L, budget_hook, LUA_MASKCOUNT, 1);
 	}
-	if (lua_getinfo(L, "Sl", ar) && ar->currentline > 0)
-		lua_pushfstring(L, "%s:%d: instruction budget of %d exceeded", ar->short_src,
-				ar->currentline, p->budget);
+	char what[96];
+	if (p->overrun == OVR_BUDGET)
+		snprintf(what, sizeof what, "instruction budget of %d exceeded", p->budget);
+	else if (p->overrun == OVR_TIME)
+		snprintf(what, sizeof what, "took longer than %lld ms",
+			 (long long)p->deadline_ms);
 	else
-		lua_pushfstring(L, "instruction budget of %d exceeded", p->budget);
+		snprintf(what, sizeof what, "interrupted");
+	if (lua_getinfo(L, "Sl", ar) && ar->currentline > 0)
+		lua_pushfstring(L, "%s:%d: %s", ar->short_src, ar->currentline, what);
+	else
+		lua_pushfstring(L, "%s", what);
 	lua_error(L);
 }
 
 static void arm(struct policy *p)
 {
-	p->overrun = 0;
-	lua_sethook(p->L, budget_hook, LUA_MASKCOUNT, p->budget);
+	p->overrun = OVR_NONE;
+	p->used = 0;
+	p->deadline_ns = now_ns() + p->deadline_ms * 1000000;
+	lua_sethook(p->L, budget_hook, LUA_MASKCOUNT,
+		    p->budget < HOOK_STEP ? p->budget : HOOK_STEP);
+}
+
+void policy_interrupt(struct policy *p)
+{
+	atomic_store(&p->stop, 1);
 }
 
 /* Splits Lua's position prefix "SRC:LINE: rest". Returns rest and fills src
@@ -319,15 +363,25 @@ static void call_failed(struct policy *p, int kind, int st)
 		p->ewhere[0] = 0;
 		snprintf(p->emsg, sizeof p->emsg, "error in error handling");
 	}
-	int cls = p->overrun ? PB_BUDGET : PB_ERROR;
+	int cls = p->overrun == OVR_BUDGET ? PB_BUDGET : p->overrun ? PB_TIME : PB_ERROR;
 	if (!p->check_out && (s->reported & (1u << cls))) {
 		s->fallbacks++;
 		return;
 	}
 	const char *where = p->ewhere[0] ? map_src(p, p->ewhere, NULL) : s->file;
 	int line = p->ewhere[0] ? p->eline : s->line;
-	if (p->overrun)
+	if (p->overrun == OVR_BUDGET)
 		problem(p, kind, cls, where, line, "instruction budget of %d exceeded", p->budget);
+	else if (p->overrun == OVR_TIME && !p->check_out) {
+		s->off = 1; /* each further call would hold the engine for as long */
+		problem(p, kind, cls, where, line,
+			"took longer than %lld ms (a call's limit); not called again until reloaded",
+			(long long)p->deadline_ms);
+	} else if (p->overrun == OVR_TIME)
+		problem(p, kind, cls, where, line, "took longer than %lld ms (a call's limit)",
+			(long long)p->deadline_ms);
+	else if (p->overrun == OVR_STOP)
+		problem(p, kind, cls, where, line, "interrupted (the run is stopping)");
 	else
 		problem(p, kind, cls, where, line, "%s", p->emsg);
 }
@@ -672,6 +726,7 @@ static int init_body(lua_State *L)
 	open_lib(L, LUA_TABLIBNAME, luaopen_table);
 	open_lib(L, LUA_MATHLIBNAME, luaopen_math);
 	open_lib(L, LUA_UTF8LIBNAME, luaopen_utf8);
+	pguard_open(L);
 	luaL_requiref(L, LUA_OSLIBNAME, luaopen_os, 0);
 	lua_createtable(L, 0, 2);
 	lua_getfield(L, -2, "clock");
@@ -746,6 +801,7 @@ struct policy *policy_new(const struct policy_opts *o, struct err *err)
 	p->mem_cap = p->o.mem_cap ? p->o.mem_cap : DEFAULT_MEM_CAP;
 	int64_t b = p->o.budget > 0 ? p->o.budget : DEFAULT_BUDGET;
 	p->budget = b > INT_MAX ? INT_MAX : (int)b;
+	p->deadline_ms = p->o.deadline_ms > 0 ? p->o.deadline_ms : DEFAULT_DEADLINE_MS;
 	for (int i = 0; i < POL_NKINDS; i++) {
 		p->k[i].fn = p->k[i].admit = LUA_NOREF;
 		p->k[i].interval_ms = DEFAULT_INTERVAL_MS;
@@ -922,7 +978,7 @@ int policy_load(struct policy *p, int kind, const char *file, struct err *err)
 				       file, (double)p->mem_cap / (1 << 20));
 		const char *where = p->ewhere[0] ? map_src(p, p->ewhere, file) : file;
 		char m[sizeof p->emsg];
-		if (p->overrun)
+		if (p->overrun == OVR_BUDGET)
 			snprintf(m, sizeof m, "instruction budget of %d exceeded", p->budget);
 		else
 			snprintf(m, sizeof m, "%s", p->emsg);
@@ -954,6 +1010,7 @@ int policy_load(struct policy *p, int kind, const char *file, struct err *err)
 	s->line = c.line;
 	s->interval_ms = c.interval_ms;
 	s->reported = 0;
+	s->off = 0;
 	return 0;
 }
 
@@ -1006,6 +1063,10 @@ int policy_key(struct policy *p, const struct task *t, double *key)
 	struct slot *s = &p->k[POL_SCHEDULING];
 	if (s->fn == LUA_NOREF)
 		return -1;
+	if (s->off && !p->check_out) {
+		s->fallbacks++;
+		return -1;
+	}
 	lua_State *L = p->L;
 	view_set(p, t);
 	lua_rawgeti(L, LUA_REGISTRYINDEX, s->fn);
@@ -1306,6 +1367,10 @@ int policy_retry(struct policy *p, const struct task *t, const struct policy_fai
 	struct slot *s = &p->k[POL_RETRY];
 	if (s->fn == LUA_NOREF)
 		return -1;
+	if (s->off && !p->check_out) {
+		s->fallbacks++;
+		return -1;
+	}
 	lua_State *L = p->L;
 	struct retry_ctx c = {.p = p, .f = f, .attempt = attempt, .st = st, .res = -1};
 	view_set(p, t);
@@ -1392,6 +1457,10 @@ int policy_scale(struct policy *p, const struct policy_metrics *m, int64_t *jobs
 	struct slot *s = &p->k[POL_SCALING];
 	if (s->fn == LUA_NOREF)
 		return -1;
+	if (s->off && !p->check_out) {
+		s->fallbacks++;
+		return -1;
+	}
 	lua_State *L = p->L;
 	struct scale_ctx c = {.p = p, .m = m};
 	lua_pushcfunction(L, scale_body);

@@ -22,6 +22,7 @@ enum policy_kind { POL_SCHEDULING = 0, POL_RETRY, POL_SCALING, POL_PLACEMENT, PO
 struct policy_opts {
 	int64_t budget;        /* Lua VM instructions per call; 0: default 1,000,000 */
 	size_t mem_cap;        /* bytes for the whole Lua state; 0: default 64 MiB */
+	int64_t deadline_ms;   /* wall-clock limit of one call; 0: default 1,000 */
 	const struct workload *wl; /* tasks the views read */
 	void (*report)(void *ud, const char *msg); /* where "reported once" messages go
 	                  (one line, no "gearbox: " prefix, no newline); NULL: stderr */
@@ -88,6 +89,12 @@ const char *policy_file(const struct policy *p, int kind);
 uint64_t policy_fallbacks(const struct policy *p, int kind);
 /* Bytes the Lua state holds now (against policy_opts.mem_cap). */
 size_t policy_mem_used(const struct policy *p);
+
+/* Makes every call, the running one included, stop at its next count hook
+ * (within a few thousand instructions; C functions are bounded by pguard.c)
+ * and fall back. For a run that is stopping. The only function here that
+ * may be called from another thread, at any time. */
+void policy_interrupt(struct policy *p);
 
 /* Scheduling: key(task). Returns 0 and sets *key, or -1 to fall back. */
 int policy_key(struct policy *p, const struct task *t, double *key);
