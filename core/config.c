@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static const char *const top_keys[] = {"jobs", "policies", "plugin_path", "plugins",
@@ -272,6 +273,11 @@ int config_load(const char *path, const char *profile, char *const *sets, struct
 		return r;
 	}
 	c->path = strdup(path);
+	struct stat st;
+	if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+		return err_set(err, "%s: is a directory, expected a JSON config file", path);
+	if (stat(path, &st) == 0 && !S_ISREG(st.st_mode))
+		return err_set(err, "%s: not a regular file, expected a JSON config file", path);
 	json_error_t je;
 	json_t *doc = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
 	if (!doc) {

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -73,7 +74,7 @@ static const char usage_run[] =
 	"      --set KEY=VALUE   set a config key over the config and the profile;\n"
 	"                        KEY a dotted path (plugins.cache.dir), VALUE JSON or\n"
 	"                        a plain string (repeatable)\n"
-	"      --halt WHEN       never | soon,fail=N[%%] | now,fail=N[%%] (as GNU parallel)\n"
+	"      --halt WHEN       never | soon,fail=N[%] | now,fail=N[%] (as GNU parallel)\n"
 	"      --journal FILE    append one record per finished task\n"
 	"      --resume          skip tasks the journal records as succeeded\n"
 	"      --joblog FILE     GNU parallel's joblog\n"
@@ -91,6 +92,12 @@ static const char usage_run[] =
 	"      --retries N       quick form: retries of each task\n"
 	"  -q, --quiet           no progress, summary only when something failed\n"
 	"  -v, --verbose         a line per finished task\n";
+
+static const char usage_plugins[] =
+	"usage: gearbox plugins [--config FILE] [--profile NAME] [--enable P] [--disable P]\n"
+	"\n"
+	"Lists every plugin found in the plugin path, enabled or off and why, with\n"
+	"its version and ABI; a file that cannot be used is listed with the reason.\n";
 
 static const char usage_check[] =
 	"usage: gearbox check WORKLOAD.json [--config FILE] [--profile NAME] [--policy KIND=FILE]\n"
@@ -242,7 +249,13 @@ static char **read_args(const char *path, struct err *err)
 {
 	FILE *f = strcmp(path, "-") ? fopen(path, "re") : stdin;
 	if (!f) {
-		err_set(err, "%s: %s", path, strerror(errno));
+		err_set(err, "-a %s: %s", path, strerror(errno));
+		return NULL;
+	}
+	struct stat st;
+	if (fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode)) {
+		err_set(err, "-a %s: is a directory, expected a file of arguments, one per line", path);
+		fclose(f);
 		return NULL;
 	}
 	char **v = NULL, *line = NULL;
@@ -262,8 +275,16 @@ static char **read_args(const char *path, struct err *err)
 		v[n] = NULL;
 	}
 	free(line);
+	int bad = ferror(f) ? errno : 0;
 	if (f != stdin)
 		fclose(f);
+	if (bad) {
+		err_set(err, "-a %s: cannot read: %s", path, strerror(bad));
+		for (size_t i = 0; i < n; i++)
+			free(v[i]);
+		free(v);
+		return NULL;
+	}
 	if (!v)
 		v = calloc(1, sizeof *v);
 	return v;
@@ -308,7 +329,8 @@ static int parse_args(struct cli *c, int full_argc, char **argv)
 		case 'q': c->ro.quiet = 1; break;
 		case 'v': c->ro.verbose = 1; break;
 		case OPT_HELP:
-			fputs(!strcmp(c->cmd, "check") ? usage_check : usage_run, stdout);
+			fputs(!strcmp(c->cmd, "check") ? usage_check
+			      : !strcmp(c->cmd, "plugins") ? usage_plugins : usage_run, stdout);
 			return 3;
 		case OPT_ENABLE:
 			if (strv_push(&c->enable, &c->nenable, optarg))
@@ -365,12 +387,61 @@ static int apply_jobs(struct cli *c)
 			if (o->jobs_max && o->jobs > o->jobs_max)
 				o->jobs_max = o->jobs; /* the CLI wins over the config */
 		} else if (stat(c->jobs_arg, &st) == 0 && S_ISREG(st.st_mode)) {
+			/* what the file holds now must be good: the run re-reads it
+			 * and keeps the last good value when it is not */
+			char b[64] = "";
+			FILE *f = fopen(c->jobs_arg, "re");
+			size_t got = f ? fread(b, 1, sizeof b - 1, f) : 0;
+			if (f)
+				fclose(f);
+			b[got] = 0;
+			b[strcspn(b, " \t\r\n")] = 0;
+			if (parse_int(b, 1, 4096, &n)) {
+				fprintf(stderr, "gearbox %s: -j %s: the file holds \"%.20s\", expected a "
+					"number from 1 to 4096\n", c->cmd, c->jobs_arg, b);
+				return 2;
+			}
 			o->jobs_file = c->jobs_arg;
 		} else {
 			return usage_error(c->cmd, "-j %s: expected a number from 1 to 4096, or a file holding one", c->jobs_arg);
 		}
 	}
 	return 0;
+}
+
+/* Each running task holds up to FDS_PER_TASK descriptors (two pipes while
+ * spawning, a pidfd, the worker's eventfd); FDS_RESERVE are for the records,
+ * plugins and libraries. The soft limit is raised to the hard one first. */
+#define FDS_PER_TASK 6
+#define FDS_RESERVE 64
+static void cap_jobs_by_fds(struct run_opts *o)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl))
+		return;
+	if (rl.rlim_cur < rl.rlim_max) {
+		struct rlimit up = {rl.rlim_max, rl.rlim_max};
+		if (setrlimit(RLIMIT_NOFILE, &up) == 0)
+			rl.rlim_cur = rl.rlim_max;
+	}
+	if (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > 1000000)
+		return;
+	long cap = ((long)rl.rlim_cur - FDS_RESERVE) / FDS_PER_TASK;
+	if (cap < 1)
+		cap = 1;
+	int want = o->jobs_max > 0 && o->jobs_max > o->jobs ? o->jobs_max : o->jobs;
+	if (o->jobs_file)
+		want = 4096;
+	if (want > cap && !o->jobs_file && !o->quiet)
+		fprintf(stderr, "gearbox: -j %d: running at most %ld tasks at once: the open files "
+			"limit is %ld (ulimit -n), %d per task\n", want, cap, (long)rl.rlim_cur,
+			FDS_PER_TASK);
+	if (o->jobs > cap)
+		o->jobs = (int)cap;
+	if (want > cap)
+		o->jobs_max = (int)cap;
+	if (o->jobs_min > cap)
+		o->jobs_min = (int)cap;
 }
 
 static int cmd_plugins(struct session *ss)
@@ -627,6 +698,7 @@ int main(int argc, char **argv)
 	session_run_opts(&ss, &c.ro);
 	if ((rc = apply_jobs(&c)))
 		goto out;
+	cap_jobs_by_fds(&c.ro);
 
 	if (c.quick_cmd) {
 		if (c.arg_file || c.nsources == 0) {

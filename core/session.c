@@ -1,5 +1,6 @@
 /* session.c - config, plugins and policies for one run. See session.h. */
 #include "session.h"
+#include <dirent.h>
 
 #include <errno.h>
 #include <stdio.h>
@@ -62,6 +63,44 @@ static char *policy_path(const char *kind, const char *name, const char *base_fi
 	return strdup(name);
 }
 
+/* A bundled name that is not there: list the ones that are. */
+static void bundled_error(const char *kind, const char *name, const char *from, struct err *err)
+{
+	char *dir = exe_dir();
+	const char *roots[] = {"/../policies", "/../../policies", "/../share/gearbox/policies"};
+	const char *names[64];
+	char *own[64];
+	size_t n = 0;
+	for (size_t i = 0; i < sizeof roots / sizeof roots[0] && !n; i++) {
+		struct buf b = {0};
+		buf_addf(&b, "%s%s/%s", dir, roots[i], kind);
+		DIR *d = opendir(b.p);
+		struct dirent *de;
+		while (d && (de = readdir(d)) && n < 64) {
+			size_t l = strlen(de->d_name);
+			if (l > 4 && !strcmp(de->d_name + l - 4, ".lua") && de->d_name[0] != '.') {
+				own[n] = strndup(de->d_name, l - 4);
+				if (own[n])
+					names[n] = own[n], n++;
+			}
+		}
+		if (d)
+			closedir(d);
+		buf_free(&b);
+	}
+	free(dir);
+	struct buf list = {0};
+	for (size_t i = 0; i < n; i++)
+		buf_addf(&list, "%s%s", i ? ", " : "", names[i]);
+	const char *near = nearest_name(name, names, n, NULL);
+	err_set(err, "%s%s%s=%s: no bundled %s policy \"%s\"%s%s%s (bundled: %s; or give a path to a .lua file)",
+		from ? from : "--policy ", from ? ": policies." : "", kind, name, kind, name, near ? " (did you mean \"" : "", near ? near : "",
+		near ? "\"?)" : "", n ? list.p : "none found");
+	buf_free(&list);
+	for (size_t i = 0; i < n; i++)
+		free(own[i]);
+}
+
 int session_policies(struct session *s, const char *const *policy_arg, struct workload *wl,
 		     int strict, struct err *err)
 {
@@ -111,6 +150,12 @@ int session_policies(struct session *s, const char *const *policy_arg, struct wo
 		if (!file[k])
 			continue;
 		char *path = policy_path(policy_kinds[k], file[k], from[k]);
+		if (access(path, R_OK) && !strchr(file[k], '/') && !strstr(file[k], ".lua")) {
+			bundled_error(policy_kinds[k], file[k], from[k], err);
+			free(path);
+			policy_free(p);
+			return -1;
+		}
 		if (access(path, R_OK)) {
 			err_set(err, "%s policy %s: %s", policy_kinds[k], path, strerror(errno));
 			free(path);
@@ -129,6 +174,53 @@ int session_policies(struct session *s, const char *const *policy_arg, struct wo
 				policy_kinds[k]);
 	}
 	*out = p;
+	return 0;
+}
+
+/* --enable / --disable of a name no plugin directory holds and the config
+ * does not name: an error with a did-you-mean, not a silent no-op. */
+static int check_flags(char **dirs, json_t *cfg_plugins, char *const *list, const char *flag,
+		       struct err *err)
+{
+	for (; list && *list; list++) {
+		if (json_object_get(cfg_plugins, *list) || strspn(*list, "abcdefghijklmnopqrstuvwxyz"
+			"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") != strlen(*list))
+			continue; /* a bad name is plugins_resolve's to refuse */
+		const char *names[128];
+		size_t n = 0;
+		int found = 0;
+		for (size_t i = 0; dirs && dirs[i] && !found; i++) {
+			DIR *d = opendir(dirs[i]);
+			struct dirent *de;
+			while (d && (de = readdir(d)) && !found) {
+				size_t l = strlen(de->d_name);
+				if (l <= 3 || strcmp(de->d_name + l - 3, ".so") || de->d_name[0] == '.')
+					continue;
+				found = l - 3 == strlen(*list) && !strncmp(de->d_name, *list, l - 3);
+				int dup = 0;
+				for (size_t k = 0; k < n; k++)
+					dup |= strlen(names[k]) == l - 3 && !strncmp(names[k], de->d_name, l - 3);
+				if (!dup && n < 128 && (names[n] = strndup(de->d_name, l - 3)))
+					n++;
+			}
+			if (d)
+				closedir(d);
+		}
+		if (!found) {
+			struct buf all = {0};
+			for (size_t k = 0; k < n; k++)
+				buf_addf(&all, "%s%s", k ? ", " : "", names[k]);
+			const char *near = nearest_name(*list, names, n, NULL);
+			err_set(err, "%s %s: no such plugin%s%s%s (found: %s)", flag, *list,
+				near ? " (did you mean \"" : "", near ? near : "", near ? "\"?)" : "",
+				n ? all.p : "none");
+			buf_free(&all);
+		}
+		for (size_t k = 0; k < n; k++)
+			free((char *)names[k]);
+		if (!found)
+			return -1;
+	}
 	return 0;
 }
 
@@ -165,6 +257,9 @@ int session_open(struct session *s, const char *config, const char *profile,
 	s->dirs = plugins_dirs(ppath ? ppath : s->cfg.plugin_path, exe, &s->n_user);
 	free(exe);
 	json_decref(ppath);
+	if (check_flags(s->dirs, s->cfg.plugins, enable, "--enable", err) ||
+	    check_flags(s->dirs, s->cfg.plugins, disable, "--disable", err))
+		return -1;
 	s->resolved = plugins_resolve(s->cfg.plugins, enable, disable, err);
 	if (!s->resolved) {
 		if (cfile) { /* name the file the bad key is in */
