@@ -969,8 +969,8 @@ int engine_run(struct workload *wl, const struct run_opts *o, struct err *err)
 	if (e->ps->n) {
 		struct gbx_summary sum = {sizeof sum, wl->ntasks, e->n_ok, e->n_failed, e->n_skipped,
 					  wl->ntasks - e->n_final, e->n_attempts, e->n_retried,
-					  e->n_resumed, (double)(now_ns() - e->t0_ns) / 1e6, e->interrupted,
-					  e->n_deferred, by, nby};
+					  e->n_resumed, (double)(now_ns() - e->t0_ns) / 1e6,
+					  e->interrupted != 0, e->n_deferred, by, nby};
 		for (size_t i = 0; i < e->ps->n; i++) {
 			const struct plugin *p = &e->ps->p[i];
 			if (p->d->abi_minor >= 1 && p->d->run_summary)
@@ -984,12 +984,14 @@ int engine_run(struct workload *wl, const struct run_opts *o, struct err *err)
 	if (o->nodes)
 		nodes_attach(o->nodes, NULL, NULL, NULL);
 
+	records_flush(e);
 	if (!o->silent)
 		summary(e);
 	if (e->stats)
 		stats_write(e, (double)(now_ns() - e->t0_ns) / 1e6);
-	int status = e->interrupted ? 130
-		     : (e->n_failed || e->n_skipped || e->n_final < wl->ntasks) ? 1 : 0;
+	int status = e->interrupted ? 128 + e->interrupted
+		     : (e->n_failed || e->n_skipped || e->n_final < wl->ntasks ||
+			atomic_load(&e->n_lost)) ? 1 : 0;
 	close_outputs(e);
 	res_run_close(e);
 	engine_free(e);

@@ -100,7 +100,7 @@ struct engine {
 	uint32_t n_interrupted;   /* attempts stopped by SIGINT/SIGTERM: not final, run again on --resume */
 	uint32_t n_lost;          /* attempts lost with their node (--nodes), run again */
 	int stopping;
-	int interrupted;
+	int interrupted;          /* the signal that stopped the run (exit 128 + it), or 0 */
 	int halted;
 	int64_t t0_ns, t0_wall_ms;
 	int done_fd;              /* eventfd: the run ended (written by the last worker) */
@@ -131,8 +131,9 @@ struct engine {
 	 * the end; NULL when not asked */
 	uint32_t *lat;
 	int64_t lat_max_ns;
-	FILE *stats;              /* its temp file, renamed into place at the end */
-	char *stats_tmp;
+	int stats;                /* --stats: written at the end (records.c) */
+	atomic_uint n_lost;       /* records that could not be written: an error */
+	int events_failed, joblog_failed; /* said once each */
 };
 
 
@@ -183,6 +184,9 @@ void stats_write(struct engine *e, double wall_ms);
 void show_output(struct engine *e, uint32_t idx, struct attempt *a); /* outside e->mu */
 int open_outputs(struct engine *e, struct err *err);
 void close_outputs(struct engine *e);
+/* Flushes the events file and the joblog, counting a failure in e->n_lost:
+ * before the summary, which says how many records were lost. */
+void records_flush(struct engine *e);
 
 /* ---- summary.c ---------------------------------------------------------- */
 void note_slow(struct engine *e, uint32_t idx, int64_t ns);          /* under e->mu */

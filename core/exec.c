@@ -6,8 +6,9 @@
  * stderr go to pipes the worker drains into per-task buffers; a pidfd tells the
  * worker when the child exits, so one poll() covers output, exit, the task
  * timeout and stop requests. Termination is SIGTERM to the group, then SIGKILL
- * after the grace period. After the child exits, output still held open by its
- * descendants is read for at most the grace period.
+ * after the grace period. When the child exits, its group gets SIGTERM, and
+ * SIGKILL once its output is read (at most the grace period), so nothing a
+ * task started outlives it unless the task says keep_children.
  */
 #include "runner.h"
 #include "cgroup.h"
@@ -286,6 +287,11 @@ void exec_run(const struct task *t, struct runner_ctx *rc, struct attempt *a)
 			}
 			if (w == pid) {
 				exited = 1;
+				/* what the task left running in its group ends with it
+				 * (SIGKILL below for what ignores this), unless the task
+				 * starts daemons on purpose (keep_children) */
+				if (!s->keep_children)
+					kill(-pid, SIGTERM);
 				drain_until = now + rc->kill_grace_ms * 1000000;
 				if (infd >= 0) {
 					close(infd);
@@ -317,9 +323,9 @@ void exec_run(const struct task *t, struct runner_ctx *rc, struct attempt *a)
 	if (!exited) { /* poll failed: make sure the child is gone and reaped */
 		kill(-pid, SIGKILL);
 		wait4(pid, &status, 0, &ru);
-	} else if (termed) {
-		/* a timeout or a stop reaches everything the task started, also
-		 * what outlived it and ignored SIGTERM */
+	} else if (termed || !s->keep_children) {
+		/* a timeout, a stop or the task's end reaches everything the task
+		 * started, also what outlived it and ignored SIGTERM */
 		kill(-pid, SIGKILL);
 	}
 

@@ -54,7 +54,8 @@ static const char usage_main[] =
 	"  gearbox COMMAND --help    options of a command\n"
 	"  gearbox --version\n"
 	"\n"
-	"exit status: 0 all tasks succeeded, 1 some failed, 2 bad input, 130 interrupted\n";
+	"exit status: 0 all tasks succeeded, 1 some failed (or a record was lost), 2 bad input,\n"
+	"130 interrupted (SIGINT), 143 terminated (SIGTERM)\n";
 
 static const char usage_run[] =
 	"usage: gearbox run WORKLOAD.json [options]\n"

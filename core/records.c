@@ -4,6 +4,14 @@
  * e->ev_mu); output is shown outside it, under e->out_mu.
  * A journal record is one write(2) of a whole line: a kill -9 leaves whole
  * lines only, and a torn last line is cut when the journal is opened again.
+ * A journal starts with JOURNAL_HEADER; a non-empty file that starts with
+ * neither it nor a record is not ours and is refused, and a run holds an
+ * exclusive flock on its journal.
+ * Every record is opened without blocking (a FIFO with no reader is an
+ * error, not a hang) and never replaces what is not a regular file: a
+ * device, FIFO or symlink is written through, a directory refused. Every
+ * write is checked; a record that could not be written is counted in
+ * e->n_lost, said in the summary and makes the exit status 1.
  */
 #include "engine_int.h"
 #include "nodes.h"
@@ -13,8 +21,134 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#define JOURNAL_HEADER "{\"gearbox\":\"journal\",\"version\":1}\n"
+#define LOST_SAID 5 /* messages about lost records before they are only counted */
+
+/* ---- the checked opening and writing ------------------------------------- */
+
+static const char *ftype(mode_t m)
+{
+	return S_ISDIR(m) ? "a directory" : S_ISFIFO(m) ? "a FIFO" : S_ISCHR(m) ? "a character device"
+	       : S_ISBLK(m) ? "a block device" : S_ISSOCK(m) ? "a socket" : "not a regular file";
+}
+
+/* Opens a record for writing without ever blocking or writing into what
+ * must not be: a FIFO with no reader, a directory or a block device is an
+ * error naming the option (what) and the path. Returns the fd (blocking
+ * again) or -1 with err set. */
+static int open_record(const char *path, int flags, const char *what, int regular_only,
+		       struct err *err)
+{
+	int fd = open(path, flags | O_NONBLOCK | O_CLOEXEC | O_NOCTTY, 0644);
+	if (fd < 0) {
+		if (errno == ENXIO)
+			return err_set(err, "%s %s: a FIFO with no reader", what, path);
+		if (errno == EISDIR)
+			return err_set(err, "%s %s: is a directory", what, path);
+		return err_set(err, "%s %s: cannot open: %s", what, path, strerror(errno));
+	}
+	struct stat st;
+	if (fstat(fd, &st) || S_ISDIR(st.st_mode) || S_ISBLK(st.st_mode) ||
+	    (regular_only && !S_ISREG(st.st_mode))) {
+		close(fd);
+		return err_set(err, "%s %s: %s, expected a regular file", what, path, ftype(st.st_mode));
+	}
+	int fl = fcntl(fd, F_GETFL);
+	if (fl >= 0)
+		fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+	return fd;
+}
+
+/* Writes all of p; returns 0 or an errno. */
+static int write_all(int fd, const char *p, size_t n)
+{
+	while (n) {
+		ssize_t w = write(fd, p, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			return errno;
+		if (w == 0)
+			return EIO;
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+/* A record could not be written: say so (the first few times) and count it. */
+static void lost(struct engine *e, const char *what, const char *path, int errnum)
+{
+	unsigned n = atomic_fetch_add(&e->n_lost, 1);
+	if (n < LOST_SAID)
+		fprintf(stderr, "gearbox: %s %s: write failed: %s%s\n", what, path, strerror(errnum),
+			n + 1 == LOST_SAID ? " (further losses are only counted)" : "");
+}
+
+/* A FILE record (joblog, events) after a write: flushed, errors counted once. */
+static void checked_flush(struct engine *e, FILE *f, int *failed, const char *what,
+			  const char *path)
+{
+	if (fflush(f) == 0 && !ferror(f))
+		return;
+	int en = errno ? errno : EIO;
+	clearerr(f);
+	if (!*failed)
+		lost(e, what, path, en);
+	else
+		atomic_fetch_add(&e->n_lost, 1);
+	*failed = 1;
+}
+
+/* Writes data as the whole content of path: through a temporary file and a
+ * rename when path is a regular file or absent (never half written), written
+ * through when it is a device, FIFO or symlink (never replaced). Returns 0 or
+ * an errno. */
+static int replace_file(const char *path, const char *data, size_t len)
+{
+	struct stat st;
+	int en;
+	if (lstat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+		if (S_ISDIR(st.st_mode))
+			return EISDIR;
+		int fd = open(path, O_WRONLY | O_TRUNC | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+		if (fd < 0)
+			return errno;
+		struct stat ft;
+		if (fstat(fd, &ft) || S_ISDIR(ft.st_mode) || S_ISBLK(ft.st_mode)) {
+			close(fd);
+			return EISDIR;
+		}
+		int fl = fcntl(fd, F_GETFL);
+		if (fl >= 0)
+			fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+		en = write_all(fd, data, len);
+		if (close(fd) && !en)
+			en = errno;
+		return en;
+	}
+	struct buf tmp = {0};
+	buf_addf(&tmp, "%s.tmp.%d", path, (int)getpid());
+	int fd = open(tmp.p, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0) {
+		en = errno;
+		buf_free(&tmp);
+		return en;
+	}
+	en = write_all(fd, data, len);
+	if (close(fd) && !en)
+		en = errno;
+	if (!en && rename(tmp.p, path))
+		en = errno;
+	if (en)
+		unlink(tmp.p);
+	buf_free(&tmp);
+	return en;
+}
 
 /* ---- events (under e->mu) ------------------------------------------------ */
 
@@ -28,7 +162,8 @@ void ev_end(struct engine *e, struct buf *b)
 {
 	buf_add(b, "}\n", 2);
 	pthread_mutex_lock(&e->ev_mu);
-	fwrite(b->p, 1, b->len, e->events);
+	if (fwrite(b->p, 1, b->len, e->events) != b->len || ferror(e->events))
+		checked_flush(e, e->events, &e->events_failed, "--events", e->o.events);
 	pthread_mutex_unlock(&e->ev_mu);
 	buf_free(b);
 }
@@ -82,8 +217,9 @@ void journal_write(struct engine *e, uint32_t idx, const char *status,
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w <= 0) {
-			fprintf(stderr, "gearbox: %s: write failed: %s; journal disabled\n",
-				e->o.journal, strerror(errno));
+			fprintf(stderr, "gearbox: --journal %s: write failed: %s; journal disabled\n",
+				e->o.journal, w < 0 ? strerror(errno) : "nothing written");
+			atomic_fetch_add(&e->n_lost, 1);
 			close(e->journal_fd);
 			e->journal_fd = -1;
 			break;
@@ -106,9 +242,11 @@ static int journal_resume(struct engine *e, struct err *err)
 	char *line = NULL;
 	size_t cap = 0;
 	ssize_t n;
-	unsigned long lineno = 0;
+	unsigned long lineno = 0, bad = 0;
 	while ((n = getline(&line, &cap, f)) > 0) {
 		lineno++;
+		if (lineno == 1 && !strcmp(line, JOURNAL_HEADER))
+			continue;
 		if (line[n - 1] != '\n') {
 			fprintf(stderr, "gearbox: %s:%lu: incomplete last record ignored\n",
 				e->o.journal, lineno);
@@ -118,8 +256,9 @@ static int journal_resume(struct engine *e, struct err *err)
 		json_t *j = json_loadb(line, (size_t)n, 0, &je);
 		const char *id = NULL, *st = NULL;
 		if (!j || json_unpack(j, "{s:s, s:s}", "id", &id, "status", &st)) {
-			fprintf(stderr, "gearbox: %s:%lu: not a journal record, ignored\n",
-				e->o.journal, lineno);
+			if (++bad <= LOST_SAID)
+				fprintf(stderr, "gearbox: %s:%lu: not a journal record, ignored\n",
+					e->o.journal, lineno);
 			json_decref(j);
 			continue;
 		}
@@ -132,6 +271,45 @@ static int journal_resume(struct engine *e, struct err *err)
 	}
 	free(line);
 	fclose(f);
+	if (bad > LOST_SAID)
+		fprintf(stderr, "gearbox: %s: %lu lines in all were not journal records\n",
+			e->o.journal, bad);
+	return 0;
+}
+
+/* A journal is ours when empty, when it starts with the header, or (written
+ * before the header existed) with a record. Anything else is someone's file:
+ * appending to it, or cutting its "torn" last line, would damage it. */
+static int journal_check(struct engine *e, struct err *err)
+{
+	struct stat st;
+	if (fstat(e->journal_fd, &st))
+		return err_set(err, "--journal %s: %s", e->o.journal, strerror(errno));
+	if (st.st_size == 0) {
+		int en = write_all(e->journal_fd, JOURNAL_HEADER, sizeof JOURNAL_HEADER - 1);
+		if (en)
+			return err_set(err, "--journal %s: cannot write: %s", e->o.journal, strerror(en));
+		return 0;
+	}
+	char first[4096];
+	ssize_t n = pread(e->journal_fd, first, sizeof first - 1, 0);
+	if (n < 0)
+		return err_set(err, "--journal %s: cannot read: %s", e->o.journal, strerror(errno));
+	first[n] = 0;
+	char *nl = memchr(first, '\n', (size_t)n);
+	if (nl && (size_t)(nl - first + 1) == sizeof JOURNAL_HEADER - 1 &&
+	    !memcmp(first, JOURNAL_HEADER, sizeof JOURNAL_HEADER - 1))
+		return 0;
+	int ok = 0;
+	if (nl && memchr(first, 0, (size_t)(nl - first)) == NULL) {
+		json_t *j = json_loadb(first, (size_t)(nl - first), 0, NULL);
+		const char *id, *stt;
+		ok = j && !json_unpack(j, "{s:s, s:s}", "id", &id, "status", &stt);
+		json_decref(j);
+	}
+	if (!ok)
+		return err_set(err, "--journal %s: not a gearbox journal (it does not start with "
+			       "the journal header or a record); refusing to append to it", e->o.journal);
 	return 0;
 }
 
@@ -165,6 +343,12 @@ static void journal_trim(struct engine *e)
 		fprintf(stderr, "gearbox: %s: removed a torn last record\n", e->o.journal);
 }
 
+static void joblog_str(FILE *f, const char *s)
+{
+	for (; *s; s++)
+		fputc(*s == '\n' ? 0 : *s, f);
+}
+
 void joblog_write(struct engine *e, uint32_t idx, const struct attempt *a)
 {
 	const struct task *t = &e->wl->tasks[idx];
@@ -175,14 +359,20 @@ void joblog_write(struct engine *e, uint32_t idx, const struct attempt *a)
 		((double)e->t0_wall_ms + (double)(a->start_ns - e->t0_ns) / 1e6) / 1000.0,
 		(double)(a->end_ns - a->start_ns) / 1e9, s->stdin_len,
 		a->out->len + a->err->len, a->exit_code < 0 ? -1 : a->exit_code, a->sig);
+	/* a newline would split the row: written as NUL, as GNU parallel does */
 	if (s->sh)
-		fputs(s->sh, e->joblog);
+		joblog_str(e->joblog, s->sh);
 	else if (s->argv)
-		for (char **p = s->argv; *p; p++)
-			fprintf(e->joblog, "%s%s", p == s->argv ? "" : " ", *p);
+		for (char **p = s->argv; *p; p++) {
+			if (p != s->argv)
+				fputc(' ', e->joblog);
+			joblog_str(e->joblog, *p);
+		}
 	else
 		fprintf(e->joblog, "sim:%s", t->id);
 	fputc('\n', e->joblog);
+	/* a line at a time, like the journal: a kill -9 loses no finished row */
+	checked_flush(e, e->joblog, &e->joblog_failed, "--joblog", e->o.joblog);
 }
 
 /* Built-in retry: `retries` attempts more, backoff base * 2^(attempt-1), capped. */
@@ -220,7 +410,8 @@ static double lat_quantile_ms(const struct engine *e, double q)
 void stats_write(struct engine *e, double wall_ms)
 {
 	const struct workload *wl = e->wl;
-	fprintf(e->stats,
+	struct buf b = {0};
+	buf_addf(&b,
 		"{\"tasks\":%u,\"ok\":%u,\"failed\":%u,\"skipped\":%u,\"not_started\":%u,"
 		"\"resumed\":%u,\"attempts\":%u,\"retried\":%u,\"interrupted\":%s,\"wall_ms\":%.3f,"
 		"\"latency_ms\":{\"p50\":%.4f,\"p90\":%.4f,\"p99\":%.4f,\"max\":%.4f},"
@@ -234,36 +425,26 @@ void stats_write(struct engine *e, double wall_ms)
 	struct gbx_count by[16];
 	size_t nby = plugins_deferred(e->ps, by, 16);
 	for (size_t i = 0; i < nby; i++) /* plugin names are [A-Za-z0-9_-]: no escaping */
-		fprintf(e->stats, "%s\"%s\":%lld", i ? "," : "", by[i].name, (long long)by[i].n);
-	fputs("}}\n", e->stats);
-	int bad = ferror(e->stats);
-	bad |= fclose(e->stats) != 0;
-	e->stats = NULL;
-	if (bad || rename(e->stats_tmp, e->o.stats)) {
-		fprintf(stderr, "gearbox: %s: cannot write stats: %s\n", e->o.stats, strerror(errno));
-		unlink(e->stats_tmp);
-	}
+		buf_addf(&b, "%s\"%s\":%lld", i ? "," : "", by[i].name, (long long)by[i].n);
+	buf_adds(&b, "}}\n");
+	int en = b.p ? replace_file(e->o.stats, b.p, b.len) : ENOMEM;
+	if (en)
+		lost(e, "--stats", e->o.stats, en);
+	buf_free(&b);
 }
 
 /* ---- output (outside e->mu) ---------------------------------------------- */
 
-static void write_all(int fd, const char *p, size_t n)
+/* DIR/ID.EXT with the id's unsafe bytes as %XX; an id whose name would pass
+ * NAME_MAX_ID bytes keeps its first part and ends in ~ and a hash of the
+ * whole id, so two long ids never share a file. */
+#define NAME_MAX_ID 200
+static void save_file(struct engine *e, const char *dir, const char *id, const char *ext,
+		      const struct buf *b)
 {
-	while (n) {
-		ssize_t w = write(fd, p, n);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return;
-		p += w;
-		n -= (size_t)w;
-	}
-}
-
-static void save_file(const char *dir, const char *id, const char *ext, const struct buf *b)
-{
-	struct buf path = {0}, tmp = {0};
+	struct buf path = {0};
 	buf_addf(&path, "%s/", dir);
+	size_t base = path.len;
 	for (const unsigned char *p = (const unsigned char *)id; *p; p++) {
 		if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
 		    (*p >= '0' && *p <= '9') || *p == '.' || *p == '_' || *p == '-')
@@ -271,33 +452,43 @@ static void save_file(const char *dir, const char *id, const char *ext, const st
 		else
 			buf_addf(&path, "%%%02X", *p);
 	}
-	buf_addf(&path, ".%s", ext);
-	buf_addf(&tmp, "%s.tmp.%d", path.p, (int)getpid());
-	int fd = open(tmp.p, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd >= 0) {
-		write_all(fd, b->p ? b->p : "", b->len);
-		if (close(fd) == 0 && rename(tmp.p, path.p) == 0)
-			goto out;
+	if (path.len - base > NAME_MAX_ID) {
+		uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+		for (const unsigned char *p = (const unsigned char *)id; *p; p++)
+			h = (h ^ *p) * 1099511628211ULL;
+		size_t keep = NAME_MAX_ID - 17;
+		/* never cut a %XX in two */
+		if (path.p[base + keep - 1] == '%')
+			keep -= 1;
+		else if (keep > 1 && path.p[base + keep - 2] == '%')
+			keep -= 2;
+		path.len = base + keep;
+		buf_addf(&path, "~%016llx", (unsigned long long)h);
 	}
-	fprintf(stderr, "gearbox: %s: %s\n", path.p, strerror(errno));
-	unlink(tmp.p);
-out:
+	buf_addf(&path, ".%s", ext);
+	int en = path.p ? replace_file(path.p, b->p ? b->p : "", b->len) : ENOMEM;
+	if (en)
+		lost(e, "--output-dir", path.p ? path.p : dir, en);
 	buf_free(&path);
-	buf_free(&tmp);
+}
+
+static void show(int fd, const char *p, size_t n)
+{
+	(void)write_all(fd, p, n); /* a closed terminal loses nothing we own */
 }
 
 void show_output(struct engine *e, uint32_t idx, struct attempt *a)
 {
 	const struct task *t = &e->wl->tasks[idx];
 	if (e->o.output_dir) {
-		save_file(e->o.output_dir, t->id, "stdout", a->out);
-		save_file(e->o.output_dir, t->id, "stderr", a->err);
+		save_file(e, e->o.output_dir, t->id, "stdout", a->out);
+		save_file(e, e->o.output_dir, t->id, "stderr", a->err);
 	} else if (a->out->len || a->err->len) {
 		pthread_mutex_lock(&e->out_mu);
 		if (e->progress_on)
-			write_all(2, "\r\033[K", 4);
-		write_all(1, a->out->p, a->out->len);
-		write_all(2, a->err->p, a->err->len);
+			show(2, "\r\033[K", 4);
+		show(1, a->out->p, a->out->len);
+		show(2, a->err->p, a->err->len);
 		pthread_mutex_unlock(&e->out_mu);
 	}
 	if (e->o.verbose) {
@@ -339,62 +530,116 @@ void engine_plugin_event(struct engine *e, const char *name, const struct task *
 	ev_end(e, &b);
 }
 
+/* A FILE for a record opened by open_record (truncated, as before). */
+static FILE *open_stream(const char *path, const char *what, struct err *err)
+{
+	int fd = open_record(path, O_WRONLY | O_CREAT | O_TRUNC, what, 0, err);
+	if (fd < 0)
+		return NULL;
+	FILE *f = fdopen(fd, "w");
+	if (!f) {
+		err_set(err, "%s %s: %s", what, path, strerror(errno));
+		close(fd);
+	}
+	return f;
+}
+
 int open_outputs(struct engine *e, struct err *err)
 {
 	if (e->o.journal) {
+		e->journal_fd = open_record(e->o.journal, O_RDWR | O_CREAT | O_APPEND, "--journal", 1,
+					    err);
+		if (e->journal_fd < 0)
+			return -1;
+		if (flock(e->journal_fd, LOCK_EX | LOCK_NB))
+			return err_set(err, "--journal %s: %s", e->o.journal,
+				       errno == EWOULDBLOCK ? "in use by another gearbox run (it is "
+				       "locked); two runs sharing a journal would run tasks twice"
+						    : strerror(errno));
+		if (journal_check(e, err))
+			return -1;
 		if (e->o.resume && journal_resume(e, err))
 			return -1;
-		e->journal_fd = open(e->o.journal, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-		if (e->journal_fd < 0)
-			return err_set(err, "%s: cannot open journal: %s", e->o.journal, strerror(errno));
 		journal_trim(e);
 	} else if (e->o.resume) {
 		return err_set(err, "--resume needs --journal FILE");
 	}
 	if (e->o.events) {
-		e->events = fopen(e->o.events, "we");
+		e->events = open_stream(e->o.events, "--events", err);
 		if (!e->events)
-			return err_set(err, "%s: cannot open events file: %s", e->o.events, strerror(errno));
+			return -1;
 		setvbuf(e->events, NULL, _IOFBF, 1 << 16);
 	}
 	if (e->o.joblog) {
-		e->joblog = fopen(e->o.joblog, "we");
+		e->joblog = open_stream(e->o.joblog, "--joblog", err);
 		if (!e->joblog)
-			return err_set(err, "%s: cannot open joblog: %s", e->o.joblog, strerror(errno));
+			return -1;
 		fputs("Seq\tHost\tStarttime\tJobRuntime\tSend\tReceive\tExitval\tSignal\tCommand\n", e->joblog);
+		checked_flush(e, e->joblog, &e->joblog_failed, "--joblog", e->o.joblog);
+		if (e->joblog_failed)
+			return err_set(err, "--joblog %s: cannot write", e->o.joblog);
 	}
 	if (e->o.stats) {
-		/* opened now so a bad path stops the run before it starts; renamed
-		 * into place when it ends, so the file is never half written */
-		struct buf b = {0};
-		buf_addf(&b, "%s.tmp.%d", e->o.stats, (int)getpid());
-		e->stats_tmp = b.p;
+		/* checked now so a bad path stops the run before it starts; written
+		 * when it ends, by rename when a regular file (never half written),
+		 * through the path when a device or FIFO (never replaced) */
+		struct stat st;
 		e->lat = calloc(LAT_BUCKETS, sizeof *e->lat);
-		if (!e->stats_tmp || !e->lat)
+		if (!e->lat)
 			return err_set(err, "out of memory");
-		e->stats = fopen(e->stats_tmp, "we");
-		if (!e->stats)
-			return err_set(err, "%s: cannot write stats: %s", e->o.stats, strerror(errno));
+		if (stat(e->o.stats, &st) == 0 && (S_ISDIR(st.st_mode) || S_ISBLK(st.st_mode)))
+			return err_set(err, "--stats %s: %s, expected a file", e->o.stats,
+				       ftype(st.st_mode));
+		if (stat(e->o.stats, &st) == 0 && S_ISFIFO(st.st_mode)) {
+			int fd = open(e->o.stats, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+			if (fd < 0)
+				return err_set(err, "--stats %s: %s", e->o.stats,
+					       errno == ENXIO ? "a FIFO with no reader" : strerror(errno));
+			close(fd);
+		} else if (access(e->o.stats, F_OK) && errno == ENOENT) {
+			struct buf d = {0};
+			const char *sl = strrchr(e->o.stats, '/');
+			buf_addf(&d, "%.*s", sl ? (int)(sl - e->o.stats + 1) : 1, sl ? e->o.stats : ".");
+			int bad = d.p && access(d.p, W_OK) ? errno : 0;
+			buf_free(&d);
+			if (bad)
+				return err_set(err, "--stats %s: cannot write: %s", e->o.stats, strerror(bad));
+		} else if (access(e->o.stats, W_OK)) {
+			return err_set(err, "--stats %s: cannot write: %s", e->o.stats, strerror(errno));
+		}
+		e->stats = 1;
 	}
-	if (e->o.output_dir && mkdir(e->o.output_dir, 0755) && errno != EEXIST)
-		return err_set(err, "%s: cannot create output directory: %s", e->o.output_dir,
-			       strerror(errno));
+	if (e->o.output_dir) {
+		struct stat st;
+		if (mkdir(e->o.output_dir, 0755) && errno != EEXIST)
+			return err_set(err, "--output-dir %s: cannot create: %s", e->o.output_dir,
+				       strerror(errno));
+		if (stat(e->o.output_dir, &st) || !S_ISDIR(st.st_mode))
+			return err_set(err, "--output-dir %s: not a directory", e->o.output_dir);
+	}
 	return 0;
+}
+
+void records_flush(struct engine *e)
+{
+	if (e->events) {
+		pthread_mutex_lock(&e->ev_mu);
+		checked_flush(e, e->events, &e->events_failed, "--events", e->o.events);
+		pthread_mutex_unlock(&e->ev_mu);
+	}
+	if (e->joblog)
+		checked_flush(e, e->joblog, &e->joblog_failed, "--joblog", e->o.joblog);
 }
 
 void close_outputs(struct engine *e)
 {
 	if (e->journal_fd >= 0)
-		close(e->journal_fd);
+		close(e->journal_fd); /* and its lock */
 	if (e->events)
-		fclose(e->events);
+		fclose(e->events); /* flushed and checked by records_flush */
 	if (e->joblog)
 		fclose(e->joblog);
-	if (e->stats) { /* the run did not start: leave nothing behind */
-		fclose(e->stats);
-		unlink(e->stats_tmp);
-	}
-	free(e->stats_tmp);
+	e->events = e->joblog = NULL;
 	free(e->lat);
+	e->lat = NULL;
 }
-

@@ -180,30 +180,44 @@ static int policies_changed(struct engine *e, struct timespec *mt)
 	return changed;
 }
 
+/* Returns the file's number when it changed and holds a good one, 0 when it
+ * did not change, -1 when it changed (or vanished) and holds no good number:
+ * the caller keeps the last good value and says so once per change. */
 int read_jobs_file(const char *path, struct timespec *mtime)
 {
 	struct stat st;
-	if (stat(path, &st))
+	if (stat(path, &st)) {
+		if (mtime->tv_nsec == -1)
+			return 0;
+		mtime->tv_sec = 0;
+		mtime->tv_nsec = -1; /* gone: said once */
 		return -1;
+	}
 	if (st.st_mtim.tv_sec == mtime->tv_sec && st.st_mtim.tv_nsec == mtime->tv_nsec)
 		return 0;
 	*mtime = st.st_mtim;
 	FILE *f = fopen(path, "re");
 	if (!f)
 		return -1;
-	int n = 0;
-	int ok = fscanf(f, "%d", &n) == 1 && n > 0;
+	char b[64];
+	size_t got = fread(b, 1, sizeof b - 1, f);
 	fclose(f);
-	return ok ? n : -1;
+	b[got] = 0;
+	b[strcspn(b, " \t\r\n")] = 0;
+	char *end;
+	errno = 0;
+	long n = strtol(b, &end, 10);
+	if (errno || end == b || *end || n < 1 || n > JOBS_LIMIT)
+		return -1;
+	return (int)n;
 }
-
 
 /* The main thread, until the run ends: signals, the scaling policy, the
  * plugins' ticks, policy reloads, the jobs file, events flushed for tail -f,
  * the progress line. */
 void sampler_loop(struct engine *e, int sfd, struct timespec *jobs_mtime_p)
 {
-	int rc_signals = 0;
+	int rc_signals = 0, stop_sig = 0;
 	struct policy *pol = e->o.policy;
 	int scaling = pol && policy_has(pol, POL_SCALING);
 	int64_t scale_every = scaling ? policy_scale_interval(pol) * 1000000 : 0;
@@ -230,6 +244,8 @@ void sampler_loop(struct engine *e, int sfd, struct timespec *jobs_mtime_p)
 			int64_t left = (first - now_ns() + 999999) / 1000000;
 			wait_ms = left < 0 ? 0 : left < wait_ms ? (int)left : wait_ms;
 		}
+		if (stop_sig)
+			wait_ms = 10; /* a stop waits for the lock */
 		int n = poll(p, sfd >= 0 ? 2 : 1, wait_ms);
 		if (n < 0 && errno != EINTR)
 			break;
@@ -242,28 +258,40 @@ void sampler_loop(struct engine *e, int sfd, struct timespec *jobs_mtime_p)
 				if (pol)
 					reload_policies(e, "SIGHUP");
 			} else if (got == sizeof si) {
+				int sig = (int)si.ssi_signo;
 				if (++rc_signals >= 2) {
-					/* second signal: kill what runs and go now */
-					pthread_mutex_lock(&e->mu);
-					for (int i = 0; i < e->nthreads; i++) {
+					/* second signal: kill what runs and go now, without
+					 * the engine lock (whoever holds it may be stuck); the
+					 * worker array is only read, and we exit next */
+					int nt = e->nthreads;
+					for (int i = 0; i < nt; i++) {
 						int pid = atomic_load(&e->w[i]->child);
 						if (pid > 0)
 							kill(-pid, SIGKILL);
 					}
-					pthread_mutex_unlock(&e->mu);
-					fprintf(stderr, "\ngearbox: interrupted again, exiting now\n");
-					_exit(130);
+					fprintf(stderr, "\ngearbox: %s again, exiting now\n", strsignal(sig));
+					_exit(128 + sig);
 				}
 				if (!e->o.quiet)
 					fprintf(stderr, "%sgearbox: %s: stopping; terminating running tasks "
 						"(again to exit at once)\n", e->progress_on ? "\r\033[K" : "",
-						strsignal((int)si.ssi_signo));
-				pthread_mutex_lock(&e->mu);
-				e->interrupted = 1;
-				stop_workers(e, STOP_KILL);
-				pthread_mutex_unlock(&e->mu);
+						strsignal(sig));
+				/* a policy call holding the lock stops at its next hook */
+				if (pol)
+					policy_interrupt(pol);
+				stop_sig = sig;
 			}
 		}
+		/* the signal thread never waits on the engine lock: the stop is
+		 * applied when the lock is free, and signals are read meanwhile */
+		if (stop_sig && pthread_mutex_trylock(&e->mu) == 0) {
+			e->interrupted = stop_sig;
+			stop_workers(e, STOP_KILL);
+			pthread_mutex_unlock(&e->mu);
+			stop_sig = 0;
+		}
+		if (stop_sig)
+			continue;
 		if (scaling && now_ns() >= next_scale) {
 			scale(e, &smp);
 			next_scale = now_ns() + scale_every;
@@ -274,6 +302,13 @@ void sampler_loop(struct engine *e, int sfd, struct timespec *jobs_mtime_p)
 			reload_policies(e, "file changed");
 		if (e->o.jobs_file) {
 			int nj = read_jobs_file(e->o.jobs_file, jobs_mtime_p);
+			if (nj < 0) {
+				pthread_mutex_lock(&e->out_mu);
+				fprintf(stderr, "%sgearbox: -j %s: no number from 1 to %d in it now; "
+					"keeping -j %d\n", e->progress_on ? "\r\033[K" : "",
+					e->o.jobs_file, JOBS_LIMIT, e->jobs);
+				pthread_mutex_unlock(&e->out_mu);
+			}
 			if (nj > 0) {
 				pthread_mutex_lock(&e->mu);
 				set_jobs(e, nj);

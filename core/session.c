@@ -211,9 +211,13 @@ static int check_flags(char **dirs, json_t *cfg_plugins, char *const *list, cons
 			for (size_t k = 0; k < n; k++)
 				buf_addf(&all, "%s%s", k ? ", " : "", names[k]);
 			const char *near = nearest_name(*list, names, n, NULL);
-			err_set(err, "%s %s: no such plugin%s%s%s (found: %s)", flag, *list,
-				near ? " (did you mean \"" : "", near ? near : "", near ? "\"?)" : "",
-				n ? all.p : "none");
+			struct buf sd = {0};
+			for (size_t k = 0; dirs && dirs[k]; k++)
+				buf_addf(&sd, "%s%s", k ? ", " : "", dirs[k]);
+			err_set(err, "%s %s: plugin \"%s\" not found%s%s%s (searched: %s; found: %s)",
+				flag, *list, *list, near ? " (did you mean \"" : "", near ? near : "",
+				near ? "\"?)" : "", sd.p ? sd.p : "nothing", n ? all.p : "none");
+			buf_free(&sd);
 			buf_free(&all);
 		}
 		for (size_t k = 0; k < n; k++)

@@ -89,7 +89,11 @@ void summary(struct engine *e)
 			fprintf(stderr, "gearbox: %s has no tasks; nothing to do\n", wl->path);
 		return;
 	}
-	int problems = e->n_failed || e->n_skipped || unfinished;
+	unsigned lost = atomic_load(&e->n_lost);
+	if (lost)
+		fprintf(stderr, "gearbox: %u record%s lost (output files, joblog or events rows that "
+			"could not be written; see above)\n", lost, lost == 1 ? " was" : "s were");
+	int problems = e->n_failed || e->n_skipped || unfinished || lost;
 	if (e->o.quiet && !problems)
 		return;
 	fprintf(stderr, "gearbox: %u task%s: %u ok", wl->ntasks, wl->ntasks == 1 ? "" : "s", e->n_ok);

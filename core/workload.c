@@ -35,14 +35,14 @@ enum field {
 	F_ID, F_KIND, F_ARGV, F_SH, F_ENV, F_CWD, F_STDIN, F_TIMEOUT, F_DEPS,
 	F_PRIORITY, F_DEADLINE, F_EST, F_CLASS, F_TARGET, F_RETRIES, F_INPUTS,
 	F_OUTPUTS, F_CACHE, F_TAGS, F_META, F_CPU_US, F_IO_MS, F_MEM_KB,
-	F_FAIL_RATE, F_FAIL_AFTER, F_SEED, F_RESOURCES, F_ENFORCE, F_NODE, NFIELDS
+	F_FAIL_RATE, F_FAIL_AFTER, F_SEED, F_RESOURCES, F_ENFORCE, F_NODE, F_KEEP_CHILDREN, NFIELDS
 };
 
 static const char *const field_name[NFIELDS] = {
 	"id", "kind", "argv", "sh", "env", "cwd", "stdin", "timeout_ms", "deps",
 	"priority", "deadline_ms", "est_ms", "class", "target", "retries", "inputs",
 	"outputs", "cache", "tags", "meta", "cpu_us", "io_ms", "mem_kb",
-	"fail_rate", "fail_after", "seed", "resources", "enforce", "node",
+	"fail_rate", "fail_after", "seed", "resources", "enforce", "node", "keep_children",
 };
 
 /* Which fields "defaults" may hold, and the bounds of the integer ones. */
@@ -71,6 +71,7 @@ static const struct {
 	[F_RESOURCES] = {1, 0, 0},
 	[F_ENFORCE] = {1, 0, 0},
 	[F_NODE] = {1, 0, 0},
+	[F_KEEP_CHILDREN] = {1, 0, 0},
 };
 
 static const char *const top_names[] = {"name", "defaults", "tasks", "matrix"};
@@ -489,6 +490,11 @@ static int parse_field(struct ctx *c, const struct place *p, int f, json_t *v,
 		if (!json_is_boolean(v))
 			return type_err(c, p, name, "true or false", v);
 		sp->cache = json_is_true(v) ? 1 : 0;
+		return 0;
+	case F_KEEP_CHILDREN:
+		if (!json_is_boolean(v))
+			return type_err(c, p, name, "true or false", v);
+		sp->keep_children = json_is_true(v) ? 1 : 0;
 		return 0;
 	case F_META:
 		sp->meta = v; /* borrowed until commit() takes a reference */

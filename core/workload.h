@@ -49,6 +49,7 @@ struct spec {
 	uint8_t kind;       /* enum task_kind */
 	uint8_t cls;        /* enum task_class */
 	int8_t cache;       /* -1 unset, 0 false, 1 true (for the cache plugin) */
+	uint8_t keep_children; /* exec: leave the process group alive when the task ends */
 	uint16_t pkind;     /* KIND_PLUGIN: index into the kind registry */
 	const char *kind_name; /* KIND_PLUGIN: the registry's name (borrowed) */
 	char **argv;        /* NULL-terminated; NULL when sh is set or kind is sim */

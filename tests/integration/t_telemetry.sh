@@ -92,7 +92,7 @@ expect "mixed run: exit 1 (some tasks fail), no plugin error" sh -c "[ $rc = 1 ]
 expect "every output written (no temp files left)" sh -c "[ -s o/m.prom ] && [ -s o/t.json ] && [ -s o/s.json ] && [ -s o/r.html ] && [ -z \"\$(ls o | grep tmp)\" ]"
 
 attempts=$(jq -s 'map(.attempts) | add' j.jsonl)
-ntasks=$(jq -s 'map(select(.status != "skipped")) | length' j.jsonl)
+ntasks=$(jq -s 'map(select(.id and .status != "skipped")) | length' j.jsonl)
 nok=$(jq -s 'map(select(.status == "ok")) | length' j.jsonl)
 nfailed=$(jq -s 'map(select(.status == "failed")) | length' j.jsonl)
 nskipped=$(jq -s 'map(select(.status == "skipped")) | length' j.jsonl)
