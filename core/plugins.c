@@ -600,6 +600,7 @@ void plugins_unload(struct plugin_set *set)
 
 struct found {
 	char *name, *path;
+	char *bad;           /* why this file cannot be a plugin (listed, never loaded), or NULL */
 	size_t dir;          /* index in dirs */
 	dev_t dev;
 	ino_t ino;
@@ -664,9 +665,27 @@ static void list_dir(const char *dir, size_t di, struct found **v, size_t *n, si
 			continue;
 		char *path = path_join(dir, de->d_name, "");
 		struct stat st;
+		char *bad = NULL;
 		if (!is_file(path, &st)) {
-			free(path);
-			continue;
+			/* listed with the reason rather than skipped in silence: a
+			 * symlink loop, a dangling link, a directory */
+			int en = errno;
+			struct stat lst;
+			if (lstat(path, &lst)) {
+				free(path);
+				continue;
+			}
+			struct err be;
+			if (stat(path, &st) == 0)
+				err_set(&be, "not a regular file (%s)", S_ISDIR(st.st_mode) ? "a directory"
+					: "a device, FIFO or socket");
+			else if (en == ELOOP)
+				err_set(&be, "a symlink loop: %s", strerror(en));
+			else
+				err_set(&be, "%s: %s", S_ISLNK(lst.st_mode) ? "a dangling symlink" : "cannot stat",
+					strerror(en));
+			bad = xstrdup(be.msg);
+			st = lst;
 		}
 		if (*n == *cap) {
 			*cap = *cap ? *cap * 2 : 16;
@@ -685,6 +704,7 @@ static void list_dir(const char *dir, size_t di, struct found **v, size_t *n, si
 		f->dir = di;
 		f->dev = st.st_dev;
 		f->ino = st.st_ino;
+		f->bad = bad;
 	}
 	closedir(dp);
 }
@@ -736,7 +756,10 @@ int plugins_list(char **dirs, size_t n_user, json_t *resolved, struct plugin_inf
 				buf_addf(&why, "shadowed by %s", f[i].path);
 			}
 			r->why = why.p;
-			read_descriptor(r);
+			if (f[k].bad)
+				r->error = xstrdup(f[k].bad);
+			else
+				read_descriptor(r);
 		}
 		i = j;
 	}
@@ -774,6 +797,7 @@ int plugins_list(char **dirs, size_t n_user, json_t *resolved, struct plugin_inf
 	for (size_t i = 0; i < nf; i++) {
 		free(f[i].name);
 		free(f[i].path);
+		free(f[i].bad);
 	}
 	free(f);
 	if (!nr) {

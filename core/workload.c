@@ -22,7 +22,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #ifndef WORKLOAD_MAX_TASKS /* the fuzz build lowers it to keep inputs cheap */
 #define WORKLOAD_MAX_TASKS 50000000u
@@ -1257,10 +1259,25 @@ int workload_load_reg(const char *path, const struct kind_registry *reg,
 		      struct workload **out, struct err *err)
 {
 	*out = NULL;
-	FILE *f = fopen(path, "rb");
-	if (!f)
+	/* not blocking on a FIFO with no writer (it reads as empty then), and
+	 * never reading a device such as /dev/zero until memory runs out */
+	int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0)
 		return err_set(err, "%s: %s", path, strerror(errno));
 	struct stat st;
+	if (fstat(fd, &st) == 0 && (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode))) {
+		close(fd);
+		return err_set(err, "%s: a device, expected a workload file", path);
+	}
+	int fl = fcntl(fd, F_GETFL);
+	if (fl >= 0)
+		fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+	FILE *f = fdopen(fd, "rb");
+	if (!f) {
+		int en = errno;
+		close(fd);
+		return err_set(err, "%s: %s", path, strerror(en));
+	}
 	size_t cap = fstat(fileno(f), &st) == 0 && st.st_size > 0 ? (size_t)st.st_size + 1 : 65536;
 	size_t len = 0;
 	char *text = malloc(cap);

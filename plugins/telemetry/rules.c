@@ -57,6 +57,12 @@ static void judge(struct tel *T, int a, double value, double now_ms, int whole_r
 			al->firing = 1;
 			al->fired++;
 			alert_event(T, a, "firing", now_ms, whole_run);
+			/* on the terminal too: an alert nobody sees is no alert */
+			char m[256];
+			snprintf(m, sizeof m, "alert %s fired at %.0f ms: %g, %s %g (over the %s)",
+			         tel_alert_names[a], now_ms, value, a == A_P99 ? "above" : "below",
+			         al->threshold, whole_run ? "whole run" : "last interval");
+			T->host->log(T->host->ctx, 1, m);
 		}
 	} else if (al->firing && !whole_run) {
 		al->firing = 0;

@@ -646,6 +646,12 @@ static int tel_init(const struct gbx_host *host, const char *config_json, void *
 		tel_free(T);
 		return -1;
 	}
+	if (!T->cfg.prometheus && !T->cfg.trace && !T->cfg.summary && !T->cfg.html &&
+	    !T->cfg.listen)
+		host->log(host->ctx, 1,
+		          "no output configured, so nothing is written: set plugins.telemetry."
+		          "summary, html, trace, prometheus or listen (policies can still read "
+		          "telemetry.p99 and telemetry.rate)");
 	T->want_slices = T->cfg.trace || T->cfg.html;
 	T->want_bins = T->cfg.html != NULL;
 	T->want_trace = T->cfg.trace != NULL;

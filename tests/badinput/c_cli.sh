@@ -81,7 +81,7 @@ case_cli_jobs_file_goes_bad() {  # -j FILE turning bad during the run: a warning
 }
 case_cli_jobs_fd_limit() {  # -j 1000 under ulimit -n 256: capped with one notice, nothing fails
 	wl w.json 40
-	( ulimit -n 256; gbx run w.json -j 1000 )
+	LIMIT="ulimit -n 256" gbx run w.json -j 1000
 	rc 0
 	err 'open files limit'
 	noerr 'Too many open files'

@@ -152,7 +152,7 @@ case_pol_sigterm() {  # SIGTERM during a policy that loops: stops, exit 143
 	printf '{ "policy_limits": { "instructions": 2000000000 } }' >cfg.json
 	GBX_BG=1 gbx run w.json --config cfg.json --policy scheduling=./p.lua --journal j.jsonl
 	sleep 1.3
-	kill -TERM "$BGPID" 2>/dev/null
+	gbx_kill TERM
 	OWN="ran.log j.jsonl" gbx_wait
 	rc 143
 	journal_honest j.jsonl

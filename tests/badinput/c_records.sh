@@ -113,8 +113,10 @@ case_rec_journal_kill9() {  # kill -9 mid-run: resume runs each task once in all
 	gbx run w.json -j 2 --journal j.jsonl --resume
 	rc 0
 	check test "$(sort -u ran.log | wc -l)" = 30
-	journal_honest j.jsonl 2>/dev/null
 	# a task killed mid-run may run again; a task recorded done never does
+	jq -r 'select(.status == "ok") | .id' j.jsonl | sort -u >.gbx-jok
+	extra=$(sort -u ran.log | comm -13 - .gbx-jok | head -3)
+	[ -z "$extra" ] || no "recorded done but never ran: $extra"
 	for t in $(jq -r 'select(.status == "ok") | .id' j.jsonl | sort | uniq -d); do no "recorded twice: $t"; done
 }
 case_rec_stats_devnull() {  # --stats /dev/null leaves /dev/null a character device
@@ -219,17 +221,17 @@ case_rec_events_fifo_reader() {  # --events FIFO with a reader: written through
 	rc 0
 	check grep -q '"finished"' got
 }
-case_rec_outdir_long_id() {  # --output-dir: a 300-byte id is saved under a hashed name, not lost
-	long=$(printf 'x%.0s' $(seq 300))
-	printf '{ "tasks": [ { "id": "%s", "sh": "echo hi; echo %s >>ran.log" }, { "id": "%sy", "sh": "echo two" } ] }' "$long" t1 "$long" >w.json
-	OWN="ran.log out"
+case_rec_outdir_long_id() {  # --output-dir: two 250-byte ids that differ at the end are saved apart, not lost
+	long=$(printf 'x%.0s' $(seq 249))
+	printf '{ "tasks": [ { "id": "%sa", "sh": "echo one" }, { "id": "%sb", "sh": "echo two" } ] }' "$long" "$long" >w.json
+	OWN="out"
 	gbx run w.json --output-dir out
 	rc 0
 	check test "$(ls out | grep -c '~[0-9a-f]\{16\}\.stdout$')" = 2
-	check test "$(cat out/*~*.stdout | sort | tr '\n' ' ')" = "hi two "
+	check test "$(cat out/*.stdout | sort | tr '\n' ' ')" = "one two "
 }
-case_rec_outdir_unicode_id() {  # --output-dir: 90 non-ASCII characters in an id are saved, not lost
-	id=$(printf 'é%.0s' $(seq 90))
+case_rec_outdir_unicode_id() {  # --output-dir: 120 non-ASCII characters in an id are saved, not lost
+	id=$(printf 'é%.0s' $(seq 120))
 	printf '{ "tasks": [ { "id": "%s", "sh": "echo hi" } ] }' "$id" >w.json
 	OWN="out"
 	gbx run w.json --output-dir out
@@ -240,6 +242,7 @@ case_rec_outdir_full() {  # --output-dir on a full disk: errors said, lost recor
 	printf '{ "tasks": [ { "id": "a", "sh": "echo hi" } ] }' >w.json
 	mkdir out
 	ln -s /dev/full out/a.stdout
+	OWN="out/a.stderr"
 	gbx run w.json --output-dir out
 	rc 1
 	err 'out/a\.stdout' 'lost'

@@ -37,7 +37,7 @@ owned() {
 }
 
 # gbx ARGS...: runs gearbox with stdin from $IN (default /dev/null); rc, and
-# .gbx-out / .gbx-err. GBX_BG=1: in the background, pid in $BGPID (finish
+# .gbx-out / .gbx-err. LIMIT="ulimit -v N" (any shell commands) runs first. GBX_BG=1: in the background, pid in $BGPID (finish
 # with gbx_wait).
 gbx() {
 	NRUN=$((NRUN + 1))
@@ -48,9 +48,19 @@ gbx() {
 		BGPID=$!
 		return 0
 	fi
-	GBX_FAULT_MARK=$MARK timeout -s KILL "$TMO" "$GBX" "$@" <"${IN:-/dev/null}" >.gbx-out 2>.gbx-err
+	# LIMIT: shell commands run first, e.g. LIMIT="ulimit -n 256"
+	GBX_FAULT_MARK=$MARK timeout -s KILL "$TMO" sh -c "${LIMIT:-:}; exec \"\$0\" \"\$@\"" "$GBX" "$@" \
+		<"${IN:-/dev/null}" >.gbx-out 2>.gbx-err
 	rc=$?
 	after_run "$*"
+}
+
+# gbx_kill SIG: sends SIG to the background gearbox itself (not to timeout,
+# which forwards only the first signal)
+gbx_kill() {
+	i=0
+	while [ -z "$(pgrep -P "$BGPID")" ] && [ $i -lt 100 ]; do sleep 0.02; i=$((i + 1)); done
+	kill "-$1" $(pgrep -P "$BGPID") 2>/dev/null
 }
 
 gbx_wait() {
