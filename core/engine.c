@@ -991,7 +991,7 @@ int engine_run(struct workload *wl, const struct run_opts *o, struct err *err)
 		stats_write(e, (double)(now_ns() - e->t0_ns) / 1e6);
 	int status = e->interrupted ? 128 + e->interrupted
 		     : (e->n_failed || e->n_skipped || e->n_final < wl->ntasks ||
-			atomic_load(&e->n_lost)) ? 1 : 0;
+			atomic_load(&e->n_rec_lost)) ? 1 : 0;
 	close_outputs(e);
 	res_run_close(e);
 	engine_free(e);

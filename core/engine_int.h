@@ -132,7 +132,7 @@ struct engine {
 	uint32_t *lat;
 	int64_t lat_max_ns;
 	int stats;                /* --stats: written at the end (records.c) */
-	atomic_uint n_lost;       /* records that could not be written: an error */
+	atomic_uint n_rec_lost;   /* records that could not be written: an error */
 	int events_failed, joblog_failed; /* said once each */
 };
 
@@ -184,7 +184,7 @@ void stats_write(struct engine *e, double wall_ms);
 void show_output(struct engine *e, uint32_t idx, struct attempt *a); /* outside e->mu */
 int open_outputs(struct engine *e, struct err *err);
 void close_outputs(struct engine *e);
-/* Flushes the events file and the joblog, counting a failure in e->n_lost:
+/* Flushes the events file and the joblog, counting a failure in e->n_rec_lost:
  * before the summary, which says how many records were lost. */
 void records_flush(struct engine *e);
 

@@ -11,7 +11,7 @@
  * error, not a hang) and never replaces what is not a regular file: a
  * device, FIFO or symlink is written through, a directory refused. Every
  * write is checked; a record that could not be written is counted in
- * e->n_lost, said in the summary and makes the exit status 1.
+ * e->n_rec_lost, said in the summary and makes the exit status 1.
  */
 #include "engine_int.h"
 #include "nodes.h"
@@ -83,7 +83,7 @@ static int write_all(int fd, const char *p, size_t n)
 /* A record could not be written: say so (the first few times) and count it. */
 static void lost(struct engine *e, const char *what, const char *path, int errnum)
 {
-	unsigned n = atomic_fetch_add(&e->n_lost, 1);
+	unsigned n = atomic_fetch_add(&e->n_rec_lost, 1);
 	if (n < LOST_SAID)
 		fprintf(stderr, "gearbox: %s %s: write failed: %s%s\n", what, path, strerror(errnum),
 			n + 1 == LOST_SAID ? " (further losses are only counted)" : "");
@@ -100,7 +100,7 @@ static void checked_flush(struct engine *e, FILE *f, int *failed, const char *wh
 	if (!*failed)
 		lost(e, what, path, en);
 	else
-		atomic_fetch_add(&e->n_lost, 1);
+		atomic_fetch_add(&e->n_rec_lost, 1);
 	*failed = 1;
 }
 
@@ -219,7 +219,7 @@ void journal_write(struct engine *e, uint32_t idx, const char *status,
 		if (w <= 0) {
 			fprintf(stderr, "gearbox: --journal %s: write failed: %s; journal disabled\n",
 				e->o.journal, w < 0 ? strerror(errno) : "nothing written");
-			atomic_fetch_add(&e->n_lost, 1);
+			atomic_fetch_add(&e->n_rec_lost, 1);
 			close(e->journal_fd);
 			e->journal_fd = -1;
 			break;

@@ -89,7 +89,7 @@ void summary(struct engine *e)
 			fprintf(stderr, "gearbox: %s has no tasks; nothing to do\n", wl->path);
 		return;
 	}
-	unsigned lost = atomic_load(&e->n_lost);
+	unsigned lost = atomic_load(&e->n_rec_lost);
 	if (lost)
 		fprintf(stderr, "gearbox: %u record%s lost (output files, joblog or events rows that "
 			"could not be written; see above)\n", lost, lost == 1 ? " was" : "s were");
