@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <lauxlib.h>
 #include <lua.h>
@@ -94,7 +95,8 @@ struct policy {
 	int overrun;           /* OVR_*: why the hook stopped this call */
 	int used;              /* instructions counted by the hook in this call */
 	int64_t deadline_ms;   /* wall-clock limit of one call */
-	int64_t deadline_ns;   /* this call's end, on now_ns() */
+	int64_t deadline_ns;   /* when to look at this call's CPU time, on now_ns() */
+	int64_t cpu0_ns;       /* the thread's CPU time when the call started */
 	atomic_int stop;       /* policy_interrupt: every call stops at its next hook */
 	int load_ref;          /* Lua's own `load`, for the per-file wrappers */
 	int envmt_ref;         /* { __index = sandbox globals } */
@@ -148,6 +150,13 @@ static int on_panic(lua_State *L)
 
 /* ---- budget and error capture ---- */
 
+static int64_t thread_cpu_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
 /* The count hook, every HOOK_STEP instructions (fewer for a small budget):
  * counts the budget, looks at the clock (C functions that loop inside one
  * instruction are bounded by pguard.c) and at policy_interrupt. Once it has
@@ -158,14 +167,26 @@ static void budget_hook(lua_State *L, lua_Debug *ar)
 {
 	struct policy *p = host(L);
 	if (!p->overrun) {
+		if (p->cpu0_ns < 0) /* a call that gets here is not a short one */
+			p->cpu0_ns = thread_cpu_ns();
 		int step = p->budget - p->used < HOOK_STEP ? p->budget - p->used : HOOK_STEP;
 		p->used += step;
 		if (atomic_load_explicit(&p->stop, memory_order_relaxed))
 			p->overrun = OVR_STOP;
 		else if (p->used >= p->budget)
 			p->overrun = OVR_BUDGET;
-		else if (now_ns() > p->deadline_ns)
-			p->overrun = OVR_TIME;
+		else if (now_ns() > p->deadline_ns) {
+			/* the limit is on the CPU time the call used, so that a
+			 * loaded machine (the thread waiting for a core) does not
+			 * stop a policy that works normally; the wall clock (cheap
+			 * to read) only says when to look */
+			int64_t used = thread_cpu_ns() - p->cpu0_ns;
+			int64_t limit = p->deadline_ms * 1000000;
+			if (used >= limit)
+				p->overrun = OVR_TIME;
+			else
+				p->deadline_ns = now_ns() + (limit - used);
+		}
 		if (!p->overrun) {
 			int next = p->budget - p->used < HOOK_STEP ? p->budget - p->used : HOOK_STEP;
 			lua_sethook(L, budget_hook, LUA_MASKCOUNT, next);
@@ -193,6 +214,7 @@ static void arm(struct policy *p)
 	p->overrun = OVR_NONE;
 	p->used = 0;
 	p->deadline_ns = now_ns() + p->deadline_ms * 1000000;
+	p->cpu0_ns = -1; /* read at the hook's first firing: most calls end before */
 	lua_sethook(p->L, budget_hook, LUA_MASKCOUNT,
 		    p->budget < HOOK_STEP ? p->budget : HOOK_STEP);
 }

@@ -183,6 +183,39 @@ void ev_simple(struct engine *e, const char *what, uint32_t idx)
 
 /* ---- journal (under e->mu) ----------------------------------------------- */
 
+/* Quick-form tasks (ids are positions) are matched on --resume by what they
+ * run, not by position: a changed argument list must not skip a task that
+ * never ran. The key is an FNV-1a hash of the command. */
+static int keyed_by_content(const struct workload *wl)
+{
+	return wl->path && !strcmp(wl->path, "<command line>");
+}
+
+static uint64_t content_key(const struct task *t)
+{
+	uint64_t h = 1469598103934665603ULL;
+	const struct spec *s = t->spec;
+	const char *one[2] = {s->sh, NULL};
+	char *const *v = s->sh ? (char *const *)one : s->argv;
+	for (; v && *v; v++) {
+		for (const unsigned char *p = (const unsigned char *)*v; *p; p++)
+			h = (h ^ *p) * 1099511628211ULL;
+		h = (h ^ 0xff) * 1099511628211ULL; /* between arguments */
+	}
+	return h;
+}
+
+struct keyed {
+	uint64_t key;
+	uint32_t idx;
+};
+
+static int keyed_cmp(const void *a, const void *b)
+{
+	const struct keyed *x = a, *y = b;
+	return x->key != y->key ? (x->key < y->key ? -1 : 1) : (x->idx < y->idx ? -1 : x->idx > y->idx);
+}
+
 void journal_write(struct engine *e, uint32_t idx, const char *status,
 			  const struct attempt *a)
 {
@@ -205,6 +238,8 @@ void journal_write(struct engine *e, uint32_t idx, const char *status,
 		buf_adds(&b, ",\"label\":");
 		buf_json_str(&b, a->label);
 	}
+	if (keyed_by_content(e->wl))
+		buf_addf(&b, ",\"key\":\"%016llx\"", (unsigned long long)content_key(t));
 	if (a && a->node >= 0) {
 		buf_adds(&b, ",\"node\":");
 		buf_json_str(&b, nodes_name(e->o.nodes, a->node));
@@ -239,6 +274,13 @@ static int journal_resume(struct engine *e, struct err *err)
 			return 0;
 		return err_set(err, "%s: cannot read journal: %s", e->o.journal, strerror(errno));
 	}
+	struct keyed *byk = NULL;
+	uint32_t nt = e->wl->ntasks;
+	if (keyed_by_content(e->wl) && nt && (byk = malloc(nt * sizeof *byk))) {
+		for (uint32_t i = 0; i < nt; i++)
+			byk[i] = (struct keyed){content_key(&e->wl->tasks[i]), i};
+		qsort(byk, nt, sizeof *byk, keyed_cmp);
+	}
 	char *line = NULL;
 	size_t cap = 0;
 	ssize_t n;
@@ -262,7 +304,25 @@ static int journal_resume(struct engine *e, struct err *err)
 			json_decref(j);
 			continue;
 		}
-		if (!strcmp(st, "ok")) {
+		const char *key = json_string_value(json_object_get(j, "key"));
+		if (!strcmp(st, "ok") && byk && key) {
+			/* the first task of this content not resumed yet: a command
+			 * given twice and done once runs once more */
+			uint64_t k = strtoull(key, NULL, 16);
+			size_t lo = 0, hi = nt;
+			while (lo < hi) {
+				size_t mid = (lo + hi) / 2;
+				if (byk[mid].key < k)
+					lo = mid + 1;
+				else
+					hi = mid;
+			}
+			for (; lo < nt && byk[lo].key == k; lo++)
+				if (e->wl->tasks[byk[lo].idx].state != ST_RESUMED) {
+					e->wl->tasks[byk[lo].idx].state = ST_RESUMED;
+					break;
+				}
+		} else if (!strcmp(st, "ok")) {
 			int64_t i = workload_find(e->wl, id);
 			if (i >= 0)
 				e->wl->tasks[i].state = ST_RESUMED;
@@ -270,6 +330,7 @@ static int journal_resume(struct engine *e, struct err *err)
 		json_decref(j);
 	}
 	free(line);
+	free(byk);
 	fclose(f);
 	if (bad > LOST_SAID)
 		fprintf(stderr, "gearbox: %s: %lu lines in all were not journal records\n",

@@ -282,9 +282,17 @@ void sampler_loop(struct engine *e, int sfd, struct timespec *jobs_mtime_p)
 				stop_sig = sig;
 			}
 		}
-		/* the signal thread never waits on the engine lock: the stop is
-		 * applied when the lock is free, and signals are read meanwhile */
-		if (stop_sig && pthread_mutex_trylock(&e->mu) == 0) {
+		/* the signal thread never waits on the engine lock for long: it
+		 * tries for 20 ms at a time (a bare trylock can starve while the
+		 * workers pass the lock around), reading signals in between */
+		struct timespec until;
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_nsec += 20000000;
+		if (until.tv_nsec >= 1000000000) {
+			until.tv_sec++;
+			until.tv_nsec -= 1000000000;
+		}
+		if (stop_sig && pthread_mutex_timedlock(&e->mu, &until) == 0) {
 			e->interrupted = stop_sig;
 			stop_workers(e, STOP_KILL);
 			pthread_mutex_unlock(&e->mu);

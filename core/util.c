@@ -1,6 +1,7 @@
 /* util.c - errors, arena, clocks, buffers, edit distance. See util.h. */
 #include "util.h"
 
+#include <setjmp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,6 +52,8 @@ void *arena_alloc(struct arena *a, size_t n)
 	if ((size_t)(a->end - a->cur) < n) {
 		size_t sz = n > ARENA_CHUNK / 4 ? n : ARENA_CHUNK;
 		struct arena_chunk *c = malloc(sizeof *c + sz);
+		if (!c && a->oom_jmp)
+			longjmp(*(jmp_buf *)a->oom_jmp, 1);
 		if (!c) {
 			fprintf(stderr, "gearbox: out of memory\n");
 			abort();

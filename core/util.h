@@ -27,6 +27,8 @@ struct arena {
 	struct arena_chunk *head;
 	char *cur, *end;
 	size_t total; /* bytes handed out, for memory accounting */
+	void *oom_jmp; /* a jmp_buf *: out of memory longjmps there (value 1) instead
+	                  of aborting; set by a loader that can report it */
 };
 
 void arena_init(struct arena *a);

@@ -19,6 +19,7 @@
 #include "resources.h"
 
 #include <errno.h>
+#include <setjmp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -118,6 +119,7 @@ struct ctx {
 	uint32_t nplain;
 	uint32_t *mstart;  /* first task of each matrix entry */
 	const char **mid;  /* its id template (borrowed from the document) */
+	long cur_matrix;   /* the matrix entry being expanded, or -1 */
 	size_t nmatrix;
 };
 
@@ -1087,6 +1089,7 @@ static int load_doc(struct ctx *c, json_t *doc)
 
 	for (size_t k = 0; k < c->nmatrix; k++) {
 		struct place p = {"matrix", (long)k, NULL};
+		c->cur_matrix = (long)k;
 		json_t *e = json_array_get(matrix, k);
 		struct spec *tsp = arena_alloc(&wl->arena, sizeof *tsp);
 		*tsp = c->dflt;
@@ -1222,7 +1225,25 @@ int workload_load_json(json_t *doc, const char *name, const struct kind_registry
 	wl->path = arena_strdup(&wl->arena, name);
 	struct ctx c = {.wl = wl, .reg = reg, .file = wl->path, .err = err, .given = given,
 			.ckind = -1};
-	int rc = load_doc(&c, doc ? doc : empty);
+	/* out of memory in the arena (a huge matrix under ulimit -v) is an
+	 * error naming the file and the matrix entry, not an abort */
+	jmp_buf oom;
+	int rc;
+	c.cur_matrix = -1;
+	if (setjmp(oom)) {
+		wl->arena.oom_jmp = NULL;
+		if (c.cur_matrix >= 0)
+			rc = err_set(err, "%s: matrix[%ld] (\"%s\"): out of memory after %u tasks",
+				     wl->path, c.cur_matrix,
+				     c.mid && c.mid[c.cur_matrix] ? c.mid[c.cur_matrix] : "?",
+				     wl->ntasks);
+		else
+			rc = err_set(err, "%s: out of memory after %u tasks", wl->path, wl->ntasks);
+	} else {
+		wl->arena.oom_jmp = &oom;
+		rc = load_doc(&c, doc ? doc : empty);
+		wl->arena.oom_jmp = NULL;
+	}
 	if (!wl->name) {
 		const char *base = strrchr(wl->path, '/');
 		base = base ? base + 1 : wl->path;

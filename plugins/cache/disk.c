@@ -189,7 +189,7 @@ int disk_read_entry(struct cache *c, const uint8_t key[16], struct sbuf *buf, co
 	}
 	struct centry e;
 	if (rc) {
-		*why = "cannot be read";
+		*why = rc == -EINVAL ? "is not a regular file" : "cannot be read";
 		rc = -1;
 	} else if (entry_decode((const uint8_t *)buf->p, buf->len, key, &e, why)) {
 		unlink(p); /* a store will write it again */

@@ -205,7 +205,7 @@ static int sc_read(struct statcache *sc, const char *file, int replace, const ch
 		sb_free(&b);
 		if (rc == -ENOENT)
 			return 1;
-		*why = "cannot be read";
+		*why = rc == -EINVAL ? "is not a regular file" : "cannot be read";
 		return -1;
 	}
 	const uint8_t *p = (const uint8_t *)b.p, *end = p + b.len;

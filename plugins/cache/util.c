@@ -112,13 +112,19 @@ int mkdir_p(const char *path, mode_t mode)
 int read_file(const char *path, struct sbuf *out, uint64_t max)
 {
 	out->len = 0;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* never blocks on a FIFO and never reads a device (a FIFO or /dev/zero
+	 * put in place of an entry): only regular files, else -EINVAL */
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
 	if (fd < 0)
 		return -errno;
 	struct stat st;
 	int rc = 0;
 	if (fstat(fd, &st) != 0) {
 		rc = -errno;
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		rc = -EINVAL;
 		goto out;
 	}
 	if ((uint64_t)st.st_size > max) {

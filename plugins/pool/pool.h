@@ -43,6 +43,8 @@ struct wproc {
 	struct wproc *next;   /* on the idle list (singleplex) or the mux list */
 	pid_t pid;
 	int in_fd, out_fd;    /* its stdin (we write), its stdout (we read) */
+	int pid_fd;           /* pidfd: readable once it exits, even while a child it
+	                         forked holds its stdout open (-1: none, old kernel) */
 	char *rbuf;           /* bytes read past the last full line */
 	size_t rlen, rcap;
 	int64_t nreq;         /* requests answered */

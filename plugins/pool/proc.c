@@ -1,7 +1,8 @@
 /* proc.c - worker processes of the pool plugin: start one with posix_spawn
  * (its own process group, stdin and stdout on close-on-exec pipes, stderr
  * shared with gearbox), write a request, read a line back with a deadline
- * (and, for a multiplex worker, a wake-up eventfd), and stop them: politely
+ * (and, for a multiplex worker, a wake-up eventfd; and its pidfd, so a worker
+ * that exits while a child of its holds its stdout is seen dead), and stop them: politely
  * (close stdin, wait) or not (SIGKILL the group). Every process started here
  * is reaped here: no zombies; a reaped pid is never signalled again.
  */
@@ -17,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -40,7 +42,7 @@ struct wproc *proc_start(struct pool *pl, char *err, size_t errlen)
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
-	w->in_fd = w->out_fd = w->wake_fd = -1;
+	w->in_fd = w->out_fd = w->wake_fd = w->pid_fd = -1;
 	if (pl->multiplex && (w->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0) {
 		snprintf(err, errlen, "eventfd: %s", strerror(errno));
 		free(w);
@@ -67,6 +69,9 @@ struct wproc *proc_start(struct pool *pl, char *err, size_t errlen)
 		goto fail;
 	}
 	w->pid = c.pid;
+#ifdef SYS_pidfd_open
+	w->pid_fd = (int)syscall(SYS_pidfd_open, c.pid, 0);
+#endif
 	w->in_fd = c.in_fd;
 	w->out_fd = c.out_fd;
 	w->idle_since_ns = w->started_ns = mono_ns();
@@ -146,11 +151,27 @@ int proc_read_line(struct wproc *w, struct gbx_buf *line, int64_t deadline_ns)
 			continue;
 		if (errno != EAGAIN)
 			return -1;
-		struct pollfd pf[2] = {{w->out_fd, POLLIN, 0}, {w->wake_fd, POLLIN, 0}};
+		/* nothing to read now: the worker has exited (its pidfd says so)
+		 * although a child it forked keeps its stdout open, so no EOF
+		 * will come; it died with the request */
+		if (w->pid_fd >= 0) {
+			struct pollfd pd = {w->pid_fd, POLLIN, 0};
+			if (poll(&pd, 1, 0) > 0) {
+				/* what it wrote before exiting is still its answer */
+				n = read(w->out_fd, w->rbuf + w->rlen, w->rcap - w->rlen);
+				if (n > 0) {
+					w->rlen += (size_t)n;
+					continue;
+				}
+				return -1;
+			}
+		}
+		struct pollfd pf[3] = {{w->out_fd, POLLIN, 0}, {w->wake_fd, POLLIN, 0},
+				       {w->pid_fd, POLLIN, 0}};
 		int ms = poll_ms(deadline_ns);
 		if (ms == 0)
 			return -2;
-		int np = poll(pf, w->wake_fd >= 0 ? 2 : 1, ms);
+		int np = poll(pf, 3, ms); /* a negative fd is ignored */
 		if (np == 0 && deadline_ns && mono_ns() >= deadline_ns)
 			return -2;
 		if (np > 0 && w->wake_fd >= 0 && (pf[1].revents & POLLIN)) {
@@ -197,6 +218,8 @@ void proc_free(struct wproc *w)
 		close(w->out_fd);
 	if (w->wake_fd >= 0)
 		close(w->wake_fd);
+	if (w->pid_fd >= 0)
+		close(w->pid_fd);
 	pthread_mutex_destroy(&w->mu);
 	pthread_mutex_destroy(&w->wmu);
 	pthread_cond_destroy(&w->cv);

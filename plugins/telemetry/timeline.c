@@ -53,6 +53,7 @@ struct twriter {
 	struct chunk *cur[TEL_SLOTS + 1]; /* next chunk to format per shard; NULL: its head */
 	unsigned char named[TEL_SLOTS + 1];
 	unsigned char done[TEL_SLOTS + 1];
+	uint64_t last_end[TEL_SLOTS + 1]; /* µs: where the track's last slice ended */
 	int rr; /* where the next claim starts looking */
 };
 
@@ -155,8 +156,13 @@ static char *put_str(char *p, const char *s, size_t n)
 	return p;
 }
 
+/* Slices are written in integer microseconds (Perfetto reads ts and dur as
+ * doubles: decimals of separately rounded start and duration made one
+ * slice overlap the next on its track by a few ns). The end is computed from
+ * start + duration, floored like the start, and clamped to the previous
+ * slice's end on the track (*prev), so slices of one track never overlap. */
 static void slice_json(struct gbx_buf *b, struct tel *T, const struct shard *s, int tid,
-                       const struct slice *sl)
+                       const struct slice *sl, uint64_t *prev)
 {
 	const struct series *se = s->list[sl->ser];
 	const char *id = sl->id ? sl->id : "?";
@@ -168,10 +174,17 @@ static void slice_json(struct gbx_buf *b, struct tel *T, const struct shard *s, 
 	char *p = b->p + b->len;
 	p = PUT(p, "{\"ph\":\"X\",\"pid\":1,\"tid\":");
 	p = put_u64(p, (uint64_t)tid);
+	uint64_t ts = ms_to_ns(sl->start_ms) / 1000;
+	uint64_t te = ms_to_ns(sl->start_ms + sl->dur_ms) / 1000;
+	if (ts < *prev)
+		ts = *prev;
+	if (te < ts)
+		te = ts;
+	*prev = te;
 	p = PUT(p, ",\"ts\":");
-	p = put_milli(p, ms_to_ns(sl->start_ms));
+	p = put_u64(p, ts);
 	p = PUT(p, ",\"dur\":");
-	p = put_milli(p, ms_to_ns(sl->dur_ms));
+	p = put_u64(p, te - ts);
 	p = PUT(p, ",\"name\":");
 	p = put_str(p, id, il);
 	p = PUT(p, ",\"cat\":");
@@ -260,11 +273,18 @@ static void format_chunk(struct twriter *w, struct gbx_buf *b, const struct chun
 		        "{\"ph\":\"M\",\"pid\":1,\"tid\":%d,\"name\":\"thread_name\",\"args\":{"
 		        "\"name\":\"other slots\"}},\n",
 		        tid);
+	pthread_mutex_lock(&w->mu);
+	uint64_t prev = w->last_end[i];
+	pthread_mutex_unlock(&w->mu);
 	for (unsigned k = 0; k < c->n; k++) {
-		slice_json(b, w->T, s, tid, &c->s[k]);
+		slice_json(b, w->T, s, tid, &c->s[k], &prev);
 		if (b->len > (1u << 20))
 			flush(w, b);
 	}
+	pthread_mutex_lock(&w->mu);
+	if (prev > w->last_end[i])
+		w->last_end[i] = prev;
+	pthread_mutex_unlock(&w->mu);
 }
 
 /* Formats chunks until none can be claimed; returns how many it did. */

@@ -172,7 +172,7 @@ case_cli_policy_bad_kind() {  # --policy sched=edf: the kinds are listed
 	wl w.json
 	gbx run w.json --policy sched=edf
 	rc 2
-	err 'scheduling, retry or scaling'
+	err 'scheduling, retry'
 }
 case_cli_policy_missing_file() {  # --policy of a missing .lua path
 	wl w.json

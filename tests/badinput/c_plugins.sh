@@ -55,3 +55,72 @@ case_plug_telemetry_alert_shown() {  # a telemetry alert that fires is shown on 
 	rc 1
 	err 'alert min_success_rate fired'
 }
+
+# a cacheable task, run once with the cache on so its entry exists
+cache_once() {
+	printf '{ "tasks": [ { "id": "t1", "sh": "echo t1 >>ran.log; echo out" } ] }' >w.json
+	printf '{ "plugins": { "cache": { "dir": "c" } } }' >cfg.json
+	OWN="ran.log c"
+	gbx run w.json --config cfg.json --enable cache
+	rc 0
+}
+case_plug_cache_fifo_entry() {  # a FIFO in place of a cache entry: a miss with a warning, no hang
+	cache_once
+	e=$(find c -path '*entries*' -type f | head -1)
+	check test -n "$e"
+	rm -f "$e"
+	mkfifo "$e"
+	TMO=10 gbx run w.json --config cfg.json --enable cache
+	rc 0
+	err 'not a regular file'
+	check test "$(wc -l <ran.log)" = 2
+}
+case_plug_cache_dev_zero_entry() {  # a cache entry symlinked to /dev/zero: refused, a miss, not 4 GiB read
+	cache_once
+	e=$(find c -path '*entries*' -type f | head -1)
+	check test -n "$e"
+	rm -f "$e"
+	ln -s /dev/zero "$e"
+	LIMIT="$(vlimit 2000000)" TMO=10 gbx run w.json --config cfg.json --enable cache
+	rc 0
+	err 'not a regular file'
+	check test "$(wc -l <ran.log)" = 2
+}
+case_plug_statcache_dev_zero() {  # the stat cache symlinked to /dev/zero: refused with a warning, not read
+	printf '{ "tasks": [ { "id": "t1", "sh": "echo t1 >>ran.log", "inputs": ["in.txt"] } ] }' >w.json
+	echo data >in.txt
+	printf '{ "plugins": { "cache": { "dir": "c" } } }' >cfg.json
+	mkdir -p c/v1
+	ln -s /dev/zero c/v1/statcache
+	OWN="ran.log c"
+	LIMIT="$(vlimit 2000000)" TMO=10 gbx run w.json --config cfg.json --enable cache
+	rc 0
+	err 'statcache is not a regular file'
+}
+case_plug_pool_worker_dies_child_holds_stdout() {  # a pool worker exits while its child holds stdout: "died", no hang
+	printf '#!/bin/sh\nread line\nsleep 60 &\nexit 0\n' >worker.sh
+	printf '{ "plugins": { "pool": { "pools": { "p": { "command": ["sh", "%s/worker.sh"], "max": 1 } } } } }' "$PWD" >cfg.json
+	printf '{ "tasks": [ { "id": "t1", "pool": "p", "argv": ["anything"] } ] }' >w.json
+	TMO=15 gbx run w.json --config cfg.json --enable pool
+	rc 1
+	err 'exited with status 0 while running task t1'
+	noerr 'timed out|timeout'
+}
+case_plug_pool_worker_dies_with_timeout() {  # the same with a timeout_ms: reported as "died", not as a timeout
+	printf '#!/bin/sh\nread line\nsleep 60 &\nexit 0\n' >worker.sh
+	printf '{ "plugins": { "pool": { "pools": { "p": { "command": ["sh", "%s/worker.sh"], "max": 1 } } } } }' "$PWD" >cfg.json
+	printf '{ "tasks": [ { "id": "t1", "pool": "p", "argv": ["anything"], "timeout_ms": 5000 } ] }' >w.json
+	TMO=15 gbx run w.json --config cfg.json --enable pool
+	rc 1
+	err 'exited with status 0 while running task t1'
+	noerr 'timed out'
+}
+case_plug_trace_no_overlap() {  # the Chrome trace: integer microseconds, no two slices of a track overlap
+	printf '{ "tasks": [], "matrix": [ { "id": "s{i}", "kind": "sim", "cpu_us": 3, "vars": { "i": [%s] } } ] }' "$(seq -s, 1 3000)" >w.json
+	printf '{ "plugins": { "telemetry": { "trace": "t.json" } } }' >cfg.json
+	OWN="t.json"
+	gbx run w.json -j 2 --config cfg.json --enable telemetry
+	rc 0
+	check jq -e '[.traceEvents[] | select(.ph == "X")] | all((.ts | floor) == .ts and (.dur | floor) == .dur)' t.json
+	check jq -e '[.traceEvents[] | select(.ph == "X")] | group_by(.tid) | map(sort_by(.ts) | [range(1; length) as $i | .[$i].ts >= .[$i - 1].ts + .[$i - 1].dur] | all) | all' t.json
+}

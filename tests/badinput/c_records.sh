@@ -273,3 +273,20 @@ case_rec_outdir_fifo_entry() {  # --output-dir entry that is a FIFO with no read
 	rc 1
 	check test -p out/a.stdout
 }
+case_rec_quick_resume_by_content() {  # quick-form --resume matches tasks by content: a changed argument list skips nothing new
+	OWN="ran.log j.jsonl"
+	gbx run --journal j.jsonl -- sh -c 'echo $0 >>ran.log' {} ::: a b c
+	rc 0
+	: >ran.log
+	gbx run --journal j.jsonl --resume -- sh -c 'echo $0 >>ran.log' {} ::: x a b c
+	rc 0
+	check test "$(cat ran.log)" = x
+}
+case_rec_quick_resume_duplicates() {  # quick form: a command given twice and done once runs once more on --resume
+	OWN="ran.log j.jsonl"
+	gbx run --journal j.jsonl -- sh -c 'echo $0 >>ran.log' {} ::: a
+	: >ran.log
+	gbx run --journal j.jsonl --resume -- sh -c 'echo $0 >>ran.log' {} ::: a a
+	rc 0
+	check test "$(cat ran.log)" = a
+}

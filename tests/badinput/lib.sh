@@ -87,6 +87,13 @@ after_run() {
 	done | sort -u >>"$F_FAIL"
 }
 
+# vlimit KB: a LIMIT for ulimit -v, or nothing under ASan (it reserves
+# terabytes of address space for its shadow memory and cannot start under one)
+vlimit() {
+	case "$GBX" in *asan*) echo ":" ;; *) echo "ulimit -v $1" ;; esac
+}
+asan() { case "$GBX" in *asan*) return 0 ;; esac; return 1; }
+
 # rc N [N...]: the exit status is one of these
 rc() {
 	for want in "$@"; do [ "$rc" = "$want" ] && return 0; done

@@ -44,7 +44,7 @@ expect "salloc: task output as a local run" test "$(sort local.out)" = "$(sort o
 expect "salloc: one agent per node of the allocation" test "$(grep -c '"event":"node.up"' sa.ev)" = "$nnodes"
 expect "salloc: slots are what Slurm allotted (-c 2)" test "$(jq -r 'select(.event=="node.up") | .slots' sa.ev | sort -u)" = 2
 expect "salloc: the nodes are the allocation's" test "$(jq -r 'select(.event=="node.up") | .node' sa.ev | sort | tr '\n' ' ')" = "$(scontrol show hostnames "$(sinfo -h -o %N)" | sort | tr '\n' ' ')"
-expect "salloc: every node ran tasks" test "$(jq -r .node sa.jn | sort -u | wc -l)" = "$nnodes"
+expect "salloc: every node ran tasks" test "$(jq -r 'select(.id) | .node' sa.jn | sort -u | wc -l)" = "$nnodes"
 
 # sbatch: the whole run is a batch job
 rm -f a.txt

@@ -63,7 +63,7 @@ expect "ssh: exit status as a local run ($rc_local)" test "$rc" = "$rc_local"
 expect "ssh: journal statuses, exits, signals, attempts as a local run" test "$(summ local.jn)" = "$(summ ssh.jn)"
 expect "ssh: task output as a local run" test "$(sort local.out)" = "$(sort out)"
 expect "ssh: stderr of a task comes back" has "oops" err
-expect "ssh: both hosts ran tasks" test "$(jq -r .node ssh.jn | sort -u | tr '\n' ' ')" = "hostA hostB "
+expect "ssh: both hosts ran tasks" test "$(jq -r 'select(.id) | .node' ssh.jn | sort -u | tr '\n' ' ')" = "hostA hostB "
 expect "ssh: -j is slots per node" has '"event":"node.up","node":"hostB","host":"[^"]*","slots":2' ssh.ev
 run_gbx run w.json --config ssh.json --nodes ssh:3/hostA,hostB --no-progress --events ssh2.ev
 expect "ssh: N/HOST gives N slots" has '"event":"node.up","node":"hostA","host":"[^"]*","slots":3' ssh2.ev
