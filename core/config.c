@@ -162,13 +162,19 @@ static int validate(struct config *c, struct err *err)
 		}
 	}
 	if ((v = json_object_get(c->root, "policy_limits"))) {
-		static const char *const keys[] = {"instructions", "memory_mb", NULL};
+		static const char *const keys[] = {"instructions", "memory_mb", "cpu_ms", NULL};
 		if (!json_is_object(v))
 			return err_set(err, "%s: policy_limits: expected an object", c->path);
 		json_t *x;
 		json_object_foreach(v, k, x) {
-			if (strcmp(k, "instructions") && strcmp(k, "memory_mb"))
+			if (strcmp(k, "instructions") && strcmp(k, "memory_mb") && strcmp(k, "cpu_ms"))
 				return unknown_key(err, c->path, "policy_limits: ", k, keys);
+			if (!strcmp(k, "cpu_ms")) {
+				if (get_int(x, c->path, "policy_limits.cpu_ms", 1, 3600000, &n, err))
+					return -1;
+				c->policy_cpu_ms = n;
+				continue;
+			}
 			char name[64];
 			snprintf(name, sizeof name, "policy_limits.%s", k);
 			if (get_int(x, c->path, name, 1, strcmp(k, "memory_mb") ? 1000000000000LL : 65536, &n, err))

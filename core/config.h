@@ -20,6 +20,7 @@ struct config {
 	int64_t retry_base_ms, retry_cap_ms;    /* -1: unset */
 	int64_t policy_budget;                  /* instructions per policy call, 0: default */
 	int64_t policy_mem_mb;                  /* memory cap of the Lua state, 0: default */
+	int64_t policy_cpu_ms;                  /* CPU time per policy call, 0: default */
 	json_t *policies;      /* borrowed from root, or NULL */
 	json_t *plugins;       /* borrowed from root, or NULL */
 	json_t *plugin_path;   /* borrowed from root, or NULL */

@@ -32,7 +32,7 @@
 #include "pguard.h"
 
 #define DEFAULT_BUDGET 1000000
-#define DEFAULT_DEADLINE_MS 1000
+#define DEFAULT_DEADLINE_MS 3000
 #define HOOK_STEP 1000         /* instructions between two looks at the clock */
 #define DEFAULT_MEM_CAP ((size_t)64 << 20)
 #define DEFAULT_INTERVAL_MS 500

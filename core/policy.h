@@ -22,7 +22,7 @@ enum policy_kind { POL_SCHEDULING = 0, POL_RETRY, POL_SCALING, POL_PLACEMENT, PO
 struct policy_opts {
 	int64_t budget;        /* Lua VM instructions per call; 0: default 1,000,000 */
 	size_t mem_cap;        /* bytes for the whole Lua state; 0: default 64 MiB */
-	int64_t deadline_ms;   /* wall-clock limit of one call; 0: default 1,000 */
+	int64_t deadline_ms;   /* CPU time limit of one call; 0: default 3,000 */
 	const struct workload *wl; /* tasks the views read */
 	void (*report)(void *ud, const char *msg); /* where "reported once" messages go
 	                  (one line, no "gearbox: " prefix, no newline); NULL: stderr */

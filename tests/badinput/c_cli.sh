@@ -245,3 +245,10 @@ case_cli_closed_stdout() {  # stdout closed: output lost to nobody, the run ends
 	check test "$(wc -l <ran.log)" = 2
 	check test "$(jq -s 'map(select(.id)) | length' j.jsonl)" = 2
 }
+case_cli_policy_cpu_ms_bad() {  # policy_limits.cpu_ms of 0 is refused naming the key
+	wl w.json
+	printf '{ "policy_limits": { "cpu_ms": 0 } }' >cfg.json
+	gbx run w.json --config cfg.json
+	rc 2
+	err 'cfg\.json' 'policy_limits.cpu_ms'
+}
