@@ -19,6 +19,7 @@
 #include <limits.h>
 #include <math.h>
 #include <stdatomic.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -157,6 +158,15 @@ static int64_t thread_cpu_ns(void)
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+/* A SIGINT or SIGTERM waiting to be taken: the run is about to stop, and
+ * the thread that takes signals may be this one, busy in this call (the
+ * first keys are computed on the main thread). */
+static int stop_pending(void)
+{
+	sigset_t ps;
+	return sigpending(&ps) == 0 && (sigismember(&ps, SIGINT) == 1 || sigismember(&ps, SIGTERM) == 1);
+}
+
 /* The count hook, every HOOK_STEP instructions (fewer for a small budget):
  * counts the budget, looks at the clock (C functions that loop inside one
  * instruction are bounded by pguard.c) and at policy_interrupt. Once it has
@@ -171,7 +181,7 @@ static void budget_hook(lua_State *L, lua_Debug *ar)
 			p->cpu0_ns = thread_cpu_ns();
 		int step = p->budget - p->used < HOOK_STEP ? p->budget - p->used : HOOK_STEP;
 		p->used += step;
-		if (atomic_load_explicit(&p->stop, memory_order_relaxed))
+		if (atomic_load_explicit(&p->stop, memory_order_relaxed) || stop_pending())
 			p->overrun = OVR_STOP;
 		else if (p->used >= p->budget)
 			p->overrun = OVR_BUDGET;
