@@ -86,6 +86,7 @@ struct node {
 	/* summary */
 	uint64_t n_attempts, n_ok, n_lost;
 	int64_t busy_ns;
+	int64_t cpu_us;        /* user + system CPU of its tasks, as its agent measured */
 	struct kstat ks[8];
 	int nks;
 };
@@ -1027,6 +1028,7 @@ void nodes_run(struct nodes *ns, const struct task *t, struct runner_ctx *rc, st
 	pthread_mutex_lock(&ns->mu);
 	if (st == 1) {
 		nd->busy_ns += a->end_ns - a->start_ns;
+		nd->cpu_us += a->user_us + a->sys_us;
 		nd->n_ok += a->ok != 0;
 		kstat_add(nd, kind_of(t), a->ok, (double)(a->end_ns - a->start_ns) / 1e6);
 	}
@@ -1041,9 +1043,10 @@ void nodes_summary(struct nodes *ns, FILE *f)
 		struct node *nd = &ns->n[i];
 		if (!nd->ever_up)
 			continue;
-		fprintf(f, "  node %s (%s, %d slots): %llu attempts, %llu ok, busy %.1f s",
-			nd->name, nd->host, nd->slots, (unsigned long long)nd->n_attempts,
-			(unsigned long long)nd->n_ok, (double)nd->busy_ns / 1e9);
+		fprintf(f, "  node %s (%s, %d slots): %llu attempts, %llu ok, busy %.1f s, "
+			"task cpu %.3f s", nd->name, nd->host, nd->slots,
+			(unsigned long long)nd->n_attempts, (unsigned long long)nd->n_ok,
+			(double)nd->busy_ns / 1e9, (double)nd->cpu_us / 1e6);
 		if (nd->n_lost)
 			fprintf(f, ", lost %llu time%s", (unsigned long long)nd->n_lost,
 				nd->n_lost > 1 ? "s" : "");
