@@ -134,7 +134,7 @@ EOF
 echo '{ "nodes": { "labels": { "local1": ["gpu"] } } }' >lab.json
 run_gbx run l.json --nodes local:2 --config lab.json --no-progress --journal l.jn
 expect "labels: run ok" test "$rc" = 0
-expect "labels: tasks needing local2 ran there" test "$(jq -r 'select(.id | test("^(on2|p)")) | .node' l.jn | sort -u)" = local2
+expect "labels: tasks needing local2 ran there" test "$(jq -r 'select((.id // "") | test("^(on2|p)")) | .node' l.jn | sort -u)" = local2
 expect "labels: a config label is honoured" test "$(jq -r 'select(.id == "gpu") | .node' l.jn)" = local1
 echo '{ "tasks": [ { "id": "t1", "argv": ["true"] }, { "id": "needy", "argv": ["true"], "node": ["tpu"] } ] }' >n.json
 run_gbx run n.json --nodes local:2 --no-progress
@@ -188,10 +188,10 @@ EOF2
 echo '{ "nodes": { "labels": { "local1": ["big"], "local2": ["big"] } } }' >big.json
 run_gbx run chain.json --nodes local:3 --config big.json --policy placement=third.lua --no-progress --journal pc.jn
 expect "placement: the run succeeds" test "$rc" = 0
-expect "placement: the policy's choice is followed" test "$(jq -r 'select(.id | test("^c")) | .node' pc.jn | sort -u)" = local3
-expect "placement: a label constraint is honoured over the policy" test "$(jq -r 'select(.id | test("^big")) | .node' pc.jn | grep -c local3)" = 0
+expect "placement: the policy's choice is followed" test "$(jq -r 'select((.id // "") | test("^c")) | .node' pc.jn | sort -u)" = local3
+expect "placement: a label constraint is honoured over the policy" test "$(jq -r 'select((.id // "") | test("^big")) | .node' pc.jn | grep -c local3)" = 0
 run_gbx run chain.json --nodes local:3 --config big.json --no-progress --journal pd.jn
-expect "placement: without the policy the chain spreads (least_loaded)" test "$(jq -r 'select(.id | test("^c")) | .node' pd.jn | sort -u | wc -l)" -gt 1
+expect "placement: without the policy the chain spreads (least_loaded)" test "$(jq -r 'select((.id // "") | test("^c")) | .node' pd.jn | sort -u | wc -l)" -gt 1
 echo 'return { place = function(task, nodes) return "nowhere" end }' >bad.lua
 run_gbx run chain.json --nodes local:3 --config big.json --policy placement=bad.lua --no-progress
 expect "placement: a policy naming no offered node falls back, the run goes on" test "$rc" = 0
