@@ -94,6 +94,15 @@ vlimit() {
 }
 asan() { case "$GBX" in *asan*) return 0 ;; esac; return 1; }
 
+# devnode NAME null|full: a private character device like /dev/null or
+# /dev/full in the case's directory, so that a gearbox that replaces a device
+# (the fault these cases look for) damages only its own copy, never the
+# machine's. Needs root (mknod); without it the case is skipped.
+devnode() {
+	case "$2" in null) mn=3 ;; full) mn=7 ;; esac
+	mknod -m 666 "$1" c 1 "$mn" 2>/dev/null
+}
+
 # rc N [N...]: the exit status is one of these
 rc() {
 	for want in "$@"; do [ "$rc" = "$want" ] && return 0; done
