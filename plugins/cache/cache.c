@@ -29,6 +29,7 @@ struct pend {
 	char *depfile;         /* the task's depfile: key is k2, key1 the base key */
 	uint8_t key1[16];
 	int no_manifest;       /* a depfile task never stored: a miss without a lookup */
+	struct kcomp *kc;      /* the key's components, for explain */
 	struct flight *flight; /* this attempt runs the action others here wait for */
 	uint8_t key[16];
 	struct mem_item *hit; /* answered: the entry replayed (its inline output is borrowed) */
@@ -161,6 +162,7 @@ static void pend_free(struct cache *c, struct pend *p)
 		remote_store(c, p->key, NULL, 0, 1);
 	flight_leave(c, p->flight);
 	free(p->depfile);
+	kcomp_free(p->kc);
 	mem_release(p->hit);
 	sb_free(&p->out);
 	sb_free(&p->err);
@@ -419,8 +421,10 @@ static void cache_before(void *self, const gbx_task *t, struct gbx_before *ans)
 		return;
 	}
 	p->t = t;
-	if (key_task(c, t, p->key, 0) != KEY_OK) {
+	p->kc = kcomp_new();
+	if (key_task_explain(c, t, p->key, 0, p->kc) != KEY_OK) {
 		inc(&c->n.uncacheable, 1);
+		kcomp_free(p->kc);
 		free(p);
 		return;
 	}
@@ -434,7 +438,7 @@ static void cache_before(void *self, const gbx_task *t, struct gbx_before *ans)
 		memcpy(p->key1, p->key, 16);
 		char **deps = NULL, *wd = task_workdir(c, t);
 		p->no_manifest = !wd || manifest_read(c, p->key1, &deps) != 0 ||
-		                 key_with_deps(c, p->key1, wd, deps, p->key) != KEY_OK;
+		                 key_with_deps(c, p->key1, wd, deps, p->key, p->kc) != KEY_OK;
 		strv_free(deps);
 		free(wd);
 	}
@@ -481,8 +485,8 @@ static int put_payload(struct cache *c, struct cpayload *p, const char *data, si
 	return blob_put_mem(c, data, len, p->hash);
 }
 
-static void store(struct cache *c, const gbx_task *t, const uint8_t key[16],
-                  const struct gbx_result *r, int *lease)
+static int store(struct cache *c, const gbx_task *t, const uint8_t key[16],
+                 const struct gbx_result *r, int *lease)
 {
 	int lk = -1; /* the shared lock, once a blob is to be written */
 	struct centry e;
@@ -551,6 +555,7 @@ out:
 	sb_free(&enc);
 	entry_clear(&e);
 	free(workdir);
+	return rc;
 }
 
 static void cache_after(void *self, const gbx_task *t, const struct gbx_result *r)
@@ -562,6 +567,7 @@ static void cache_after(void *self, const gbx_task *t, const struct gbx_result *
 	/* failures are kept only when asked, and only a plain non-zero exit:
 	 * a signal, a timeout or a spawn error says more about the moment than the task */
 	int keep = r->ok || (c->cache_failures && r->failure && !strcmp(r->failure, "exit"));
+	int stored = 0;
 	if (!p->answered && keep && p->depfile) {
 		/* the deps the task reported join the key it is stored under */
 		char *wd = task_workdir(c, t), *df = wd ? path_join(wd, p->depfile) : NULL;
@@ -576,15 +582,17 @@ static void cache_after(void *self, const gbx_task *t, const struct gbx_result *
 			cache_log(c, 1, "task %s: not cached: its depfile %s cannot be read as one",
 			          task_name(c, t), p->depfile);
 		else if (manifest_write(c, p->key1, deps) == 0 &&
-		         key_with_deps(c, p->key1, wd, deps, k2) == KEY_OK)
-			store(c, t, k2, r, &none);
+		         key_with_deps(c, p->key1, wd, deps, k2, NULL) == KEY_OK)
+			stored = store(c, t, k2, r, &none) == 0;
 		strv_free(deps);
 		sb_free(&b);
 		free(df);
 		free(wd);
 	} else if (!p->answered && keep) {
-		store(c, t, p->key, r, &p->lease);
+		stored = store(c, t, p->key, r, &p->lease) == 0;
 	}
+	if (p->kc)
+		explain_note(c, task_name(c, t), stored, p->answered ? "hit" : "miss", p->key, p->kc);
 	pend_free(c, p);
 }
 
@@ -657,6 +665,7 @@ static void cache_run_end(void *self, int64_t ok, int64_t failed)
 	c->host->event(c->host->ctx, "cache.stats", NULL, fields);
 	if (!c->disk_ok)
 		return;
+	explain_save(c);
 	if (c->stat_cache) {
 		char *file = path_join(c->root, "statcache"),
 		     *tmp = file ? cache_tmpname(c, file) : NULL;
@@ -882,6 +891,8 @@ static void cache_free(struct cache *c)
 	free(c->proc_cwd);
 	free(c->proj_root);
 	pthread_mutex_destroy(&c->fl_mu);
+	pthread_mutex_destroy(&c->x_mu);
+	sb_free(&c->xlog);
 	pthread_cond_destroy(&c->fl_cv);
 	pthread_mutex_destroy(&c->mem_mu);
 	pthread_mutex_destroy(&c->pend_mu);
@@ -901,6 +912,7 @@ static int cache_init(const struct gbx_host *host, const char *cfg, void **self,
 	c->host = host;
 	pthread_mutex_init(&c->mem_mu, NULL);
 	pthread_mutex_init(&c->fl_mu, NULL);
+	pthread_mutex_init(&c->x_mu, NULL);
 	pthread_cond_init(&c->fl_cv, NULL);
 	pthread_mutex_init(&c->pend_mu, NULL);
 	pthread_mutex_init(&c->wq_mu, NULL);
@@ -1043,7 +1055,9 @@ static const char usage[] =
     "  gc       drop damaged entries and leftovers; evict the least recently used\n"
     "           entries when over plugins.cache.max_mb\n"
     "  clear    empty the cache\n"
-    "  verify   check every entry and blob; exit 1 if any is damaged\n";
+    "  verify   check every entry and blob; exit 1 if any is damaged\n"
+    "  explain ID  what task ID's key was made of when it was last looked up and,\n"
+    "           for a miss, which part differs from the last entry stored for it\n";
 
 static int cmd_stats(struct cache *c)
 {
@@ -1096,6 +1110,13 @@ static int cache_command(void *self, int argc, char **argv)
 	if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
 		fputs(usage, stdout);
 		return 0;
+	}
+	if (!strcmp(cmd, "explain")) {
+		if (argc != 2) {
+			fprintf(stderr, "gearbox cache explain: expected one task id\n%s", usage);
+			return 2;
+		}
+		return explain_cmd(c, argv[1]);
 	}
 	if (argc > 1) {
 		fprintf(stderr, "gearbox cache %s: unexpected argument '%s'\n%s", cmd, argv[1],

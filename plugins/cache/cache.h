@@ -8,6 +8,7 @@
  *   key.c        the key of a task: command, env, cwd, stdin, input contents
  *   disk.c       the disk level: lock, entries, blobs, restore, gc, clear, stats
  *   writer.c     a thread that writes entry files off the task path
+ *   explain.c    what each task's key was made of, for `gearbox cache explain`
  *   deps.c       depfiles (Makefile format) and the manifests that keep their lists
  *   remote.c     the remote level on Redis: lookups with a deadline, leases,
  *                a breaker, and a thread that writes stores behind
@@ -229,6 +230,9 @@ struct cache {
 	size_t wq_bytes;
 
 	struct counters n;
+
+	pthread_mutex_t x_mu; /* explain.c: this run's lines */
+	struct sbuf xlog;
 };
 
 void cache_log(struct cache *c, int level, const char *fmt, ...)
@@ -252,6 +256,19 @@ int key_cacheable(struct cache *c, const gbx_task *t);
  * CACHE_QUICK_BUDGET bytes of inputs the stat cache does not vouch for, else
  * KEY_TOO_SLOW. Returns KEY_OK, KEY_UNCACHEABLE or KEY_TOO_SLOW. */
 int key_task(struct cache *c, const gbx_task *t, uint8_t key[16], int quick);
+/* The key's components, each hashed on its own, for `gearbox cache explain`. */
+#define KCOMP_MAX 64
+struct kcomp {
+	void *cs; /* XXH3_state_t * (64-bit), owned by the caller */
+	size_t n;
+	char name[KCOMP_MAX][112];
+	uint64_t h[KCOMP_MAX];
+	uint8_t done[KCOMP_MAX];
+};
+int key_task_explain(struct cache *c, const gbx_task *t, uint8_t key[16], int quick,
+                     struct kcomp *kc);
+struct kcomp *kcomp_new(void); /* NULL when out of memory */
+void kcomp_free(struct kcomp *kc);
 /* XXH3-128 of a file, through the stat cache; 0 or -errno (-EAGAIN: over budget). */
 int hash_file(struct cache *c, const char *path, const struct stat *st, uint8_t h[16],
               size_t *budget);
@@ -264,6 +281,14 @@ void writer_stop(struct cache *c); /* run_end, fini: drains the queue */
 /* Writes an encoded entry: lk >= 0 (the caller holds the shared lock, having
  * written blobs) at once; else through the writer when it has room. */
 void entry_store(struct cache *c, const uint8_t key[16], const void *p, size_t n, int lk);
+
+/* ---- explain.c --------------------------------------------------------------- */
+
+/* Notes an attempt's key components (stored: its result was stored too). */
+void explain_note(struct cache *c, const char *id, int stored, const char *status,
+                  const uint8_t key[16], const struct kcomp *kc);
+void explain_save(struct cache *c); /* run_end: merges into DIR/v1/explain */
+int explain_cmd(struct cache *c, const char *id);
 
 /* ---- deps.c ----------------------------------------------------------------- */
 
@@ -279,7 +304,7 @@ int manifest_write(struct cache *c, const uint8_t k1[16], char *const *deps);
 /* The key of a task with a depfile: k1 and the state of each dep (as inputs
  * are hashed), relative to workdir. KEY_OK or KEY_UNCACHEABLE. */
 int key_with_deps(struct cache *c, const uint8_t k1[16], const char *workdir, char *const *deps,
-                  uint8_t k2[16]);
+                  uint8_t k2[16], struct kcomp *kc);
 /* The task's depfile field, a new string, or NULL. */
 char *task_depfile(struct cache *c, const gbx_task *t);
 

@@ -120,7 +120,32 @@ struct kb {
 	XXH3_state_t *st;
 	size_t *budget; /* quick mode */
 	int rc;         /* KEY_* */
+	struct kcomp *kc; /* for explain: a hash per component, or NULL */
 };
+
+/* Starts a component of the key (for `gearbox cache explain`): what follows,
+ * up to the next one, is hashed on its own too. */
+static void comp(struct kb *k, const char *name, const char *arg)
+{
+	struct kcomp *kc = k->kc;
+	if (!kc)
+		return;
+	if (kc->n && !kc->done[kc->n - 1])
+		kc->h[kc->n - 1] = XXH3_64bits_digest(kc->cs), kc->done[kc->n - 1] = 1;
+	if (kc->n == KCOMP_MAX)
+		return;
+	snprintf(kc->name[kc->n], sizeof kc->name[0], "%s%s%s", name, arg ? " " : "", arg ? arg : "");
+	kc->done[kc->n] = 0;
+	kc->n++;
+	XXH3_64bits_reset(kc->cs);
+}
+
+static void comp_end(struct kb *k)
+{
+	struct kcomp *kc = k->kc;
+	if (kc && kc->n && !kc->done[kc->n - 1])
+		kc->h[kc->n - 1] = XXH3_64bits_digest(kc->cs), kc->done[kc->n - 1] = 1;
+}
 
 static void field(struct kb *k, char tag, const void *p, size_t n)
 {
@@ -131,6 +156,11 @@ static void field(struct kb *k, char tag, const void *p, size_t n)
 	XXH3_128bits_update(k->st, hdr, sizeof hdr);
 	if (n)
 		XXH3_128bits_update(k->st, p, n);
+	if (k->kc && k->kc->n && !k->kc->done[k->kc->n - 1]) {
+		XXH3_64bits_update(k->kc->cs, hdr, sizeof hdr);
+		if (n)
+			XXH3_64bits_update(k->kc->cs, p, n);
+	}
 }
 
 static void fields(struct kb *k, char tag, const char *s)
@@ -405,9 +435,15 @@ static void env_fields(struct kb *k, const gbx_task *t)
 
 int key_task(struct cache *c, const gbx_task *t, uint8_t key[16], int quick)
 {
+	return key_task_explain(c, t, key, quick, NULL);
+}
+
+int key_task_explain(struct cache *c, const gbx_task *t, uint8_t key[16], int quick,
+                     struct kcomp *kc)
+{
 	const struct gbx_host *h = c->host;
 	size_t budget = CACHE_QUICK_BUDGET;
-	struct kb k = {c, XXH3_createState(), quick ? &budget : NULL, KEY_OK};
+	struct kb k = {c, XXH3_createState(), quick ? &budget : NULL, KEY_OK, kc};
 	char *workdir = task_workdir(c, t);
 	if (!k.st || !workdir) {
 		XXH3_freeState(k.st);
@@ -417,12 +453,15 @@ int key_task(struct cache *c, const gbx_task *t, uint8_t key[16], int quick)
 	XXH3_128bits_reset(k.st);
 	char magic[32];
 	snprintf(magic, sizeof magic, "gearbox-cache-key/%d", CACHE_KEY_FORMAT);
+	comp(&k, "version", NULL);
 	fields(&k, 'V', magic);
 	fields(&k, 'v', c->key_version ? c->key_version : "");
+	comp(&k, "kind", NULL);
 	const char *kind = h->task_kind(t);
 	fields(&k, 'k', kind ? kind : "");
 	const char *sh = h->task_sh(t);
 	const char *const *argv = h->task_argv(t);
+	comp(&k, "command", NULL);
 	if (sh) {
 		fields(&k, 's', sh);
 	} else if (argv) {
@@ -433,7 +472,9 @@ int key_task(struct cache *c, const gbx_task *t, uint8_t key[16], int quick)
 		for (uint64_t i = 0; i < n; i++)
 			fields(&k, 'A', argv[i]);
 	}
+	comp(&k, "env", NULL);
 	env_fields(&k, t);
+	comp(&k, "cwd", NULL);
 	/* relative to the project root, so two checkouts at different paths share keys */
 	const char *root = c->proj_root ? c->proj_root : c->proc_cwd;
 	size_t rl = strlen(root);
@@ -445,8 +486,10 @@ int key_task(struct cache *c, const gbx_task *t, uint8_t key[16], int quick)
 		fields(&k, 'C', workdir); /* outside the root: absolute */
 	size_t inlen = 0;
 	const char *in = h->task_stdin(t, &inlen);
-	if (in)
+	if (in) {
+		comp(&k, "stdin", NULL);
 		field(&k, 'i', in, inlen);
+	}
 	const char *const *inputs = h->task_inputs(t);
 	size_t ni = 0;
 	while (inputs && inputs[ni])
@@ -458,16 +501,20 @@ int key_task(struct cache *c, const gbx_task *t, uint8_t key[16], int quick)
 		} else {
 			memcpy(sorted, inputs, ni * sizeof *sorted);
 			qsort(sorted, ni, sizeof *sorted, cmp_str);
-			for (size_t i = 0; i < ni && k.rc == KEY_OK; i++)
+			for (size_t i = 0; i < ni && k.rc == KEY_OK; i++) {
+				comp(&k, "input", sorted[i]);
 				input(&k, workdir, sorted[i]);
+			}
 			free(sorted);
 		}
 	}
 	const char *const *outputs = h->task_outputs(t);
+	comp(&k, "outputs", NULL);
 	for (size_t i = 0; outputs && outputs[i]; i++)
 		fields(&k, 'O', outputs[i]);
 	if (!kind || strcmp(kind, "exec")) {
 		/* a kind's own fields are invisible to plugins: the id and meta stand in */
+		comp(&k, "id and meta", NULL);
 		const char *id = h->task_id(t);
 		fields(&k, 'd', id ? id : "");
 		char *meta = h->task_field_json(t, "meta");
@@ -476,6 +523,7 @@ int key_task(struct cache *c, const gbx_task *t, uint8_t key[16], int quick)
 			free(meta);
 		}
 	}
+	comp_end(&k);
 	XXH128_canonical_t cn;
 	XXH128_canonicalFromHash(&cn, XXH3_128bits_digest(k.st));
 	memcpy(key, cn.digest, 16);
@@ -485,18 +533,42 @@ int key_task(struct cache *c, const gbx_task *t, uint8_t key[16], int quick)
 }
 
 int key_with_deps(struct cache *c, const uint8_t k1[16], const char *workdir, char *const *deps,
-                  uint8_t k2[16])
+                  uint8_t k2[16], struct kcomp *kc)
 {
-	struct kb k = {c, XXH3_createState(), NULL, KEY_OK};
+	struct kb k = {c, XXH3_createState(), NULL, KEY_OK, kc};
 	if (!k.st)
 		return KEY_UNCACHEABLE;
 	XXH3_128bits_reset(k.st);
 	field(&k, 'K', k1, 16);
-	for (size_t i = 0; deps && deps[i] && k.rc == KEY_OK; i++)
+	for (size_t i = 0; deps && deps[i] && k.rc == KEY_OK; i++) {
+		comp(&k, "depfile", deps[i]);
 		input(&k, workdir, deps[i]);
+	}
+	comp_end(&k);
 	XXH128_canonical_t cn;
 	XXH128_canonicalFromHash(&cn, XXH3_128bits_digest(k.st));
 	memcpy(k2, cn.digest, 16);
 	XXH3_freeState(k.st);
 	return k.rc;
+}
+
+struct kcomp *kcomp_new(void)
+{
+	struct kcomp *kc = malloc(sizeof *kc);
+	if (!kc)
+		return NULL;
+	kc->n = 0;
+	if (!(kc->cs = XXH3_createState())) {
+		free(kc);
+		return NULL;
+	}
+	return kc;
+}
+
+void kcomp_free(struct kcomp *kc)
+{
+	if (kc) {
+		XXH3_freeState(kc->cs);
+		free(kc);
+	}
 }

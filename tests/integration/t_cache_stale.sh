@@ -118,3 +118,22 @@ run_gbx run --config ../cfg.json --enable cache --no-progress -v -- wc -l {} :::
 expect "summary: counts the cached task" grep -q '1 ok (1 cached), 0 failed' "$T/err"
 expect "-v: marks it cached" grep -q 'gearbox: ok 1 (cached,' "$T/err"
 cd "$T"
+
+# ---- gearbox cache explain ------------------------------------------------------------------
+mkdir -p ex && cd ex
+echo a >in.txt; echo b >other.txt
+echo '{ "tasks": [ { "id": "t1", "sh": "cat in.txt other.txt", "inputs": ["in.txt", "other.txt"] } ] }' >w.json
+echo '{ "plugins": { "cache": { "enabled": true, "dir": "c" } } }' >gearbox.json
+run_gbx run w.json --no-progress
+run_gbx run w.json --no-progress
+run_gbx cache explain t1
+expect "explain: a hit, with its components" sh -c "grep -q 'last looked up: hit' '$T/out' && grep -q 'input in.txt' '$T/out' && grep -q 'command' '$T/out'"
+echo changed >>in.txt
+run_gbx run w.json --no-progress
+run_gbx cache explain t1
+expect "explain: a miss names the input that changed, and only it" sh -c "grep -q 'input in.txt .*changed since the last entry' '$T/out' && test \$(grep -c 'changed since' '$T/out') = 1"
+run_gbx cache explain nosuch
+expect "explain: an unknown id exits 1 with a message" sh -c "test $rc = 1 && grep -q \"no task with id 'nosuch'\" '$T/out'"
+run_gbx cache explain
+expect "explain without an id: exit 2" test "$rc" = 2
+cd "$T"
