@@ -90,8 +90,8 @@ int proto_read(struct proto_reader *r, json_t **msg, struct err *err)
 	json_t *m = json_loadb(r->p + loff, ll, 0, &je);
 	if (!m || !json_is_object(m)) {
 		json_decref(m);
-		return err_set(err, "not a protocol message (one JSON object per line): %.60s%s",
-			       r->p + loff, ll > 60 ? "..." : "");
+		return err_set(err, "not a protocol message (one JSON object per line): %.*s%s",
+			       (int)(ll > 60 ? 60 : ll), r->p + loff, ll > 60 ? "..." : "");
 	}
 	r->off = loff + ll + 1;
 	json_int_t nb = 0;
@@ -100,7 +100,8 @@ int proto_read(struct proto_reader *r, json_t **msg, struct err *err)
 		nb = json_is_integer(b) ? json_integer_value(b) : -1;
 		if (nb < 0 || nb > (json_int_t)PROTO_MAX_BYTES) {
 			json_decref(m);
-			return err_set(err, "bad \"bytes\" in a message: %.60s", r->p + loff);
+			return err_set(err, "bad \"bytes\" in a message: %.*s", (int)(ll > 60 ? 60 : ll),
+				       r->p + loff);
 		}
 	}
 	if (nb > 0) {
