@@ -795,7 +795,7 @@ static int needs_timing(const struct engine *e)
 {
 	const struct run_opts *o = &e->o;
 	if (!o->silent || o->sink || o->events || o->joblog || o->journal || o->stats || o->policy ||
-	    e->ps->n)
+	    e->ps->n || o->shed_wait_ms >= 0 || o->history)
 		return 1;
 	const struct spec *last = NULL;
 	for (uint32_t i = 0; i < e->wl->ntasks; i++) {
@@ -904,8 +904,9 @@ int engine_run(struct workload *wl, const struct run_opts *o, struct err *err)
 	e->timing = needs_timing(e);
 	/* batches delay completions by a few short attempts: not when events or
 	 * shown output would show the delay. A before hook's answer, rejection
-	 * or deferral is not a plain attempt: it is completed at once. */
-	e->batch = !e->events && !o->verbose && !o->output_dir;
+	 * or deferral is not a plain attempt: it is completed at once. Not with
+	 * load shedding either: a task claimed in a batch is not checked. */
+	e->batch = !e->events && !o->verbose && !o->output_dir && o->shed_wait_ms < 0;
 	if (o->host) {
 		host_attach(o->host, e);
 		if (host_run_begin(o->host, wl)) {
