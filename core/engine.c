@@ -569,11 +569,13 @@ static void *worker_main(void *arg)
 		w->bn = 0;
 		/* with declared needs, the first task in order that fits; a batch
 		 * claims more only while they fit (claimed counts as running) */
+		double k0 = 0;
 		if (readyq_n(&e->ready) && !e->stopping &&
-		    (!res || res_pick(res, &e->ready, e->wl->tasks, now_ns(), &idx))) {
-			double k0 = res ? 0 : readyq_head_key(&e->ready);
-			if (!res)
+		    (!res || res_pick(res, &e->ready, e->wl->tasks, &idx, &k0))) {
+			if (!res) {
+				k0 = readyq_head_key(&e->ready);
 				idx = readyq_pop(&e->ready);
+			}
 			claim(e, w, idx);
 			if (shed && shed_drop(e, w, idx))
 				continue; /* dropped, final: pick again */

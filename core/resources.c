@@ -322,9 +322,10 @@ static void take(struct res_plan *p, const struct res_need *n, int sign)
 	}
 }
 
-int res_pick(struct res_plan *p, struct readyq *q, const struct task *tasks, int64_t now,
-	     uint32_t *idx)
+int res_pick(struct res_plan *p, struct readyq *q, const struct task *tasks, uint32_t *idx,
+	     double *key)
 {
+	int64_t now = 0; /* read only when a task does not fit */
 	int64_t *held = p->held;
 	memset(held, 0, sizeof p->held);
 	int reserved = 0, found = 0;
@@ -344,6 +345,7 @@ int res_pick(struct res_plan *p, struct readyq *q, const struct task *tasks, int
 			if (p->admit)
 				count_tags(p, x, 1);
 			*idx = x;
+			*key = k;
 			found = 1;
 			break;
 		}
@@ -351,6 +353,8 @@ int res_pick(struct res_plan *p, struct readyq *q, const struct task *tasks, int
 		p->scratch_key[ns++] = k;
 		/* the first task that has waited too long holds back what it
 		 * needs: later ones backfill only around it, so it cannot starve */
+		if (!fit && !reserved && !now)
+			now = now_ns();
 		if (!fit && !reserved && now - tasks[x].ready_ns >= p->reserve_after_ns) {
 			reserved = 1;
 			uint32_t m = n->mask;

@@ -85,10 +85,11 @@ const struct res_need *res_need_of(const struct res_plan *p, uint32_t idx);
  * needs fit, with backfill past tasks that do not (looking at most a bounded
  * number deep) unless one of them has waited longer than reserve_after_ms:
  * then what it needs is held back for it. Takes the task out of the queue
- * and counts its needs as used. Returns 1 and *idx, or 0 when nothing fits
+ * and counts its needs as used. Returns 1 and *idx (its queue key in *key),
+ * or 0 when nothing fits
  * (the queue is unchanged). */
-int res_pick(struct res_plan *p, struct readyq *q, const struct task *tasks, int64_t now,
-	     uint32_t *idx);
+int res_pick(struct res_plan *p, struct readyq *q, const struct task *tasks, uint32_t *idx,
+	     double *key);
 /* Under the engine lock: counts idx's needs as used when they fit now (a
  * batch claiming one more task of the head's key). Returns 1 when taken. */
 int res_take(struct res_plan *p, uint32_t idx);
