@@ -76,6 +76,38 @@ static char **merge_env(char **add)
 	return out;
 }
 
+/* A copy of argv with SLOT_MARK replaced by the slot number. */
+static char **slot_argv(char *const *argv, int slot)
+{
+	size_t n = 0;
+	while (argv[n])
+		n++;
+	char **v = calloc(n + 1, sizeof *v);
+	if (!v)
+		return NULL;
+	char num[16];
+	snprintf(num, sizeof num, "%d", slot);
+	for (size_t i = 0; i < n; i++) {
+		struct buf b = {0};
+		const char *p = argv[i], *m;
+		while ((m = strstr(p, SLOT_MARK))) {
+			buf_add(&b, p, (size_t)(m - p));
+			buf_adds(&b, num);
+			p = m + strlen(SLOT_MARK);
+		}
+		buf_adds(&b, p);
+		v[i] = b.p;
+	}
+	return v;
+}
+
+static void slot_free(char **v)
+{
+	for (size_t i = 0; v && v[i]; i++)
+		free(v[i]);
+	free(v);
+}
+
 static void fail_spawn(struct attempt *a, const char *fmt, const char *what, int e)
 {
 	a->ok = 0;
@@ -126,18 +158,24 @@ void exec_run(const struct task *t, struct runner_ctx *rc, struct attempt *a)
 			argv = av;
 	}
 	int through = sk && sk->passthrough;
+	char **slotted = NULL;
+	if (s->slot_rpl && !(sk && sk->start)) /* {%} of the quick form */
+		if ((slotted = slot_argv(s->argv, t->slot + 1)))
+			argv = slotted;
 
 	a->start_ns = now_ns();
 	a->exit_code = -1;
 
 	if (s->cwd && access(s->cwd, X_OK) != 0) {
 		fail_spawn(a, "cannot enter cwd %s: %s", s->cwd, errno);
+		slot_free(slotted);
 		return;
 	}
 	if (s->env) {
 		merged = merge_env(s->env);
 		if (!merged) {
 			fail_spawn(a, "%s: %s", "environment", ENOMEM);
+			slot_free(slotted);
 			return;
 		}
 		envp = merged;
@@ -152,6 +190,7 @@ void exec_run(const struct task *t, struct runner_ctx *rc, struct attempt *a)
 		}
 		free(merged);
 		fail_spawn(a, "%s: %s", "pipe", e);
+		slot_free(slotted);
 		return;
 	}
 
@@ -213,8 +252,10 @@ void exec_run(const struct task *t, struct runner_ctx *rc, struct attempt *a)
 			cg_task_end(rc->cg, &cgt, &u);
 		}
 		fail_spawn(a, "cannot run %s: %s", argv[0], rcode);
+		slot_free(slotted);
 		return;
 	}
+	slot_free(slotted);
 
 	atomic_store(rc->child, pid);
 	int pfd = pidfd_open_(pid);

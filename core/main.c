@@ -59,7 +59,7 @@ static const char usage_main[] =
 
 static const char usage_run[] =
 	"usage: gearbox run WORKLOAD.json [options]\n"
-	"       gearbox run [options] -- CMD [ARGS] {} ::: A B C [::: X Y]\n"
+	"       gearbox run [options] -- CMD [ARGS] {} ::: A B C [::: X Y] [:::: FILE]\n"
 	"       gearbox run [options] -a FILE|- -- CMD [ARGS] {}\n"
 	"\n"
 	"  -j, --jobs N|FILE     run N tasks at once (default: cores); with FILE, the\n"
@@ -89,7 +89,8 @@ static const char usage_run[] =
 	"                        FILE a path, or the name of a bundled one (edf)\n"
 	"      --watch-policies  reload a policy when its file changes (SIGHUP too)\n"
 	"  -a, --arg-file FILE   quick form: arguments, one per line (- is stdin)\n"
-	"      --timeout MS      quick form: timeout of each task\n"
+	"      --timeout TIME    quick form: timeout of each task: 500ms, 2s, 1m, 1h\n"
+	"                        (a bare number is milliseconds)\n"
 	"      --retries N       quick form: retries of each task\n"
 	"  -q, --quiet           no progress, summary only when something failed\n"
 	"  -v, --verbose         a line per finished task\n";
@@ -156,6 +157,7 @@ struct cli {
 	char **quick_cmd;          /* after --, up to the first ::: */
 	int nsources;
 	char ***sources;
+	unsigned char *src_owned;  /* per source: its strings are ours (::::) */
 	const char *policy_arg[POL_NKINDS];   /* --policy KIND=FILE */
 	char **enable, **disable;             /* NULL-terminated */
 	int nenable, ndisable;
@@ -216,38 +218,14 @@ static int parse_halt(const char *s, struct run_opts *o)
 	return 0;
 }
 
-/* Splits what follows -- into the command and the ::: sources. */
-static int parse_quick(struct cli *c, int argc, char **argv, int i)
-{
-	int start = i;
-	while (i < argc && strcmp(argv[i], ":::"))
-		i++;
-	if (i == start)
-		return usage_error("run", "%s", "no command after --");
-	c->quick_cmd = calloc((size_t)(i - start + 1), sizeof(char *));
-	if (!c->quick_cmd)
-		return 2;
-	memcpy(c->quick_cmd, argv + start, (size_t)(i - start) * sizeof(char *));
-	while (i < argc) { /* at a ::: */
-		int s = ++i;
-		while (i < argc && strcmp(argv[i], ":::"))
-			i++;
-		char **src = calloc((size_t)(i - s + 1), sizeof(char *));
-		char ***ns = realloc(c->sources, (size_t)(c->nsources + 1) * sizeof *ns);
-		if (!src || !ns) {
-			free(src);
-			return 2;
-		}
-		memcpy(src, argv + s, (size_t)(i - s) * sizeof(char *));
-		c->sources = ns;
-		c->sources[c->nsources++] = src;
-	}
-	return 0;
-}
-
 /* Reads one argument per line (without the newline) from path or stdin. */
 static char **read_args(const char *path, struct err *err)
 {
+	struct stat st;
+	if (strcmp(path, "-") && stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+		err_set(err, "%s: is a directory, not a file of arguments", path);
+		return NULL;
+	}
 	FILE *f = strcmp(path, "-") ? fopen(path, "re") : stdin;
 	if (!f) {
 		err_set(err, "-a %s: %s", path, strerror(errno));
@@ -291,6 +269,99 @@ static char **read_args(const char *path, struct err *err)
 	return v;
 }
 
+static int add_source(struct cli *c, char **src, int owned)
+{
+	char ***ns = realloc(c->sources, (size_t)(c->nsources + 1) * sizeof *ns);
+	if (ns)
+		c->sources = ns;
+	unsigned char *no = realloc(c->src_owned, (size_t)(c->nsources + 1));
+	if (no)
+		c->src_owned = no;
+	if (!ns || !no)
+		return -1;
+	c->src_owned[c->nsources] = (unsigned char)owned;
+	c->sources[c->nsources++] = src;
+	return 0;
+}
+
+static int is_sep(const char *s)
+{
+	return !strcmp(s, ":::") || !strcmp(s, "::::") || !strcmp(s, ":::+") || !strcmp(s, "::::+");
+}
+
+/* Splits what follows -- into the command and the sources: ::: values,
+ * :::: files of values (one per line, - for stdin). */
+static int parse_quick(struct cli *c, int argc, char **argv, int i)
+{
+	int start = i;
+	while (i < argc && !is_sep(argv[i]))
+		i++;
+	if (i == start)
+		return usage_error("run", "%s", "no command after --");
+	c->quick_cmd = calloc((size_t)(i - start + 1), sizeof(char *));
+	if (!c->quick_cmd)
+		return 2;
+	memcpy(c->quick_cmd, argv + start, (size_t)(i - start) * sizeof(char *));
+	while (i < argc) { /* at a separator */
+		const char *sep = argv[i];
+		if (sep[strlen(sep) - 1] == '+')
+			return usage_error("run", "%s: linked sources are gearbox parallel's (gearbox parallel CMD ::: A B :::+ 1 2)", sep);
+		int s = ++i;
+		while (i < argc && !is_sep(argv[i]))
+			i++;
+		if (!strcmp(sep, "::::")) {
+			if (i == s)
+				return usage_error("run", "%s", ":::: needs a file");
+			for (int k = s; k < i; k++) {
+				struct err err = {{0}};
+				char **src = read_args(argv[k], &err);
+				if (!src)
+					return usage_error("run", "%s", err.msg);
+				if (add_source(c, src, 1)) {
+					for (char **p = src; *p; p++)
+						free(*p);
+					free(src);
+					return 2;
+				}
+			}
+			continue;
+		}
+		char **src = calloc((size_t)(i - s + 1), sizeof(char *));
+		if (!src || add_source(c, src, 0)) {
+			free(src);
+			return 2;
+		}
+		memcpy(src, argv + s, (size_t)(i - s) * sizeof(char *));
+	}
+	return 0;
+}
+
+/* A time: 500ms, 2s, 1.5m, 1h; a bare number is milliseconds. */
+static int parse_ms(const char *s, int64_t *out)
+{
+	char *end;
+	errno = 0;
+	double v = strtod(s, &end);
+	if (errno || end == s || !(v >= 0))
+		return -1;
+	double mul;
+	if (!*end || !strcmp(end, "ms"))
+		mul = 1;
+	else if (!strcmp(end, "s"))
+		mul = 1000;
+	else if (!strcmp(end, "m"))
+		mul = 60000;
+	else if (!strcmp(end, "h"))
+		mul = 3600000;
+	else
+		return -1;
+	double ms = v * mul;
+	if (ms < 1 || ms > 2592000000.0)
+		return -1;
+	*out = (int64_t)(ms + 0.5);
+	return 0;
+}
+
 static int parse_args(struct cli *c, int full_argc, char **argv)
 {
 	/* Everything after the first -- is the quick form's command and sources;
@@ -301,8 +372,12 @@ static int parse_args(struct cli *c, int full_argc, char **argv)
 	int argc = dashdash;
 	optind = 1;
 	opterr = 0;
-	int o;
+	int o, at = optind;
 	while ((o = getopt_long(argc, argv, ":j:a:qv", long_opts, NULL)) != -1) {
+		/* the element an unknown short option came in (-n2 stays in
+		 * argv[optind] while getopt is inside it) */
+		const char *elem = optopt && optind == at ? argv[optind] : argv[optind - 1];
+		at = optind;
 		switch (o) {
 		case 'j': c->jobs_arg = optarg; break;
 		case OPT_CONFIG: c->config = optarg; break;
@@ -320,8 +395,8 @@ static int parse_args(struct cli *c, int full_argc, char **argv)
 		case OPT_NOPROGRESS: c->ro.progress = 0; break;
 		case 'a': c->arg_file = optarg; break;
 		case OPT_TIMEOUT:
-			if (parse_int(optarg, 1, 2592000000LL, &c->timeout_ms))
-				return usage_error(c->cmd, "--timeout %s: expected milliseconds (1 to 2592000000)", optarg);
+			if (parse_ms(optarg, &c->timeout_ms))
+				return usage_error(c->cmd, "--timeout %s: expected a time: 500ms, 2s, 1.5m, 1h (a bare number is milliseconds; 1 ms to 30 days)", optarg);
 			break;
 		case OPT_RETRIES:
 			if (parse_int(optarg, 0, 1000, &c->retries))
@@ -358,7 +433,7 @@ static int parse_args(struct cli *c, int full_argc, char **argv)
 		case OPT_NODES: c->nodes = optarg; break;
 		case OPT_ESTIMATES: c->estimates = 1; break;
 		case ':': return usage_error(c->cmd, "%s needs an argument", argv[optind - 1]);
-		default: return usage_error(c->cmd, "unknown option %s", argv[optind - 1]);
+		default: return usage_error(c->cmd, "unknown option %s", elem);
 		}
 	}
 	int i = optind;
@@ -616,12 +691,13 @@ static void free_cli(struct cli *c)
 	free(c->sets);
 	free(c->quick_cmd);
 	for (int i = 0; i < c->nsources; i++) {
-		if (c->arg_file && i == c->nsources - 1)
+		if ((c->arg_file && i == c->nsources - 1) || (c->src_owned && c->src_owned[i]))
 			for (char **p = c->sources[i]; *p; p++)
 				free(*p);
 		free(c->sources[i]);
 	}
 	free(c->sources);
+	free(c->src_owned);
 }
 
 int main(int argc, char **argv)

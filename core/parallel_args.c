@@ -18,6 +18,7 @@
 
 #include "util.h"
 #include "parallel.h"
+#include "workload.h"
 
 /* ---- options ------------------------------------------------------------- */
 
@@ -612,7 +613,6 @@ void par_quote(struct buf *b, const char *s, size_t n)
 
 enum rop { R_NONE, R_EXT, R_BASE, R_DIR, R_BASEEXT, R_SEQ, R_SLOT };
 
-#define SLOT_MARK "\x01%\x01"
 
 /* A replacement string at s: {} {.} {/} {//} {/.} {#} {%}, or the first
  * five with a position ({2} {2.} ...); -I STR replaces {} (and takes the

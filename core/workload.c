@@ -16,6 +16,7 @@
  * The DAG (edges, index, chain lengths) is dag.c's.
  */
 #include "workload.h"
+#include "parallel.h"
 #include "resources.h"
 
 #include <errno.h>
@@ -1338,7 +1339,7 @@ int workload_load_reg(const char *path, const struct kind_registry *reg,
 
 /* ---- the quick form ---- */
 
-enum rop { R_NONE, R_EXT, R_BASE, R_DIR, R_BASEEXT, R_SEQ };
+enum rop { R_NONE, R_EXT, R_BASE, R_DIR, R_BASEEXT, R_SEQ, R_SLOT };
 
 /* If s starts a replacement string ({} {.} {/} {//} {/.} {#}, or one of the
  * first five with a source number: {2} {2.} ...), returns its length and sets
@@ -1352,6 +1353,11 @@ static size_t rpl_at(const char *s, long *src, enum rop *op)
 	if (q[0] == '#' && q[1] == '}') {
 		*src = 0;
 		*op = R_SEQ;
+		return 3;
+	}
+	if (q[0] == '%' && q[1] == '}') { /* the slot: put in when the attempt starts */
+		*src = 0;
+		*op = R_SLOT;
 		return 3;
 	}
 	while (*q >= '0' && *q <= '9' && n < 1000000)
@@ -1375,7 +1381,23 @@ static size_t rpl_at(const char *s, long *src, enum rop *op)
 
 /* As GNU parallel: {.} strips the last extension (s:\.[^/.]*$::), {/} keeps
  * what follows the last slash, {//} is dirname(1). */
-static void add_arg(struct buf *b, const char *a, enum rop op)
+static void add_arg_raw(struct buf *b, const char *a, enum rop op);
+
+/* A value in a `sh -c` script is quoted as GNU parallel quotes it, so that
+ * it cannot inject. */
+static void add_arg(struct buf *b, const char *a, enum rop op, int quote)
+{
+	if (!quote) {
+		add_arg_raw(b, a, op);
+		return;
+	}
+	struct buf t = {0};
+	add_arg_raw(&t, a, op);
+	par_quote(b, t.p ? t.p : "", t.len);
+	buf_free(&t);
+}
+
+static void add_arg_raw(struct buf *b, const char *a, enum rop op)
 {
 	size_t n = strlen(a);
 	if (op == R_BASE || op == R_BASEEXT) {
@@ -1437,6 +1459,14 @@ static void quick_inputs(struct ctx *c, struct spec *sp, int nsources, char **co
 		l[i] = pool_strndup(c, hit[i], strlen(hit[i]));
 	l[n] = NULL;
 	sp->inputs = l;
+}
+
+static int is_shell(const char *path)
+{
+	const char *b = strrchr(path, '/');
+	b = b ? b + 1 : path;
+	return !strcmp(b, "sh") || !strcmp(b, "bash") || !strcmp(b, "dash") ||
+	       !strcmp(b, "zsh") || !strcmp(b, "ksh");
 }
 
 int workload_quick(char *const *cmd, int nsources, char **const *sources,
@@ -1511,6 +1541,7 @@ int workload_quick(char *const *cmd, int nsources, char **const *sources,
 			sp->argv = arena_alloc(&wl->arena, (ncmd + 1) * sizeof *sp->argv);
 			for (size_t i = 0; i < ncmd; i++) {
 				const char *s = cmd[i], *run = s;
+				int quote = i >= 2 && !strcmp(cmd[i - 1], "-c") && is_shell(cmd[0]);
 				b.len = 0;
 				buf_add(&b, "", 0);
 				for (; (s = strchr(s, '{'));) {
@@ -1522,16 +1553,20 @@ int workload_quick(char *const *cmd, int nsources, char **const *sources,
 						continue;
 					}
 					buf_add(&b, run, (size_t)(s - run));
-					if (op == R_SEQ)
+					if (op == R_SEQ) {
 						buf_addf(&b, "%llu", (unsigned long long)k + 1);
-					else if (src > 0)
-						add_arg(&b, sources[src - 1][cur[src - 1]], op);
-					else
+					} else if (op == R_SLOT) {
+						buf_adds(&b, SLOT_MARK);
+						sp->slot_rpl = 1;
+					} else if (src > 0) {
+						add_arg(&b, sources[src - 1][cur[src - 1]], op, quote);
+					} else {
 						for (int j = 0; j < nsources; j++) {
 							if (j)
 								buf_add(&b, " ", 1);
-							add_arg(&b, sources[j][cur[j]], op);
+							add_arg(&b, sources[j][cur[j]], op, quote);
 						}
+					}
 					s = run = s + l;
 				}
 				if (run == cmd[i]) {

@@ -50,6 +50,7 @@ struct spec {
 	uint8_t cls;        /* enum task_class */
 	int8_t cache;       /* -1 unset, 0 false, 1 true (for the cache plugin) */
 	uint8_t keep_children; /* exec: leave the process group alive when the task ends */
+	uint8_t slot_rpl;   /* quick form: argv holds {%} (SLOT_MARK), put in per attempt */
 	uint16_t pkind;     /* KIND_PLUGIN: index into the kind registry */
 	const char *kind_name; /* KIND_PLUGIN: the registry's name (borrowed) */
 	char **argv;        /* NULL-terminated; NULL when sh is set or kind is sim */
@@ -176,6 +177,9 @@ int workload_quick(char *const *cmd, int nsources, char **const *sources,
 		   struct workload **out, struct err *err);
 
 void workload_free(struct workload *wl);
+
+/* {%} in a quick-form argv until the attempt starts (exec.c puts the slot in) */
+#define SLOT_MARK "\x01%\x01"
 
 /* Resolves deps (the spec's, or wl->task_deps) to indexes, builds the CSR arrays, detects cycles (the
  * message names one cycle: a -> b -> a), and computes chain, depth, critical

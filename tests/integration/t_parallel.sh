@@ -94,3 +94,21 @@ printf '\n  \nx\n' >"$I/blanks"
 pc r-skip -i "$I/blanks" -- -k -r echo got
 pc no-r-blank -i "$I/blanks" -- -k echo got
 pc_done
+
+# gearbox run's quick form: its own meanings, with these made right
+run_gbx run -q --no-progress -n2 -- echo ::: a
+expect "run: -n2 named as the unknown option" sh -c "test $rc = 2 && grep -q 'unknown option -n2' $T/err"
+run_gbx run -q --no-progress -- echo :::: "$I/abc" ::: z
+expect "run: :::: reads the file" sh -c "test $rc = 0 && test \"\$(sort $T/out | tr '\n' ,)\" = 'a z,b z,c z,'"
+run_gbx run -j1 -q --no-progress -- echo '{%}' {} ::: a b
+expect "run: {%} is the slot" sh -c "test $rc = 0 && test \"\$(sort $T/out | tr '\n' ,)\" = '1 a,1 b,'"
+run_gbx run -q --no-progress -a "$I" -- echo
+expect "run: -a DIR is an error" sh -c "test $rc = 2 && grep -q 'is a directory' $T/err"
+run_gbx run -q --no-progress --timeout 300ms -- sleep ::: 5
+expect "run: --timeout 300ms" sh -c "test $rc = 1 && grep -q 'timed out after 300 ms' $T/err"
+run_gbx run -q --no-progress --timeout 2x -- sleep ::: 5
+expect "run: --timeout without a known unit is refused" sh -c "test $rc = 2 && grep -q -- '--timeout 2x' $T/err"
+run_gbx run -q --no-progress -- sh -c 'echo {}' ::: 'x; echo INJECTED'
+expect "run: a value in sh -c is quoted" sh -c "test $rc = 0 && test \"\$(cat $T/out)\" = 'x; echo INJECTED'"
+run_gbx run -q --no-progress -- echo ::: a :::+ b
+expect "run: :::+ refused, naming gearbox parallel" sh -c "test $rc = 2 && grep -q 'gearbox parallel' $T/err"
