@@ -221,11 +221,6 @@ static int parse_halt(const char *s, struct run_opts *o)
 /* Reads one argument per line (without the newline) from path or stdin. */
 static char **read_args(const char *path, struct err *err)
 {
-	struct stat st;
-	if (strcmp(path, "-") && stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
-		err_set(err, "%s: is a directory, not a file of arguments", path);
-		return NULL;
-	}
 	FILE *f = strcmp(path, "-") ? fopen(path, "re") : stdin;
 	if (!f) {
 		err_set(err, "-a %s: %s", path, strerror(errno));
