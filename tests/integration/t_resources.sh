@@ -109,8 +109,13 @@ J
 	needs=$(jq -s -c '[.[] | select(.event == "started") | .needs.mem_mb]' evo.jsonl)
 	expect "enforce: the hog is killed as oom, retried with more memory, and succeeds ($kinds, mem_mb $needs)" \
 		sh -c "[ '$rc' = 0 ] && [ '$kinds' = '[\"oom\",\"oom\",\"ok\"]' ] && [ '$needs' = '[32,64,128]' ]"
-	expect "enforce: no task cgroup is left behind" \
-		sh -c "! find /sys/fs/cgroup -maxdepth 6 -name 'gearbox-*' 2>/dev/null | grep -q ."
+	# this run's gearbox-PID (other runs may be going on: look for ours only)
+	"$GBX" run hog.json --policy retry="$ROOT/policies/retry/grow_on_oom.lua" --no-progress -q \
+		</dev/null >/dev/null 2>&1 &
+	gpid=$!
+	wait $gpid
+	expect "enforce: no task cgroup is left behind (gearbox-$gpid)" \
+		sh -c "! find /sys/fs/cgroup -maxdepth 6 -name 'gearbox-$gpid' 2>/dev/null | grep -q ."
 	run_gbx run hog.json --events evn.jsonl --no-progress
 	expect "enforce without grow_on_oom: the failure is oom, not signal" \
 		sh -c "[ '$rc' = 1 ] && jq -e -s 'map(select(.event == \"finished\")) | .[0].failure == \"oom\"' evn.jsonl >/dev/null"
