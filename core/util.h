@@ -47,6 +47,8 @@ struct buf {
 	size_t len, cap;
 };
 void buf_add(struct buf *b, const void *p, size_t n);
+/* buf_add that returns -1 (b unchanged) instead of aborting when out of memory. */
+int buf_try_add(struct buf *b, const void *p, size_t n);
 void buf_addf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void buf_adds(struct buf *b, const char *s);
 void buf_json_str(struct buf *b, const char *s); /* appends a JSON string literal */
