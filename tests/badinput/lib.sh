@@ -73,7 +73,15 @@ after_run() {
 	[ "$rc" = 137 ] && no "hung: killed after ${TMO}s: gearbox $1"
 	[ "$rc" = 86 ] && no "sanitizer report: $(grep -m1 -E 'ERROR|runtime error' .gbx-err)"
 	grep -q 'runtime error:' .gbx-err && no "UBSan: $(grep -m1 'runtime error:' .gbx-err)"
-	left=$(grep -l "GBX_FAULT_MARK=$MARK" /proc/[0-9]*/environ 2>/dev/null | cut -d/ -f3 | grep -v "^$$\$" | tr '\n' ' ')
+	# a process SIGKILLed just before gearbox exited may still be dying:
+	# look again for up to 2 s (polling for a state, not waiting for luck)
+	i=0
+	while :; do
+		left=$(grep -l "GBX_FAULT_MARK=$MARK" /proc/[0-9]*/environ 2>/dev/null | cut -d/ -f3 | grep -v "^$$\$" | tr '\n' ' ')
+		[ -z "$left" ] || [ $i -ge 20 ] && break
+		i=$((i + 1))
+		sleep 0.1
+	done
 	if [ -n "$left" ]; then
 		no "processes left behind: $left($(for p in $left; do tr '\0' ' ' </proc/$p/cmdline 2>/dev/null; echo ';'; done))"
 		for p in $left; do kill -9 "$p" 2>/dev/null; done
