@@ -12,7 +12,8 @@
  *   deps.c       depfiles (Makefile format) and the manifests that keep their lists
  *   remote.c     the remote level on Redis: lookups with a deadline, leases,
  *                a breaker, and a thread that writes stores behind
- *   cache.c      the descriptor, config, hooks, Lua functions, `gearbox cache`
+ *   cache.c      the descriptor, config, hooks, Lua functions
+ *   command.c    `gearbox cache stats|gc|clear|verify|explain`
  *
  * Hashes are XXH3-128 in canonical (big-endian) byte order, so a blob's file
  * name is what `xxh128sum` prints for its content. Nothing here is global:
@@ -281,6 +282,9 @@ void writer_stop(struct cache *c); /* run_end, fini: drains the queue */
 /* Writes an encoded entry: lk >= 0 (the caller holds the shared lock, having
  * written blobs) at once; else through the writer when it has room. */
 void entry_store(struct cache *c, const uint8_t key[16], const void *p, size_t n, int lk);
+
+/* `gearbox cache ...` (command.c): the exit status. */
+int cache_command(void *self, int argc, char **argv);
 
 /* ---- explain.c --------------------------------------------------------------- */
 

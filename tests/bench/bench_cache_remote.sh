@@ -52,15 +52,18 @@ for i in $(seq 1 "$REPEAT"); do
 	echo "{ \"plugins\": { \"cache\": { \"enabled\": true, \"dir\": \"$W/cr-loc-$i\" } } }" >"$W/cr-loc.json"
 	echo "{ \"plugins\": { \"cache\": { \"enabled\": true, \"dir\": \"$W/cr-stop-$i\", \"remote\": \"unix:$cr_sock\" } } }" >"$W/cr-stop.json"
 	"$M" "$GBX" run "$cr_w" -j4 -q --no-progress --config "$W/cr-loc.json" | awk '{print $1}' >>"$W/cr-local"
-	"$M" "$GBX" run "$cr_w" -j4 --no-progress --config "$W/cr-stop.json" 2>"$W/cr-stop-err" | awk '{print $1}' >>"$W/cr-stopped"
-	grep -c 'remote cache' "$W/cr-stop-err" >>"$W/cr-warn"
+	"$M" "$GBX" run "$cr_w" -j4 -q --no-progress --config "$W/cr-stop.json" | awk '{print $1}' >>"$W/cr-stopped"
 done
+# a check, not a measurement (measure discards output): the warnings one such run prints
+rm -rf "$W/cr-stop-$REPEAT"
+"$GBX" run "$cr_w" -j4 --no-progress --config "$W/cr-stop.json" >/dev/null 2>"$W/cr-stop-err"
+grep -c 'remote cache' "$W/cr-stop-err" >>"$W/cr-warn"
 kill -CONT "$cr_pid"
 cr_local=$(median <"$W/cr-local"); cr_stopped=$(median <"$W/cr-stopped")
 echo
 echo "## cache, Redis stopped (SIGSTOP): the same 2,000 tasks, cold (median wall of $REPEAT, alternated)"
 echo "cache without a remote:                   $cr_local s"
-echo "cache with the stopped remote:            $cr_stopped s   extra = $(awk -v a="$cr_stopped" -v b="$cr_local" 'BEGIN {printf "%.3f s = %.1f%%", a - b, 100 * (a - b) / b}') (goal <= 0.020 s + 2%; warnings per run: $(tr '\n' ' ' <"$W/cr-warn"))"
+echo "cache with the stopped remote:            $cr_stopped s   extra = $(awk -v a="$cr_stopped" -v b="$cr_local" 'BEGIN {printf "%.3f s = %.1f%%", a - b, 100 * (a - b) / b}') (goal <= 0.020 s + 2%; warnings in a run: $(tr -d '\n' <"$W/cr-warn"))"
 
 # 3. no-op rebuild of gearbox's own sources: gearbox with depfiles against make
 cr_src="$W/cr-src"
