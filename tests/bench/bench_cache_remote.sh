@@ -69,7 +69,7 @@ echo "cache with the stopped remote:            $cr_stopped s   extra = $(awk -v
 cr_src="$W/cr-src"
 mkdir -p "$cr_src"
 (cd "$root" && cp -r --parents core plugins sdk/include "$cr_src/")
-cr_flags="-O0 -w -I. -Icore -Isdk/include $(pkg-config --cflags lua5.4 jansson 2>/dev/null)"
+cr_flags="-O0 -w -std=c11 -D_GNU_SOURCE -I. -Icore -Isdk/include $(pkg-config --cflags lua5.4 jansson 2>/dev/null)"
 (
 	cd "$cr_src" || exit 1
 	srcs=$(find core plugins -name '*.c' | sort)
