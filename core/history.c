@@ -37,10 +37,13 @@ static const char schema[] =
 	"CREATE INDEX IF NOT EXISTS attempts_tmpl ON attempts(tmpl);"
 	"PRAGMA user_version=1;";
 
-static sqlite3 *try_open(const char *path, char *why, size_t n)
+/* Opens path and makes sure of the schema. Returns the database, or NULL
+ * with *code the SQLite (primary) result code and why[] the message. */
+static sqlite3 *try_open(const char *path, int *code, char *why, size_t n)
 {
 	sqlite3 *db = NULL;
-	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) != SQLITE_OK) {
+	*code = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
+	if (*code != SQLITE_OK) {
 		snprintf(why, n, "%s", db ? sqlite3_errmsg(db) : "cannot open");
 		sqlite3_close(db);
 		return NULL;
@@ -49,8 +52,9 @@ static sqlite3 *try_open(const char *path, char *why, size_t n)
 	char *msg = NULL;
 	/* a quick check reads every page header: a damaged file fails here, not
 	 * in the middle of the run */
-	if (sqlite3_exec(db, schema, NULL, NULL, &msg) != SQLITE_OK ||
-	    sqlite3_exec(db, "PRAGMA quick_check(1);", NULL, NULL, &msg) != SQLITE_OK) {
+	if ((*code = sqlite3_exec(db, schema, NULL, NULL, &msg)) != SQLITE_OK ||
+	    (*code = sqlite3_exec(db, "PRAGMA quick_check(1);", NULL, NULL, &msg)) != SQLITE_OK) {
+		*code &= 0xff;
 		snprintf(why, n, "%s", msg ? msg : sqlite3_errmsg(db));
 		sqlite3_free(msg);
 		sqlite3_close(db);
@@ -59,10 +63,31 @@ static sqlite3 *try_open(const char *path, char *why, size_t n)
 	return db;
 }
 
+/* Another run creating the store or switching it to WAL holds a lock that
+ * the busy handler is not always asked about: wait for it (up to 10 s). */
+static sqlite3 *open_waiting(const char *path, int *code, char *why, size_t n)
+{
+	sqlite3 *db = NULL;
+	for (int i = 0; i < 1000; i++) {
+		db = try_open(path, code, why, n);
+		if (db || (*code != SQLITE_BUSY && *code != SQLITE_LOCKED))
+			break;
+		usleep(10000);
+	}
+	return db;
+}
+
 struct history *hist_open(const char *path)
 {
 	char why[256];
-	sqlite3 *db = try_open(path, why, sizeof why);
+	int code;
+	sqlite3 *db = open_waiting(path, &code, why, sizeof why);
+	if (!db && code != SQLITE_CORRUPT && code != SQLITE_NOTADB) {
+		/* not damaged, just unusable now: keep it for the next run */
+		fprintf(stderr, "gearbox: warning: history %s: %s; running without history\n", path,
+			why);
+		return NULL;
+	}
 	if (!db) {
 		char aside[4200];
 		snprintf(aside, sizeof aside, "%s.corrupt", path);
@@ -78,7 +103,7 @@ struct history *hist_open(const char *path)
 		unlink(side);
 		snprintf(side, sizeof side, "%s-shm", path);
 		unlink(side);
-		db = try_open(path, why, sizeof why);
+		db = open_waiting(path, &code, why, sizeof why);
 		if (!db) {
 			fprintf(stderr, "gearbox: warning: history %s: %s; running without history\n",
 				path, why);
