@@ -1118,8 +1118,8 @@ int parallel_main(int argc, char **argv)
 			fprintf(stderr, "gearbox parallel: %s\n", err.msg);
 			goto out;
 		}
-		if (er == 130) {
-			rc = 130;
+		if (er > 128) { /* interrupted: 128 + the signal */
+			rc = er;
 			goto out;
 		}
 	}

@@ -126,3 +126,16 @@ r=$(rss "$GBX" parallel --line-buffer "$big" ::: 1)
 expect "rss-300MB-line-buffer (${r} kB)" test "$r" -le $lim
 "$GBX" parallel "$big | tr '\\0' x" ::: 1 | wc -c >"$T/n"
 expect rss-300MB-all-bytes-out test "$(cat "$T/n")" = 300000000
+
+# SIGTERM: the running jobs are stopped, the exit status is 143, nothing is
+# left behind (an asynchronous command of sh ignores SIGINT, so TERM is sent)
+mkdir -p "$T/sig" && cd "$T/sig" || exit 1
+"$GBX" parallel -j2 'touch started{}; exec sleep 31.7' ::: 1 2 >/dev/null 2>&1 &
+p=$!
+n=0
+while { [ ! -e started1 ] || [ ! -e started2 ]; } && [ $n -lt 200 ]; do sleep 0.05; n=$((n + 1)); done
+kill -TERM $p
+wait $p
+rc=$?
+expect "SIGTERM: exit 143" test "$rc" = 143
+expect "SIGTERM: no job left" sh -c "! pgrep -f 'sleep 31[.]7' >/dev/null"
