@@ -63,7 +63,7 @@ static double task_key(struct engine *e, const struct task *t)
 }
 
 /* now: when it became ready (the caller's clock reading, one per batch) */
-static void make_ready(struct engine *e, uint32_t idx, int64_t now)
+void make_ready(struct engine *e, uint32_t idx, int64_t now)
 {
 	struct task *t = &e->wl->tasks[idx];
 	t->state = ST_READY;
@@ -199,79 +199,9 @@ static void check_halt(struct engine *e)
 	stop_workers(e, e->o.halt == HALT_NOW ? STOP_KILL : STOP_SOON);
 }
 
-static int builtin_retry(struct engine *e, const struct task *t, int64_t *delay)
-{
-	if (t->attempts > (unsigned)t->spec->retries)
-		return 0;
-	int64_t d = e->o.retry_base_ms;
-	for (unsigned k = 1; k < t->attempts && d < e->o.retry_cap_ms; k++)
-		d *= 2;
-	*delay = d > e->o.retry_cap_ms ? e->o.retry_cap_ms : d;
-	return 1;
-}
-
-/* Whether to retry a failed attempt, and after how long: the retry policy's
- * decision (with its changes for the next attempt), else the built-in one. */
-static int decide_retry(struct engine *e, struct task *t, const struct attempt *a, int64_t *delay)
-{
-	if (!e->o.policy || !policy_has(e->o.policy, POL_RETRY))
-		return builtin_retry(e, t, delay);
-	struct policy_failure f = {fail_kind_name(a->fkind), a->exit_code, a->sig,
-				   (double)(a->end_ns - a->start_ns) / 1e6, a->msg[0] ? a->msg : NULL};
-	struct policy_changes chg;
-	memset(&chg, 0, sizeof chg);
-	int r = policy_retry(e->o.policy, t, &f, t->attempts, &e->pstats, delay, &chg);
-	if (r < 0)
-		return builtin_retry(e, t, delay);
-	if (r == 0)
-		return 0;
-	if (chg.has_timeout) /* the workload's own bound: 30 days */
-		t->timeout_ms = chg.timeout_ms > 2592000000LL ? 2592000000LL : chg.timeout_ms;
-	if (chg.has_priority)
-		t->priority = chg.priority;
-	if (chg.has_need && e->res)
-		res_override(e->res, (uint32_t)(t - e->wl->tasks), &chg.need);
-	if (*delay > 3600000)
-		*delay = 3600000; /* a policy cannot park a task for more than an hour */
-	return 1;
-}
-
-#ifndef GBX_BENCH_NO_NODES
-/* Under e->mu: the attempt's node was lost (nodes.c). The task is not to
- * blame: it goes back to the ready queue at once, and the attempt does not
- * count against its retries unless the config says so. With no node left
- * the run halts. Returns 1 when the task will not run again in this run. */
-__attribute__((cold, noinline)) static int lost(struct engine *e, uint32_t idx,
-						 struct attempt *a)
-{
-	struct task *t = &e->wl->tasks[idx];
-	e->n_lost++;
-	if (!nodes_alive(e->o.nodes)) {
-		if (!e->halted && !e->o.quiet)
-			fprintf(stderr, "gearbox: halting: no node is left (%s)\n", a->msg);
-		e->halted = 1;
-		t->state = ST_WAITING;
-		if (!e->stopping)
-			stop_workers(e, STOP_SOON);
-		return 1;
-	}
-	if (e->stopping) {
-		t->state = ST_WAITING;
-		return 1;
-	}
-	if (e->o.lost_uses_retries)
-		return -1; /* a failure like any other: the retry decision says */
-	t->attempts--; /* its retries are untouched */
-	make_ready(e, idx, now_ns());
-	if (e->idle)
-		pthread_cond_signal(&e->cv);
-	return 0;
-}
-#endif
-
 /* Records the end of an attempt: final success or failure, or a retry.
  * Returns 1 when the attempt is final (its output should be shown). */
-static int complete(struct engine *e, struct worker *w, uint32_t idx, struct attempt *a)
+int complete(struct engine *e, struct worker *w, uint32_t idx, struct attempt *a)
 {
 	struct task *t = &e->wl->tasks[idx];
 	int64_t run_ns = a->end_ns - a->start_ns;
@@ -338,7 +268,7 @@ static int complete(struct engine *e, struct worker *w, uint32_t idx, struct att
 	}
 #ifndef GBX_BENCH_NO_NODES /* see attempt.c */
 	if (a->fkind == FK_LOST) {
-		int r = lost(e, idx, a);
+		int r = node_lost(e, idx, a);
 		if (r >= 0)
 			return r;
 	}
@@ -387,33 +317,6 @@ static int complete(struct engine *e, struct worker *w, uint32_t idx, struct att
 	note_failure(e, idx, a);
 	skip_dependants(e, idx);
 	check_halt(e);
-	return 1;
-}
-
-/* Under e->mu, with `shed` configured: a task just taken that sits under
- * shed.below_priority and waited in the ready queue longer than
- * shed.queue_wait_ms is dropped: a final failure of kind "shed" (no retry),
- * in the journal as failed, so --resume runs it. Returns 1 when dropped. */
-static int shed_drop(struct engine *e, struct worker *w, uint32_t idx)
-{
-	struct task *t = &e->wl->tasks[idx];
-	if (t->priority >= e->o.shed_below)
-		return 0;
-	int64_t now = now_ns(), waited = now - t->ready_ns;
-	if (waited <= e->o.shed_wait_ms * 1000000)
-		return 0;
-	static struct buf empty;
-	struct attempt a;
-	attempt_reset(&a);
-	a.fkind = FK_SHED;
-	a.exit_code = -1;
-	a.start_ns = a.end_ns = now;
-	a.out = a.err = &empty;
-	snprintf(a.msg, sizeof a.msg, "waited %lld ms in the queue (shed.queue_wait_ms %lld) "
-		 "at priority %d (below %d)", (long long)(waited / 1000000),
-		 (long long)e->o.shed_wait_ms, t->priority, e->o.shed_below);
-	e->n_shed++;
-	complete(e, w, idx, &a);
 	return 1;
 }
 
@@ -965,21 +868,7 @@ int engine_run(struct workload *wl, const struct run_opts *o, struct err *err)
 		if (w->lat_max_ns > e->lat_max_ns)
 			e->lat_max_ns = w->lat_max_ns;
 	}
-	for (size_t i = 0; i < e->ps->nend; i++)
-		e->ps->end[i]->d->run_end(e->ps->end[i]->self, e->n_ok, e->n_failed);
-	struct gbx_count by[16];
-	size_t nby = plugins_deferred(e->ps, by, 16);
-	if (e->ps->n) {
-		struct gbx_summary sum = {sizeof sum, wl->ntasks, e->n_ok, e->n_failed, e->n_skipped,
-					  wl->ntasks - e->n_final, e->n_attempts, e->n_retried,
-					  e->n_resumed, (double)(now_ns() - e->t0_ns) / 1e6,
-					  e->interrupted != 0, e->n_deferred, by, nby};
-		for (size_t i = 0; i < e->ps->n; i++) {
-			const struct plugin *p = &e->ps->p[i];
-			if (p->d->abi_minor >= 1 && p->d->run_summary)
-				p->d->run_summary(p->self, &sum);
-		}
-	}
+	summary_plugins(e);
 	if (o->host) {
 		host_run_end(o->host); /* task_free for the tasks that never ended */
 		host_attach(o->host, NULL);

@@ -154,6 +154,13 @@ static inline double elapsed_ms(const struct engine *e, int64_t ns)
 /* ---- engine.c ----------------------------------------------------------- */
 int set_jobs(struct engine *e, int n);              /* under e->mu */
 void stop_workers(struct engine *e, int level);     /* under e->mu */
+void make_ready(struct engine *e, uint32_t idx, int64_t now);                 /* under e->mu */
+int complete(struct engine *e, struct worker *w, uint32_t idx, struct attempt *a); /* under e->mu */
+
+/* ---- retry.c (under e->mu) ---------------------------------------------- */
+int decide_retry(struct engine *e, struct task *t, const struct attempt *a, int64_t *delay);
+int node_lost(struct engine *e, uint32_t idx, struct attempt *a);
+int shed_drop(struct engine *e, struct worker *w, uint32_t idx);
 
 /* ---- attempt.c (outside e->mu) ------------------------------------------ */
 int attempt_run(struct engine *e, struct worker *w, struct runner_ctx *rc,
@@ -193,6 +200,7 @@ void note_slow(struct engine *e, uint32_t idx, int64_t ns);          /* under e-
 void note_failure(struct engine *e, uint32_t idx, const struct attempt *a); /* under e->mu */
 void progress_line(struct engine *e);
 void summary(struct engine *e);
+void summary_plugins(struct engine *e);
 
 /* ---- sampler.c (the main thread) ---------------------------------------- */
 #include <signal.h>

@@ -203,3 +203,24 @@ void note_failure(struct engine *e, uint32_t idx, const struct attempt *a)
 	*e->fail_tail = f;
 	e->fail_tail = &f->next;
 }
+
+/* The plugins' end of the run: run_end, then run_summary with the counts
+ * (deferrals per plugin among them). */
+void summary_plugins(struct engine *e)
+{
+	for (size_t i = 0; i < e->ps->nend; i++)
+		e->ps->end[i]->d->run_end(e->ps->end[i]->self, e->n_ok, e->n_failed);
+	struct gbx_count by[16];
+	size_t nby = plugins_deferred(e->ps, by, 16);
+	if (e->ps->n) {
+		struct gbx_summary sum = {sizeof sum, e->wl->ntasks, e->n_ok, e->n_failed, e->n_skipped,
+					  e->wl->ntasks - e->n_final, e->n_attempts, e->n_retried,
+					  e->n_resumed, (double)(now_ns() - e->t0_ns) / 1e6,
+					  e->interrupted != 0, e->n_deferred, by, nby};
+		for (size_t i = 0; i < e->ps->n; i++) {
+			const struct plugin *p = &e->ps->p[i];
+			if (p->d->abi_minor >= 1 && p->d->run_summary)
+				p->d->run_summary(p->self, &sum);
+		}
+	}
+}
