@@ -75,7 +75,10 @@ case_proc_double_signal() {  # a second SIGTERM exits at once, killing what runs
 	i=0
 	while ! grep -q t1 ran.log 2>/dev/null && [ $i -lt 200 ]; do sleep 0.02; i=$((i + 1)); done
 	gbx_kill TERM
-	sleep 0.3
+	# the second signal only after gearbox said it took the first: two
+	# signals sent at once are one pending signal
+	i=0
+	while ! grep -q 'stopping' .gbx-err 2>/dev/null && [ $i -lt 500 ]; do sleep 0.02; i=$((i + 1)); done
 	gbx_kill TERM
 	gbx_wait
 	rc 143
