@@ -7,9 +7,10 @@
  *  - start: waits for --delay, --load and --memfree, puts the slot into {%},
  *    sets the --timeout N% from the median runtime so far, opens --results
  *    files;
- *  - chunk: output as it is read: spooled per slot (memory, then an unlinked
- *    temporary file past SPOOL_MEM, so a task's output is never held whole in
- *    memory), written line by line (--line-buffer), or to --results files;
+ *  - chunk: output as it is read: spooled per slot (spool.c: memory, then an
+ *    unlinked temporary file past SPOOL_MEM, so a task's output is never held
+ *    whole in memory), written line by line (--line-buffer), or to --results
+ *    files;
  *  - done: shows the job's output (grouped; in input order with -k; tagged),
  *    writes the joblog line, counts failures and decides --halt.
  *
@@ -33,155 +34,6 @@
 #include "runner.h"
 #include "sink.h"
 #include "workload.h"
-
-#define SPOOL_MEM (256 * 1024) /* per stream of a job, then a temporary file */
-
-/* ---- spools: a job's stdout or stderr until it is shown ------------------- */
-
-struct spool {
-	struct buf m;
-	int fd;            /* temporary file once past SPOOL_MEM, else -1 */
-	uint64_t len;
-};
-
-static void write_all(int fd, const char *p, size_t n)
-{
-	while (n) {
-		ssize_t w = write(fd, p, n);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return;
-		p += w;
-		n -= (size_t)w;
-	}
-}
-
-static int tmp_fd(void)
-{
-	const char *dir = getenv("TMPDIR");
-	if (!dir || !*dir)
-		dir = "/tmp";
-	int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-	if (fd >= 0)
-		return fd;
-	char path[4096];
-	snprintf(path, sizeof path, "%s/gearbox-par.XXXXXX", dir);
-	fd = mkostemp(path, O_CLOEXEC);
-	if (fd >= 0)
-		unlink(path);
-	return fd;
-}
-
-static void spool_add(struct spool *s, const char *p, size_t n)
-{
-	if (s->fd < 0 && s->m.len + n > SPOOL_MEM) {
-		s->fd = tmp_fd();
-		if (s->fd >= 0 && s->m.len) {
-			write_all(s->fd, s->m.p, s->m.len);
-			buf_free(&s->m);
-		}
-	}
-	if (s->fd >= 0)
-		write_all(s->fd, p, n);
-	else
-		buf_add(&s->m, p, n);
-	s->len += n;
-}
-
-static void spool_reset(struct spool *s)
-{
-	if (s->fd >= 0)
-		close(s->fd);
-	s->fd = -1;
-	s->m.len = 0;
-	if (s->m.cap > SPOOL_MEM) /* do not keep a big buffer per slot */
-		buf_free(&s->m);
-	s->len = 0;
-}
-
-/* A writer that puts a tag before each line. */
-struct tagw {
-	int fd;
-	const char *tag;
-	size_t taglen;
-	int bol;
-	char b[65536];
-	size_t n;
-};
-
-static void tw_flush(struct tagw *w)
-{
-	write_all(w->fd, w->b, w->n);
-	w->n = 0;
-}
-
-static void tw_put(struct tagw *w, const char *p, size_t n)
-{
-	if (n >= sizeof w->b) {
-		tw_flush(w);
-		write_all(w->fd, p, n);
-		return;
-	}
-	if (w->n + n > sizeof w->b)
-		tw_flush(w);
-	memcpy(w->b + w->n, p, n);
-	w->n += n;
-}
-
-static void tw_add(struct tagw *w, const char *p, size_t n)
-{
-	if (!w->tag) {
-		tw_put(w, p, n);
-		return;
-	}
-	while (n) {
-		if (w->bol) {
-			tw_put(w, w->tag, w->taglen);
-			w->bol = 0;
-		}
-		const char *nl = memchr(p, '\n', n);
-		size_t l = nl ? (size_t)(nl - p) + 1 : n;
-		tw_put(w, p, l);
-		w->bol = nl != NULL;
-		p += l;
-		n -= l;
-	}
-}
-
-/* Writes the spool to fd, tag before each line (bol: the first byte starts
- * a line). */
-static void spool_emit_at(struct spool *s, int fd, const char *tag, size_t taglen, int bol)
-{
-	if (!s->len)
-		return;
-	struct tagw *w = malloc(sizeof *w);
-	if (!w)
-		return;
-	w->fd = fd;
-	w->tag = tag;
-	w->taglen = taglen;
-	w->bol = bol;
-	w->n = 0;
-	if (s->fd < 0) {
-		tw_add(w, s->m.p, s->m.len);
-	} else {
-		char tmp[65536];
-		off_t off = 0;
-		ssize_t r;
-		while ((r = pread(s->fd, tmp, sizeof tmp, off)) > 0) {
-			tw_add(w, tmp, (size_t)r);
-			off += r;
-		}
-	}
-	tw_flush(w);
-	free(w);
-}
-
-static void spool_emit(struct spool *s, int fd, const char *tag, size_t taglen)
-{
-	spool_emit_at(s, fd, tag, taglen, 1);
-}
 
 /* ---- the sink ------------------------------------------------------------- */
 
@@ -312,7 +164,7 @@ static void progress_line(void)
 			     P->done ? el / (double)P->done : 0, (unsigned long long)(P->started - P->done),
 			     (unsigned long long)P->done, pct);
 	if (n > 0)
-		write_all(2, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
+		par_write_all(2, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
 	P->progress_on = 1;
 }
 
@@ -387,7 +239,7 @@ static void results_open(struct slot *sl, const struct par_job *j)
 	if (fd >= 0) {
 		char s[32];
 		int n = snprintf(s, sizeof s, "%llu", (unsigned long long)j->seq);
-		write_all(fd, s, (size_t)n);
+		par_write_all(fd, s, (size_t)n);
 		close(fd);
 	}
 	buf_free(&p);
@@ -430,8 +282,8 @@ static char *const *sink_start(void *ctx, const struct task *t, int slot, int64_
 		}
 	}
 	pthread_mutex_unlock(&P->mu);
-	spool_reset(&sl->out);
-	spool_reset(&sl->err);
+	par_spool_reset(&sl->out);
+	par_spool_reset(&sl->err);
 	sl->lo.len = sl->le.len = 0;
 	sl->lmid[0] = sl->lmid[1] = 0;
 	sl->recv = 0;
@@ -475,10 +327,10 @@ static void line_out(struct slot *sl, int fd, const char *p, size_t n, const cha
 	struct spool tmp = {{part->p, l, l}, -1, l};
 	pthread_mutex_lock(&P->mu);
 	if (P->progress_on) {
-		write_all(2, "\r\033[K", 4);
+		par_write_all(2, "\r\033[K", 4);
 		P->progress_on = 0;
 	}
-	spool_emit_at(&tmp, fd, tag, tag ? strlen(tag) : 0, !*mid);
+	par_spool_emit_at(&tmp, fd, tag, tag ? strlen(tag) : 0, !*mid);
 	pthread_mutex_unlock(&P->mu);
 	*mid = part->p[l - 1] != '\n';
 	memmove(part->p, part->p + l, part->len - l);
@@ -495,7 +347,7 @@ static void sink_chunk(void *ctx, const struct task *t, int fd, const char *p, s
 		sl->recv += n;
 	if (P->o->results) {
 		if (sl->rfd[fd - 1] >= 0)
-			write_all(sl->rfd[fd - 1], p, n);
+			par_write_all(sl->rfd[fd - 1], p, n);
 		return;
 	}
 	if (P->o->out == PO_LINE && !P->o->keep) {
@@ -504,18 +356,18 @@ static void sink_chunk(void *ctx, const struct task *t, int fd, const char *p, s
 		free(tag);
 		return;
 	}
-	spool_add(fd == 1 ? &sl->out : &sl->err, p, n);
+	par_spool_add(fd == 1 ? &sl->out : &sl->err, p, n);
 }
 
 static void show(struct spool *out, struct spool *err, const char *tag)
 {
 	size_t tl = tag ? strlen(tag) : 0;
 	if (P->progress_on && (out->len || err->len)) {
-		write_all(2, "\r\033[K", 4);
+		par_write_all(2, "\r\033[K", 4);
 		P->progress_on = 0;
 	}
-	spool_emit(out, 1, tag, tl);
-	spool_emit(err, 2, tag, tl);
+	par_spool_emit(out, 1, tag, tl);
+	par_spool_emit(err, 2, tag, tl);
 }
 
 static void joblog_line(const struct par_job *j, const struct attempt *a, struct slot *sl)
@@ -570,8 +422,8 @@ static int halt_check(const struct attempt *a, int failed)
 
 static void held_free(struct held *h)
 {
-	spool_reset(&h->out);
-	spool_reset(&h->err);
+	par_spool_reset(&h->out);
+	par_spool_reset(&h->err);
 	buf_free(&h->out.m);
 	buf_free(&h->err.m);
 	free(h->tag);
@@ -1129,7 +981,7 @@ int parallel_main(int argc, char **argv)
 	if (o.keep)
 		drain_held();
 	if (p.progress_on)
-		write_all(2, "\n", 1);
+		par_write_all(2, "\n", 1);
 	if (p.halt_status >= 0)
 		rc = p.halt_status;
 	else
@@ -1139,8 +991,8 @@ out:
 		fclose(p.joblog);
 	if (p.slots)
 		for (int i = 0; i < jobs; i++) {
-			spool_reset(&p.slots[i].out);
-			spool_reset(&p.slots[i].err);
+			par_spool_reset(&p.slots[i].out);
+			par_spool_reset(&p.slots[i].err);
 			buf_free(&p.slots[i].out.m);
 			buf_free(&p.slots[i].err.m);
 			buf_free(&p.slots[i].lo);

@@ -94,6 +94,25 @@ int par_has_slot(const char *cmd);
 void par_opts_free(struct par_opts *o);
 void par_jobs_free(struct par_job *jobs, size_t n);
 
+/* ---- spool.c: a job's stdout or stderr until it is shown ---------------- */
+
+#define SPOOL_MEM (256 * 1024) /* per stream of a job, then a temporary file */
+
+struct spool {
+	struct buf m;
+	int fd;            /* temporary file once past SPOOL_MEM, else -1 */
+	uint64_t len;
+};
+
+/* Writes all n bytes to fd, retrying on EINTR; gives up silently on error. */
+void par_write_all(int fd, const char *p, size_t n);
+void par_spool_add(struct spool *s, const char *p, size_t n);
+void par_spool_reset(struct spool *s);
+/* Writes the spool to fd, tag before each line (bol: the first byte starts
+ * a line). */
+void par_spool_emit_at(struct spool *s, int fd, const char *tag, size_t taglen, int bol);
+void par_spool_emit(struct spool *s, int fd, const char *tag, size_t taglen);
+
 /* `gearbox parallel ARGS...`; argv[0] is "parallel". */
 int parallel_main(int argc, char **argv);
 
