@@ -256,9 +256,11 @@ end }
 EOF
 run_gbx run slow.json -j4 --enable telemetry --policy scaling=scale.lua -q
 line=$(grep -m1 'p99=' "$T/err")
+# 60 ms sims: a p99 in milliseconds, at least the sleep; a loaded machine
+# oversleeps by tens of ms (70.3 was seen under ASan), so the top is loose
 lua_ok() {
 	echo "$line" | grep -qE 'p99=[0-9]+\.[0-9]+ all=[0-9]+\.[0-9]+ rate=[0-9]+\.[0-9] none=nil$' &&
-		echo "$line" | sed 's/.*p99=\([0-9.]*\) .*rate=\([0-9.]*\) .*/\1 \2/' | awk '{ exit !($1 > 55 && $1 < 70 && $2 > 0) }'
+		echo "$line" | sed 's/.*p99=\([0-9.]*\) .*rate=\([0-9.]*\) .*/\1 \2/' | awk '{ exit !($1 > 55 && $1 < 250 && $2 > 0) }'
 }
 expect "lua: telemetry.p99(kind), p99() and rate() give numbers to a policy ($line)" lua_ok
 
