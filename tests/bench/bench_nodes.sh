@@ -72,5 +72,5 @@ if command -v slurmctld >/dev/null 2>&1 || [ -x /usr/sbin/slurmctld ]; then
 	fi
 else
 	echo
-	echo "## nodes: Slurm not installed (tools/deps.sh nodes); skipped"
+	echo "## nodes: Slurm not installed (tools/deps.sh); skipped"
 fi

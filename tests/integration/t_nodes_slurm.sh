@@ -5,7 +5,7 @@
 . "$(dirname "$0")/lib.sh"
 ROOT=${GBX_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
 if ! command -v slurmctld >/dev/null 2>&1 && [ ! -x /usr/sbin/slurmctld ]; then
-	echo "ok - slurm: skipped, no slurmctld (tools/deps.sh nodes installs slurm-wlm) # SKIP"
+	fail "slurmctld is installed (tools/deps.sh installs slurm-wlm)"
 	exit 0
 fi
 S="$T/slurm"

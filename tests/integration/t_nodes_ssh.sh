@@ -5,7 +5,7 @@
 . "$(dirname "$0")/lib.sh"
 ROOT=${GBX_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
 if ! command -v sshd >/dev/null 2>&1 && [ ! -x /usr/sbin/sshd ]; then
-	echo "ok - ssh: skipped, no sshd (tools/deps.sh nodes installs it) # SKIP"
+	fail "sshd is installed (tools/deps.sh installs openssh-server)"
 	exit 0
 fi
 S="$T/sshd"
