@@ -10,7 +10,7 @@
 #                              (export SLURM_CONF for srun, salloc, sbatch)
 #   tools/slurm.sh stop DIR    kills the PIDs it started (and nothing else)
 #
-# Needs slurm-wlm (tools/deps.sh nodes). Run as root (slurmd starts steps as
+# Needs slurm-wlm (tools/deps.sh). Run as root (slurmd starts steps as
 # the job's user). Each node declares 64 CPUs, more than the machine has, so
 # that many tiny steps run at once.
 set -eu
@@ -41,7 +41,7 @@ if [ "$cmd" = stop ]; then
 fi
 [ "$cmd" = start ] || { echo "tools/slurm.sh: unknown command $cmd" >&2; exit 2; }
 command -v slurmctld >/dev/null 2>&1 || [ -x /usr/sbin/slurmctld ] ||
-	{ echo "tools/slurm.sh: slurmctld not found (tools/deps.sh nodes installs slurm-wlm)" >&2; exit 1; }
+	{ echo "tools/slurm.sh: slurmctld not found (tools/deps.sh installs slurm-wlm)" >&2; exit 1; }
 [ "$(id -u)" = 0 ] || { echo "tools/slurm.sh: needs root (slurmd runs steps as their user)" >&2; exit 1; }
 PATH=$PATH:/usr/sbin
 mkdir -p "$dir"

@@ -22,7 +22,7 @@ if [ "$cmd" = stop ]; then
 fi
 [ "$cmd" = start ] || { echo "tools/sshd.sh: unknown command $cmd" >&2; exit 2; }
 SSHD=$(command -v sshd || echo /usr/sbin/sshd)
-[ -x "$SSHD" ] || { echo "tools/sshd.sh: sshd not found (tools/deps.sh nodes installs openssh-server)" >&2; exit 1; }
+[ -x "$SSHD" ] || { echo "tools/sshd.sh: sshd not found (tools/deps.sh installs openssh-server)" >&2; exit 1; }
 mkdir -p "$dir"
 dir=$(cd "$dir" && pwd)
 chmod 700 "$dir"
