@@ -8,7 +8,9 @@
 #   tools/slurm.sh start DIR   starts it; writes DIR/slurm.conf and prints
 #                              the line "SLURM_CONF=DIR/slurm.conf NODES=N"
 #                              (export SLURM_CONF for srun, salloc, sbatch)
-#   tools/slurm.sh stop DIR    kills the PIDs it started (and nothing else)
+#   tools/slurm.sh stop DIR    kills the PIDs it started, and the slurmstepd
+#                              processes of its steps (those with a file open
+#                              in DIR: a step whose slurmd is gone lingers)
 #
 # Needs slurm-wlm (tools/deps.sh). Run as root (slurmd starts steps as
 # the job's user). Each node declares 64 CPUs, more than the machine has, so
@@ -36,6 +38,12 @@ if [ "$cmd" = stop ]; then
 	for f in "$dir"/pids/*; do
 		[ -f "$f" ] && kill -9 "$(cat "$f")" 2>/dev/null || true
 		rm -f "$f"
+	done
+	# slurmstepd double-forks away from slurmd: a step still running when its
+	# slurmd went (the controller killed in salloc) is found by its log file
+	d=$(cd "$dir" 2>/dev/null && pwd -P) || exit 0
+	for p in $(pgrep -f '^slurmstepd' 2>/dev/null); do
+		ls -l "/proc/$p/fd" 2>/dev/null | grep -q -- "-> $d/" && kill -9 "$p" 2>/dev/null
 	done
 	exit 0
 fi
