@@ -6,7 +6,8 @@
  *   lru.c        the memory level: LRU with entry and byte caps and a TTL (pure)
  *   statcache.c  (path, dev, ino, size, mtime, ctime) -> content hash, persisted
  *   key.c        the key of a task: command, env, cwd, stdin, input contents
- *   disk.c       the disk level: lock, entries, blobs, restore, gc, clear, stats
+ *   disk.c       the disk level: layout, lock, entries, blobs, capture, restore
+ *   maint.c      the disk level's upkeep: usage, gc, clear, verify, stats
  *   writer.c     a thread that writes entry files off the task path
  *   explain.c    what each task's key was made of, for `gearbox cache explain`
  *   deps.c       depfiles (Makefile format) and the manifests that keep their lists
@@ -341,9 +342,14 @@ int64_t remote_lease_ms(struct cache *c);
 void remote_store(struct cache *c, const uint8_t key[16], const void *p, size_t n, int release);
 int64_t remote_lookup_p50_ns(struct cache *c);
 
-/* ---- disk.c ---------------------------------------------------------------- */
+/* ---- disk.c (usage, gc, clear, verify, stats: maint.c) ----------------------- */
 
 /* Creates DIR/v1 and its folders; 0 or -errno. */
+/* disk.c's helpers shared with maint.c */
+uint64_t disk_bytes(const struct stat *st);           /* blocks on disk, in bytes */
+char *disk_sub(struct cache *c, const char *what);    /* root/what, malloc'd */
+int disk_write_atomic(struct cache *c, const char *dst, const void *p, size_t n);
+
 int disk_setup(struct cache *c);
 /* The lock on DIR/v1/lock: shared for reads and stores, exclusive for gc and
  * clear. Returns an fd to pass to disk_unlock, or -1 (busy, or no disk). */
