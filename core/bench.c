@@ -46,7 +46,7 @@ const char bench_usage[] =
 	"                        else every plugin found)\n"
 	"      --repeat N        measured runs per variant (default 5)\n"
 	"      --warmup K        unmeasured rounds first (default 0)\n"
-	"      --warm            keep the cache between runs (default: a fresh one each run)\n"
+	"      --warm            measure the cache only warm, not also cold\n"
 	"      --aa              add a second baseline (an A/A check of the noise)\n"
 	"      --noise PCT       smallest change called a difference (default 5)\n"
 	"      --alpha P         significance a difference needs (default 0.01)\n"
@@ -80,6 +80,9 @@ struct variant {
 	char name[64];
 	char **on;             /* compared plugins on in this variant, NULL-terminated */
 	int configured;        /* the config as it is: no --enable/--disable */
+	int stateful;          /* the cache is on: measured warm (its state kept) */
+	int cold_of;           /* > 0: the cold runs of variant cold_of */
+	int cold;              /* > 0: index of this variant's cold runs */
 	double *v[NMETRIC];    /* per measured run */
 	int n;
 	double med[NMETRIC], min[NMETRIC], max[NMETRIC];
@@ -377,8 +380,9 @@ static int run_once(struct bench *b, const struct variant *v, int seq, struct ru
 	struct buf stats = {0}, errf = {0}, cache = {0};
 	buf_addf(&stats, "%s/stats.json", b->tmp);
 	buf_addf(&errf, "%s/stderr", b->tmp);
-	if (b->warm)
-		buf_addf(&cache, "plugins.cache.dir=%s/cache", b->tmp);
+	int keep = v->stateful && !v->cold_of; /* the warm runs share their cache */
+	if (keep)
+		buf_addf(&cache, "plugins.cache.dir=%s/warm.%d", b->tmp, (int)(v - b->var));
 	else
 		buf_addf(&cache, "plugins.cache.dir=%s/cache.%d", b->tmp, seq);
 	unlink(stats.p);
@@ -493,7 +497,7 @@ static int run_once(struct bench *b, const struct variant *v, int seq, struct ru
 	json_decref(st);
 	rc = 0;
 out:
-	if (!b->warm)
+	if (!keep)
 		rm_tree(cache.p + strlen("plugins.cache.dir="));
 	free(av);
 	buf_free(&stats);
@@ -666,19 +670,18 @@ static json_t *recommended(const struct bench *b)
 	json_t *plugins = json_object();
 	for (int i = 1; i < b->nvar; i++) {
 		const struct variant *v = &b->var[i];
-		if (v->configured || !v->on || !v->on[0] || v->on[1])
-			continue;
+		if (v->configured || v->cold_of || !v->on || !v->on[0] || v->on[1])
+			continue; /* a cache is judged warm */
 		json_object_set_new(plugins, v->on[0],
 				    json_pack("{s:b}", "enabled", !strcmp(v->verdict, "helps")));
 	}
 	return json_pack("{s:o}", "plugins", plugins);
 }
 
-static json_t *report_json(const struct bench *b)
+static json_t *variant_json(const struct bench *b, int i)
 {
-	json_t *vars = json_array();
-	for (int i = 0; i < b->nvar; i++) {
-		const struct variant *v = &b->var[i];
+	const struct variant *v = &b->var[i];
+	{
 		json_t *on = json_array(), *runs = json_array();
 		for (char **p = v->on; p && *p; p++)
 			json_array_append_new(on, json_string(*p));
@@ -697,8 +700,27 @@ static json_t *report_json(const struct bench *b)
 			json_object_set_new(o, "p_value", json_real(v->p));
 			json_object_set_new(o, "verdict", json_string(v->verdict));
 		}
-		json_array_append_new(vars, o);
+		if (v->stateful)
+			json_object_set_new(o, "warm", json_true());
+		if (v->cold) {
+			/* the cold runs, as extra fields of the (warm) variant */
+			json_t *c = variant_json(b, v->cold);
+			json_object_del(c, "name");
+			json_object_del(c, "plugins");
+			json_object_del(c, "configured");
+			json_object_del(c, "warm");
+			json_object_set_new(o, "cold", c);
+		}
+		return o;
 	}
+}
+
+static json_t *report_json(const struct bench *b)
+{
+	json_t *vars = json_array();
+	for (int i = 0; i < b->nvar; i++)
+		if (!b->var[i].cold_of)
+			json_array_append_new(vars, variant_json(b, i));
 	return json_pack("{s:i, s:s, s:s?, s:s?, s:I, s:i, s:i, s:f, s:f, s:{s:i, s:s, s:s}, s:o, s:o}",
 			 "gearbox_bench", 1, "workload", b->workload, "config", b->config, "profile",
 			 b->profile, "tasks", (json_int_t)b->tasks, "repeat", b->repeat, "warmup",
@@ -748,6 +770,12 @@ static void report_table(const struct bench *b, FILE *f)
 		   "within noise.%s\n", b->repeat, b->alpha, b->noise * 100,
 		mann_whitney_min_p(b->repeat) >= b->alpha
 		    ? " With this few runs no difference can reach that p: use more (--repeat)." : "");
+	for (int i = 1; i < b->nvar; i++)
+		if (b->var[i].cold) {
+			fprintf(f, "A variant with the cache is measured warm (after one unmeasured run that fills\n"
+				   "its cache) and judged on that; its (cold) row starts each run from an empty cache.\n");
+			break;
+		}
 	int changed = 0;
 	for (int i = 1; i < b->nvar; i++) {
 		const struct variant *v = &b->var[i];
@@ -935,10 +963,12 @@ static int against(const struct bench *b, const char *path, FILE *f)
 		const struct variant *v = &b->var[i];
 		json_t *old = NULL, *x;
 		size_t j;
+		/* a cold variant is saved as the "cold" field of its warm one */
+		const char *want = v->cold_of ? b->var[v->cold_of].name : v->name;
 		json_array_foreach(vars, j, x) {
 			const char *nm = json_string_value(json_object_get(x, "name"));
-			if (nm && !strcmp(nm, v->name))
-				old = x;
+			if (nm && !strcmp(nm, want))
+				old = v->cold_of ? json_object_get(x, "cold") : x;
 		}
 		json_t *runs = json_object_get(old, "runs");
 		int no = json_is_array(runs) ? (int)json_array_size(runs) : 0;
@@ -997,6 +1027,39 @@ static int add_variant(struct bench *b, const char *name, char **on, int configu
 	for (int k = 0; k < NMETRIC; k++)
 		if (!(v->v[k] = calloc((size_t)b->repeat, sizeof(double))))
 			return -1;
+	return 0;
+}
+
+static char **strv_dup(char *const *l)
+{
+	int n = 0;
+	while (l && l[n])
+		n++;
+	char **c = calloc((size_t)n + 1, sizeof *c);
+	for (int i = 0; c && i < n; i++)
+		c[i] = strdup(l[i]);
+	return c;
+}
+
+/* The variant just added keeps state across runs when the cache is on in it
+ * (the one plugin we ship whose state outlives a run: its directory). It is
+ * then measured warm, and, unless --warm, a "NAME (cold)" variant measures
+ * it from an empty cache, as every run was before. */
+static int mark_stateful(struct bench *b)
+{
+	int w = b->nvar - 1;
+	if (!is_on(&b->var[w], "cache"))
+		return 0;
+	b->var[w].stateful = 1;
+	if (b->warm)
+		return 0;
+	char name[80];
+	snprintf(name, sizeof name, "%s (cold)", b->var[w].name);
+	if (add_variant(b, name, strv_dup(b->var[w].on), b->var[w].configured))
+		return -1;
+	b->var[w].cold = b->nvar - 1;
+	b->var[b->nvar - 1].stateful = 1;
+	b->var[b->nvar - 1].cold_of = w;
 	return 0;
 }
 
@@ -1078,11 +1141,11 @@ static int setup(struct bench *b, const char *plugins_arg, struct err *err)
 	if (add_variant(b, "baseline", NULL, 0))
 		goto out;
 	for (int i = 0; i < b->nplugins; i++)
-		if (add_variant(b, b->plugins[i], one(b->plugins[i]), 0))
+		if (add_variant(b, b->plugins[i], one(b->plugins[i]), 0) || mark_stateful(b))
 			goto out;
 	differs = nconf > 1;
 	if (differs) {
-		if (add_variant(b, "configured", conf, 1))
+		if (add_variant(b, "configured", conf, 1) || mark_stateful(b))
 			goto out;
 	} else {
 		for (int i = 0; i < nconf; i++)
@@ -1254,18 +1317,24 @@ int bench_main(int argc, char **argv)
 	struct sigaction sa = {.sa_handler = on_signal}, old_int, old_term;
 	sigaction(SIGINT, &sa, &old_int);
 	sigaction(SIGTERM, &sa, &old_term);
-	int total = (b->warmup + b->repeat) * b->nvar, done = 0, tty = isatty(2);
-	/* round r starts at variant r mod V: no variant always runs first */
-	for (int round = 0; round < b->warmup + b->repeat && !interrupted; round++) {
+	int nfill = 0;
+	for (int i = 0; i < b->nvar; i++)
+		nfill += b->var[i].stateful && !b->var[i].cold_of;
+	int total = nfill + (b->warmup + b->repeat) * b->nvar, done = 0, tty = isatty(2);
+	/* round -1 fills the caches of the warm variants, unmeasured; round r
+	 * starts at variant r mod V: no variant always runs first */
+	for (int round = nfill ? -1 : 0; round < b->warmup + b->repeat && !interrupted; round++) {
 		int measured = round >= b->warmup;
 		for (int j = 0; j < b->nvar && !interrupted; j++) {
-			struct variant *v = &b->var[(round + j) % b->nvar];
+			struct variant *v = &b->var[round < 0 ? j : (round + j) % b->nvar];
+			if (round < 0 && (!v->stateful || v->cold_of))
+				continue;
+			const char *what = round < 0 ? " (filling its cache)" : measured ? "" : " (warm-up)";
 			struct run r;
 			memset(&r, 0, sizeof r);
 			done++;
 			if (!b->quiet && tty)
-				fprintf(stderr, "\r\033[Kbench: run %d/%d: %s%s", done, total, v->name,
-					measured ? "" : " (warm-up)");
+				fprintf(stderr, "\r\033[Kbench: run %d/%d: %s%s", done, total, v->name, what);
 			int e = run_once(b, v, done, &r);
 			if (outputs_restore(b))
 				e = e ? e : -1;
@@ -1281,8 +1350,8 @@ int bench_main(int argc, char **argv)
 				v->n++;
 			}
 			if (!b->quiet && !tty)
-				fprintf(stderr, "bench: run %d/%d: %s%s: %.3f s\n", done, total, v->name,
-					measured ? "" : " (warm-up)", r.m[M_WALL]);
+				fprintf(stderr, "bench: run %d/%d: %s%s: %.3f s\n", done, total, v->name, what,
+					r.m[M_WALL]);
 		}
 	}
 	if (!b->quiet && tty)

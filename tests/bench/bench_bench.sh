@@ -7,7 +7,8 @@
 #     should come out within noise.
 #  3. the same ratio measured two ways: the cache on examples/workloads/
 #     repeated.json as bench reports it, and as run.sh's own alternation of
-#     plain `gearbox run` commands measures it (fresh cache dir per run).
+#     plain `gearbox run` commands measures it (fresh cache dir per run, so
+#     bench's cold figure).
 sim1m ""
 pairwise "\"\$GBX\" run \"\$W/sim1m.json\" -j2 -q --no-progress" \
 	"\"\$GBX\" run \"\$W/sim1m.json\" -j2 -q --no-progress --stats \"\$W/st.json\""
@@ -30,5 +31,6 @@ for i in $(seq 1 "$REPEAT"); do
 		--enable cache --set "plugins.cache.dir=$W/rc-cache-$i" >>"$W/rc.on"
 done
 direct=$(ratio "$(med "$W/rc.on" 1)" "$(med "$W/rc.off" 1)")
+# the plain runs start from an empty cache each: bench's cold figure
 jq -r --arg d "$direct" '.variants[] | select(.name == "cache") |
-	"cache on repeated.json: bench says \(.wall_ratio * 100 | round / 100)x, plain alternated runs say \($d)x"' "$W/bc.json"
+	"cache (cold) on repeated.json: bench says \(.cold.wall_ratio * 100 | round / 100)x, plain alternated runs say \($d)x"' "$W/bc.json"

@@ -1,8 +1,10 @@
 # t_bench.sh - gearbox bench end to end: on the example workloads the
 # verdicts are right (cache, breaker and pool each help on their workload;
-# none helps on the light one, and an A/A baseline is within noise); the
+# none helps on the light one (the cache judged cold there: warm, it skips
+# 200 forks of true), and an A/A baseline is within noise); the
 # report in each format; --save/--against (itself: no regression; a doctored
-# faster save: a regression and exit 1); outputs restored between runs and
+# faster save: a regression and exit 1); the cache measured warm (recommended
+# on that) and cold beside it; outputs restored between runs and
 # after an interrupt; caches fresh per run; bad input; and `gearbox run
 # --stats` / `--set`, which bench is built on.
 #
@@ -48,8 +50,10 @@ bench_ex() { # bench_ex WORKLOAD PLUGINS REPEAT: json report in $T/WORKLOAD.json
 bench_ex repeated cache 5
 expect "bench repeated.json: exit 0" test "$rc" = 0
 expect "bench repeated.json: cache helps" test "$(verdict repeated.json cache)" = helps
-expect "bench repeated.json: the cache was fresh each run (a miss per distinct step: 4 of 40 ran)" \
-	jqe '.variants[] | select(.name == "cache") | .median.wall_s > 0.05' repeated.json
+expect "bench repeated.json: the cold cache was fresh each run (a miss per distinct step: 4 of 40 ran)" \
+	jqe '.variants[] | select(.name == "cache") | .cold.median.wall_s > 0.05 and (.cold.runs | length) == 5' repeated.json
+expect "bench repeated.json: the warm cache is faster than the cold one" \
+	jqe '.variants[] | select(.name == "cache") | .warm and .median.wall_s < .cold.median.wall_s' repeated.json
 expect "bench writes no cache into the workload's directory" test ! -e "$GBX_ROOT/.gearbox/cache"
 expect "bench recommends the cache on" jqe '.recommended.plugins.cache.enabled == true' repeated.json
 
@@ -75,13 +79,34 @@ expect "bench light.json: baseline, three plugins and the A/A baseline" \
 	jqe '[.variants[].name] == ["baseline", "cache", "breaker", "telemetry", "baseline (A/A)"]' light.json
 for p in cache breaker telemetry; do
 	v=$(verdict light.json "$p")
-	expect "bench light.json: $p hurts or is within noise ($v)" test "$v" = hurts -o "$v" = "within noise"
+	# the cold cache: warm, it replays 200 `true`s without a fork, and may help
+	[ "$p" = cache ] && v=$(jq -r '.variants[] | select(.name == "cache") | .cold.verdict' light.json)
+	expect "bench light.json: $p hurts or is within noise ($v; the cache cold)" test "$v" = hurts -o "$v" = "within noise"
 done
 expect "bench light.json: the A/A baseline is within noise" test "$(verdict light.json "baseline (A/A)")" = "within noise"
 expect "bench light.json: 5 runs per variant, each with every metric" \
 	jqe '([.variants[].runs | length == 5] | all) and ([.variants[].runs[] | keys | length == 7] | all)' light.json
 expect "bench light.json: each ratio has an interval" \
 	jqe '[.variants[1:][] | .wall_ratio > 0 and .wall_ratio_ci95[0] <= .wall_ratio_ci95[1]] | all' light.json
+
+# --- warm and cold: 6 distinct tasks of 50 ms, where only a warm cache helps -----
+# 4 runs against 4 reach p 0.029 at best, hence --alpha 0.05
+echo '{ "matrix": [ { "id": "d{n}", "argv": ["sh", "-c", "sleep 0.05; echo {n}"], "vars": { "n": [1, 2, 3, 4, 5, 6] } } ] }' >distinct.json
+run_gbx bench distinct.json -j2 --plugins cache --repeat 4 --alpha 0.05 --save warm.json
+expect "bench warm/cold: exit 0" test "$rc" = 0
+expect "bench warm/cold: the cache row and its cold row beside it" \
+	sh -c "grep -A1 '^cache  ' out | tail -1 | grep -q '^cache (cold)  .*within noise\|^cache (cold)  .*hurts'"
+expect "bench warm/cold: recommends the cache, on the warm figure" \
+	sh -c "grep -A1 '^recommended config' out | tail -1 | jq -e '.plugins.cache.enabled == true' >/dev/null"
+expect "bench warm/cold: one unmeasured run fills the cache first" \
+	sh -c "grep -q '^bench: run 1/13: cache (filling its cache): ' err && test \$(grep -c '^bench: run' err) = 13"
+expect "bench warm/cold: saved with the cold figures as extra fields" \
+	jqe '.variants[1] | .name == "cache" and .warm and .verdict == "helps" and (.runs | length) == 4 and .cold.verdict != "helps" and (.cold.runs | length) == 4 and .cold.median.wall_s > 0.15 and .median.wall_s < .cold.median.wall_s' warm.json
+run_gbx bench distinct.json -j2 --plugins cache --repeat 2 --against warm.json --threshold 10000
+expect "bench warm/cold --against: the cold runs compared with the saved cold ones" \
+	sh -c "test $rc = 0 && grep -q '^  cache (cold)   wall ' out"
+run_gbx bench distinct.json -j2 --plugins cache --repeat 2 --warm --format json
+expect "bench --warm: the cache measured warm only" jqe '[.variants[].name] == ["baseline", "cache"] and .variants[1].warm and .variants[1].cold == null' out
 
 # --- formats, --save and --against, on a small sim workload -------------------
 echo '{ "matrix": [ { "id": "s{i}-{j}", "kind": "sim", "cpu_us": 2000, "vars": { "i": [1,2,3,4,5,6,7,8,9,10], "j": [1,2,3,4,5,6,7,8,9,10] } } ] }' >sim.json
