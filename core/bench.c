@@ -681,38 +681,35 @@ static json_t *recommended(const struct bench *b)
 static json_t *variant_json(const struct bench *b, int i)
 {
 	const struct variant *v = &b->var[i];
-	{
-		json_t *on = json_array(), *runs = json_array();
-		for (char **p = v->on; p && *p; p++)
-			json_array_append_new(on, json_string(*p));
-		for (int r = 0; r < v->n; r++) {
-			double x[NMETRIC];
-			for (int k = 0; k < NMETRIC; k++)
-				x[k] = v->v[k][r];
-			json_array_append_new(runs, stat_obj(x));
-		}
-		json_t *o = json_pack("{s:s, s:o, s:b, s:o, s:o, s:o, s:o}", "name", v->name, "plugins", on,
-				      "configured", v->configured, "median", stat_obj(v->med), "min",
-				      stat_obj(v->min), "max", stat_obj(v->max), "runs", runs);
-		if (i) {
-			json_object_set_new(o, "wall_ratio", json_real(v->ratio));
-			json_object_set_new(o, "wall_ratio_ci95", json_pack("[f,f]", v->ci_lo, v->ci_hi));
-			json_object_set_new(o, "p_value", json_real(v->p));
-			json_object_set_new(o, "verdict", json_string(v->verdict));
-		}
-		if (v->stateful)
-			json_object_set_new(o, "warm", json_true());
-		if (v->cold) {
-			/* the cold runs, as extra fields of the (warm) variant */
-			json_t *c = variant_json(b, v->cold);
-			json_object_del(c, "name");
-			json_object_del(c, "plugins");
-			json_object_del(c, "configured");
-			json_object_del(c, "warm");
-			json_object_set_new(o, "cold", c);
-		}
-		return o;
+	json_t *on = json_array(), *runs = json_array();
+	for (char **p = v->on; p && *p; p++)
+		json_array_append_new(on, json_string(*p));
+	for (int r = 0; r < v->n; r++) {
+		double x[NMETRIC];
+		for (int k = 0; k < NMETRIC; k++)
+			x[k] = v->v[k][r];
+		json_array_append_new(runs, stat_obj(x));
 	}
+	json_t *o = json_pack("{s:s, s:o, s:b, s:o, s:o, s:o, s:o}", "name", v->name, "plugins", on,
+			      "configured", v->configured, "median", stat_obj(v->med), "min",
+			      stat_obj(v->min), "max", stat_obj(v->max), "runs", runs);
+	if (i) {
+		json_object_set_new(o, "wall_ratio", json_real(v->ratio));
+		json_object_set_new(o, "wall_ratio_ci95", json_pack("[f,f]", v->ci_lo, v->ci_hi));
+		json_object_set_new(o, "p_value", json_real(v->p));
+		json_object_set_new(o, "verdict", json_string(v->verdict));
+	}
+	if (v->stateful && !v->cold_of)
+		json_object_set_new(o, "warm", json_true());
+	if (v->cold) {
+		/* the cold runs, as extra fields of the (warm) variant */
+		json_t *c = variant_json(b, v->cold);
+		json_object_del(c, "name");
+		json_object_del(c, "plugins");
+		json_object_del(c, "configured");
+		json_object_set_new(o, "cold", c);
+	}
+	return o;
 }
 
 static json_t *report_json(const struct bench *b)
