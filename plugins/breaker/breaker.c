@@ -36,6 +36,7 @@
 #include <time.h>
 
 #include "breaker_sm.h"
+#include "shared.h"
 
 /* ---- settings ------------------------------------------------------------ */
 
@@ -54,6 +55,7 @@ struct breaker {
 	 * read without it on the hot path and by tick */
 	_Atomic uint64_t sg;
 	struct bk sm; /* under mu */
+	struct sh_view shv; /* plugins.breaker.shared: the last shared state seen */
 };
 
 struct table {
@@ -82,6 +84,7 @@ struct plugin {
 
 	pthread_mutex_t q_mu, emit_mu;
 	struct pending *qhead, *qtail; /* under q_mu */
+	struct shared *sh; /* plugins.breaker.shared, or NULL */
 };
 
 /* The call a worker thread let through last: before_task and after_task of
@@ -216,12 +219,15 @@ static struct breaker *map_get(struct plugin *p, const char *name)
 		goto fail;
 	const struct bk_config *s = settings_for(p, name);
 	k->hash = h;
+	sh_view_init(&k->shv);
 	breaker_mutex_init(&k->mu);
 	if (bk_init(&k->sm, s, mono_ns, NULL)) {
 		pthread_mutex_destroy(&k->mu);
 		goto fail;
 	}
 	publish(k);
+	if (p->sh) /* a first read of the shared state, without waiting for it */
+		sh_send(p->sh, &k->shv, k->name, &k->sm.c, -1, 0);
 	table_put(t, k);
 	p->count++;
 	goto out;
@@ -355,6 +361,29 @@ static void bk_before(void *self, const gbx_task *t, struct gbx_before *ans)
 	int state = (int)(sg & 0xff);
 	if (state == BK_DISABLED)
 		return; /* not even a mark: nothing is recorded */
+	int64_t sdelay;
+	if (p->sh && state != BK_FORCED_OPEN && sh_check(&k->shv, &sdelay) == BK_OPEN) {
+		/* other processes' calls opened the target's shared window */
+		static _Thread_local char sreason[512];
+		pthread_mutex_lock(&k->mu);
+		int hold = k->sm.c.on_open == BK_HOLD_CALLS;
+		if (hold)
+			k->sm.n_held++;
+		else
+			k->sm.n_rejected++;
+		pthread_mutex_unlock(&k->mu);
+		if (hold) {
+			ans->verdict = GBX_DEFER;
+			ans->delay_ms = sdelay;
+		} else {
+			snprintf(sreason, sizeof sreason,
+			         "target \"%s\" is OPEN in the shared state (half-open in %lld ms)",
+			         target, (long long)sdelay);
+			ans->verdict = GBX_REJECT;
+			ans->reason = sreason;
+		}
+		return;
+	}
 	if (state == BK_CLOSED) {
 		tl_mark = (struct mark){p, t, k, (uint32_t)(sg >> 8)};
 		return;
@@ -416,6 +445,8 @@ static void bk_after(void *self, const gbx_task *t, const struct gbx_result *r)
 	 * an older host's result ends before it. */
 	if (p->host->abi_minor >= 1 && r->label)
 		outcome = BK_IGNORED;
+	if (p->sh && outcome != BK_IGNORED)
+		sh_send(p->sh, &k->shv, k->name, &k->sm.c, outcome, r->ms > k->sm.c.slow_call_ms);
 	struct bk_transition tr = {0};
 	pthread_mutex_lock(&k->mu);
 	if (outcome == BK_IGNORED)
@@ -439,6 +470,8 @@ static void bk_tick_hook(void *self, const struct gbx_metrics *m)
 	int any = 0;
 	for (size_t i = 0; i < t->cap; i++) {
 		struct breaker *k = atomic_load_explicit(&t->slot[i], memory_order_acquire);
+		if (k && p->sh) /* refresh the local copy of the shared state */
+			sh_send(p->sh, &k->shv, k->name, &k->sm.c, -1, 0);
 		if (!k || (atomic_load_explicit(&k->sg, memory_order_acquire) & 0xff) != BK_OPEN)
 			continue;
 		struct bk_transition tr;
@@ -609,7 +642,7 @@ static int lua_failure_rate(void *self, const struct gbx_value *a, int n, struct
 
 /* ---- config -------------------------------------------------------------- */
 
-enum vtype { V_INT, V_NUM, V_WINDOW, V_ON_OPEN, V_KINDS, V_CODES, V_STATE, V_TARGETS };
+enum vtype { V_INT, V_NUM, V_WINDOW, V_ON_OPEN, V_KINDS, V_CODES, V_STATE, V_TARGETS, V_SHARED };
 
 static const struct key {
 	const char *name;
@@ -629,6 +662,7 @@ static const struct key {
     {"on_open", V_ON_OPEN, 1, 1},
     {"state", V_STATE, 0, 1},
     {"targets", V_TARGETS, 1, 0},
+    {"shared", V_SHARED, 1, 0},
 };
 #define NKEYS (sizeof keys / sizeof keys[0])
 
@@ -645,6 +679,7 @@ static const char *const config_keys[] = {
     "ignore_exit_codes",
     "on_open",
     "targets",
+    "shared",
     NULL,
 };
 
@@ -781,7 +816,7 @@ static int read_key(const struct key *key, const char *v, struct bk_config *s, c
 		return 0;
 	}
 	default:
-		return 0; /* targets: read by the caller */
+		return 0; /* targets, shared: read by the caller */
 	}
 bad_int:
 	snprintf(err, errlen, "%s: expected an integer, got %s", kp, raw(v, buf, sizeof buf));
@@ -842,6 +877,7 @@ static void plugin_free(struct plugin *p)
 {
 	if (!p)
 		return;
+	sh_close(p->sh); /* its thread writes into the breakers' views */
 	struct table *t = atomic_load_explicit(&p->tab, memory_order_relaxed);
 	if (t)
 		for (size_t i = 0; i < t->cap; i++)
@@ -914,6 +950,17 @@ static int bk_init_hook(const struct gbx_host *host, const char *config_json, vo
 			snprintf(err, errlen, "targets: expected an object of target names");
 			goto fail;
 		}
+	}
+	const char *shared = gbx_json_member(cfg, "shared");
+	if (shared) {
+		char url[1024];
+		if (gbx_json_string(shared, url, sizeof url)) {
+			snprintf(err, errlen,
+			         "shared: expected a string \"redis://HOST:PORT/DB\" or \"unix:PATH\"");
+			goto fail;
+		}
+		if (!(p->sh = sh_open(host, url, err, errlen)))
+			goto fail;
 	}
 	/* configured targets exist from the start: a policy sees their state,
 	 * and FORCED_OPEN / DISABLED show up before any task */
