@@ -249,8 +249,8 @@ static void *thread_main(void *arg)
 	for (;;) {
 		while (!s->n && !s->stop)
 			pthread_cond_wait(&s->cv, &s->mu);
-		if (s->stop)
-			break;
+		if (!s->n)
+			break; /* stopping, and every outcome queued has been sent */
 		struct req q = s->q[s->head];
 		s->head = (s->head + 1) % QCAP;
 		s->n--;

@@ -29,7 +29,10 @@ struct shared;
  * thread (it connects on its own: an absent Redis is a warning, not an
  * error). Returns NULL with a message in err for a bad url. */
 struct shared *sh_open(const struct gbx_host *host, const char *url, char *err, size_t errlen);
-/* Stops the thread (pending requests are dropped) and frees s. */
+/* Sends what is queued (a process's last outcomes count for the others;
+ * with Redis down they are dropped at once, with Redis stuck each waits at
+ * most the 1 s command timeout, and the first failure drops the rest),
+ * stops the thread and frees s. */
 void sh_close(struct shared *s);
 
 void sh_view_init(struct sh_view *v);

@@ -6,7 +6,7 @@
 #
 # Admission never waits on Redis: a process learns the shared state from a
 # first read when the target's breaker is made and from each tick (100 ms),
-# so B's api tasks wait for a 0.3 s task without a target first.
+# so B's api tasks wait for a 0.5 s task without a target first.
 . "$(dirname "$0")/lib.sh"
 : "${GBX_ROOT:?}"
 unset GEARBOX_PLUGIN_PATH
@@ -37,7 +37,7 @@ mkcfg absent.json "\"shared\": \"unix:$T/none.sock\","
 } >a.json
 # B: three calls to api that would succeed, after a task without a target
 {
-	echo '{ "defaults": { "retries": 0 }, "tasks": [ { "id": "warm", "argv": ["sleep", "0.3"] },'
+	echo '{ "defaults": { "retries": 0 }, "tasks": [ { "id": "warm", "argv": ["sleep", "0.5"] },'
 	for i in 1 2 3; do
 		sep=,; [ $i = 3 ] && sep=
 		echo "{ \"id\": \"b$i\", \"argv\": [\"true\"], \"target\": \"api\", \"deps\": [\"warm\"] }$sep"
