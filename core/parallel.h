@@ -87,6 +87,14 @@ int par_jobs(struct par_opts *o, int jobs, struct par_job **jobs_out, size_t *nj
 /* GNU parallel's shell quoting of one value (shell_quote_scalar_default). */
 void par_quote(struct buf *b, const char *s, size_t n);
 
+/* A replacement string's operation: {} {.} {/} {//} {/.} {#} {%} */
+enum rop { R_NONE, R_EXT, R_BASE, R_DIR, R_BASEEXT, R_SEQ, R_SLOT };
+/* Appends value a to b as op modifies it (GNU parallel: {.} drops the last
+ * extension, s:\.[^/.]*$::; {/} keeps what follows the last slash; {//} is
+ * dirname(1), as Perl's File::Basename), shell-quoted when quote is set.
+ * Shared by gearbox parallel and run's quick form. */
+void par_modify(struct buf *b, const char *a, enum rop op, int quote);
+
 /* The job's command with {%} replaced by slot (1-based), into b. */
 void par_slot_cmd(struct buf *b, const char *cmd, int slot);
 int par_has_slot(const char *cmd);

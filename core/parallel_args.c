@@ -611,8 +611,6 @@ void par_quote(struct buf *b, const char *s, size_t n)
 	buf_add(b, "'", 1);
 }
 
-enum rop { R_NONE, R_EXT, R_BASE, R_DIR, R_BASEEXT, R_SEQ, R_SLOT };
-
 
 /* A replacement string at s: {} {.} {/} {//} {/.} {#} {%}, or the first
  * five with a position ({2} {2.} ...); -I STR replaces {} (and takes the
@@ -659,9 +657,7 @@ static size_t rpl_at(const struct par_opts *o, const char *s, long *pos, enum ro
 	return 0;
 }
 
-/* GNU: {.} drops the extension (s:\.[^/.]*$::), {/} the directories,
- * {//} is dirname. */
-static void modify(struct buf *b, const char *a, enum rop op, int quote)
+void par_modify(struct buf *b, const char *a, enum rop op, int quote)
 {
 	size_t n = strlen(a);
 	if (op == R_BASE || op == R_BASEEXT) {
@@ -707,14 +703,14 @@ static void put_rpl(const struct par_opts *o, struct buf *b, const struct par_jo
 	}
 	if (pos > 0) {
 		if ((uint32_t)pos <= j->nargs)
-			modify(b, j->args[pos - 1], op, 1);
+			par_modify(b, j->args[pos - 1], op, 1);
 		return;
 	}
 	(void)o;
 	for (uint32_t k = 0; k < j->nargs; k++) {
 		if (k)
 			buf_add(b, " ", 1);
-		modify(b, j->args[k], op, 1);
+		par_modify(b, j->args[k], op, 1);
 	}
 }
 
@@ -763,7 +759,7 @@ static void expand(const struct par_opts *o, const char *t, struct par_job *j, s
 						continue;
 					}
 					if (any && pos == 0 && op != R_SEQ && op != R_SLOT)
-						modify(b, j->args[r], op, 1);
+						par_modify(b, j->args[r], op, 1);
 					else
 						put_rpl(o, b, j, pos, op);
 					p += l;

@@ -1339,8 +1339,6 @@ int workload_load_reg(const char *path, const struct kind_registry *reg,
 
 /* ---- the quick form ---- */
 
-enum rop { R_NONE, R_EXT, R_BASE, R_DIR, R_BASEEXT, R_SEQ, R_SLOT };
-
 /* If s starts a replacement string ({} {.} {/} {//} {/.} {#}, or one of the
  * first five with a source number: {2} {2.} ...), returns its length and sets
  * *src (0: every source) and *op; else returns 0. */
@@ -1377,54 +1375,6 @@ static size_t rpl_at(const char *s, long *src, enum rop *op)
 		}
 	}
 	return 0;
-}
-
-/* As GNU parallel: {.} strips the last extension (s:\.[^/.]*$::), {/} keeps
- * what follows the last slash, {//} is dirname(1). */
-static void add_arg_raw(struct buf *b, const char *a, enum rop op);
-
-/* A value in a `sh -c` script is quoted as GNU parallel quotes it, so that
- * it cannot inject. */
-static void add_arg(struct buf *b, const char *a, enum rop op, int quote)
-{
-	if (!quote) {
-		add_arg_raw(b, a, op);
-		return;
-	}
-	struct buf t = {0};
-	add_arg_raw(&t, a, op);
-	par_quote(b, t.p ? t.p : "", t.len);
-	buf_free(&t);
-}
-
-static void add_arg_raw(struct buf *b, const char *a, enum rop op)
-{
-	size_t n = strlen(a);
-	if (op == R_BASE || op == R_BASEEXT) {
-		const char *sl = strrchr(a, '/');
-		if (sl) {
-			n -= (size_t)(sl + 1 - a);
-			a = sl + 1;
-		}
-	}
-	if (op == R_EXT || op == R_BASEEXT) {
-		const char *dot = memrchr(a, '.', n);
-		if (dot && !memchr(dot, '/', n - (size_t)(dot - a)))
-			n = (size_t)(dot - a);
-	}
-	if (op == R_DIR) {
-		while (n > 1 && a[n - 1] == '/')
-			n--;
-		while (n > 0 && a[n - 1] != '/')
-			n--;
-		if (n == 0) {
-			a = ".";
-			n = 1;
-		}
-		while (n > 1 && a[n - 1] == '/')
-			n--;
-	}
-	buf_add(b, a, n);
 }
 
 /* The quick form's implicit inputs: an argument that names an existing
@@ -1559,12 +1509,12 @@ int workload_quick(char *const *cmd, int nsources, char **const *sources,
 						buf_adds(&b, SLOT_MARK);
 						sp->slot_rpl = 1;
 					} else if (src > 0) {
-						add_arg(&b, sources[src - 1][cur[src - 1]], op, quote);
+						par_modify(&b, sources[src - 1][cur[src - 1]], op, quote);
 					} else {
 						for (int j = 0; j < nsources; j++) {
 							if (j)
 								buf_add(&b, " ", 1);
-							add_arg(&b, sources[j][cur[j]], op, quote);
+							par_modify(&b, sources[j][cur[j]], op, quote);
 						}
 					}
 					s = run = s + l;
