@@ -1195,26 +1195,37 @@ static int admit_body(lua_State *L)
 	return 0;
 }
 
-int policy_admit(struct policy *p, const struct task *t, const struct policy_admit_state *st,
-		 int64_t *delay_ms)
+/* Calls body(ctx, view of t) in protected mode with the call limits armed:
+ * the admit, retry and place functions read their answer into ctx. Returns
+ * -1 (reported) when the call failed. */
+static int view_call(struct policy *p, int kind, lua_CFunction body, void *ctx,
+		     const struct task *t)
 {
-	struct slot *s = &p->k[POL_SCHEDULING];
-	if (s->admit == LUA_NOREF)
-		return 1;
 	lua_State *L = p->L;
-	struct admit_ctx c = {.p = p, .st = st, .res = -1};
 	view_set(p, t);
-	lua_pushcfunction(L, admit_body);
-	lua_pushlightuserdata(L, &c);
+	lua_pushcfunction(L, body);
+	lua_pushlightuserdata(L, ctx);
 	lua_pushvalue(L, IDX_VIEW);
 	arm(p);
 	int rc = lua_pcall(L, 2, 0, IDX_MSGH);
 	p->view->t = NULL;
 	lua_settop(L, BASE);
 	if (rc != LUA_OK) {
-		call_failed(p, POL_SCHEDULING, rc);
+		call_failed(p, kind, rc);
 		return -1;
 	}
+	return 0;
+}
+
+int policy_admit(struct policy *p, const struct task *t, const struct policy_admit_state *st,
+		 int64_t *delay_ms)
+{
+	struct slot *s = &p->k[POL_SCHEDULING];
+	if (s->admit == LUA_NOREF)
+		return 1;
+	struct admit_ctx c = {.p = p, .st = st, .res = -1};
+	if (view_call(p, POL_SCHEDULING, admit_body, &c, t))
+		return -1;
 	if (c.res < 0) {
 		problem(p, POL_SCHEDULING, PB_RETURN, s->file, s->line, "%s", c.why);
 		return -1;
@@ -1403,20 +1414,9 @@ int policy_retry(struct policy *p, const struct task *t, const struct policy_fai
 		s->fallbacks++;
 		return -1;
 	}
-	lua_State *L = p->L;
 	struct retry_ctx c = {.p = p, .f = f, .attempt = attempt, .st = st, .res = -1};
-	view_set(p, t);
-	lua_pushcfunction(L, retry_body);
-	lua_pushlightuserdata(L, &c);
-	lua_pushvalue(L, IDX_VIEW);
-	arm(p);
-	int rc = lua_pcall(L, 2, 0, IDX_MSGH);
-	p->view->t = NULL;
-	lua_settop(L, BASE);
-	if (rc != LUA_OK) {
-		call_failed(p, POL_RETRY, rc);
+	if (view_call(p, POL_RETRY, retry_body, &c, t))
 		return -1;
-	}
 	if (c.res < 0) {
 		problem(p, POL_RETRY, PB_RETURN, s->file, s->line, "%s", c.why);
 		return -1;
@@ -1607,20 +1607,9 @@ int policy_place(struct policy *p, const struct task *t, const struct node_view 
 	struct slot *s = &p->k[POL_PLACEMENT];
 	if (s->fn == LUA_NOREF)
 		return -1;
-	lua_State *L = p->L;
 	struct place_ctx c = {.p = p, .v = v, .n = n, .idx = -1};
-	view_set(p, t);
-	lua_pushcfunction(L, place_body);
-	lua_pushlightuserdata(L, &c);
-	lua_pushvalue(L, IDX_VIEW);
-	arm(p);
-	int rc = lua_pcall(L, 2, 0, IDX_MSGH);
-	p->view->t = NULL;
-	lua_settop(L, BASE);
-	if (rc != LUA_OK) {
-		call_failed(p, POL_PLACEMENT, rc);
+	if (view_call(p, POL_PLACEMENT, place_body, &c, t))
 		return -1;
-	}
 	if (c.bad) {
 		problem(p, POL_PLACEMENT, PB_RETURN, s->file, s->line, "%s", c.why);
 		return -1;
