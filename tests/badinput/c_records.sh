@@ -102,7 +102,9 @@ case_rec_journal_kill9() {  # kill -9 mid-run: resume runs each task once in all
 	OWN="ran.log j.jsonl jl"
 	GBX_BG=1 gbx run w.json -j 2 --journal j.jsonl --joblog jl
 	i=0
-	while [ "$(grep -c '"ok"' j.jsonl 2>/dev/null)" -lt 6 ] && [ $i -lt 200 ]; do sleep 0.02; i=$((i + 1)); done
+	# a missing journal counts 0 (grep prints nothing then, and the test
+	# `[ "" -lt 6 ]` would end the wait before gearbox opened its joblog)
+	while [ "$(cat j.jsonl 2>/dev/null | grep -c '"ok"')" -lt 6 ] && [ $i -lt 200 ]; do sleep 0.02; i=$((i + 1)); done
 	pkill -9 -f "GBX_FAULT_MARK=$MARK" 2>/dev/null
 	for p in $(grep -l "GBX_FAULT_MARK=$MARK" /proc/[0-9]*/environ 2>/dev/null | cut -d/ -f3); do
 		tr '\0' '\n' <"/proc/$p/cmdline" 2>/dev/null | head -1 | grep -q gearbox && kill -9 "$p"
