@@ -803,6 +803,12 @@ int main(int argc, char **argv)
 			if (c.retries)
 				s->retries = (int32_t)c.retries;
 		}
+		/* the plugins see a quick-form run as they see a workload's */
+		if (host_validate(&ss.hc, wl, &err)) {
+			fprintf(stderr, "gearbox: %s\n", err.msg);
+			rc = 2;
+			goto out;
+		}
 	} else if (!c.workload) {
 		rc = usage_error(c.cmd, "%s", "no workload given");
 		goto out;

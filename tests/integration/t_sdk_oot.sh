@@ -76,6 +76,16 @@ rc=$?
 expect "validate_run: -1 refuses the workload with exit 2, naming file and plugin (check)" \
 	sh -c "test $rc = 2 && grep -q 'gearbox: w.json: plugin holdback: target \"nosuch\": no task of the workload has it' err"
 
+# the quick form is validated as a workload is, named "<command line>"
+"$G" run --config gw.json -- true ::: 1 2 >out 2>err
+rc=$?
+expect "validate_run: the quick form is validated too (warning, rc=$rc)" \
+	sh -c "test $rc = 0 && grep -q 'plugin holdback: warning: target \"nosuch\": no task of <command line> has it; this config does nothing' err"
+"$G" run --config gs.json -- true ::: 1 2 >out 2>err
+rc=$?
+expect "validate_run: -1 refuses a quick-form run with exit 2 before any task (rc=$rc)" \
+	sh -c "test $rc = 2 && grep -q 'gearbox: <command line>: plugin holdback: target \"nosuch\": no task of the workload has it' err && ! test -s out"
+
 # --- typed config errors from plugin_config.h -----------------------------------
 echo '{ "plugins": { "holdback": { "enabled": true, "defer": "x" } } }' >gb.json
 "$G" run w.json --config gb.json >out 2>err
