@@ -260,8 +260,8 @@ static struct mem_item *from_remote(struct cache *c, const gbx_task *t, struct p
 		int r = remote_fetch(c, task_name(c, t), p->key, &buf);
 		if (r == 1) {
 			it = mem_item_new(p->key, buf.p, buf.len);
-			if (it && c->disk_ok)
-				entry_store(c, p->key, buf.p, buf.len, -1);
+			if (it && c->disk_ok) /* into the next pack, unless it has blobs */
+				entry_store(c, p->key, buf.p, buf.len, -1, has_blobs(&it->e));
 			break;
 		}
 		if (r < 0 || p->lease || !remote_usable(c))
@@ -536,7 +536,7 @@ static int store(struct cache *c, const gbx_task *t, const uint8_t key[16],
 		pthread_mutex_unlock(&c->mem_mu);
 	}
 	if (c->disk_ok)
-		entry_store(c, key, enc.p, enc.len, lk); /* counts the store once written */
+		entry_store(c, key, enc.p, enc.len, lk, lk >= 0); /* counts the store once written */
 	else
 		inc(&c->n.stores, 1);
 	if (c->rm) {
@@ -677,6 +677,7 @@ static void cache_run_end(void *self, int64_t ok, int64_t failed)
 	}
 	if (!hits && !ld(&c->n.misses) && !ld(&c->n.stores))
 		return;
+	pack_compact(c, 0); /* past PACK_MAX packs: one (busy: the next run will) */
 	struct disk_stats add = {1,
 	                         hits,
 	                         ld(&c->n.misses),
@@ -877,6 +878,7 @@ static void cache_free(struct cache *c)
 			pend_free(c, p);
 		}
 	remote_free(c);
+	packs_free(c);
 	lru_free(&c->mem);
 	sc_free(&c->sc);
 	for (size_t i = 0; i < c->n_env_allow; i++) {
@@ -1001,6 +1003,9 @@ static int cache_init(const struct gbx_host *host, const char *cfg, void **self,
 	}
 	int rc = disk_setup(c);
 	if (rc) {
+		cache_log(c, 1, "cannot use the cache directory %s: %s; the disk level is off",
+		          c->dir, strerror(-rc));
+	} else if ((rc = packs_init(c))) {
 		cache_log(c, 1, "cannot use the cache directory %s: %s; the disk level is off",
 		          c->dir, strerror(-rc));
 	} else {

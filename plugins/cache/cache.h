@@ -8,7 +8,8 @@
  *   key.c        the key of a task: command, env, cwd, stdin, input contents
  *   disk.c       the disk level: layout, lock, entries, blobs, capture, restore
  *   maint.c      the disk level's upkeep: usage, gc, clear, verify, stats
- *   writer.c     a thread that writes entry files off the task path
+ *   pack.c       packs: many entries without blobs in one file, batched
+ *   writer.c     a thread that writes entries and packs off the task path
  *   explain.c    what each task's key was made of, for `gearbox cache explain`
  *   deps.c       depfiles (Makefile format) and the manifests that keep their lists
  *   remote.c     the remote level on Redis: lookups with a deadline, leases,
@@ -186,6 +187,7 @@ struct pend; /* a task between before_task and after_task (cache.c) */
 struct remote; /* remote.c */
 struct flight; /* an action running in this process (cache.c) */
 struct wjob; /* an entry waiting for the writer (writer.c) */
+struct packs; /* pack.c */
 
 struct cache {
 	const struct gbx_host *host;
@@ -209,6 +211,7 @@ struct cache {
 	struct flight *flights;
 
 	int disk_ok;   /* the disk level could be set up */
+	struct packs *pk; /* the disk level's packs (pack.c), or NULL */
 	dev_t dir_dev; /* the cache dir, skipped when walking input directories */
 	ino_t dir_ino;
 	atomic_uint tmp_seq;  /* unique temp names: pid, thread, this */
@@ -227,7 +230,7 @@ struct cache {
 	pthread_mutex_t wq_mu;
 	pthread_cond_t wq_cv;
 	pthread_t wq_th;
-	int wq_running, wq_stop;
+	int wq_running, wq_stop, wq_pack; /* wq_pack: a pack's batch is full */
 	struct wjob *wq_head, *wq_tail;
 	size_t wq_bytes;
 
@@ -279,10 +282,46 @@ void hash_bytes(const void *p, size_t n, uint8_t h[16]);
 /* ---- writer.c --------------------------------------------------------------- */
 
 int writer_start(struct cache *c); /* run_start */
-void writer_stop(struct cache *c); /* run_end, fini: drains the queue */
-/* Writes an encoded entry: lk >= 0 (the caller holds the shared lock, having
- * written blobs) at once; else through the writer when it has room. */
-void entry_store(struct cache *c, const uint8_t key[16], const void *p, size_t n, int lk);
+void writer_stop(struct cache *c); /* run_end, fini: drains the queue, writes the last pack */
+/* Stores an encoded entry: lk >= 0 (the caller holds the shared lock, having
+ * written blobs) at once as a file; else, without blobs, into the next pack;
+ * else (blobs) through the writer as a file when it has room. */
+void entry_store(struct cache *c, const uint8_t key[16], const void *p, size_t n, int lk,
+                 int blobs);
+
+/* ---- pack.c ----------------------------------------------------------------- */
+
+#define PACK_BATCH       1024       /* entries per pack, at most, while a run goes on */
+#define PACK_BATCH_BYTES (4u << 20) /* ... or bytes */
+#define PACK_WAIT_MS     1000       /* an entry waits at most this long (then a pack) */
+#define PACK_WAIT_MAX    (32u << 20) /* beyond this much waiting, entries are files */
+#define PACK_MAX         32         /* more packs than this: run_end merges them */
+
+int packs_init(struct cache *c); /* after disk_setup: 0 or -errno */
+void packs_free(struct cache *c);
+int pack_name_ok(const char *name); /* NAME.pack, not a temp file */
+/* Whether key is in a pack or waiting for one (loads new packs on a miss). */
+int pack_has(struct cache *c, const uint8_t key[16]);
+/* key's entry into out: 0, 1 absent, -1 damaged (why set; the pack is salvaged). */
+int pack_read(struct cache *c, const uint8_t key[16], struct sbuf *out, const char **why);
+/* Marks key's pack used (its mtime); 1 when key is in a pack or waiting. */
+int pack_touch(struct cache *c, const uint8_t key[16]);
+/* Queues an entry for the next pack: 0, 1 (a batch is full: wake the writer),
+ * -1 not queued (no writer, or too much waiting): write it as a file. */
+int pack_add(struct cache *c, const uint8_t key[16], const void *p, size_t n);
+void pack_accept(struct cache *c, int on); /* the writer runs: entries may wait */
+int pack_due(struct cache *c);             /* a batch is full or has waited long enough */
+/* Writes what waits as one pack (final: what cannot be written is dropped,
+ * else it waits for the next try). 0 or -errno. */
+int pack_flush(struct cache *c, int final);
+/* Merges the packs into one when there are more than PACK_MAX (force: more
+ * than one), under the exclusive lock; 0, 1 busy, -1 error. */
+int pack_compact(struct cache *c, int force);
+/* Calls fn for each entry of the pack at path (rec: its index record, key
+ * first; p NULL with bad set when it cannot be read; buf NULL: the index
+ * alone, p NULL and bad NULL); 0, 1 gone, -1 the header or index is damaged (why). */
+typedef void (*pack_fn)(void *ud, const uint8_t *rec, const uint8_t *p, size_t n, const char *bad);
+int pack_walk(const char *path, struct sbuf *buf, pack_fn fn, void *ud, const char **why);
 
 /* `gearbox cache ...` (command.c): the exit status. */
 int cache_command(void *self, int argc, char **argv);

@@ -1,7 +1,9 @@
 /* disk.c - the disk level under DIR/v1:
  *
  *   lock              flock: shared for a lookup or a store, exclusive for gc and clear
- *   entries/ab/KEY    one entry per key (entry.c); its mtime is its last use (LRU)
+ *   packs/NAME.pack   entries without blobs, written together (pack.c)
+ *   entries/ab/KEY    one entry per key (entry.c) with blobs, or when no pack
+ *                     could take it; its mtime is its last use (LRU)
  *   blobs/cd/HASH     content-addressed: stdout, stderr, output files over 4 KiB
  *   .*.gbx-tmp.*      every file is written beside its place first, then renamed
  *   statcache, stats  the stat cache (statcache.c) and counters over all runs
@@ -47,9 +49,9 @@ char *disk_sub(struct cache *c, const char *what)
 
 int disk_setup(struct cache *c)
 {
-	static const char *const dirs[] = {"entries", "blobs", "deps"};
+	static const char *const dirs[] = {"entries", "blobs", "deps", "packs"};
 	int rc = mkdir_p(c->root, 0777);
-	for (size_t i = 0; i < 3 && !rc; i++) {
+	for (size_t i = 0; i < 4 && !rc; i++) {
 		char *p = disk_sub(c, dirs[i]);
 		rc = p ? mkdir_p(p, 0777) : -ENOMEM;
 		free(p);
@@ -177,6 +179,9 @@ int disk_write_atomic(struct cache *c, const char *dst, const void *p, size_t n)
 
 int disk_read_entry(struct cache *c, const uint8_t key[16], struct sbuf *buf, const char **why)
 {
+	int prc = pack_read(c, key, buf, why);
+	if (prc <= 0)
+		return prc;
 	char *p = entry_path(c, key);
 	if (!p)
 		return 1;
@@ -201,6 +206,8 @@ int disk_read_entry(struct cache *c, const uint8_t key[16], struct sbuf *buf, co
 
 int disk_has_entry(struct cache *c, const uint8_t key[16])
 {
+	if (pack_has(c, key))
+		return 1;
 	char *p = entry_path(c, key);
 	int ok = p && access(p, F_OK) == 0;
 	free(p);
@@ -221,6 +228,8 @@ int disk_write_entry(struct cache *c, const uint8_t key[16], const void *p, size
 
 void disk_touch(struct cache *c, const uint8_t key[16])
 {
+	if (pack_touch(c, key))
+		return;
 	char *p = entry_path(c, key);
 	if (p)
 		utimensat(AT_FDCWD, p, NULL, 0);

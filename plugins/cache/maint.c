@@ -1,7 +1,8 @@
 /* maint.c - the disk level's upkeep, all under DIR/v1's lock (disk.c):
- * walking the store, its usage, gc (LRU entries past the cap, unreferenced
- * blobs, stale temporary files), clear, verify, and the counters over all
- * runs in DIR/v1/stats. disk.c owns the layout and a single entry's or
+ * walking the store, its usage, gc (LRU entries and packs past the cap,
+ * unreferenced blobs, stale temporary files), clear, verify, and the counters
+ * over all runs in DIR/v1/stats. A pack (pack.c) is one unit for gc: its
+ * mtime is the last use of any entry in it. disk.c owns the layout and a single entry's or
  * blob's read and write; the invariants are those at the top of disk.c.
  */
 #include "cache.h"
@@ -33,10 +34,11 @@ static void scan_one(const char *path, const char *name, const struct stat *st, 
 	}
 }
 
-/* Calls fn for each file DIR/v1/top/xx/NAME (DIR/v1/NAME when top is NULL),
- * and tmpfn for each temporary file among them. */
+/* Calls fn for each file DIR/v1/top/xx/NAME (DIR/v1/NAME when top is NULL,
+ * DIR/v1/packs/NAME for "packs"), and tmpfn for each temporary file among them. */
 static void scan(struct cache *c, const char *top, scan_fn fn, scan_fn tmpfn, void *ud)
 {
+	int flat = !top || !strcmp(top, "packs");
 	char *base = top ? disk_sub(c, top) : strdup(c->root);
 	DIR *d = base ? opendir(base) : NULL;
 	struct dirent *de;
@@ -49,7 +51,7 @@ static void scan(struct cache *c, const char *top, scan_fn fn, scan_fn tmpfn, vo
 			free(p);
 			continue;
 		}
-		if (!top) {
+		if (flat) {
 			scan_one(p, de->d_name, &st, fn, tmpfn, ud);
 		} else if (S_ISDIR(st.st_mode)) {
 			DIR *d2 = opendir(p);
@@ -71,18 +73,80 @@ static void scan(struct cache *c, const char *top, scan_fn fn, scan_fn tmpfn, vo
 	free(base);
 }
 
+/* Distinct keys: a key may be in a file and in packs (written by two processes). */
+struct keyset {
+	uint8_t (*k)[16];
+	size_t n, cap;
+};
+
+static void keyset_add(struct keyset *ks, const uint8_t key[16])
+{
+	if (ks->n == ks->cap) {
+		size_t n = ks->cap ? ks->cap * 2 : 256;
+		void *p = realloc(ks->k, n * 16);
+		if (!p)
+			return;
+		ks->k = p;
+		ks->cap = n;
+	}
+	memcpy(ks->k[ks->n++], key, 16);
+}
+
+static int cmp_key(const void *a, const void *b)
+{
+	return memcmp(a, b, 16);
+}
+
+/* The number of distinct keys; frees the set. */
+static uint64_t keyset_count(struct keyset *ks)
+{
+	uint64_t n = 0;
+	if (ks->n)
+		qsort(ks->k, ks->n, 16, cmp_key);
+	for (size_t i = 0; i < ks->n; i++)
+		n += i == 0 || memcmp(ks->k[i], ks->k[i - 1], 16) != 0;
+	free(ks->k);
+	memset(ks, 0, sizeof *ks);
+	return n;
+}
+
+struct usage {
+	struct disk_usage *u;
+	struct keyset ks;
+};
+
 static void count_entry(void *ud, const char *path, const char *name, const struct stat *st)
 {
-	struct disk_usage *u = ud;
+	struct usage *x = ud;
+	uint8_t key[16];
 	(void)path;
-	(void)name;
-	u->entries++;
-	u->entry_bytes += disk_bytes(st);
+	if (unhex16(name, key))
+		return;
+	keyset_add(&x->ks, key);
+	x->u->entry_bytes += disk_bytes(st);
+}
+
+static void count_rec(void *ud, const uint8_t *rec, const uint8_t *p, size_t n, const char *bad)
+{
+	(void)p;
+	(void)n;
+	(void)bad;
+	keyset_add(&((struct usage *)ud)->ks, rec);
+}
+
+static void count_pack(void *ud, const char *path, const char *name, const struct stat *st)
+{
+	struct usage *x = ud;
+	const char *why;
+	if (!pack_name_ok(name))
+		return;
+	pack_walk(path, NULL, count_rec, x, &why);
+	x->u->entry_bytes += disk_bytes(st);
 }
 
 static void count_blob(void *ud, const char *path, const char *name, const struct stat *st)
 {
-	struct disk_usage *u = ud;
+	struct disk_usage *u = ((struct usage *)ud)->u;
 	(void)path;
 	(void)name;
 	u->blobs++;
@@ -91,7 +155,7 @@ static void count_blob(void *ud, const char *path, const char *name, const struc
 
 static void count_tmp(void *ud, const char *path, const char *name, const struct stat *st)
 {
-	struct disk_usage *u = ud;
+	struct disk_usage *u = ((struct usage *)ud)->u;
 	(void)path;
 	(void)name;
 	u->tmp++;
@@ -109,10 +173,13 @@ static uint64_t file_bytes(struct cache *c, const char *name)
 
 void disk_usage_scan(struct cache *c, struct disk_usage *u)
 {
+	struct usage x = {u, {0}};
 	memset(u, 0, sizeof *u);
-	scan(c, "entries", count_entry, count_tmp, u);
-	scan(c, "blobs", count_blob, count_tmp, u);
-	scan(c, NULL, NULL, count_tmp, u);
+	scan(c, "entries", count_entry, count_tmp, &x);
+	scan(c, "packs", count_pack, count_tmp, &x);
+	scan(c, "blobs", count_blob, count_tmp, &x);
+	scan(c, NULL, NULL, count_tmp, &x);
+	u->entries = keyset_count(&x.ks);
 	u->other_bytes = file_bytes(c, "statcache") + file_bytes(c, "stats");
 }
 
@@ -201,6 +268,55 @@ static void gc_entry(void *ud, const char *path, const char *name, const struct 
 	g->ne++;
 }
 
+static void gc_rec(void *ud, const uint8_t *rec, const uint8_t *p, size_t n, const char *bad)
+{
+	struct centry e;
+	if (!p || bad || entry_decode(p, n, rec, &e, &bad))
+		return; /* damaged: dropped when the pack is salvaged or evicted */
+	entry_clear(&e);
+	entry_blobs(p, n, gc_ref, ud);
+}
+
+/* A pack: one unit, referring to the blobs of all its entries. */
+static void gc_pack(void *ud, const char *path, const char *name, const struct stat *st)
+{
+	struct gc *g = ud;
+	if (!pack_name_ok(name))
+		return;
+	size_t ref0 = g->nrefs;
+	const char *why;
+	struct sbuf buf = {0};
+	int rc = pack_walk(path, &buf, gc_rec, g, &why);
+	sb_free(&buf);
+	if (rc) {
+		if (rc < 0 && unlink(path) == 0)
+			g->u->corrupt++;
+		g->nrefs = ref0;
+		return;
+	}
+	if (g->ne == g->cape) {
+		size_t n = g->cape ? g->cape * 2 : 256;
+		struct gcent *p = realloc(g->e, n * sizeof *p);
+		if (!p) {
+			g->oom = 1;
+			return;
+		}
+		g->e = p;
+		g->cape = n;
+	}
+	struct gcent *x = &g->e[g->ne];
+	memset(x->key, 0, 16);
+	x->mtime_ns = (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec;
+	x->bytes = disk_bytes(st);
+	x->ref0 = ref0;
+	x->nref = g->nrefs - ref0;
+	if (!(x->path = strdup(path))) {
+		g->oom = 1;
+		return;
+	}
+	g->ne++;
+}
+
 static void gc_blob(void *ud, const char *path, const char *name, const struct stat *st)
 {
 	struct gc *g = ud;
@@ -268,6 +384,7 @@ int disk_gc(struct cache *c, uint64_t cap, int wait, struct disk_usage *u)
 	g.u = u;
 	scan(c, NULL, NULL, gc_tmp, &g);
 	scan(c, "entries", gc_entry, gc_tmp, &g);
+	scan(c, "packs", gc_pack, gc_tmp, &g);
 	scan(c, "blobs", gc_blob, gc_tmp, &g);
 	if (g.oom) {
 		cache_log(c, 1, "gc: out of memory; nothing evicted");
@@ -364,6 +481,7 @@ int disk_clear(struct cache *c)
 		return -1;
 	uint64_t n = 0;
 	scan(c, "entries", rm_file, rm_file, &n);
+	scan(c, "packs", rm_file, rm_file, &n);
 	scan(c, "blobs", rm_file, rm_file, &n);
 	scan(c, "deps", rm_file, rm_file, &n);
 	scan(c, NULL, NULL, rm_file, &n);
@@ -386,28 +504,70 @@ int disk_clear(struct cache *c)
 struct vfy {
 	struct cache *c;
 	struct sbuf buf, blob;
-	uint64_t n, bad;
+	uint64_t bad;
+	struct keyset ks;
+	const char *pack; /* the pack being checked, or NULL */
 };
+
+static void vfy_bytes(struct vfy *v, const char *name, const uint8_t *key, const uint8_t *p,
+                      size_t len);
 
 static void vfy_entry(void *ud, const char *path, const char *name, const struct stat *st)
 {
 	struct vfy *v = ud;
 	uint8_t key[16];
-	const char *why = NULL;
-	struct centry e;
 	(void)st;
 	if (unhex16(name, key))
 		return;
 	int rc = read_file(path, &v->buf, (uint64_t)1 << 30);
 	if (rc == -ENOENT)
 		return;
-	v->n++;
+	keyset_add(&v->ks, key);
 	if (rc) {
 		printf("entry %s: cannot be read: %s\n", name, strerror(-rc));
 		v->bad++;
 		return;
 	}
-	if (entry_decode((const uint8_t *)v->buf.p, v->buf.len, key, &e, &why)) {
+	vfy_bytes(v, name, key, (const uint8_t *)v->buf.p, v->buf.len);
+}
+
+static void vfy_rec(void *ud, const uint8_t *rec, const uint8_t *p, size_t n, const char *bad)
+{
+	struct vfy *v = ud;
+	char name[128], hex[33];
+	hex16(rec, hex);
+	snprintf(name, sizeof name, "%s (in pack %s)", hex, v->pack);
+	keyset_add(&v->ks, rec);
+	if (bad) {
+		printf("entry %s: %s\n", name, bad);
+		v->bad++;
+		return;
+	}
+	vfy_bytes(v, name, rec, p, n);
+}
+
+static void vfy_pack(void *ud, const char *path, const char *name, const struct stat *st)
+{
+	struct vfy *v = ud;
+	const char *why = NULL;
+	struct sbuf buf = {0};
+	(void)st;
+	if (!pack_name_ok(name))
+		return;
+	v->pack = name;
+	if (pack_walk(path, &buf, vfy_rec, v, &why) < 0) {
+		printf("pack %s: %s\n", name, why);
+		v->bad++;
+	}
+	sb_free(&buf);
+}
+
+static void vfy_bytes(struct vfy *v, const char *name, const uint8_t *key, const uint8_t *buf,
+                      size_t len)
+{
+	const char *why = NULL;
+	struct centry e;
+	if (entry_decode(buf, len, key, &e, &why)) {
 		printf("entry %s: %s\n", name, why);
 		v->bad++;
 		return;
@@ -445,10 +605,11 @@ int disk_verify(struct cache *c, uint64_t *nentries, uint64_t *nbad)
 	if (lk < 0)
 		return -1;
 	scan(c, "entries", vfy_entry, NULL, &v);
+	scan(c, "packs", vfy_pack, NULL, &v);
 	disk_unlock(lk);
 	sb_free(&v.buf);
 	sb_free(&v.blob);
-	*nentries = v.n;
+	*nentries = keyset_count(&v.ks);
 	*nbad = v.bad;
 	return 0;
 }

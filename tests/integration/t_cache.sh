@@ -122,10 +122,14 @@ sed -i "s#$T/cc#$T/dmg#" dmg.json
 rm -rf res
 run_gbx run w.json -j1 --config dmg.json --enable cache --no-progress
 snapshot refill
-entries=$(find dmg/v1/entries -type f | sort)
-e1=$(echo "$entries" | sed -n 1p); e2=$(echo "$entries" | sed -n 2p)
+# big's entry is a file of its own (it has blobs); the others are in one pack
+e1=$(find dmg/v1/entries -type f | sort | sed -n 1p)
+pk=$(find dmg/v1/packs -name '*.pack' | sort | sed -n 1p)
+expect "packs: one file for the four small entries, one for big's" sh -c "test -n '$e1' && test -n '$pk' && test \$(find dmg/v1/entries dmg/v1/packs -type f | wc -l) = 2"
 truncate -s 30 "$e1"
-printf 'X' | dd of="$e2" bs=1 seek=40 conv=notrunc 2>/dev/null
+# a byte flipped inside the pack's first entry (index record 0: key, u64 offset, u64 length)
+off=$(od -A n -t u8 -j 48 -N 8 "$pk" | tr -d ' ')
+printf 'X' | dd of="$pk" bs=1 seek=$((off + 40)) conv=notrunc 2>/dev/null
 : >"$ran"
 rm -rf res
 run_gbx run w.json -j1 --config dmg.json --enable cache --no-progress
@@ -133,6 +137,7 @@ expect "damaged: the run still succeeds" test "$rc" = 0
 expect "damaged: a truncated entry is reported" has "damaged (truncated)" "$T/err"
 expect "damaged: a flipped byte is reported" has "damaged (checksum mismatch)" "$T/err"
 expect "damaged: exactly those two tasks ran again ($(nran))" test "$(nran)" = 2
+expect "damaged: the pack was salvaged (its sound entries in a new pack, the old one gone)" sh -c "test ! -e '$pk' && test \$(find dmg/v1/packs -name '*.pack' | wc -l) -ge 1"
 snapshot damaged
 expect "damaged: outputs are right anyway" diff -r refill damaged
 # a damaged blob (big's 20 KB output or its 10 KB stdout)
@@ -192,6 +197,39 @@ expect "concurrent with gc: what is left reads back valid ($(cat "$T/out"))" sh 
 run_gbx run cc.json -j4 --config conc2.json --enable cache --no-progress
 sort "$T/out" >d3.sorted
 expect "concurrent with gc: the next run gives the same output, quietly" sh -c "cmp -s c1.sorted d3.sorted && ! grep -q warning '$T/err'"
+
+# ---- entries wait in memory for their pack: this process finds them there ---------------------
+# (no memory level: the second of two identical tasks finds the first's entry
+# still waiting for the writer, instead of running again)
+cat >twin.json <<EOF
+{ "tasks": [ { "id": "t1", "argv": ["sh", "-c", "echo twin >>$ran; sleep 0.2; echo twin-out"] },
+             { "id": "t2", "argv": ["sh", "-c", "echo twin >>$ran; sleep 0.2; echo twin-out"] } ] }
+EOF
+echo "{ \"plugins\": { \"cache\": { \"dir\": \"$T/twin\", \"mem_entries\": 0 } } }" >twin-cfg.json
+: >"$ran"
+run_gbx run twin.json -j2 --config twin-cfg.json --enable cache --no-progress --events evt.jsonl
+expect "waiting entries: two identical tasks without a memory level run once ($(nran))" sh -c "test $rc = 0 && test $(nran) = 1 && test $(cached_count evt.jsonl) = 1"
+expect "waiting entries: written as one pack at the end of the run" test "$(find twin/v1/packs -name '*.pack' | wc -l):$(find twin/v1/entries -type f | wc -l)" = 1:0
+
+# ---- kill -9 in the middle of a run: what was written reads back whole ----------------------
+echo "{ \"matrix\": [ { \"id\": \"k{i}\", \"argv\": [\"sh\", \"-c\", \"echo k >>$ran; echo out {i}\"], \"vars\": { \"i\": [$(seq -s, 0 2999)] } } ] }" >kill.json
+echo "{ \"plugins\": { \"cache\": { \"dir\": \"$T/killc\" } } }" >kill-cfg.json
+: >"$ran"
+"$GBX" run kill.json -j2 --config kill-cfg.json --enable cache --no-progress >/dev/null 2>&1 </dev/null &
+pk9=$!
+i=0
+# past the first batch (PACK_BATCH, 1,024 entries, or 1 s): some packs written, more waiting
+while [ "$(nran)" -lt 1500 ] && [ $i -lt 3000 ]; do sleep 0.01; i=$((i + 1)); done
+kill -9 $pk9
+wait $pk9 2>/dev/null
+before=$(nran)
+run_gbx cache verify --config kill-cfg.json
+expect "kill -9: what was written checks out ($(cat "$T/out"))" sh -c "test $rc = 0 && grep -q ' 0 damaged' '$T/out'"
+: >"$ran"
+run_gbx run kill.json -j2 --config kill-cfg.json --enable cache --no-progress --events evk.jsonl
+expect "kill -9: the next run is ok and quiet" sh -c "test $rc = 0 && ! grep -q warning '$T/err'"
+expect "kill -9: ... and replays what was written ($(cached_count evk.jsonl) cached, $(nran) ran, $before before the kill)" \
+	sh -c "test $(cached_count evk.jsonl) -gt 0 && test $(( $(cached_count evk.jsonl) + $(nran) )) = 3000"
 
 # ---- gearbox cache stats | gc | clear ---------------------------------------------------------
 run_gbx cache stats --config cfg.json

@@ -66,6 +66,11 @@ expect "a new copy: all 8 hits from the remote" grep -q '"hits_remote":8' three/
 expect "a new copy: the outputs are restored" test "$(cat three/out/5.txt)" = "INPUT 5"
 (cd three && "$GBX" cache stats >stats.txt)
 expect "gearbox cache stats: hits from the remote" grep -q 'from remote *8' three/stats.txt
+expect "remote hits fill the disk level as one pack, not a file each" \
+	test "$(find three/.cache/v1/packs -name '*.pack' | wc -l):$(find three/.cache/v1/entries -type f | wc -l)" = 1:0
+echo '{ "plugins": { "cache": { "enabled": true, "dir": ".cache" } } }' >three/local.json
+(cd three && "$GBX" run w.json -j2 --no-progress --config local.json --events ev2.jsonl >out2.txt 2>err2.txt)
+expect "... which a run without the remote then hits" sh -c "test $(nran) = 8 && grep -q '\"hits_disk\":8' three/ev2.jsonl"
 
 # ---- identical tasks in one run run once ------------------------------------------------
 cat >same.json <<EOF2
