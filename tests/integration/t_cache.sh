@@ -231,6 +231,19 @@ expect "kill -9: the next run is ok and quiet" sh -c "test $rc = 0 && ! grep -q 
 expect "kill -9: ... and replays what was written ($(cached_count evk.jsonl) cached, $(nran) ran, $before before the kill)" \
 	sh -c "test $(cached_count evk.jsonl) -gt 0 && test $(( $(cached_count evk.jsonl) + $(nran) )) = 3000"
 
+# ---- many runs, many packs: past 32 the end of a run merges them -----------------------------
+echo "{ \"plugins\": { \"cache\": { \"dir\": \"$T/many\" } } }" >many.json
+for i in $(seq 1 34); do "$GBX" run --config many.json --enable cache -q --no-progress -- echo "$i" ::: x >/dev/null 2>&1; done
+expect "packs: 34 runs leave at most 2 packs, merged ($(find many/v1/packs -name '*.pack' | wc -l))" test "$(find many/v1/packs -name '*.pack' | wc -l)" -le 2
+run_gbx cache verify --config many.json
+expect "packs: merged, every entry is still there ($(cat "$T/out"))" grep -q '^34 entries checked, 0 damaged' "$T/out"
+n=0
+for i in 1 17 34; do
+	"$GBX" run --config many.json --enable cache -q --no-progress --events evm.jsonl -- echo "$i" ::: x >/dev/null 2>&1
+	n=$((n + $(cached_count evm.jsonl)))
+done
+expect "packs: merged entries are hits" test "$n" = 3
+
 # ---- gearbox cache stats | gc | clear ---------------------------------------------------------
 run_gbx cache stats --config cfg.json
 expect "stats: lists entries, hits and misses" sh -c "grep -q '^entries  *[1-9]' '$T/out' && grep -q '^hits  *[1-9]' '$T/out' && grep -q '^misses ' '$T/out'"
