@@ -88,6 +88,9 @@ static void fold_flush(const struct plugin_set *ps, struct worker *w, size_t i)
 	at.attempt = 1;
 	at.slot = w->idx;
 	at.count = f->n;
+	at.node = f->node >= 0 ? nodes_name(w->e->o.nodes, f->node) : NULL;
+	at.peak_kb = f->peak_kb;
+	at.cpu_us = f->cpu_us;
 	f->n = 0;
 	ps->attempt[i]->d->after_attempt(ps->attempt[i]->self, &at);
 }
@@ -129,6 +132,12 @@ static void folds_flush_old(const struct plugin_set *ps, struct worker *w, int64
 	}
 }
 
+/* ABI 1.5 gbx_attempt.peak_kb: the cgroup's peak under enforce, else wait4's */
+static inline int64_t peak_kb(const struct attempt *a)
+{
+	return a->cg_peak_kb > a->maxrss_kb ? a->cg_peak_kb : a->maxrss_kb;
+}
+
 static void after_hooks(const struct plugin_set *ps, struct worker *w, int64_t t0_ns,
 			const struct task *t, const struct attempt *a)
 {
@@ -148,16 +157,22 @@ static void after_hooks(const struct plugin_set *ps, struct worker *w, int64_t t
 		}
 		struct fold *f = &w->fold[i];
 		if (f->n && (f->kind != kind || !same_target(f->target, s->target) ||
-			     a->end_ns - f->first_ns >= FOLD_NS || f->n == FOLD_MAX))
+			     f->node != a->node || a->end_ns - f->first_ns >= FOLD_NS ||
+			     f->n == FOLD_MAX))
 			fold_flush(ps, w, i);
 		if (!f->n) {
 			f->kind = kind;
 			f->target = s->target;
 			f->first_ns = a->end_ns;
+			f->node = a->node;
+			f->peak_kb = f->cpu_us = 0;
 			if (a->end_ns + FOLD_NS < w->fold_due)
 				w->fold_due = a->end_ns + FOLD_NS;
 		}
 		f->n++;
+		f->cpu_us += a->user_us + a->sys_us;
+		if (peak_kb(a) > f->peak_kb)
+			f->peak_kb = peak_kb(a);
 	}
 	if (!whole)
 		return;
@@ -189,6 +204,9 @@ static void after_hooks(const struct plugin_set *ps, struct worker *w, int64_t t
 	at.start_ns = a->start_ns - t0_ns;
 	at.run_ns = a->end_ns - a->start_ns;
 	at.count = 1;
+	at.node = a->node >= 0 ? nodes_name(w->e->o.nodes, a->node) : NULL;
+	at.peak_kb = peak_kb(a);
+	at.cpu_us = a->user_us + a->sys_us;
 	for (size_t i = 0; i < ps->nattempt; i++) {
 		struct plugin *p = ps->attempt[i];
 		at.sampled = h < p->sample_thresh;

@@ -144,6 +144,8 @@ struct fold {
 	const char *kind, *target;
 	int64_t first_ns;         /* when the first one ended: a fold waits 50 ms at most */
 	uint32_t n;
+	int node;                 /* ABI 1.5: the node of them all (attempt.node), -1 local */
+	int64_t peak_kb, cpu_us;  /* ABI 1.5: the largest, the sum */
 };
 
 static inline double elapsed_ms(const struct engine *e, int64_t ns)

@@ -273,6 +273,62 @@ static const char *h_kind(const gbx_task *t)
 	return spec_kind_name(T(t)->spec);
 }
 
+/* ---- ABI 1.5 published figures ------------------------------------------- */
+
+static int h_counter_set(void *ctx, const char *name, int64_t value)
+{
+	struct hostctx *hc = HC(ctx);
+	const char *plugin = ((struct plugin_ctx *)ctx)->name;
+	size_t len = name ? strlen(name) : 0;
+	if (!len || len > 63 || strspn(name, "abcdefghijklmnopqrstuvwxyz0123456789_.") != len)
+		return -1;
+	char full[160];
+	snprintf(full, sizeof full, "%s.%s", plugin, name);
+	pthread_mutex_lock(&hc->cmu);
+	size_t lo = 0, hi = hc->nctr; /* sorted by name: find it, or where it goes */
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		int c = strcmp(hc->ctr[mid].name, full);
+		if (!c) {
+			hc->ctr[mid].n = value;
+			pthread_mutex_unlock(&hc->cmu);
+			return 0;
+		}
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	int rc = -1;
+	char *copy = NULL;
+	if (hc->nctr < GBX_COUNTERS_MAX && (copy = strdup(full))) {
+		if (!hc->ctr)
+			hc->ctr = malloc(GBX_COUNTERS_MAX * sizeof *hc->ctr);
+		if (hc->ctr) {
+			memmove(&hc->ctr[lo + 1], &hc->ctr[lo], (hc->nctr - lo) * sizeof *hc->ctr);
+			hc->ctr[lo].name = copy;
+			hc->ctr[lo].n = value;
+			hc->nctr++;
+			rc = 0;
+		}
+	}
+	pthread_mutex_unlock(&hc->cmu);
+	if (rc)
+		free(copy);
+	return rc;
+}
+
+static size_t h_counters(void *ctx, struct gbx_count *out, size_t max)
+{
+	struct hostctx *hc = HC(ctx);
+	pthread_mutex_lock(&hc->cmu);
+	size_t n = hc->nctr;
+	if (out && max && n)
+		memcpy(out, hc->ctr, (n < max ? n : max) * sizeof *out);
+	pthread_mutex_unlock(&hc->cmu);
+	return n;
+}
+
 void host_table(struct hostctx *hc, struct gbx_host *h)
 {
 	memset(h, 0, sizeof *h);
@@ -307,6 +363,8 @@ void host_table(struct hostctx *hc, struct gbx_host *h)
 	h->task_deferrals = h_task_deferrals;
 	h->stopping = h_stopping;
 	h->stop_fd = h_stop_fd;
+	h->counter_set = h_counter_set;
+	h->counters = h_counters;
 }
 
 int host_registry(struct hostctx *hc, const struct plugin_set *set, struct err *err)
@@ -547,6 +605,9 @@ void host_free(struct hostctx *hc)
 	free(hc->fields);
 	free(hc->config_dir);
 	free(hc->tdata);
+	for (size_t i = 0; i < hc->nctr; i++)
+		free((char *)hc->ctr[i].name);
+	free(hc->ctr);
 	if (hc->stop_pipe[0] > 0)
 		close(hc->stop_pipe[0]);
 	if (hc->stop_pipe[1] > 0)

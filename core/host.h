@@ -49,6 +49,12 @@ struct hostctx {
 	void **tdata;
 	size_t ndata;
 	const struct workload *wl;     /* the running workload, for a task's row */
+	/* ABI 1.5 figures plugins publish (host->counter_set): "PLUGIN.NAME",
+	 * sorted by name, under cmu (a leaf lock; zeroed = initialized); the
+	 * names are freed by host_free only, so counters() may lend them */
+	pthread_mutex_t cmu;
+	struct gbx_count *ctr;
+	size_t nctr;
 	atomic_int stop;               /* the run is stopping (host->stopping) */
 	int stop_pipe[2];              /* made on the first host->stop_fd; 0,0: not yet */
 };

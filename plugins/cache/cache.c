@@ -626,6 +626,7 @@ static void cache_run_end(void *self, int64_t ok, int64_t failed)
 	(void)failed;
 	writer_stop(c); /* every entry of this run on disk before the counters are saved */
 	remote_stop(c); /* ... and sent to the remote, unless it fails meanwhile */
+	cache_publish(c); /* figures.c: per level, for telemetry */
 	uint64_t hits = ld(&c->n.hits_mem) + ld(&c->n.hits_disk) + ld(&c->n.hits_remote);
 	char fields[1536];
 	snprintf(fields, sizeof fields,

@@ -16,6 +16,7 @@
  *                a breaker, and a thread that writes stores behind
  *   cache.c      the descriptor, config, hooks, Lua functions
  *   command.c    `gearbox cache stats|gc|clear|verify|explain`
+ *   figures.c    the per-level figures published for other plugins (ABI 1.5)
  *
  * Hashes are XXH3-128 in canonical (big-endian) byte order, so a blob's file
  * name is what `xxh128sum` prints for its content. Nothing here is global:
@@ -182,6 +183,10 @@ struct counters {
 	    remote_skipped, remote_bytes_in, remote_bytes_out, remote_stores, remote_dropped,
 	    deduped, lease_waits;
 };
+
+/* figures.c: publishes hits, misses and bytes per level (host->counter_set). */
+struct cache;
+void cache_publish(struct cache *c);
 
 struct pend; /* a task between before_task and after_task (cache.c) */
 struct remote; /* remote.c */

@@ -180,6 +180,20 @@ void prom_render(struct gbx_buf *b, struct tel *T, double now_ms, int final)
 	prom_family(b, "gearbox_skipped_total", "counter",
 	            "Tasks skipped because a dependency failed (known when the run ends)");
 	prom_sample(b, "gearbox_skipped_total", NULL, T->have_sum ? (double)T->sum.skipped : 0);
+	prom_family(b, "gearbox_cpu_seconds_total", "counter",
+	            "User + system CPU time of the attempts that ran a subprocess");
+	for (unsigned i = 0; i < v->npairs; i++) {
+		const char *l[] = {"kind", kname(T, v->pk[i]), "target", tname(T, v->pt[i]), NULL};
+		prom_sample(b, "gearbox_cpu_seconds_total", l,
+		            (double)v->pair[v->pk[i]][v->pt[i]]->cpu_us / 1e6);
+	}
+	prom_family(b, "gearbox_peak_memory_bytes", "gauge",
+	            "The largest peak memory of an attempt's subprocess so far");
+	for (unsigned i = 0; i < v->npairs; i++) {
+		const char *l[] = {"kind", kname(T, v->pk[i]), "target", tname(T, v->pt[i]), NULL};
+		prom_sample(b, "gearbox_peak_memory_bytes", l,
+		            (double)v->pair[v->pk[i]][v->pt[i]]->peak_kb * 1024);
+	}
 	histogram(b, T, "gearbox_queue_wait_seconds",
 	          "Time an attempt waited in the ready queue before a worker took it", 1);
 	histogram(b, T, "gearbox_run_seconds",
@@ -195,6 +209,14 @@ void prom_render(struct gbx_buf *b, struct tel *T, double now_ms, int final)
 	      m->throughput);
 	gauge(b, "gearbox_elapsed_seconds", "Time since the run started", now_ms / 1e3);
 	gauge(b, "gearbox_run_finished", "1 once the run has ended", final ? 1 : 0);
+	if (T->nctr) { /* read at the end (host->counters, ABI 1.5) */
+		prom_family(b, "gearbox_plugin_counter", "gauge",
+		            "A counter a plugin published with host->counter_set (e.g. cache.mem.hits), read at the end");
+		for (size_t i = 0; i < T->nctr; i++) {
+			const char *l[] = {"name", T->ctr[i].name, NULL};
+			prom_sample(b, "gearbox_plugin_counter", l, (double)T->ctr[i].n);
+		}
+	}
 	int any = 0;
 	for (int a = 0; a < NALERT; a++)
 		any |= T->alerts[a].on;

@@ -54,6 +54,10 @@ static void group_json(struct gbx_buf *b, const struct agg *a)
 	lat_json(b, &a->run);
 	gbx_buf_adds(b, ",\"queue_wait_ms\":");
 	lat_json(b, &a->wait);
+	if (a->res_n) /* ABI 1.5: attempts that ran a subprocess */
+		gbx_buf_addf(b, ",\"resources\":{\"attempts\":%llu,\"cpu_ms\":%.3f,\"peak_kb_max\":%llu}",
+		        (unsigned long long)a->res_n, (double)a->cpu_us / 1e3,
+		        (unsigned long long)a->peak_kb);
 	gbx_buf_addc(b, '}');
 }
 
@@ -136,6 +140,12 @@ void summary_json(struct tel *T, struct gbx_buf *b)
 	groups_json(b, v->kind, NK, T->kinds);
 	gbx_buf_adds(b, "},\n\"targets\":{");
 	groups_json(b, v->target, T_NONE, T->targets);
+	gbx_buf_adds(b, "},\n\"plugin_counters\":{");
+	for (size_t i = 0; i < T->nctr; i++) {
+		gbx_buf_adds(b, i ? ",\n" : "\n");
+		gbx_buf_json(b, T->ctr[i].name);
+		gbx_buf_addf(b, ":%lld", (long long)T->ctr[i].n);
+	}
 	gbx_buf_adds(b, "},\n\"gauges\":{");
 	double cpu = 0, cpu_max = 0, mem = 0, mem_max = 0, q = 0, q_max = 0, r = 0, r_max = 0,
 	       j = 0, j_max = 0;

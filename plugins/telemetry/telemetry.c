@@ -211,6 +211,14 @@ static struct series *series_slow(struct tel *T, struct shard *s, const char *ki
 	return se;
 }
 
+/* The trace's pid - 1 for a node: 1 + its id (a node past TEL_NODES shares "other"). */
+static unsigned node_slow(struct tel *T, struct shard *s, const char *node)
+{
+	s->lnode = node;
+	s->lnid = 1 + reg_id(T->nodes, node);
+	return s->lnid;
+}
+
 /* The owner's next chunk: a small one first (a slot with few attempts costs
  * little), big ones after. */
 static struct chunk *chunk_next(struct tel *T, struct shard *s)
@@ -240,6 +248,12 @@ record(struct tel *T, struct shard *s, const struct gbx_attempt *a)
 	if (!se)
 		return;
 	int status = 0;
+	if (T->abi15 && (a->peak_kb > 0 || a->cpu_us > 0)) {
+		relaxed_add(&se->res_n, a->count);
+		relaxed_add(&se->cpu_us, a->cpu_us > 0 ? (uint64_t)a->cpu_us : 0);
+		if ((uint64_t)a->peak_kb > atomic_load_explicit(&se->peak_kb, memory_order_relaxed))
+			atomic_store_explicit(&se->peak_kb, (uint64_t)a->peak_kb, memory_order_relaxed);
+	}
 	if (a->count != 1) { /* a fold: plain successes, outside the sample */
 		relaxed_add(&se->ok, a->count);
 		return;
@@ -295,6 +309,15 @@ record(struct tel *T, struct shard *s, const struct gbx_attempt *a)
 	sl->ser = se->idx;
 	sl->attempt = (uint16_t)(a->attempt > 65535 ? 65535 : a->attempt);
 	sl->status = (uint8_t)status;
+	sl->node = 0;
+	sl->peak_kb = 0;
+	sl->cpu_ms = 0;
+	if (T->abi15) {
+		if (a->node)
+			sl->node = (uint8_t)(a->node == s->lnode ? s->lnid : node_slow(T, s, a->node));
+		sl->peak_kb = (uint32_t)(a->peak_kb > UINT32_MAX ? UINT32_MAX : a->peak_kb);
+		sl->cpu_ms = (float)((double)a->cpu_us * 1e-3);
+	}
 }
 
 static void tel_after(void *self, const struct gbx_attempt *a)
@@ -458,6 +481,21 @@ static void tel_tick(void *self, const struct gbx_metrics *m)
 	}
 }
 
+/* ABI 1.5: the figures plugins published (the cache's hits per level...), read
+ * once at the end: every plugin's run_end has run before run_summary. */
+static void read_figures(struct tel *T)
+{
+	const struct gbx_host *h = T->host;
+	if (!T->abi15 || !GBX_HOST_HAS(h, counters) || !h->counters)
+		return;
+	size_t n = h->counters(h->ctx, NULL, 0);
+	free(T->ctr);
+	T->ctr = n ? calloc(n, sizeof *T->ctr) : NULL;
+	T->nctr = T->ctr ? h->counters(h->ctx, T->ctr, n) : 0;
+	if (T->nctr > n)
+		T->nctr = n;
+}
+
 static void finish(struct tel *T)
 {
 	if (T->ended)
@@ -478,6 +516,7 @@ static void finish(struct tel *T)
 		T->gs[T->ngs++] = g;
 	}
 	alerts_eval(T, T->end_ms, 1);
+	read_figures(T);
 	if (T->cfg.hints) {
 		hints_compute(T);
 		for (int i = 0; i < T->nhints; i++) {
@@ -599,6 +638,8 @@ static void tel_free(struct tel *T)
 	shard_free(T->ovf);
 	reg_free(T->kinds);
 	reg_free(T->targets);
+	reg_free(T->nodes);
+	free(T->ctr);
 	view_free(T->view);
 	free(T->gs);
 	free(T->win_run);
@@ -632,12 +673,13 @@ static int tel_init(const struct gbx_host *host, const char *config_json, void *
 	pthread_mutex_init(&T->snap_mu, NULL);
 	T->kinds = reg_new(TEL_KINDS);
 	T->targets = reg_new(TEL_TARGETS);
+	T->nodes = reg_new(TEL_NODES);
 	T->view = view_new();
 	T->ovf = shard_new();
 	T->gs = calloc(GS_MAX, sizeof *T->gs);
 	T->win_run = calloc(1, sizeof *T->win_run);
 	T->gs_every = 1;
-	if (!T->kinds || !T->targets || !T->view || !T->ovf || !T->gs || !T->win_run) {
+	if (!T->kinds || !T->targets || !T->nodes || !T->view || !T->ovf || !T->gs || !T->win_run) {
 		snprintf(err, errlen, "out of memory");
 		tel_free(T);
 		return -1;
@@ -656,6 +698,7 @@ static int tel_init(const struct gbx_host *host, const char *config_json, void *
 	T->want_bins = T->cfg.html != NULL;
 	T->want_trace = T->cfg.trace != NULL;
 	T->sample_all = T->cfg.sample >= 1;
+	T->abi15 = host->abi_minor >= 5;
 	if (T->cfg.listen && http_start(T, T->cfg.listen, err, errlen)) {
 		tel_free(T);
 		return -1;

@@ -39,6 +39,7 @@
 #define TEL_SLOTS   4096 /* worker slots with a shard of their own (the engine's job cap) */
 #define TEL_KINDS   16   /* distinct task kinds kept apart; more fold into "other" */
 #define TEL_TARGETS 64   /* distinct targets kept apart; more fold into "other" */
+#define TEL_NODES   62   /* distinct nodes with tracks of their own; more share "other" */
 #define K_OTHER     TEL_KINDS
 #define NK          (TEL_KINDS + 1)
 #define T_OTHER     TEL_TARGETS
@@ -90,6 +91,9 @@ struct series {
 	struct hstat wait_st, run_st;
 	uint16_t kid, tid, idx, pad;
 	_Atomic uint64_t failed[NFAIL];
+	/* ABI 1.5: attempts that reported their resources (exec), their CPU
+	 * time in all (µs), their largest peak memory (KB) */
+	_Atomic uint64_t res_n, cpu_us, peak_kb;
 	struct hist wait, run;
 };
 
@@ -101,6 +105,9 @@ struct slice {
 	uint16_t ser;   /* index in the shard's series list */
 	uint16_t attempt;
 	uint8_t status;
+	uint8_t node;   /* 0 this process, else 1 + the node's id in T->nodes (the trace's pid - 1) */
+	uint32_t peak_kb; /* ABI 1.5: exec's peak memory, 0 unknown */
+	float cpu_ms;     /* ABI 1.5: exec's user + system CPU time */
 };
 
 struct chunk {
@@ -114,6 +121,8 @@ struct shard {
 	 * where short attempts go in the busy bins (see bins_add) */
 	const char *lk, *lt;
 	unsigned lkid, ltid;
+	const char *lnode; /* the last node seen, and its slice.node */
+	unsigned lnid;
 	struct series *ls;
 	int bin_cur, bin_left;
 	double bin_short;
@@ -149,6 +158,7 @@ void reg_free(struct reg *r);
 /* merged counters of some series (main thread) */
 struct agg {
 	uint64_t ended, ok, failed[NFAIL], retried, cached;
+	uint64_t res_n, cpu_us, peak_kb; /* see struct series */
 	struct hsum wait, run;
 };
 void agg_add(struct agg *a, const struct agg *o);
@@ -208,6 +218,7 @@ struct tel {
 	int want_bins;   /* html asked for */
 	int want_trace;  /* a trace file */
 	int sample_all;
+	int abi15; /* the host fills gbx_attempt's node, peak_kb and cpu_us */
 	_Atomic(struct shard *) shards[TEL_SLOTS];
 
 	struct tcfg cfg;
@@ -215,9 +226,11 @@ struct tel {
 	struct shard *ovf;
 	pthread_mutex_t ovf_mu;
 	_Atomic unsigned slices_room; /* slices allocated in chunks, against MAX_SLICES */
-	struct reg *kinds, *targets;
+	struct reg *kinds, *targets, *nodes;
 
 	/* main thread */
+	struct gbx_count *ctr; /* the plugins' published figures (host->counters) at the end */
+	size_t nctr;
 	struct view *view;
 	int64_t ntasks;
 	int started, ended;

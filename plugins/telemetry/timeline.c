@@ -2,10 +2,14 @@
  * trace event file (JSON object format), which Perfetto (ui.perfetto.dev)
  * and chrome://tracing open.
  *
- * The trace: one track (tid) per worker slot, named "slot N"; one complete
+ * The trace: one track (tid) per worker slot, named "slot N", in a process
+ * (pid) per node: pid 1 "gearbox run" for attempts run in this process, and
+ * pid 2... "node NAME" for the nodes of a --nodes run (ABI 1.5 gbx_attempt
+ * .node), so each node has a track per slot that sent it work. One complete
  * event ("ph":"X") per sampled attempt, named by the task id, with the task
  * kind as its category and its queue wait in args, with the attempt (when
- * > 1), the result (when not ok) and the target (when it has one); counter
+ * > 1), the result (when not ok), the target (when it has one), and a
+ * subprocess's peak memory (peak_kb) and CPU time (cpu_ms); counter
  * events ("ph":"C") for the queue and the concurrency at every tick; an
  * instant event ("ph":"i") where an alert first fired. Timestamps are
  * microseconds since the run started, to the nanosecond.
@@ -51,9 +55,12 @@ struct twriter {
 	int stop;
 	uint64_t slices;
 	struct chunk *cur[TEL_SLOTS + 1]; /* next chunk to format per shard; NULL: its head */
-	unsigned char named[TEL_SLOTS + 1];
 	unsigned char done[TEL_SLOTS + 1];
 	uint64_t last_end[TEL_SLOTS + 1]; /* µs: where the track's last slice ended */
+	/* the (slot, node) tracks and the node processes named so far: bit n
+	 * for slice.node n (TEL_NODES + 2 <= 64) */
+	_Atomic uint64_t named_track[TEL_SLOTS + 1];
+	_Atomic uint64_t named_pid;
 	int rr; /* where the next claim starts looking */
 };
 
@@ -172,7 +179,9 @@ static void slice_json(struct gbx_buf *b, struct tel *T, const struct shard *s, 
 	if (gbx_buf_reserve(b, 220 + 6 * (il + kl + tl)))
 		return;
 	char *p = b->p + b->len;
-	p = PUT(p, "{\"ph\":\"X\",\"pid\":1,\"tid\":");
+	p = PUT(p, "{\"ph\":\"X\",\"pid\":");
+	p = put_u64(p, 1 + (uint64_t)sl->node);
+	p = PUT(p, ",\"tid\":");
 	p = put_u64(p, (uint64_t)tid);
 	uint64_t ts = ms_to_ns(sl->start_ms) / 1000;
 	uint64_t te = ms_to_ns(sl->start_ms + sl->dur_ms) / 1000;
@@ -205,6 +214,14 @@ static void slice_json(struct gbx_buf *b, struct tel *T, const struct shard *s, 
 		p = PUT(p, ",\"target\":");
 		p = put_str(p, target, tl);
 	}
+	if (sl->peak_kb) {
+		p = PUT(p, ",\"peak_kb\":");
+		p = put_u64(p, sl->peak_kb);
+	}
+	if (sl->cpu_ms > 0) {
+		p = PUT(p, ",\"cpu_ms\":");
+		p = put_milli(p, (uint64_t)((double)sl->cpu_ms * 1000 + 0.5));
+	}
 	p = PUT(p, "}},\n");
 	b->len = (size_t)(p - b->p);
 	b->p[b->len] = 0;
@@ -216,9 +233,9 @@ static struct shard *shard_at(struct tel *T, int i)
 }
 
 /* Under w->mu. The next chunk someone may format: a complete one (its
- * owner has moved on: next is set), or any once the run is over. Sets *slot
- * and *name (the slot's thread_name is still to be written). */
-static struct chunk *claim(struct twriter *w, int *slot, int *name)
+ * owner has moved on: next is set), or any once the run is over; *slot says
+ * whose. */
+static struct chunk *claim(struct twriter *w, int *slot)
 {
 	int nslots = atomic_load(&w->T->nslots);
 	for (int k = 0; k <= nslots; k++) {
@@ -240,8 +257,6 @@ static struct chunk *claim(struct twriter *w, int *slot, int *name)
 		else
 			w->done[i] = 1;
 		*slot = i;
-		*name = !w->named[i];
-		w->named[i] = 1;
 		w->slices += c->n;
 		w->rr = (i == TEL_SLOTS ? nslots : i) + 1;
 		return c;
@@ -257,26 +272,54 @@ static void flush(struct twriter *w, struct gbx_buf *b)
 	b->len = 0;
 }
 
-static void format_chunk(struct twriter *w, struct gbx_buf *b, const struct chunk *c, int i, int name)
+/* Names slot i's track in node's process, and the process, the first time
+ * either appears (whichever thread formats it: the bits are claimed atomically). */
+static void name_track(struct twriter *w, struct gbx_buf *b, int i, unsigned node)
+{
+	uint64_t bit = (uint64_t)1 << node;
+	if (atomic_fetch_or(&w->named_track[i], bit) & bit)
+		return;
+	int pid = 1 + (int)node, tid = i + 1;
+	if (node && !(atomic_fetch_or(&w->named_pid, bit) & bit)) {
+		const char *nn = reg_name(w->T->nodes, node - 1);
+		char pname[160];
+		if (node - 1 == TEL_NODES)
+			snprintf(pname, sizeof pname, "other nodes");
+		else
+			snprintf(pname, sizeof pname, "node %s", nn ? nn : "?");
+		gbx_buf_addf(b, "{\"ph\":\"M\",\"pid\":%d,\"name\":\"process_name\",\"args\":{"
+		             "\"name\":", pid);
+		gbx_buf_json(b, pname);
+		gbx_buf_addf(b, "}},\n{\"ph\":\"M\",\"pid\":%d,\"name\":\"process_sort_index\","
+		             "\"args\":{\"sort_index\":%d}},\n", pid, pid);
+	}
+	if (i < TEL_SLOTS)
+		gbx_buf_addf(b,
+		        "{\"ph\":\"M\",\"pid\":%d,\"tid\":%d,\"name\":\"thread_name\",\"args\":{"
+		        "\"name\":\"slot %d\"}},\n"
+		        "{\"ph\":\"M\",\"pid\":%d,\"tid\":%d,\"name\":\"thread_sort_index\","
+		        "\"args\":{\"sort_index\":%d}},\n",
+		        pid, tid, i, pid, tid, i);
+	else
+		gbx_buf_addf(b,
+		        "{\"ph\":\"M\",\"pid\":%d,\"tid\":%d,\"name\":\"thread_name\",\"args\":{"
+		        "\"name\":\"other slots\"}},\n",
+		        pid, tid);
+}
+
+static void format_chunk(struct twriter *w, struct gbx_buf *b, const struct chunk *c, int i)
 {
 	struct shard *s = shard_at(w->T, i);
 	int tid = i + 1;
-	if (name && i < TEL_SLOTS)
-		gbx_buf_addf(b,
-		        "{\"ph\":\"M\",\"pid\":1,\"tid\":%d,\"name\":\"thread_name\",\"args\":{"
-		        "\"name\":\"slot %d\"}},\n"
-		        "{\"ph\":\"M\",\"pid\":1,\"tid\":%d,\"name\":\"thread_sort_index\","
-		        "\"args\":{\"sort_index\":%d}},\n",
-		        tid, i, tid, i);
-	else if (name)
-		gbx_buf_addf(b,
-		        "{\"ph\":\"M\",\"pid\":1,\"tid\":%d,\"name\":\"thread_name\",\"args\":{"
-		        "\"name\":\"other slots\"}},\n",
-		        tid);
 	pthread_mutex_lock(&w->mu);
 	uint64_t prev = w->last_end[i];
 	pthread_mutex_unlock(&w->mu);
+	int node = -1;
 	for (unsigned k = 0; k < c->n; k++) {
+		if (c->s[k].node != node) {
+			node = c->s[k].node;
+			name_track(w, b, i, (unsigned)node);
+		}
 		slice_json(b, w->T, s, tid, &c->s[k], &prev);
 		if (b->len > (1u << 20))
 			flush(w, b);
@@ -292,13 +335,13 @@ static int work(struct twriter *w, struct gbx_buf *b)
 {
 	int did = 0;
 	for (;;) {
-		int slot, name;
+		int slot;
 		pthread_mutex_lock(&w->mu);
-		struct chunk *c = w->stop ? NULL : claim(w, &slot, &name);
+		struct chunk *c = w->stop ? NULL : claim(w, &slot);
 		pthread_mutex_unlock(&w->mu);
 		if (!c)
 			break;
-		format_chunk(w, b, c, slot, name);
+		format_chunk(w, b, c, slot);
 		did++;
 	}
 	if (b->len)

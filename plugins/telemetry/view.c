@@ -182,6 +182,7 @@ void view_free(struct view *v)
 static void agg_clear(struct agg *a)
 {
 	a->ended = a->ok = a->retried = a->cached = 0;
+	a->res_n = a->cpu_us = a->peak_kb = 0;
 	memset(a->failed, 0, sizeof a->failed);
 	hsum_clear(&a->wait);
 	hsum_clear(&a->run);
@@ -193,6 +194,10 @@ void agg_add(struct agg *a, const struct agg *o)
 	a->ok += o->ok;
 	a->retried += o->retried;
 	a->cached += o->cached;
+	a->res_n += o->res_n;
+	a->cpu_us += o->cpu_us;
+	if (o->peak_kb > a->peak_kb)
+		a->peak_kb = o->peak_kb;
 	for (int f = 0; f < NFAIL; f++)
 		a->failed[f] += o->failed[f];
 	hsum_add(&a->wait, &o->wait);
@@ -230,6 +235,10 @@ static void add_series(struct view *v, const struct series *se)
 	a->ok += ok;
 	a->retried += LD(se->retried);
 	a->cached += LD(se->cached);
+	a->res_n += LD(se->res_n);
+	a->cpu_us += LD(se->cpu_us);
+	if (LD(se->peak_kb) > a->peak_kb)
+		a->peak_kb = LD(se->peak_kb);
 	for (int f = 0; f < NFAIL; f++) {
 		uint64_t x = LD(se->failed[f]);
 		a->failed[f] += x;

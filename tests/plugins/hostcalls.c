@@ -1,4 +1,4 @@
-/* hostcalls.c - calls every host function from every hook, from a Lua
+/* hostcalls.c - calls every host function (ABI 1.5) from every hook, from a Lua
  * function a policy calls, and from a thread of its own, to check the
  * threading contract in plugin.h (T1-T5) under ThreadSanitizer
  * (tests/integration/t_tsan.sh). Each task is deferred once (delay 0) and
@@ -36,6 +36,9 @@ static void plain_calls(struct hc *p, const char *where)
 	(void)h->config_dir(h->ctx);
 	(void)h->stopping(h->ctx);
 	(void)h->stop_fd(h->ctx);
+	struct gbx_count c[8];
+	h->counter_set(h->ctx, "calls", p->calls);
+	(void)h->counters(h->ctx, c, 8);
 	pthread_mutex_unlock(&p->mu);
 }
 
@@ -96,8 +99,8 @@ static int poke(void *self, const struct gbx_value *args, int nargs, struct gbx_
 static int init(const struct gbx_host *h, const char *cfg, void **self, char *err, size_t errlen)
 {
 	(void)cfg;
-	if (!GBX_HOST_HAS(h, stop_fd)) {
-		snprintf(err, errlen, "needs ABI 1.4");
+	if (!GBX_HOST_HAS(h, counters)) {
+		snprintf(err, errlen, "needs ABI 1.5");
 		return -1;
 	}
 	struct hc *p = calloc(1, sizeof *p);

@@ -415,7 +415,7 @@ static void feed(void *self, const struct ftask *t, const struct gbx_result *r)
 {
 	struct gbx_attempt a = {sizeof a, (const gbx_task *)(const void *)t, r, t->id, t->kind,
 				t->target, t->attempt, t->slot, (int64_t)(t->wait * 1e6),
-				(int64_t)(t->start * 1e6), (int64_t)(r->ms * 1e6), 1, 1};
+				(int64_t)(t->start * 1e6), (int64_t)(r->ms * 1e6), 1, 1, NULL, 0, 0};
 	tel_after(self, &a);
 }
 
@@ -606,9 +606,9 @@ static void test_folds(void)
 	bad.ok = 0;
 	bad.failure = "exit";
 	struct gbx_attempt a = {sizeof a, (const gbx_task *)(const void *)&t, &bad, "b", "sim",
-				NULL, 1, 1, 0, 0, 1000, 0, 1};
+				NULL, 1, 1, 0, 0, 1000, 0, 1, NULL, 0, 0};
 	tel_after(self, &a); /* unsampled, failed: counted, no detail */
-	struct gbx_attempt f = {sizeof f, NULL, &ok, NULL, "sim", NULL, 1, 0, 0, 0, 0, 0, 1000};
+	struct gbx_attempt f = {sizeof f, NULL, &ok, NULL, "sim", NULL, 1, 0, 0, 0, 0, 0, 1000, NULL, 0, 0};
 	tel_after(self, &f);
 	f.kind = "exec";
 	f.target = "db";

@@ -28,6 +28,8 @@
  *     as the host table is valid (init to the end of fini), except:
  *     lua_fn from init only; the task accessors and task_data only with a
  *     task a hook received, during that call (task_data not from task_free).
+ *     The locks they take (event's, counter_set's) are leaves: held for a
+ *     copy or a write, never while anything else is called.
  * T5. Lock order: host locks come before plugin locks. A plugin may take its
  *     own mutex in any hook and call host functions while holding it; it
  *     must never make a T3 call (a Lua function, task_free) wait for a
@@ -52,7 +54,7 @@ extern "C" {
 #endif
 
 #define GBX_PLUGIN_ABI_MAJOR 1
-#define GBX_PLUGIN_ABI_MINOR 4
+#define GBX_PLUGIN_ABI_MINOR 5
 #define GBX_PLUGIN_SYMBOL "gbx_plugin_descriptor"
 
 /* ABI 1.4: a GBX_DEFER with delay_ms 0 (or less) is ready again after this
@@ -102,6 +104,15 @@ struct gbx_attempt {
 	uint32_t count;        /* attempts this record stands for: 1, or more for a
 				* fold (see attempt_sample): then task and id are NULL,
 				* the result is a plain success, and the times are 0 */
+	/* ABI 1.5 (read them only when size covers them): */
+	const char *node;      /* the node that ran it (--nodes), or NULL: this process;
+				* borrowed, the same pointer for a node all run long
+				* (a fold holds attempts of one node) */
+	int64_t peak_kb;       /* exec: the child's peak memory in KB (wait4, or its
+				* cgroup's under enforce); for a fold the largest;
+				* 0 unknown or not a subprocess */
+	int64_t cpu_us;        /* exec: the child's user + system CPU time in µs; for a
+				* fold the sum; 0 unknown or not a subprocess */
 };
 
 /* ABI 1.4: a name and how many (tasks of a kind, deferrals by a plugin, ...). */
@@ -236,7 +247,26 @@ struct gbx_host {
 	 * poll() beside the fd a blocking hook waits on. Owned by the host: never
 	 * read, write or close it. -1 when it cannot be made. Any thread. */
 	int (*stop_fd)(void *ctx);
+
+	/* ABI 1.5 (check with GBX_HOST_HAS). */
+	/* Publishes a figure of the plugin's own (a count such as the cache's
+	 * hits per level, or a gauge) for other plugins to read with counters():
+	 * it is listed as "PLUGIN.NAME", the host adding the plugin's name.
+	 * Setting a name again replaces its value. name: 1 to 63 characters of
+	 * [a-z0-9_.]. Returns 0, or -1 (a bad name, more than GBX_COUNTERS_MAX
+	 * names in the run, out of memory). Any thread; the host's lock for it
+	 * is a leaf (T4), so a plugin may call it holding its own mutex. */
+	int (*counter_set)(void *ctx, const char *name, int64_t value);
+	/* Copies up to max of the figures every plugin published so far, sorted
+	 * by name, into out, and returns how many there are (more than max:
+	 * call again with more room). Names are borrowed, valid until fini().
+	 * Any thread. A figure published in run_end is seen from run_summary on
+	 * (every plugin's run_end comes before any run_summary). */
+	size_t (*counters)(void *ctx, struct gbx_count *out, size_t max);
 };
+
+/* ABI 1.5: the most names host->counter_set keeps, all plugins together. */
+#define GBX_COUNTERS_MAX 256
 
 /* A task kind a plugin adds. */
 struct gbx_kind {
