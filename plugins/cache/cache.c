@@ -12,8 +12,6 @@
  */
 #include "cache.h"
 
-#include <gearbox/plugin_json.h>
-
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -740,134 +738,7 @@ static int lua_has(void *self, const struct gbx_value *args, int nargs, struct g
 	return 0;
 }
 
-/* ---- config ----------------------------------------------------------------------------- */
-
-static const char *value_end(const char *v)
-{
-	const char *e = gbx_json_skip(v);
-	return e ? e : v + strlen(v);
-}
-
-static int bad(char *err, size_t errlen, const char *key, const char *want, const char *v)
-{
-	int n = (int)(value_end(v) - v);
-	snprintf(err, errlen, "%s: expected %s, got %.*s%s", key, want, n > 40 ? 40 : n, v,
-	         n > 40 ? "..." : "");
-	return -1;
-}
-
-/* An integer member in [lo, hi]; absent leaves *out alone. 0 or -1. */
-static int cfg_int(const char *cfg, const char *key, long long lo, long long hi, long long *out,
-                   const char *want, char *err, size_t errlen)
-{
-	const char *v = gbx_json_member(cfg, key);
-	if (!v)
-		return 0;
-	char *end;
-	errno = 0;
-	long long n = strtoll(v, &end, 10);
-	const char *after = gbx_json_skip_ws(end);
-	if (end == v || errno || (*after != ',' && *after != '}') || n < lo || n > hi)
-		return bad(err, errlen, key, want, v);
-	*out = n;
-	return 0;
-}
-
-static int cfg_bool(const char *cfg, const char *key, int *out, char *err, size_t errlen)
-{
-	const char *v = gbx_json_member(cfg, key);
-	if (!v)
-		return 0;
-	const char *e = value_end(v);
-	if (e - v == 4 && !strncmp(v, "true", 4))
-		*out = 1;
-	else if (e - v == 5 && !strncmp(v, "false", 5))
-		*out = 0;
-	else
-		return bad(err, errlen, key, "true or false", v);
-	return 0;
-}
-
-static int cmp_name(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-static int cfg_env_allow(struct cache *c, const char *cfg, char *err, size_t errlen)
-{
-	const char *v = gbx_json_member(cfg, "env_allow");
-	if (!v)
-		return 0;
-	const char *want = "an array of environment variable names";
-	if (*v != '[')
-		return bad(err, errlen, "env_allow", want, v);
-	size_t n = 0;
-	for (const char *s = gbx_json_skip_ws(v + 1); *s && *s != ']';) {
-		s = gbx_json_skip(s);
-		if (!s)
-			return bad(err, errlen, "env_allow", want, v);
-		n++;
-		s = gbx_json_skip_ws(s);
-		if (*s == ',')
-			s = gbx_json_skip_ws(s + 1);
-	}
-	c->env_allow = calloc(n + 1, sizeof *c->env_allow);
-	c->env_inherited = calloc(n + 1, sizeof *c->env_inherited);
-	if (!c->env_allow || !c->env_inherited) {
-		snprintf(err, errlen, "out of memory");
-		return -1;
-	}
-	const char *s = gbx_json_skip_ws(v + 1);
-	for (size_t i = 0; i < n; i++) {
-		char name[256];
-		if (gbx_json_string(s, name, sizeof name) || !name[0] || strchr(name, '=')) {
-			snprintf(
-			    err, errlen,
-			    "env_allow: entry %zu: expected a variable name (a string without '=')",
-			    i + 1);
-			return -1;
-		}
-		if (!(c->env_allow[c->n_env_allow] = strdup(name))) {
-			snprintf(err, errlen, "out of memory");
-			return -1;
-		}
-		c->n_env_allow++;
-		s = gbx_json_skip_ws(gbx_json_skip(s));
-		if (*s == ',')
-			s = gbx_json_skip_ws(s + 1);
-	}
-	qsort(c->env_allow, c->n_env_allow, sizeof *c->env_allow, cmp_name);
-	/* the inherited environment, read once here on the main thread */
-	for (size_t i = 0; i < c->n_env_allow; i++) {
-		const char *val = getenv(c->env_allow[i]);
-		if (val && !(c->env_inherited[i] = strdup(val))) {
-			snprintf(err, errlen, "out of memory");
-			return -1;
-		}
-	}
-	return 0;
-}
-
-static int cfg_key_version(struct cache *c, const char *cfg, char *err, size_t errlen)
-{
-	const char *v = gbx_json_member(cfg, "key_version");
-	if (!v)
-		return 0;
-	const char *e = value_end(v);
-	if (*v == '"') {
-		size_t n = (size_t)(e - v) + 1;
-		c->key_version = malloc(n);
-		if (!c->key_version || gbx_json_string(v, c->key_version, n))
-			return bad(err, errlen, "key_version", "a string or a number", v);
-		return 0;
-	}
-	char *end;
-	strtod(v, &end);
-	if (end == v || gbx_json_skip_ws(end) != e)
-		return bad(err, errlen, "key_version", "a string or a number", v);
-	c->key_version = strndup(v, (size_t)(e - v));
-	return c->key_version ? 0 : -1;
-}
+/* ---- init and fini (the settings: config.c) --------------------------------------------- */
 
 static void cache_free(struct cache *c)
 {
@@ -920,85 +791,42 @@ static int cache_init(const struct gbx_host *host, const char *cfg, void **self,
 	pthread_mutex_init(&c->pend_mu, NULL);
 	pthread_mutex_init(&c->wq_mu, NULL);
 	pthread_cond_init(&c->wq_cv, NULL);
-	long long max_mb = 512, mem_entries = 1000, mem_mb = 64, ttl_s = 60;
-	long long r_deadline = 20, r_ttl = 3600, r_blob = 16, r_open = 5, r_lease = 3000,
-	          r_queue = 64;
-	c->stat_cache = 1;
-	char dir[4096] = ".gearbox/cache";
-	const char *v = gbx_json_member(cfg, "dir");
-	if (v && (gbx_json_string(v, dir, sizeof dir) || !dir[0])) {
-		bad(err, errlen, "dir", "a non-empty string (a directory)", v);
+	struct cache_cfg k;
+	if (cache_config(c, cfg, &k, err, errlen))
 		goto fail;
-	}
-	if (cfg_int(cfg, "max_mb", 1, 1LL << 40, &max_mb, "a positive integer (MiB)", err,
-	            errlen) ||
-	    cfg_int(cfg, "mem_entries", 0, 1LL << 30, &mem_entries,
-	            "an integer >= 0 (0: no memory level)", err, errlen) ||
-	    cfg_int(cfg, "mem_mb", 0, 1LL << 30, &mem_mb,
-	            "an integer >= 0 (MiB; 0: no memory level)", err, errlen) ||
-	    cfg_int(cfg, "ttl_s", 0, 1LL << 40, &ttl_s, "an integer >= 0 (seconds; 0: no expiry)",
-	            err, errlen) ||
-	    cfg_bool(cfg, "require_inputs", &c->require_inputs, err, errlen) ||
-	    cfg_bool(cfg, "cache_failures", &c->cache_failures, err, errlen) ||
-	    cfg_bool(cfg, "stat_cache", &c->stat_cache, err, errlen) ||
-	    cfg_env_allow(c, cfg, err, errlen) || cfg_key_version(c, cfg, err, errlen) ||
-	    cfg_int(cfg, "remote_deadline_ms", 1, 60000, &r_deadline,
-	            "an integer from 1 to 60000 (ms)", err, errlen) ||
-	    cfg_int(cfg, "remote_ttl_s", 1, 1LL << 31, &r_ttl, "a positive integer (seconds)", err,
-	            errlen) ||
-	    cfg_int(cfg, "remote_max_blob_mb", 0, 1LL << 20, &r_blob, "an integer >= 0 (MiB)", err,
-	            errlen) ||
-	    cfg_int(cfg, "remote_open_s", 1, 86400, &r_open, "an integer from 1 to 86400 (seconds)",
-	            err, errlen) ||
-	    cfg_int(cfg, "remote_lease_ms", 0, 1LL << 31,
-	            &r_lease, "an integer >= 0 (ms; 0: no leases)", err, errlen) ||
-	    cfg_int(cfg, "remote_queue_mb", 1, 1LL << 20, &r_queue, "a positive integer (MiB)", err,
-	            errlen))
-		goto fail;
-	c->max_bytes = (uint64_t)max_mb << 20;
+	c->max_bytes = (uint64_t)k.max_mb << 20;
 	char cwd[4096];
 	if (!getcwd(cwd, sizeof cwd)) {
 		snprintf(err, errlen, "cannot read the current directory: %s", strerror(errno));
 		goto fail;
 	}
 	c->proc_cwd = strdup(cwd);
-	c->dir = path_join(cwd, dir);
-	char str[4096];
+	c->dir = path_join(cwd, k.dir);
 	/* the project root: `root` (relative to the config file's folder), else that folder */
 	const char *cdir = GBX_HOST_HAS(host, config_dir) && host->config_dir
 	                       ? host->config_dir(host->ctx)
 	                       : NULL;
 	if (!cdir)
 		cdir = cwd;
-	snprintf(str, sizeof str, ".");
-	if ((v = gbx_json_member(cfg, "root")) &&
-	    (gbx_json_string(v, str, sizeof str) || !str[0])) {
-		bad(err, errlen, "root", "a non-empty string (a directory)", v);
-		goto fail;
-	}
 	{
-		char *j = path_join(cdir, str), *real = j ? realpath(j, NULL) : NULL;
+		char *j = path_join(cdir, k.root), *real = j ? realpath(j, NULL) : NULL;
 		free(j);
 		if (!real) {
-			snprintf(err, errlen, "root: cannot use \"%s\": %s", str, strerror(errno));
+			snprintf(err, errlen, "root: cannot use \"%s\": %s", k.root, strerror(errno));
 			goto fail;
 		}
 		c->proj_root = real;
 	}
-	if ((v = gbx_json_member(cfg, "remote")) && strncmp(v, "null", 4)) {
-		struct remote_cfg rc_ = {r_deadline, r_open, r_lease, r_ttl, (uint64_t)r_blob << 20,
-		                         (uint64_t)r_queue << 20};
-		if (gbx_json_string(v, str, sizeof str)) {
-			bad(err, errlen, "remote", "a string (\"redis://HOST:PORT/DB\" or \"unix:PATH\")",
-			    v);
-			goto fail;
-		}
-		if (str[0] && remote_init(c, str, &rc_, err, errlen))
+	if (k.remote[0]) {
+		struct remote_cfg rc_ = {k.r_deadline, k.r_open, k.r_lease, k.r_ttl,
+		                         (uint64_t)k.r_blob << 20, (uint64_t)k.r_queue << 20};
+		if (remote_init(c, k.remote, &rc_, err, errlen))
 			goto fail;
 	}
 	c->root = c->dir ? path_join(c->dir, "v1") : NULL;
 	if (!c->proc_cwd || !c->root || sc_init(&c->sc) ||
-	    lru_init(&c->mem, (size_t)mem_entries, (size_t)mem_mb << 20, ttl_s * 1000000000LL)) {
+	    lru_init(&c->mem, (size_t)k.mem_entries, (size_t)k.mem_mb << 20,
+	             k.ttl_s * 1000000000LL)) {
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}

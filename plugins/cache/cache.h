@@ -14,7 +14,8 @@
  *   deps.c       depfiles (Makefile format) and the manifests that keep their lists
  *   remote.c     the remote level on Redis: lookups with a deadline, leases,
  *                a breaker, and a thread that writes stores behind
- *   cache.c      the descriptor, config, hooks, Lua functions
+ *   cache.c      the descriptor, hooks, Lua functions
+ *   config.c     reading plugins.cache (through <gearbox/plugin_config.h>)
  *   command.c    `gearbox cache stats|gc|clear|verify|explain`
  *   figures.c    the per-level figures published for other plugins (ABI 1.5)
  *
@@ -327,6 +328,18 @@ int pack_compact(struct cache *c, int force);
  * alone, p NULL and bad NULL); 0, 1 gone, -1 the header or index is damaged (why). */
 typedef void (*pack_fn)(void *ud, const uint8_t *rec, const uint8_t *p, size_t n, const char *bad);
 int pack_walk(const char *path, struct sbuf *buf, pack_fn fn, void *ud, const char **why);
+
+/* ---- config.c --------------------------------------------------------------- */
+
+struct cache_cfg {
+	int64_t max_mb, mem_entries, mem_mb, ttl_s;
+	int64_t r_deadline, r_ttl, r_blob, r_open, r_lease, r_queue;
+	char dir[4096], root[4096], remote[4096]; /* remote: "" for none */
+};
+/* Reads cfg into k and c's own settings (flags, env_allow, key_version);
+ * 0, or -1 with err ("KEY: expected ..., got ..."). */
+int cache_config(struct cache *c, const char *cfg, struct cache_cfg *k, char *err,
+                 size_t errlen);
 
 /* `gearbox cache ...` (command.c): the exit status. */
 int cache_command(void *self, int argc, char **argv);
