@@ -2,6 +2,8 @@
 # restores outputs byte for byte with their modes; a changed input re-runs
 # exactly its dependants; cache:false, require_inputs, failures; damaged
 # entries are misses with a warning; two gearbox processes on one cache dir;
+# packs (waiting entries, kill -9, salvage, merging); identical tasks across
+# the agents of a --nodes local:2 run run once;
 # gearbox cache stats|gc|clear|verify; cache.has/cache.hit_rate from Lua.
 #
 # Every task appends to $T/ran (outside the cache), so "executed nothing" is
@@ -230,6 +232,21 @@ run_gbx run kill.json -j2 --config kill-cfg.json --enable cache --no-progress --
 expect "kill -9: the next run is ok and quiet" sh -c "test $rc = 0 && ! grep -q warning '$T/err'"
 expect "kill -9: ... and replays what was written ($(cached_count evk.jsonl) cached, $(nran) ran, $before before the kill)" \
 	sh -c "test $(cached_count evk.jsonl) -gt 0 && test $(( $(cached_count evk.jsonl) + $(nran) )) = 3000"
+
+# ---- identical tasks across the agents of a multi-node run run once --------------------------
+# (docs/nodes.md: the plugins' hooks run in the controller, so the in-flight
+# table sees every node's attempts.) Without the cache the four spread over
+# both agents; with it one runs and the other three wait for it and replay it.
+echo "{ \"matrix\": [ { \"id\": \"s{i}\", \"sh\": \"echo same >>$ran; sleep 0.3; echo same-out\", \"vars\": { \"i\": [1, 2, 3, 4] } } ] }" >nodes-same.json
+echo "{ \"plugins\": { \"cache\": { \"dir\": \"$T/nodesc\" } } }" >nodes-cfg.json
+: >"$ran"
+run_gbx run nodes-same.json --nodes local:2 -j2 --config nodes-cfg.json --no-progress --journal nj0.jsonl
+expect "nodes, no cache: the four identical tasks ran on both agents" sh -c "test $rc = 0 && test $(nran) = 4 && grep -q '\"node\":\"local1\"' nj0.jsonl && grep -q '\"node\":\"local2\"' nj0.jsonl"
+: >"$ran"
+run_gbx run nodes-same.json --nodes local:2 -j2 --config nodes-cfg.json --enable cache --no-progress --events nev.jsonl
+expect "nodes: four identical tasks at once across two agents ran once ($(nran))" sh -c "test $rc = 0 && test $(nran) = 1"
+expect "nodes: the other three replayed it, counted as deduplicated" sh -c "test $(cached_count nev.jsonl) = 3 && grep -q '\"deduped\":3' nev.jsonl"
+expect "nodes: each printed its output" test "$(grep -c '^same-out$' "$T/out")" = 4
 
 # ---- many runs, many packs: past 32 the end of a run merges them -----------------------------
 echo "{ \"plugins\": { \"cache\": { \"dir\": \"$T/many\" } } }" >many.json
