@@ -206,7 +206,8 @@ int complete(struct engine *e, struct worker *w, uint32_t idx, struct attempt *a
 	struct task *t = &e->wl->tasks[idx];
 	int64_t run_ns = a->end_ns - a->start_ns;
 	if (e->res) {
-		res_release(e->res, idx);
+		if (!w->res_freed)
+			res_release(e->res, idx);
 		if (e->idle) /* what waited for room may fit now */
 			pthread_cond_broadcast(&e->cv);
 	}
@@ -408,6 +409,14 @@ static int steal(struct engine *e, struct worker *w, uint32_t *idx)
 static void complete_deferred(struct engine *e, struct worker *w)
 {
 	static struct buf empty;
+	if (e->res && w->dn) {
+		/* their needs back at once (same spec, same need), not one each */
+		struct res_batch rb = {0};
+		for (uint32_t i = 0; i < w->dn; i++)
+			res_batch_release(e->res, &rb, &e->wl->tasks[w->dq[i].idx], w->dq[i].idx);
+		res_batch_end(e->res, &rb, -1);
+		w->res_freed = 1;
+	}
 	for (uint32_t i = 0; i < w->dn; i++) {
 		struct attempt a;
 		attempt_reset(&a);
@@ -418,6 +427,7 @@ static void complete_deferred(struct engine *e, struct worker *w)
 		complete(e, w, w->dq[i].idx, &a);
 	}
 	w->dn = 0;
+	w->res_freed = 0;
 	w->dq_deps = 0;
 }
 
@@ -490,16 +500,21 @@ static void *worker_main(void *arg)
 				uint32_t n = readyq_n(&e->ready) / (2 * (uint32_t)e->jobs);
 				if (n > BATCH_MAX - 1)
 					n = BATCH_MAX - 1;
+				struct res_batch rb;
+				if (res && n)
+					res_batch_begin(res, idx, &rb);
 				while (w->bn < n && readyq_head_key(&e->ready) == k0) {
 					uint32_t x = readyq_pop(&e->ready);
 					if (!readyq_n(&e->ready) || readyq_head_key(&e->ready) != k0 ||
-					    (res && !res_take(res, x))) {
+					    (res && !res_batch_take(res, &rb, &e->wl->tasks[x], x))) {
 						readyq_push(&e->ready, k0, x); /* back: the last of its key */
 						break;
 					}
 					w->bq[w->bn++] = x;
 					claim(e, w, x);
 				}
+				if (res && n)
+					res_batch_end(res, &rb, 1);
 				atomic_store_explicit(&w->btake, 0, memory_order_relaxed);
 			}
 		} else if (e->stopping || !steal(e, w, &idx)) {

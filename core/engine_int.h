@@ -62,6 +62,7 @@ struct worker {
 	struct { uint32_t idx; int64_t start_ns, end_ns; } dq[BATCH_MAX];
 	uint32_t dn;
 	int dq_deps;      /* a task in dq has dependants: complete it before the next */
+	int res_freed;    /* completing dq: their needs were released together */
 	int short_ok;     /* its last attempt was plain: it may claim a batch */
 	struct fold *fold; /* per after_attempt plugin (ABI 1.3 attempt_sample) */
 	int64_t fold_due;  /* a fold is 50 ms old from then (INT64_MAX: none pending) */

@@ -228,6 +228,8 @@ static int plan_new(const struct workload *wl, json_t *cfg, int enforce, const c
 	int any = 0;
 	for (uint32_t i = 0; i < wl->ntasks; i++) {
 		const struct task *t = &wl->tasks[i];
+		if (i && t->spec == wl->tasks[i - 1].spec)
+			continue; /* matrix instances share a spec (and a need): once */
 		if (t->spec->kind == KIND_EXEC &&
 		    (t->spec->enforce > 0 || (t->spec->enforce < 0 && enforce)))
 			any = p->any_enforced = 1;
@@ -235,8 +237,6 @@ static int plan_new(const struct workload *wl, json_t *cfg, int enforce, const c
 		if (!nd->mask)
 			continue;
 		any = 1;
-		if (i && t->spec == wl->tasks[i - 1].spec)
-			continue; /* matrix instances share a spec: checked once */
 		for (uint32_t r = 0; r < p->n; r++) {
 			if (!(nd->mask & 1u << r) || nd->amt[r] <= p->cap[r])
 				continue;
@@ -380,6 +380,70 @@ int res_take(struct res_plan *p, uint32_t idx)
 		return 0;
 	take(p, n, 1);
 	return 1;
+}
+
+/* the batch path applies when needs follow specs alone */
+static int by_spec(const struct res_plan *p) { return !p->over && !p->admit; }
+
+void res_batch_begin(struct res_plan *p, uint32_t idx, struct res_batch *b)
+{
+	b->n = 0;
+	b->room = 0;
+	b->spec = NULL;
+	if (!by_spec(p))
+		return;
+	const struct res_need *n = res_need_of(p, idx);
+	uint64_t room = UINT32_MAX;
+	uint32_t m = n->mask;
+	while (m) {
+		int r = __builtin_ctz(m);
+		m &= m - 1;
+		int64_t left = p->cap[r] - p->used[r] - p->held[r];
+		if (n->amt[r] <= 0)
+			continue;
+		uint64_t k = left > 0 ? (uint64_t)(left / n->amt[r]) : 0;
+		if (k < room)
+			room = k;
+	}
+	b->spec = p->wl->tasks[idx].spec;
+	b->room = (uint32_t)room;
+}
+
+void res_batch_end(struct res_plan *p, struct res_batch *b, int sign)
+{
+	if (b->n && b->spec) {
+		const struct res_need *n = b->spec->need ? b->spec->need
+			: &p->cls[b->spec->cls < 5 ? b->spec->cls : 0];
+		uint32_t m = n->mask;
+		while (m) {
+			int r = __builtin_ctz(m);
+			m &= m - 1;
+			p->used[r] += sign * (int64_t)b->n * n->amt[r];
+		}
+	}
+	b->n = 0;
+}
+
+int res_batch_take_slow(struct res_plan *p, struct res_batch *b, uint32_t idx)
+{
+	/* another need, or no room left: count what was taken, then one by one */
+	res_batch_end(p, b, 1);
+	b->spec = NULL;
+	b->room = 0;
+	return res_take(p, idx);
+}
+
+void res_batch_release_slow(struct res_plan *p, struct res_batch *b, const struct task *t,
+			    uint32_t idx)
+{
+	res_batch_end(p, b, -1);
+	if (by_spec(p)) {
+		b->spec = t->spec;
+		b->n = 1;
+	} else {
+		b->spec = NULL;
+		res_release(p, idx);
+	}
 }
 
 void res_set_admit(struct res_plan *p, res_admit_fn fn, void *ud)

@@ -93,6 +93,45 @@ int res_pick(struct res_plan *p, struct readyq *q, const struct task *tasks, uin
 /* Under the engine lock: counts idx's needs as used when they fit now (a
  * batch claiming one more task of the head's key). Returns 1 when taken. */
 int res_take(struct res_plan *p, uint32_t idx);
+/* A batch claiming more tasks of its first one's key (engine.c), and a
+ * batch's completions: tasks sharing one spec (a matrix's instances) share
+ * its need, so they are counted together, one fit test and one update for
+ * all of them, instead of one call each. Tasks with another spec, and every
+ * task once a retry changed some need or an admit hook is set, go one by
+ * one. Under the engine lock, begin .. end in one pass. */
+struct res_batch {
+	const struct spec *spec;  /* the shared spec, or NULL: one by one */
+	uint32_t room;            /* claims: how many more of its need fit */
+	uint32_t n;               /* taken (or released) and not yet counted */
+};
+/* Claims: idx was just picked (res_pick); b counts further claims. */
+void res_batch_begin(struct res_plan *p, uint32_t idx, struct res_batch *b);
+int res_batch_take_slow(struct res_plan *p, struct res_batch *b, uint32_t idx);
+/* Like res_take(p, idx) for task t = &tasks[idx]. */
+static inline int res_batch_take(struct res_plan *p, struct res_batch *b, const struct task *t,
+				 uint32_t idx)
+{
+	if (t->spec == b->spec && b->room) {
+		b->room--;
+		b->n++;
+		return 1;
+	}
+	return res_batch_take_slow(p, b, idx);
+}
+/* Counts what b took (claims) or gave back (releases); b is empty again. */
+void res_batch_end(struct res_plan *p, struct res_batch *b, int sign);
+/* Releases: like res_release(p, idx) for t = &tasks[idx]; b starts zeroed. */
+void res_batch_release_slow(struct res_plan *p, struct res_batch *b, const struct task *t,
+			    uint32_t idx);
+static inline void res_batch_release(struct res_plan *p, struct res_batch *b,
+				     const struct task *t, uint32_t idx)
+{
+	if (t->spec == b->spec)
+		b->n++;
+	else
+		res_batch_release_slow(p, b, t, idx);
+}
+
 /* Nonzero when something is still counted as used (at the end of a run
  * that is an accounting error); *r gets the first such resource. */
 int res_busy(const struct res_plan *p, uint32_t *r);
