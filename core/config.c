@@ -127,6 +127,7 @@ static int validate(struct config *c, struct err *err)
 		c->shed_below = (int32_t)n;
 	}
 	if ((v = json_object_get(c->root, "history"))) {
+		c->history_given = 1;
 		if (json_is_string(v) && json_string_length(v) > 0)
 			c->history = json_string_value(v);
 		else if (json_is_true(v))

@@ -28,6 +28,7 @@ struct config {
 	int enforce;           /* `enforce: true`: cgroup limits for every exec task */
 	int64_t shed_wait_ms;  /* `shed.queue_wait_ms`, -1: no shedding */
 	const char *history;   /* `history`: "" beside the workload, a file, or NULL: off */
+	int history_given;     /* `history` is in the config (else: the default, see main.c) */
 	int32_t shed_below;    /* `shed.below_priority` */
 	json_t *nodes;         /* borrowed from root, or NULL (nodes.c checks it) */
 };

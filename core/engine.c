@@ -222,7 +222,7 @@ int complete(struct engine *e, struct worker *w, uint32_t idx, struct attempt *a
 	t->last_exit = a->sig ? -a->sig : a->exit_code;
 	if (a->maxrss_kb > 0)
 		res_note_mem(e, idx, a);
-	if (e->hist)
+	if (e->hist && t->spec->kind == KIND_EXEC) /* exec attempts only (history.h) */
 		hist_note(e->hist, idx, (double)run_ns / 1e6,
 			  a->cg_peak_kb > a->maxrss_kb ? a->cg_peak_kb : a->maxrss_kb,
 			  a->ok ? "ok" : fail_kind_name(a->fkind));

@@ -52,6 +52,8 @@ struct run_opts {
 	int32_t shed_below;       /* shed_below priority that waited longer than this */
 	const char *history;      /* the history store (history.h): "" beside the workload,
 				   * a file, or NULL: none */
+	int history_auto;         /* history is on by default, not asked for: skipped
+				   * quietly where its directory is not writable */
 	const char *config_path;  /* for messages, or NULL */
 	int handle_signals;       /* take SIGINT/SIGTERM/SIGHUP (the CLI does; embedders need not) */
 	struct nodes *nodes;      /* --nodes: attempts run on agents (nodes.c), or NULL (used, not owned) */

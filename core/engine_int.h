@@ -120,6 +120,7 @@ struct engine {
 	uint32_t n_shed;                 /* dropped by load shedding (failure kind shed) */
 	struct history *hist;            /* or NULL; its notes are taken under e->mu */
 	int64_t *hist_est_ms, *hist_mem_kb; /* per task from history, -1 unknown; or NULL */
+	int64_t mem_per_task_kb;         /* p90 of hist_mem_kb, for scaling; 0 unknown */
 	uint64_t mem_n;
 	struct failure *failures, **fail_tail;
 	int64_t sum_run_ns;

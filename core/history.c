@@ -30,6 +30,9 @@ struct history {
 
 static const char schema[] =
 	"PRAGMA journal_mode=WAL;"
+	/* in WAL mode NORMAL syncs at checkpoints, not at every commit: a
+	 * crash may lose the last run's rows, never the store */
+	"PRAGMA synchronous=NORMAL;"
 	"CREATE TABLE IF NOT EXISTS attempts(id INTEGER PRIMARY KEY, task TEXT NOT NULL,"
 	" tmpl TEXT NOT NULL, ms REAL NOT NULL, peak_kb INTEGER, outcome TEXT NOT NULL,"
 	" t INTEGER NOT NULL);"
@@ -50,10 +53,11 @@ static sqlite3 *try_open(const char *path, int *code, char *why, size_t n)
 	}
 	sqlite3_busy_timeout(db, 10000);
 	char *msg = NULL;
-	/* a quick check reads every page header: a damaged file fails here, not
-	 * in the middle of the run */
-	if ((*code = sqlite3_exec(db, schema, NULL, NULL, &msg)) != SQLITE_OK ||
-	    (*code = sqlite3_exec(db, "PRAGMA quick_check(1);", NULL, NULL, &msg)) != SQLITE_OK) {
+	/* the schema statements read the header and the schema page: a file
+	 * that is not a store fails here. No quick_check: it reads every page
+	 * (half a second for a full store), and history is on by default;
+	 * damage further in shows when the rows are written (hist_flush) */
+	if ((*code = sqlite3_exec(db, schema, NULL, NULL, &msg)) != SQLITE_OK) {
 		*code &= 0xff;
 		snprintf(why, n, "%s", msg ? msg : sqlite3_errmsg(db));
 		sqlite3_free(msg);
@@ -77,6 +81,32 @@ static sqlite3 *open_waiting(const char *path, int *code, char *why, size_t n)
 	return db;
 }
 
+/* path is damaged: moves it aside (with a warning saying why) and opens a
+ * fresh store there, or NULL (with a warning) */
+static sqlite3 *fresh(const char *path, const char *why)
+{
+	char aside[4200];
+	snprintf(aside, sizeof aside, "%s.corrupt", path);
+	fprintf(stderr, "gearbox: warning: history %s is not a usable store (%s); moved to %s, "
+		"starting a fresh one\n", path, why, aside);
+	if (rename(path, aside) && errno != ENOENT) {
+		fprintf(stderr, "gearbox: warning: cannot move %s aside: %s; running without "
+			"history\n", path, strerror(errno));
+		return NULL;
+	}
+	char side[4200];
+	snprintf(side, sizeof side, "%s-wal", path);
+	unlink(side);
+	snprintf(side, sizeof side, "%s-shm", path);
+	unlink(side);
+	int code;
+	char w[256];
+	sqlite3 *db = open_waiting(path, &code, w, sizeof w);
+	if (!db)
+		fprintf(stderr, "gearbox: warning: history %s: %s; running without history\n", path, w);
+	return db;
+}
+
 struct history *hist_open(const char *path)
 {
 	char why[256];
@@ -88,28 +118,8 @@ struct history *hist_open(const char *path)
 			why);
 		return NULL;
 	}
-	if (!db) {
-		char aside[4200];
-		snprintf(aside, sizeof aside, "%s.corrupt", path);
-		fprintf(stderr, "gearbox: warning: history %s is not a usable store (%s); moved to %s, "
-			"starting a fresh one\n", path, why, aside);
-		if (rename(path, aside) && errno != ENOENT) {
-			fprintf(stderr, "gearbox: warning: cannot move %s aside: %s; running without "
-				"history\n", path, strerror(errno));
-			return NULL;
-		}
-		char side[4200];
-		snprintf(side, sizeof side, "%s-wal", path);
-		unlink(side);
-		snprintf(side, sizeof side, "%s-shm", path);
-		unlink(side);
-		db = open_waiting(path, &code, why, sizeof why);
-		if (!db) {
-			fprintf(stderr, "gearbox: warning: history %s: %s; running without history\n",
-				path, why);
-			return NULL;
-		}
-	}
+	if (!db && !(db = fresh(path, why)))
+		return NULL;
 	struct history *h = calloc(1, sizeof *h);
 	if (!h || !(h->path = strdup(path))) {
 		free(h);
@@ -164,10 +174,32 @@ void hist_note(struct history *h, uint32_t idx, double ms, int64_t peak_kb, cons
 	h->rows[h->n++] = (struct hrow){idx, peak_kb, ms, outcome};
 }
 
+static int flush_once(struct history *h, const struct workload *wl, int *code);
+
 int hist_flush(struct history *h, const struct workload *wl)
 {
 	if (!h->n)
 		return 0;
+	int code = 0;
+	int rc = flush_once(h, wl, &code);
+	if (rc && (code == SQLITE_CORRUPT || code == SQLITE_NOTADB)) {
+		/* damage deeper than the open saw: a fresh store takes the rows */
+		char why[256];
+		snprintf(why, sizeof why, "%s", sqlite3_errstr(code));
+		sqlite3_close(h->db);
+		h->db = fresh(h->path, why);
+		if (!h->db)
+			return -1;
+		rc = flush_once(h, wl, &code);
+	}
+	if (rc)
+		fprintf(stderr, "gearbox: warning: history %s: cannot record this run: %s\n", h->path,
+			sqlite3_errstr(code));
+	return rc;
+}
+
+static int flush_once(struct history *h, const struct workload *wl, int *code)
+{
 	sqlite3_stmt *st = NULL;
 	int rc = sqlite3_exec(h->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
 	if (rc == SQLITE_OK)
@@ -186,7 +218,8 @@ int hist_flush(struct history *h, const struct workload *wl)
 		else
 			sqlite3_bind_null(st, 4);
 		sqlite3_bind_text(st, 5, r->outcome, -1, SQLITE_STATIC);
-		rc = sqlite3_step(st) == SQLITE_DONE ? SQLITE_OK : SQLITE_ERROR;
+		rc = sqlite3_step(st);
+		rc = rc == SQLITE_DONE ? SQLITE_OK : rc;
 		sqlite3_reset(st);
 	}
 	sqlite3_finalize(st);
@@ -199,8 +232,7 @@ int hist_flush(struct history *h, const struct workload *wl)
 	if (rc == SQLITE_OK)
 		rc = sqlite3_exec(h->db, "COMMIT", NULL, NULL, NULL);
 	if (rc != SQLITE_OK) {
-		fprintf(stderr, "gearbox: warning: history %s: cannot record this run: %s\n", h->path,
-			sqlite3_errmsg(h->db));
+		*code = rc & 0xff;
 		sqlite3_exec(h->db, "ROLLBACK", NULL, NULL, NULL);
 		return -1;
 	}
@@ -222,21 +254,21 @@ static double p90(double *v, size_t n)
 	return v[k ? k - 1 : 0];
 }
 
-/* One pass over a key column ordered by key: calls back per key with its
- * durations and peaks. */
+/* One pass over a key column ordered by key, newest first: calls back per
+ * key with its newest HIST_SAMPLES durations and peaks. */
 static int by_key(struct history *h, const char *col,
 		  void (*fn)(void *ud, const char *key, double *ms, size_t nms, double *kb, size_t nkb),
 		  void *ud)
 {
 	char sql[200];
 	snprintf(sql, sizeof sql, "SELECT %s, ms, peak_kb FROM attempts WHERE outcome = 'ok' "
-		 "ORDER BY %s", col, col);
+		 "ORDER BY %s, id DESC", col, col);
 	sqlite3_stmt *st;
 	if (sqlite3_prepare_v2(h->db, sql, -1, &st, NULL) != SQLITE_OK)
 		return -1;
 	char *cur = NULL;
-	double *ms = NULL, *kb = NULL;
-	size_t nms = 0, nkb = 0, cap = 0;
+	double ms[HIST_SAMPLES], kb[HIST_SAMPLES];
+	size_t nms = 0, nkb = 0;
 	int rc;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		const char *k = (const char *)sqlite3_column_text(st, 0);
@@ -249,17 +281,11 @@ static int by_key(struct history *h, const char *col,
 		if (!cur || strcmp(cur, k)) {
 			free(cur);
 			cur = strdup(k);
-		}
-		if (nms == cap) {
-			cap = cap ? cap * 2 : 64;
-			double *a = realloc(ms, cap * sizeof *a), *b = a ? realloc(kb, cap * sizeof *b) : NULL;
-			if (a)
-				ms = a;
-			if (b)
-				kb = b;
-			if (!a || !b)
+			if (!cur)
 				break;
 		}
+		if (nms == HIST_SAMPLES)
+			continue; /* older than the newest HIST_SAMPLES */
 		ms[nms++] = sqlite3_column_double(st, 1);
 		if (sqlite3_column_type(st, 2) != SQLITE_NULL)
 			kb[nkb++] = (double)sqlite3_column_int64(st, 2);
@@ -267,9 +293,59 @@ static int by_key(struct history *h, const char *col,
 	if (cur && nms)
 		fn(ud, cur, ms, nms, kb, nkb);
 	free(cur);
-	free(ms);
-	free(kb);
 	sqlite3_finalize(st);
+	return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : -1;
+}
+
+/* The newest HIST_SAMPLES successful attempts of one key (an indexed
+ * lookup): their p90s, or 0 samples. */
+static size_t lookup(sqlite3_stmt *st, const char *key, int64_t *est_ms, int64_t *mem_kb)
+{
+	double ms[HIST_SAMPLES], kb[HIST_SAMPLES];
+	size_t nms = 0, nkb = 0;
+	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+	while (nms < HIST_SAMPLES && sqlite3_step(st) == SQLITE_ROW) {
+		ms[nms++] = sqlite3_column_double(st, 0);
+		if (sqlite3_column_type(st, 1) != SQLITE_NULL)
+			kb[nkb++] = (double)sqlite3_column_int64(st, 1);
+	}
+	sqlite3_reset(st);
+	if (nms) {
+		*est_ms = (int64_t)(p90(ms, nms) + 0.5);
+		*mem_kb = nkb ? (int64_t)p90(kb, nkb) : -1;
+	}
+	return nms;
+}
+
+/* Estimates by one indexed lookup per task (and per template for a task
+ * never seen by id): for a workload small against the store. */
+static int by_lookup(struct history *h, const struct workload *wl, int64_t *est_ms,
+		     int64_t *mem_kb, uint32_t *n)
+{
+	sqlite3_stmt *bt = NULL, *bp = NULL;
+	if (sqlite3_prepare_v2(h->db, "SELECT ms, peak_kb FROM attempts INDEXED BY attempts_task "
+			       "WHERE task = ?1 AND outcome = 'ok' ORDER BY id DESC", -1, &bt,
+			       NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(h->db, "SELECT ms, peak_kb FROM attempts INDEXED BY attempts_tmpl "
+			       "WHERE tmpl = ?1 AND outcome = 'ok' ORDER BY id DESC", -1, &bp,
+			       NULL) != SQLITE_OK) {
+		sqlite3_finalize(bt);
+		return -1;
+	}
+	char tmpl[1024];
+	for (uint32_t i = 0; i < wl->ntasks; i++) {
+		if (wl->tasks[i].spec->kind != KIND_EXEC)
+			continue; /* history keeps exec attempts only */
+		size_t k = lookup(bt, wl->tasks[i].id, &est_ms[i], &mem_kb[i]);
+		if (!k) {
+			hist_template(&wl->tasks[i], tmpl, sizeof tmpl);
+			k = lookup(bp, tmpl, &est_ms[i], &mem_kb[i]);
+		}
+		if (n)
+			n[i] = (uint32_t)k;
+	}
+	sqlite3_finalize(bt);
+	sqlite3_finalize(bp);
 	return 0;
 }
 
@@ -334,6 +410,21 @@ int hist_estimates(struct history *h, const struct workload *wl, int64_t *est_ms
 		if (n)
 			n[i] = 0;
 	}
+	/* a lookup costs a few index pages; a scan reads every row: look up
+	 * unless the workload has more exec tasks than an eighth of the rows */
+	uint32_t nexec = 0;
+	for (uint32_t i = 0; i < wl->ntasks; i++)
+		nexec += wl->tasks[i].spec->kind == KIND_EXEC;
+	sqlite3_stmt *st;
+	int64_t rows = 0;
+	if (sqlite3_prepare_v2(h->db, "SELECT max(id) - min(id) + 1 FROM attempts", -1, &st, NULL) ==
+	    SQLITE_OK) {
+		if (sqlite3_step(st) == SQLITE_ROW)
+			rows = sqlite3_column_int64(st, 0);
+		sqlite3_finalize(st);
+	}
+	if ((int64_t)nexec * 8 <= rows)
+		return by_lookup(h, wl, est_ms, mem_kb, n);
 	struct est_ctx c = {.wl = wl, .est_ms = est_ms, .mem_kb = mem_kb, .n = n};
 	if (by_key(h, "task", est_task, &c) || by_key(h, "tmpl", est_tmpl, &c))
 		return -1;
@@ -343,14 +434,23 @@ int hist_estimates(struct history *h, const struct workload *wl, int64_t *est_ms
 		if (est_ms[i] >= 0)
 			continue;
 		hist_template(&wl->tasks[i], tmpl, sizeof tmpl);
-		for (size_t k = 0; k < c.nt; k++) {
-			if (!strcmp(c.tk[k], tmpl)) {
-				est_ms[i] = c.tms[k];
-				mem_kb[i] = c.tkb[k];
+		/* tk is in the scan's order, SQLite's BINARY collation: memcmp,
+		 * which strcmp agrees with */
+		size_t lo = 0, hi = c.nt;
+		while (lo < hi) {
+			size_t mid = lo + (hi - lo) / 2;
+			int d = strcmp(c.tk[mid], tmpl);
+			if (!d) {
+				est_ms[i] = c.tms[mid];
+				mem_kb[i] = c.tkb[mid];
 				if (n)
-					n[i] = c.tn[k];
+					n[i] = c.tn[mid];
 				break;
 			}
+			if (d < 0)
+				lo = mid + 1;
+			else
+				hi = mid;
 		}
 	}
 	for (size_t k = 0; k < c.nt; k++)

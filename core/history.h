@@ -3,7 +3,10 @@
  * once at the start (p90 estimates) and writes its attempts once at the end,
  * in one transaction, outside the engine lock. WAL mode and a busy timeout
  * let concurrent runs share one file without losing rows; the table is
- * pruned to the newest HIST_MAX_ROWS. See docs/resources.md.
+ * pruned to the newest HIST_MAX_ROWS. Only exec tasks' attempts are kept (a
+ * sim task does what its fields say; a run without exec tasks opens no
+ * store). On by default for a workload file, beside it. See
+ * docs/resources.md.
  */
 #ifndef GBX_HISTORY_H
 #define GBX_HISTORY_H
@@ -13,6 +16,8 @@
 #include "workload.h"
 
 #define HIST_MAX_ROWS 200000
+/* an estimate is the p90 of a key's newest HIST_SAMPLES successful attempts */
+#define HIST_SAMPLES 100
 
 struct history;
 

@@ -639,6 +639,16 @@ static int run_on_nodes(struct cli *c, struct workload *wl, const struct config 
 	return rc;
 }
 
+/* History is on by default for a workload file, beside it (docs/resources.md,
+ * "History"); the quick form keeps none unless the config names one. */
+static void default_history(struct cli *c, const struct config *cfg)
+{
+	if (!cfg->history_given && !c->quick_cmd) {
+		c->ro.history = "";
+		c->ro.history_auto = 1;
+	}
+}
+
 static int cmd_check(struct cli *c, struct workload *wl, const struct config *cfg)
 {
 	uint32_t kinds[2] = {0, 0};
@@ -661,7 +671,9 @@ static int cmd_check(struct cli *c, struct workload *wl, const struct config *cf
 		fprintf(stderr, "gearbox: %s\n", rerr.msg);
 		return 2;
 	}
-	if (c->estimates)
+	if (c->estimates && cfg->history_given && !cfg->history)
+		printf("estimates: none, history is off in the config\n");
+	else if (c->estimates)
 		res_check_estimates(wl, cfg->history, stdout);
 	if (c->ro.policy) {
 		struct buf out = {0};
@@ -835,8 +847,10 @@ int main(int argc, char **argv)
 	if (!strcmp(c.cmd, "check")) {
 		rc = cmd_check(&c, wl, &ss.cfg);
 	} else if (c.nodes) {
+		default_history(&c, &ss.cfg);
 		rc = run_on_nodes(&c, wl, &ss.cfg, &err);
 	} else {
+		default_history(&c, &ss.cfg);
 		rc = engine_run(wl, &c.ro, &err);
 		if (rc == 2)
 			fprintf(stderr, "gearbox: %s\n", err.msg);

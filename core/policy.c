@@ -1297,6 +1297,7 @@ static int changed_needs(lua_State *L, struct policy *p, int tbl, struct retry_c
 		}
 		int64_t m = (int64_t)llround(d * RES_MILLI);
 		c->chg.need.amt[r] = m;
+		c->chg.need.est &= ~(1u << r); /* given, no longer history's estimate */
 		if (m)
 			c->chg.need.mask |= 1u << r;
 		else
@@ -1441,7 +1442,7 @@ static int scale_body(lua_State *L)
 	struct scale_ctx *c = lua_touserdata(L, 1);
 	const struct policy_metrics *m = c->m;
 	lua_rawgeti(L, LUA_REGISTRYINDEX, c->p->k[POL_SCALING].fn);
-	lua_createtable(L, 0, 13);
+	lua_createtable(L, 0, 15);
 #define NUMF(f)                                                                \
 	do {                                                                   \
 		lua_pushnumber(L, m->f);                                       \
@@ -1465,6 +1466,8 @@ static int scale_body(lua_State *L)
 	NUMF(avg_ms);
 	NUMF(throughput);
 	NUMF(elapsed_ms);
+	NUMF(mem_avail_mb);
+	NUMF(mem_per_task_mb);
 #undef NUMF
 #undef INTF
 	lua_call(L, 1, 1);
@@ -1672,7 +1675,8 @@ int policy_check(struct policy *p, struct buf *out)
 		struct policy_metrics m = {.cpu = 0.5, .mem = 0.4, .queued = 12, .running = 4,
 					   .jobs = 4, .cores = 4, .done = 20, .failed = 1,
 					   .min_jobs = 1, .max_jobs = 16, .avg_ms = 250.0,
-					   .throughput = 16.0, .elapsed_ms = 1000.0};
+					   .throughput = 16.0, .elapsed_ms = 1000.0,
+					   .mem_avail_mb = 8000.0, .mem_per_task_mb = 500.0};
 		int64_t j;
 		policy_scale(p, &m, &j);
 	}

@@ -62,6 +62,8 @@ struct policy_metrics {
 	double avg_ms;         /* mean run time of finished attempts */
 	double throughput;     /* tasks finished per second over the last interval */
 	double elapsed_ms;     /* since the run started */
+	double mem_avail_mb;   /* the machine's available memory (MemAvailable) */
+	double mem_per_task_mb; /* the p90 of the tasks' history peak memory, 0 unknown */
 };
 
 struct policy;

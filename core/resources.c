@@ -28,8 +28,8 @@ struct res_plan {
 	int64_t used[RES_MAX];
 	int64_t reserve_after_ns;
 	struct res_need cls[5];        /* default need by class */
-	const struct res_need **over;  /* per task, or NULL: a retry's change */
-	struct res_need *over_mem;     /* their storage, per task */
+	const struct res_need **over;  /* per task, or NULL: a retry's change or a mem
+					* class estimate (each allocated, owned) */
 	int enforce;                   /* config: every exec task */
 	int any_enforced;              /* some exec task is enforced */
 	int64_t held[RES_MAX];         /* the last pick's reservation, which res_take respects */
@@ -81,6 +81,7 @@ int res_need_parse(json_t *v, struct res_names *names, struct arena *a,
 		snprintf(why, whylen, "resources must be an object of numbers, like {\"cpu\": 1, \"mem_mb\": 512}");
 		return -1;
 	}
+	need->est = 0; /* declared, not estimated */
 	const char *k;
 	json_t *x;
 	json_object_foreach(v, k, x) {
@@ -156,23 +157,41 @@ const struct res_need *res_need_of(const struct res_plan *p, uint32_t idx)
 	return s->need ? s->need : &p->cls[s->cls < 5 ? s->cls : 0];
 }
 
-static int plan_new(const struct workload *wl, json_t *cfg, int enforce, const char *cfg_path,
-		    int force, struct res_plan **out, struct err *err);
-
 int res_plan_new(const struct workload *wl, json_t *cfg, int enforce, const char *cfg_path,
 		 struct res_plan **out, struct err *err)
 {
-	return plan_new(wl, cfg, enforce, cfg_path, 0, out, err);
+	return res_plan_new_est(wl, cfg, enforce, cfg_path, 0, NULL, out, err);
 }
 
 int res_plan_new_forced(const struct workload *wl, json_t *cfg, int enforce, const char *cfg_path,
 			struct res_plan **out, struct err *err)
 {
-	return plan_new(wl, cfg, enforce, cfg_path, 1, out, err);
+	return res_plan_new_est(wl, cfg, enforce, cfg_path, 1, NULL, out, err);
 }
 
-static int plan_new(const struct workload *wl, json_t *cfg, int enforce, const char *cfg_path,
-		    int force, struct res_plan **out, struct err *err)
+/* The mem class's default need: each such task's own estimate, as an
+ * override (so batches count it one by one). Returns how many got one. */
+static uint32_t mem_estimates(struct res_plan *p, const int64_t *mem_kb)
+{
+	const struct workload *wl = p->wl;
+	uint32_t n = 0;
+	for (uint32_t i = 0; i < wl->ntasks; i++) {
+		const struct spec *s = wl->tasks[i].spec;
+		if (s->cls != CLASS_MEM || s->need || mem_kb[i] <= 0)
+			continue;
+		struct res_need nd = {0};
+		nd.mask = nd.est = 1u << RES_MEM;
+		nd.amt[RES_MEM] = (mem_kb[i] + 1023) / 1024 * RES_MILLI; /* whole MB, up */
+		res_override(p, i, &nd);
+		if (!p->over)
+			break; /* out of memory: no estimates, as without history */
+		n++;
+	}
+	return n;
+}
+
+int res_plan_new_est(const struct workload *wl, json_t *cfg, int enforce, const char *cfg_path,
+		     int force, const int64_t *mem_kb, struct res_plan **out, struct err *err)
 {
 	*out = NULL;
 	const char *file = cfg_path ? cfg_path : "config";
@@ -216,7 +235,7 @@ static int plan_new(const struct workload *wl, json_t *cfg, int enforce, const c
 			if (strcmp(p->name[r], k) == 0)
 				p->cap[r] = m;
 	}
-	/* class defaults: mem has no default need until history gives an estimate */
+	/* class defaults; mem's is each task's estimate (below), none without */
 	p->cls[CLASS_CPU].mask = 1u << RES_CPU;
 	p->cls[CLASS_CPU].amt[RES_CPU] = RES_MILLI;
 	p->cls[CLASS_IO].mask = 1u << RES_IO;
@@ -225,7 +244,7 @@ static int plan_new(const struct workload *wl, json_t *cfg, int enforce, const c
 	p->cls[CLASS_MIXED].amt[RES_CPU] = RES_MILLI;
 	p->cls[CLASS_MIXED].amt[RES_IO] = RES_MILLI;
 
-	int any = 0;
+	int any = mem_kb && mem_estimates(p, mem_kb) > 0;
 	for (uint32_t i = 0; i < wl->ntasks; i++) {
 		const struct task *t = &wl->tasks[i];
 		if (i && t->spec == wl->tasks[i - 1].spec)
@@ -264,8 +283,9 @@ void res_plan_free(struct res_plan *p)
 {
 	if (!p)
 		return;
+	for (uint32_t i = 0; p->over && i < p->wl->ntasks; i++)
+		free((void *)p->over[i]);
 	free(p->over);
-	free(p->over_mem);
 	free(p->tag);
 	free(p->tag_n);
 	free(p);
@@ -487,18 +507,12 @@ void res_release(struct res_plan *p, uint32_t idx)
 
 void res_override(struct res_plan *p, uint32_t idx, const struct res_need *n)
 {
-	if (!p->over) {
-		p->over = calloc(p->wl->ntasks, sizeof *p->over);
-		p->over_mem = calloc(p->wl->ntasks, sizeof *p->over_mem);
-		if (!p->over || !p->over_mem) {
-			free(p->over);
-			free(p->over_mem);
-			p->over = NULL;
-			p->over_mem = NULL;
-			return; /* keeps the old need: the task is still admissible */
-		}
-	}
-	struct res_need *o = &p->over_mem[idx];
+	if (!p->over && !(p->over = calloc(p->wl->ntasks, sizeof *p->over)))
+		return; /* keeps the old need: the task is still admissible */
+	/* one allocation per changed task: most tasks never have one */
+	struct res_need *o = (struct res_need *)p->over[idx];
+	if (!o && !(o = malloc(sizeof *o)))
+		return;
 	*o = *n;
 	for (uint32_t r = 0; r < RES_MAX; r++)
 		if (o->mask & 1u << r && o->amt[r] > p->cap[r])

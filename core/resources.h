@@ -31,6 +31,8 @@ enum { RES_CPU = 0, RES_MEM, RES_IO, RES_GPU, RES_NBUILTIN };
 /* One task's needs: amt[r] for every bit r of mask (thousandths). */
 struct res_need {
 	uint32_t mask;
+	uint32_t est;          /* bits of mask that history estimated (a mem class
+				* task's memory): admitted by, never enforced */
 	int64_t amt[RES_MAX];
 };
 
@@ -62,6 +64,12 @@ int res_plan_new(const struct workload *wl, json_t *cfg, int enforce, const char
  * wants one). */
 int res_plan_new_forced(const struct workload *wl, json_t *cfg, int enforce, const char *cfg_path,
 			struct res_plan **out, struct err *err);
+/* The same with the history's memory estimates (mem_kb per task, -1 none;
+ * may be NULL): a task of class mem that declares no resources needs its
+ * estimate of mem_mb (rounded up, at most the capacity). force: a plan even
+ * when nothing needs anything. */
+int res_plan_new_est(const struct workload *wl, json_t *cfg, int enforce, const char *cfg_path,
+		     int force, const int64_t *mem_kb, struct res_plan **out, struct err *err);
 
 /* An admit hook: asked, under the engine lock, about each task that fits.
  * Returns 1 admit, 0 not now (it stays in the queue; backfill goes on), 2

@@ -41,6 +41,12 @@ static int admit_cb(void *ud, uint32_t idx)
 	return 2;
 }
 
+static int cmp_i64(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
 /* The history file: the config's, or beside the workload. */
 static void history_path(const struct workload *wl, const char *given, char *out, size_t n)
 {
@@ -56,12 +62,51 @@ static void history_path(const struct workload *wl, const char *given, char *out
 		snprintf(out, n, "%.*s/.gearbox-history.db", (int)(slash - p), p);
 }
 
+/* Whether the run has attempts history keeps: exec tasks' (a sim task's
+ * duration is what its fields say, and a plugin kind's is the plugin's). */
+static int has_exec(const struct workload *wl)
+{
+	const struct spec *last = NULL;
+	for (uint32_t i = 0; i < wl->ntasks; i++) {
+		const struct spec *s = wl->tasks[i].spec;
+		if (s != last && s->kind == KIND_EXEC)
+			return 1;
+		last = s;
+	}
+	return 0;
+}
+
 static void history_open(struct engine *e)
 {
+	if (!has_exec(e->wl))
+		return; /* nothing to record or estimate: no database at all */
 	char path[4096];
 	history_path(e->wl, e->o.history, path, sizeof path);
+	if (e->o.history_auto) {
+		/* on by default, not asked for: a directory the user cannot
+		 * write (a shared read-only tree) is no reason for a warning */
+		char dir[4096];
+		snprintf(dir, sizeof dir, "%s", path);
+		char *slash = strrchr(dir, '/');
+		if (slash)
+			*slash = 0;
+		if (access(slash ? (*dir ? dir : "/") : ".", W_OK) ||
+		    (!access(path, F_OK) && access(path, W_OK)))
+			return;
+	}
 	e->hist = hist_open(path);
 	if (!e->hist)
+		return;
+	/* reading estimates costs a lookup per task: only for what uses them,
+	 * a policy (est_ms, scaling's memory per task) or a mem class task */
+	int want = e->o.policy != NULL;
+	const struct spec *last = NULL;
+	for (uint32_t i = 0; !want && i < e->wl->ntasks; i++) {
+		const struct spec *s = e->wl->tasks[i].spec;
+		want = s != last && s->cls == CLASS_MEM && !s->need;
+		last = s;
+	}
+	if (!want)
 		return;
 	uint32_t n = e->wl->ntasks;
 	e->hist_est_ms = malloc((n ? n : 1) * sizeof *e->hist_est_ms);
@@ -74,6 +119,29 @@ static void history_open(struct engine *e)
 	}
 	if (e->o.policy && e->hist_est_ms)
 		policy_set_est(e->o.policy, e->hist_est_ms);
+	if (e->hist_mem_kb)
+		e->mem_per_task_kb = res_mem_per_task(e->wl, e->hist_mem_kb);
+}
+
+int64_t res_mem_per_task(const struct workload *wl, const int64_t *mem_kb)
+{
+	/* the p90 of the tasks' own estimates: what most of them stay under */
+	uint32_t n = 0;
+	for (uint32_t i = 0; i < wl->ntasks; i++)
+		n += mem_kb[i] > 0;
+	if (!n)
+		return 0;
+	int64_t *v = malloc(n * sizeof *v);
+	if (!v)
+		return 0;
+	n = 0;
+	for (uint32_t i = 0; i < wl->ntasks; i++)
+		if (mem_kb[i] > 0)
+			v[n++] = mem_kb[i];
+	qsort(v, n, sizeof *v, cmp_i64);
+	int64_t r = v[(n * 9 + 9) / 10 - 1];
+	free(v);
+	return r;
 }
 
 int res_check_estimates(const struct workload *wl, const char *history, FILE *out)
@@ -81,8 +149,8 @@ int res_check_estimates(const struct workload *wl, const char *history, FILE *ou
 	char path[4096];
 	history_path(wl, history ? history : "", path, sizeof path);
 	if (access(path, F_OK)) {
-		fprintf(out, "estimates: no history at %s yet (set \"history\": true in the config "
-			"and run the workload)\n", path);
+		fprintf(out, "estimates: no history at %s yet (runs of the workload's exec tasks "
+			"write it)\n", path);
 		return 0;
 	}
 	struct history *h = hist_open(path);
@@ -106,8 +174,18 @@ int res_check_estimates(const struct workload *wl, const char *history, FILE *ou
 				fprintf(out, "est_ms unknown");
 			if (kb[i] >= 0)
 				fprintf(out, ", mem_mb %.1f", (double)kb[i] / 1024);
-			fprintf(out, ", %u sample%s\n", cnt[i], cnt[i] == 1 ? "" : "s");
+			fprintf(out, ", %u sample%s", cnt[i], cnt[i] == 1 ? "" : "s");
+			if (s->cls == CLASS_MEM && !s->need)
+				fprintf(out, kb[i] > 0 ? "; class mem: admitted by mem_mb %lld\n"
+						       : "; class mem: no need without an estimate\n",
+					(long long)((kb[i] + 1023) / 1024));
+			else
+				fprintf(out, "\n");
 		}
+		int64_t per = res_mem_per_task(wl, kb);
+		if (per > 0)
+			fprintf(out, "memory per task (scaling policies' mem_per_task_mb): %.1f MB\n",
+				(double)per / 1024);
 		rc = 0;
 	}
 	free(est);
@@ -123,8 +201,8 @@ int res_run_open(struct engine *e, struct cgsys *cg, struct err *err)
 	if (o->history)
 		history_open(e);
 	int admit = o->policy && policy_has_admit(o->policy);
-	if ((admit ? res_plan_new_forced : res_plan_new)(e->wl, o->resources, o->enforce,
-							  o->config_path, &e->res, err))
+	if (res_plan_new_est(e->wl, o->resources, o->enforce, o->config_path, admit,
+			     e->hist_mem_kb, &e->res, err))
 		return -1;
 	if (admit)
 		res_set_admit(e->res, admit_cb, e);
@@ -175,7 +253,8 @@ void res_attempt_setup(struct engine *e, const struct task *t, struct runner_ctx
 	}
 	const struct res_need *n = res_need_of(e->res, idx);
 	rc->cg = e->cg;
-	rc->lim_mem_kb = n->mask & 1u << RES_MEM ? n->amt[RES_MEM] * 1024 / RES_MILLI : 0;
+	/* an estimate admits; only a declared amount is a limit */
+	rc->lim_mem_kb = n->mask & ~n->est & 1u << RES_MEM ? n->amt[RES_MEM] * 1024 / RES_MILLI : 0;
 	rc->lim_cpu_milli = n->mask & 1u << RES_CPU ? n->amt[RES_CPU] : 0;
 	snprintf(rc->cg_name, sizeof rc->cg_name, "t%u-%u", idx, (unsigned)t->attempts);
 }

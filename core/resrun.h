@@ -24,6 +24,10 @@ void res_note_mem(struct engine *e, uint32_t idx, const struct attempt *a);
 /* The summary's "top memory" line (nothing when no attempt reported one). */
 void res_summary(struct engine *e, FILE *f);
 
+/* The memory per task the scaling policy sees: the p90 of the tasks' own
+ * estimates (mem_kb per task, -1 none); 0 when none has one. */
+int64_t res_mem_per_task(const struct workload *wl, const int64_t *mem_kb);
+
 /* gearbox check --estimates: per task, what history would give (history:
  * the config's, NULL or "" beside the workload). Nothing is created. */
 int res_check_estimates(const struct workload *wl, const char *history, FILE *out);

@@ -73,6 +73,8 @@ static void gather(struct engine *e, struct sampler *sm, struct policy_metrics *
 		m->cpu = (double)(cur.busy - sm->cpu.busy) / (double)(cur.total - sm->cpu.total);
 	sm->cpu = cur;
 	m->mem = read_mem();
+	if (e->o.policy && policy_has(e->o.policy, POL_SCALING))
+		m->mem_avail_mb = (double)res_default_cap(RES_MEM) / RES_MILLI;
 	int64_t now = now_ns();
 	double secs = (double)(now - sm->last_ns) / 1e9;
 	sm->last_ns = now;
@@ -88,6 +90,7 @@ static void gather(struct engine *e, struct sampler *sm, struct policy_metrics *
 	m->avg_ms = e->n_attempts ? (double)e->sum_run_ns / 1e6 / e->n_attempts : 0;
 	m->throughput = secs > 0 ? (e->n_final - sm->last_final) / secs : 0;
 	m->elapsed_ms = (double)(now - e->t0_ns) / 1e6;
+	m->mem_per_task_mb = (double)e->mem_per_task_kb / 1024;
 	sm->last_final = e->n_final;
 	pthread_mutex_unlock(&e->mu);
 }

@@ -6,7 +6,10 @@
 --           CORES_FACTOR * cores, nor past what memory allows: each running
 --           task is assumed to use mem / running of the machine, and only
 --           as many more as fit under MEM_IDLE are added (a conservative
---           guess: mem counts the whole machine, not only gearbox's tasks)
+--           guess: mem counts the whole machine, not only gearbox's tasks);
+--           when the history knows the tasks' peak memory
+--           (m.mem_per_task_mb > 0), that guess gives way to
+--           running + MEM_IDLE * available memory / memory per task
 --   hold    otherwise
 --
 -- cpu and mem are machine utilization in [0, 1]. The engine clamps the
@@ -30,7 +33,9 @@ return {
     end
     if m.cpu < CPU_IDLE and m.mem < MEM_IDLE then
       local want = math.min(m.jobs + STEP_UP, m.queued + m.running, CORES_FACTOR * m.cores)
-      if m.running > 0 and m.mem > 0 then
+      if (m.mem_per_task_mb or 0) > 0 and (m.mem_avail_mb or 0) > 0 then
+        want = math.min(want, m.running + math.floor(MEM_IDLE * m.mem_avail_mb / m.mem_per_task_mb))
+      elseif m.running > 0 and m.mem > 0 then
         local per_task = m.mem / m.running
         want = math.min(want, m.running + math.floor((MEM_IDLE - m.mem) / per_task))
       end
