@@ -2,9 +2,10 @@
  * resilience4j's semantics (the state machine is breaker_sm.c; this file is
  * the glue to the engine).
  *
- * It owns: the settings (plugins.breaker, with per-target overrides), a map
- * target -> breaker, the hooks, the events, and breaker.state() /
- * breaker.failure_rate() for policies. Tasks without a target never touch it.
+ * It owns: a map target -> breaker, the hooks, the events, and
+ * breaker.state() / breaker.failure_rate() for policies. The settings
+ * (plugins.breaker, with per-target overrides) are read by config.c, the
+ * shared window on Redis is shared.c. Tasks without a target never touch it.
  *
  * Threads and locks. before_task/after_task run on several workers at once,
  * policies' Lua functions on the dispatcher under the engine's lock, tick and
@@ -25,7 +26,6 @@
  */
 #include <gearbox/plugin.h>
 #include <gearbox/plugin_buf.h>
-#include <gearbox/plugin_json.h>
 
 #include <pthread.h>
 #include <stdarg.h>
@@ -36,14 +36,8 @@
 #include <time.h>
 
 #include "breaker_sm.h"
+#include "config.h"
 #include "shared.h"
-
-/* ---- settings ------------------------------------------------------------ */
-
-struct target_cfg {
-	char *name;
-	struct bk_config s; /* the top level's, overridden by the target's */
-};
 
 /* ---- the map ------------------------------------------------------------- */
 
@@ -74,9 +68,7 @@ struct pending {
 
 struct plugin {
 	const struct gbx_host *host;
-	struct bk_config base; /* plugins.breaker */
-	struct target_cfg *tcfg;
-	size_t ntcfg;
+	struct bk_settings cfg; /* plugins.breaker (config.c) */
 
 	pthread_mutex_t map_mu;
 	_Atomic(struct table *) tab;
@@ -149,10 +141,10 @@ static void table_put(struct table *t, struct breaker *k)
 
 static const struct bk_config *settings_for(const struct plugin *p, const char *name)
 {
-	for (size_t i = 0; i < p->ntcfg; i++)
-		if (!strcmp(p->tcfg[i].name, name))
-			return &p->tcfg[i].s;
-	return &p->base;
+	for (size_t i = 0; i < p->cfg.ntcfg; i++)
+		if (!strcmp(p->cfg.tcfg[i].name, name))
+			return &p->cfg.tcfg[i].s;
+	return &p->cfg.base;
 }
 
 /* A breaker's critical sections are a few dozen instructions, taken by every
@@ -640,238 +632,7 @@ static int lua_failure_rate(void *self, const struct gbx_value *a, int n, struct
 	return 0;
 }
 
-/* ---- config -------------------------------------------------------------- */
-
-enum vtype { V_INT, V_NUM, V_WINDOW, V_ON_OPEN, V_KINDS, V_CODES, V_STATE, V_TARGETS, V_SHARED };
-
-static const struct key {
-	const char *name;
-	int type;
-	int top, target; /* where it may appear */
-} keys[] = {
-    {"sliding_window_type", V_WINDOW, 1, 1},
-    {"sliding_window_size", V_INT, 1, 1},
-    {"minimum_calls", V_INT, 1, 1},
-    {"failure_rate_threshold", V_NUM, 1, 1},
-    {"slow_call_rate_threshold", V_NUM, 1, 1},
-    {"slow_call_duration_ms", V_NUM, 1, 1},
-    {"wait_open_ms", V_INT, 1, 1},
-    {"permitted_calls_half_open", V_INT, 1, 1},
-    {"count_failures", V_KINDS, 1, 1},
-    {"ignore_exit_codes", V_CODES, 1, 1},
-    {"on_open", V_ON_OPEN, 1, 1},
-    {"state", V_STATE, 0, 1},
-    {"targets", V_TARGETS, 1, 0},
-    {"shared", V_SHARED, 1, 0},
-};
-#define NKEYS (sizeof keys / sizeof keys[0])
-
-static const char *const config_keys[] = {
-    "sliding_window_type",
-    "sliding_window_size",
-    "minimum_calls",
-    "failure_rate_threshold",
-    "slow_call_rate_threshold",
-    "slow_call_duration_ms",
-    "wait_open_ms",
-    "permitted_calls_half_open",
-    "count_failures",
-    "ignore_exit_codes",
-    "on_open",
-    "targets",
-    "shared",
-    NULL,
-};
-
-/* The JSON text of value v, cut to fit out, for messages. */
-static const char *raw(const char *v, char *out, size_t n)
-{
-	const char *end = v ? gbx_json_skip(v) : NULL;
-	size_t len = end ? (size_t)(end - v) : v ? strlen(v) : 0;
-	if (len > n - 4) {
-		snprintf(out, n, "%.*s...", (int)(n - 4), v);
-	} else {
-		memcpy(out, v ? v : "", len);
-		out[len] = 0;
-	}
-	return out;
-}
-
-static int get_int(const char *v, int *out)
-{
-	double d;
-	if (gbx_json_number(v, &d) || d != (double)(long long)d || d < -2147483647.0 ||
-	    d > 2147483647.0)
-		return -1;
-	*out = (int)d;
-	return 0;
-}
-
-/* Reads one key's value into s. kp is the key's path for messages
- * ("minimum_calls", "targets.NAME.minimum_calls"). Returns 0, or -1 with a
- * message in err. */
-static int read_key(const struct key *key, const char *v, struct bk_config *s, const char *kp,
-                    char *err, size_t errlen)
-{
-	char buf[64], str[32];
-	double d;
-	int i;
-	switch (key->type) {
-	case V_INT:
-		if (get_int(v, &i))
-			goto bad_int;
-		if (!strcmp(key->name, "sliding_window_size"))
-			s->window_size = i;
-		else if (!strcmp(key->name, "minimum_calls"))
-			s->minimum_calls = i;
-		else if (!strcmp(key->name, "wait_open_ms"))
-			s->wait_open_ms = i;
-		else
-			s->permitted_half_open = i;
-		return 0;
-	case V_NUM:
-		if (gbx_json_number(v, &d))
-			goto bad_num;
-		if (!strcmp(key->name, "failure_rate_threshold"))
-			s->failure_rate_threshold = d;
-		else if (!strcmp(key->name, "slow_call_rate_threshold"))
-			s->slow_call_rate_threshold = d;
-		else
-			s->slow_call_ms = d;
-		return 0;
-	case V_WINDOW:
-		if (gbx_json_string(v, str, sizeof str) ||
-		    (strcmp(str, "COUNT_BASED") && strcmp(str, "TIME_BASED"))) {
-			snprintf(err, errlen,
-			         "%s: expected \"COUNT_BASED\" or \"TIME_BASED\", got %s", kp,
-			         raw(v, buf, sizeof buf));
-			return -1;
-		}
-		s->window_type = !strcmp(str, "COUNT_BASED") ? BK_COUNT_BASED : BK_TIME_BASED;
-		return 0;
-	case V_ON_OPEN:
-		if (gbx_json_string(v, str, sizeof str) ||
-		    (strcmp(str, "hold") && strcmp(str, "reject"))) {
-			snprintf(err, errlen, "%s: expected \"hold\" or \"reject\", got %s", kp,
-			         raw(v, buf, sizeof buf));
-			return -1;
-		}
-		s->on_open = !strcmp(str, "hold") ? BK_HOLD_CALLS : BK_REJECT_CALLS;
-		return 0;
-	case V_STATE:
-		if (gbx_json_string(v, str, sizeof str) ||
-		    (strcmp(str, "CLOSED") && strcmp(str, "DISABLED") &&
-		     strcmp(str, "FORCED_OPEN"))) {
-			snprintf(err, errlen,
-			         "%s: expected \"CLOSED\", \"DISABLED\" or \"FORCED_OPEN\", got %s",
-			         kp, raw(v, buf, sizeof buf));
-			return -1;
-		}
-		s->initial_state = !strcmp(str, "CLOSED")     ? BK_CLOSED
-		                   : !strcmp(str, "DISABLED") ? BK_DISABLED
-		                                              : BK_FORCED_OPEN;
-		return 0;
-	case V_KINDS: {
-		const char *it = NULL, *e;
-		unsigned mask = 0;
-		while ((e = gbx_json_next(v, &it))) {
-			int found = -1;
-			if (!gbx_json_string(e, str, sizeof str))
-				found = bk_kind(str);
-			if (found < 0) {
-				snprintf(
-				    err, errlen,
-				    "%s: %s is not a failure kind the breaker counts "
-				    "(\"exit\", \"signal\", \"timeout\", \"spawn\", \"error\")",
-				    kp, raw(e, buf, sizeof buf));
-				return -1;
-			}
-			mask |= 1u << found;
-		}
-		if (!it) {
-			snprintf(err, errlen, "%s: expected an array of failure kinds, got %s", kp,
-			         raw(v, buf, sizeof buf));
-			return -1;
-		}
-		s->count_failures = mask;
-		return 0;
-	}
-	case V_CODES: {
-		const char *it = NULL, *e;
-		memset(s->ignore_exit, 0, sizeof s->ignore_exit);
-		while ((e = gbx_json_next(v, &it))) {
-			if (get_int(e, &i) || i < 0 || i > 255) {
-				snprintf(err, errlen,
-				         "%s: expected exit codes from 0 to 255, got %s", kp,
-				         raw(e, buf, sizeof buf));
-				return -1;
-			}
-			s->ignore_exit[i >> 3] |= (uint8_t)(1u << (i & 7));
-		}
-		if (!it) {
-			snprintf(err, errlen, "%s: expected an array of exit codes, got %s", kp,
-			         raw(v, buf, sizeof buf));
-			return -1;
-		}
-		return 0;
-	}
-	default:
-		return 0; /* targets, shared: read by the caller */
-	}
-bad_int:
-	snprintf(err, errlen, "%s: expected an integer, got %s", kp, raw(v, buf, sizeof buf));
-	return -1;
-bad_num:
-	snprintf(err, errlen, "%s: expected a number, got %s", kp, raw(v, buf, sizeof buf));
-	return -1;
-}
-
-/* Reads the members of obj (plugins.breaker, or one of its targets) over *s,
- * then checks the result. path names obj in messages: "" for the top level,
- * "targets.NAME" for a target. Returns 0, or -1 with a message in err. */
-static int read_settings(const char *obj, struct bk_config *s, int is_target, const char *path,
-                         char *err, size_t errlen)
-{
-	const char *it = NULL, *v;
-	const char *dot = path[0] ? "." : "";
-	char name[128], kp[700];
-	while ((v = gbx_json_next_member(obj, &it, name, sizeof name))) {
-		const struct key *key = NULL;
-		for (size_t i = 0; i < NKEYS; i++)
-			if (!strcmp(keys[i].name, name) &&
-			    (is_target ? keys[i].target : keys[i].top))
-				key = &keys[i];
-		if (!key) {
-			/* the loader checks the top level against config_keys; the
-			 * targets' objects are ours to check */
-			snprintf(err, errlen, "%s%sunknown key \"%s\"", path, path[0] ? ": " : "",
-			         name);
-			return -1;
-		}
-		snprintf(kp, sizeof kp, "%s%s%s", path, dot, name);
-		if (read_key(key, v, s, kp, err, errlen))
-			return -1;
-	}
-	if (!it) {
-		snprintf(err, errlen, "%s%sexpected an object", path, path[0] ? ": " : "");
-		return -1;
-	}
-	const char *why = bk_config_check(s);
-	if (why) {
-		/* name the key and show what it was set to */
-		char k[64], buf[64];
-		size_t kl = strcspn(why, ":");
-		snprintf(k, sizeof k, "%.*s", (int)kl, why);
-		const char *val = gbx_json_member(obj, k);
-		if (val)
-			snprintf(err, errlen, "%s%s%s, got %s", path, dot, why,
-			         raw(val, buf, sizeof buf));
-		else
-			snprintf(err, errlen, "%s%s%s", path, dot, why);
-		return -1;
-	}
-	return 0;
-}
+/* ---- life cycle ------------------------------------------------------------ */
 
 static void plugin_free(struct plugin *p)
 {
@@ -887,9 +648,7 @@ static void plugin_free(struct plugin *p)
 		free(t);
 		t = r;
 	}
-	for (size_t i = 0; i < p->ntcfg; i++)
-		free(p->tcfg[i].name);
-	free(p->tcfg);
+	bk_settings_free(&p->cfg);
 	while (p->qhead) {
 		struct pending *e = p->qhead;
 		p->qhead = e->next;
@@ -918,54 +677,14 @@ static int bk_init_hook(const struct gbx_host *host, const char *config_json, vo
 	atomic_init(&p->tab, table_new(16));
 	if (!atomic_load_explicit(&p->tab, memory_order_relaxed))
 		goto oom;
-	p->base = bk_config_default();
-	const char *cfg = config_json ? config_json : "{}";
-	if (read_settings(cfg, &p->base, 0, "", err, errlen))
+	if (bk_settings_read(config_json, &p->cfg, err, errlen))
 		goto fail;
-
-	const char *targets = gbx_json_member(cfg, "targets");
-	if (targets) {
-		const char *it = NULL, *v;
-		char name[512], path[600];
-		while ((v = gbx_json_next_member(targets, &it, name, sizeof name))) {
-			struct target_cfg *nt = realloc(p->tcfg, (p->ntcfg + 1) * sizeof *nt);
-			if (!nt)
-				goto oom;
-			p->tcfg = nt;
-			struct target_cfg *tc = &p->tcfg[p->ntcfg];
-			tc->s = p->base; /* a target overrides what it names, inherits the rest */
-			tc->name = strdup(name);
-			if (!tc->name)
-				goto oom;
-			p->ntcfg++;
-			snprintf(path, sizeof path, "targets.%s", name);
-			if (*gbx_json_skip_ws(v) != '{') {
-				snprintf(err, errlen, "targets.%s: expected an object", name);
-				goto fail;
-			}
-			if (read_settings(v, &tc->s, 1, path, err, errlen))
-				goto fail;
-		}
-		if (!it) {
-			snprintf(err, errlen, "targets: expected an object of target names");
-			goto fail;
-		}
-	}
-	const char *shared = gbx_json_member(cfg, "shared");
-	if (shared) {
-		char url[1024];
-		if (gbx_json_string(shared, url, sizeof url)) {
-			snprintf(err, errlen,
-			         "shared: expected a string \"redis://HOST:PORT/DB\" or \"unix:PATH\"");
-			goto fail;
-		}
-		if (!(p->sh = sh_open(host, url, err, errlen)))
-			goto fail;
-	}
+	if (p->cfg.shared && !(p->sh = sh_open(host, p->cfg.shared, err, errlen)))
+		goto fail;
 	/* configured targets exist from the start: a policy sees their state,
 	 * and FORCED_OPEN / DISABLED show up before any task */
-	for (size_t i = 0; i < p->ntcfg; i++)
-		if (!map_get(p, p->tcfg[i].name))
+	for (size_t i = 0; i < p->cfg.ntcfg; i++)
+		if (!map_get(p, p->cfg.tcfg[i].name))
 			goto oom;
 	if (GBX_HOST_HAS(host, lua_fn) && host->lua_fn &&
 	    (host->lua_fn(host->ctx, "breaker", "state", lua_state, p) ||
@@ -988,6 +707,14 @@ static void bk_fini_hook(void *self)
 	plugin_free(self);
 }
 
+/* A target's settings that no task of the run has do nothing: say so. */
+static int bk_validate_run(void *self, const struct gbx_run_info *ri, char *err, size_t errlen)
+{
+	struct plugin *p = self;
+	(void)err, (void)errlen;
+	return bk_settings_check_run(&p->cfg, p->host, ri);
+}
+
 GBX_PLUGIN_EXPORT = {
     .abi_major = GBX_PLUGIN_ABI_MAJOR,
     .abi_minor = GBX_PLUGIN_ABI_MINOR,
@@ -995,7 +722,7 @@ GBX_PLUGIN_EXPORT = {
     .version = "0.1.0",
     .description = "circuit breaker per task target (resilience4j semantics): hold or reject "
                    "tasks while their target fails",
-    .config_keys = config_keys,
+    .config_keys = bk_config_keys,
     .init = bk_init_hook,
     .fini = bk_fini_hook,
     .run_start = bk_run_start,
@@ -1004,4 +731,5 @@ GBX_PLUGIN_EXPORT = {
     .after_task = bk_after,
     .tick = bk_tick_hook,
     .tick_ms = 100,
+    .validate_run = bk_validate_run,
 };

@@ -13,6 +13,7 @@
  * and at the end.
  */
 #include <gearbox/plugin.h>
+#include <gearbox/plugin_config.h>
 #include <gearbox/plugin_json.h>
 
 #include <stdio.h>
@@ -27,14 +28,21 @@
 
 /* ---- settings ----------------------------------------------------------------- */
 
+/* Settings are read with the SDK's typed helpers (<gearbox/plugin_config.h>):
+ * each message names the key, what it takes and what it got. */
+
+/* A file path: a non-empty string; null or absent leaves it off. */
 static int get_path(const char *cfg, const char *key, char **out, char *err, size_t errlen)
 {
 	const char *v = gbx_json_member(cfg, key);
 	if (!v || !strncmp(v, "null", 4))
 		return 0;
 	char buf[4096];
-	if (*v != '"' || gbx_json_string(v, buf, sizeof buf) || !buf[0]) {
-		snprintf(err, errlen, "%s: expected a file path (a non-empty string)", key);
+	int rc = gbx_cfg_string(cfg, key, buf, sizeof buf, err, errlen);
+	if (rc < 0 || !buf[0]) {
+		char raw[64];
+		snprintf(err, errlen, "%s: expected a file path (a non-empty string), got %s", key,
+		         gbx_cfg_raw(v, raw, sizeof raw));
 		return -1;
 	}
 	if (!(*out = strdup(buf))) {
@@ -42,21 +50,6 @@ static int get_path(const char *cfg, const char *key, char **out, char *err, siz
 		return -1;
 	}
 	return 0;
-}
-
-static int get_num(const char *cfg, const char *key, double *out, double lo, double hi,
-                   const char *what, char *err, size_t errlen)
-{
-	const char *v = gbx_json_member(cfg, key);
-	if (!v)
-		return 0;
-	double d;
-	if (gbx_json_number(v, &d) || !(d >= lo && d <= hi)) {
-		snprintf(err, errlen, "%s: expected %s", key, what);
-		return -1;
-	}
-	*out = d;
-	return 1;
 }
 
 static int parse_alerts(struct tel *T, const char *cfg, char *err, size_t errlen)
@@ -70,9 +63,9 @@ static int parse_alerts(struct tel *T, const char *cfg, char *err, size_t errlen
 		         "and/or max_p99_ms");
 		return -1;
 	}
-	const char *it = NULL, *v;
+	const char *it = NULL;
 	char key[64];
-	while ((v = gbx_json_next_member(obj, &it, key, sizeof key))) {
+	while (gbx_json_next_member(obj, &it, key, sizeof key)) {
 		int a = -1;
 		for (int i = 0; i < NALERT; i++)
 			if (!strcmp(key, tel_alert_names[i]))
@@ -84,25 +77,31 @@ static int parse_alerts(struct tel *T, const char *cfg, char *err, size_t errlen
 			         key);
 			return -1;
 		}
-		double d;
-		int bad = gbx_json_number(v, &d);
-		if (!bad)
-			bad = a == A_SUCCESS      ? !(d >= 0 && d <= 1)
-			      : a == A_THROUGHPUT ? !(d >= 0)
-			                          : !(d > 0);
-		if (bad) {
-			snprintf(err, errlen, "alerts.%s: expected %s", key,
-			         a == A_SUCCESS      ? "a number from 0 to 1"
-			         : a == A_THROUGHPUT ? "a number of attempts per second >= 0"
-			                             : "a number of milliseconds > 0");
-			return -1;
-		}
-		T->alerts[a].on = 1;
-		T->alerts[a].threshold = d;
 	}
 	if (!it) {
 		snprintf(err, errlen, "alerts: malformed object");
 		return -1;
+	}
+	/* min_success_rate 0..1, min_throughput >= 0 per second, max_p99_ms > 0 */
+	static const double lo[NALERT] = {0, 0, 0}, hi[NALERT] = {1, 1e12, 1e12};
+	for (int a = 0; a < NALERT; a++) {
+		double d = 0;
+		int rc = gbx_cfg_number(obj, tel_alert_names[a], lo[a], hi[a], &d, err, errlen);
+		if (rc > 0 && a == A_P99 && !(d > 0)) {
+			snprintf(err, errlen, "%s: expected a number of milliseconds above 0, got 0",
+			         tel_alert_names[a]);
+			rc = -1;
+		}
+		if (rc < 0) { /* name it as it is written: alerts.KEY */
+			char m[512];
+			snprintf(m, sizeof m, "%s", err);
+			snprintf(err, errlen, "alerts.%s", m);
+			return -1;
+		}
+		if (rc > 0) {
+			T->alerts[a].on = 1;
+			T->alerts[a].threshold = d;
+		}
 	}
 	return 0;
 }
@@ -116,41 +115,30 @@ static int parse_config(struct tel *T, const char *cfg, char *err, size_t errlen
 	if (get_path(cfg, "prometheus", &c->prometheus, err, errlen) ||
 	    get_path(cfg, "trace", &c->trace, err, errlen) ||
 	    get_path(cfg, "summary", &c->summary, err, errlen) ||
-	    get_path(cfg, "html", &c->html, err, errlen))
+	    get_path(cfg, "html", &c->html, err, errlen) ||
+	    gbx_cfg_int(cfg, "interval_ms", 10, 86400000, &c->interval_ms, err, errlen) < 0 ||
+	    gbx_cfg_number(cfg, "sample", 0, 1, &c->sample, err, errlen) < 0 ||
+	    gbx_cfg_bool(cfg, "hints", &c->hints, err, errlen) < 0)
 		return -1;
-	double d;
-	int r = get_num(cfg, "interval_ms", &d, 10, 86400000,
-	                "a whole number of milliseconds from 10 to 86400000", err, errlen);
-	if (r < 0 || (r > 0 && d != (double)(int64_t)d)) {
-		snprintf(
-		    err, errlen,
-		    "interval_ms: expected a whole number of milliseconds from 10 to 86400000");
-		return -1;
-	}
-	if (r > 0)
-		c->interval_ms = (int64_t)d;
+	/* listen: a port, as a number or a string of digits; null: off */
 	const char *v = gbx_json_member(cfg, "listen");
 	if (v && strncmp(v, "null", 4)) {
+		int64_t port = 0;
 		char s[16];
-		if (*v == '"' && !gbx_json_string(v, s, sizeof s) && s[0] &&
-		    strspn(s, "0123456789") == strlen(s))
-			d = atof(s);
-		else if (gbx_json_number(v, &d))
-			d = -1;
-		if (!(d >= 1 && d <= 65535 && d == (double)(int)d)) {
-			snprintf(
-			    err, errlen,
-			    "listen: expected a TCP port from 1 to 65535 (served on 127.0.0.1)");
+		if (*v == '"' && gbx_cfg_string(cfg, "listen", s, sizeof s, err, errlen) > 0 && s[0] &&
+		    strspn(s, "0123456789") == strlen(s) && strlen(s) <= 5)
+			port = atoi(s);
+		else if (*v != '"' && gbx_cfg_int(cfg, "listen", 1, 65535, &port, err, errlen) < 0)
+			port = 0;
+		if (port < 1 || port > 65535) {
+			char raw[64];
+			snprintf(err, errlen,
+			         "listen: expected a TCP port from 1 to 65535 (served on 127.0.0.1), "
+			         "got %s",
+			         gbx_cfg_raw(v, raw, sizeof raw));
 			return -1;
 		}
-		c->listen = (int)d;
-	}
-	if (get_num(cfg, "sample", &c->sample, 0, 1, "a number from 0 to 1", err, errlen) < 0)
-		return -1;
-	v = gbx_json_member(cfg, "hints");
-	if (v && gbx_json_bool(v, &c->hints)) {
-		snprintf(err, errlen, "hints: expected true or false");
-		return -1;
+		c->listen = (int)port;
 	}
 	if (parse_alerts(T, cfg, err, errlen))
 		return -1;

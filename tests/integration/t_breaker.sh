@@ -206,12 +206,14 @@ bad() { # bad NAME CONFIG MESSAGE
 	expect "config: $1 (exit 2, message)" sh -c "test $rc = 2 && grep -qF -- '$3' '$T/err'"
 }
 bad "threshold above 100" '{ "plugins": { "breaker": { "failure_rate_threshold": 150 } } }' \
-	'plugin breaker: init failed: failure_rate_threshold: expected a percentage above 0 and at most 100, got 150'
+	'plugin breaker: init failed: failure_rate_threshold: expected a number from 0 to 100, got 150'
+bad "threshold 0 (the state machine's own check)" '{ "plugins": { "breaker": { "failure_rate_threshold": 0 } } }' \
+	'plugin breaker: init failed: failure_rate_threshold: expected a percentage above 0 and at most 100, got 0'
 bad "a count that is not an integer" '{ "plugins": { "breaker": { "minimum_calls": 2.5 } } }' \
-	'minimum_calls: expected an integer, got 2.5'
+	'minimum_calls: expected an integer from 1 to 2147483647, got 2.5'
 bad "window type" '{ "plugins": { "breaker": { "sliding_window_type": "SLIDING" } } }' \
-	'sliding_window_type: expected "COUNT_BASED" or "TIME_BASED", got "SLIDING"'
-bad "on_open" '{ "plugins": { "breaker": { "on_open": "queue" } } }' 'on_open: expected "hold" or "reject"'
+	'sliding_window_type: expected one of "COUNT_BASED", "TIME_BASED", got "SLIDING"'
+bad "on_open" '{ "plugins": { "breaker": { "on_open": "queue" } } }' 'on_open: expected one of "hold", "reject", got "queue"'
 bad "a failure kind" '{ "plugins": { "breaker": { "count_failures": ["exit", "rejected"] } } }' \
 	'count_failures: "rejected" is not a failure kind the breaker counts'
 bad "an exit code" '{ "plugins": { "breaker": { "ignore_exit_codes": [300] } } }' \
@@ -219,8 +221,21 @@ bad "an exit code" '{ "plugins": { "breaker": { "ignore_exit_codes": [300] } } }
 bad "a target's unknown key" '{ "plugins": { "breaker": { "targets": { "db": { "stat": "DISABLED" } } } } }' \
 	'targets.db: unknown key "stat"'
 bad "a target's bad value" '{ "plugins": { "breaker": { "targets": { "db": { "wait_open_ms": 0 } } } } }' \
-	'targets.db.wait_open_ms: expected an integer number of milliseconds of at least 1, got 0'
+	'targets.db.wait_open_ms: expected an integer from 1 to 1000000000000, got 0'
 bad "a target's state" '{ "plugins": { "breaker": { "targets": { "db": { "state": "OPEN" } } } } }' \
-	'targets.db.state: expected "CLOSED", "DISABLED" or "FORCED_OPEN", got "OPEN"'
+	'targets.db.state: expected one of "CLOSED", "DISABLED", "FORCED_OPEN", got "OPEN"'
+bad "a target's type error" '{ "plugins": { "breaker": { "targets": { "db": { "minimum_calls": "5" } } } } }' \
+	'targets.db.minimum_calls: expected an integer from 1 to 2147483647, got "5"'
+bad "a target cannot nest targets" '{ "plugins": { "breaker": { "targets": { "db": { "targets": {} } } } } }' \
+	'targets.db: unknown key "targets"'
 bad "an unknown key (the loader)" '{ "plugins": { "breaker": { "minimum_call": 5 } } }' \
 	'unknown key "minimum_call"'
+
+# ---- validate_run: a target's settings that match no task ----------------------
+printf '%s\n' '{ "plugins": { "breaker": { "targets": { "t": { "minimum_calls": 3 }, "nosuch": { "state": "FORCED_OPEN" } } } } }' >vr.json
+run_gbx run x.json --config vr.json --enable breaker --no-progress
+expect "validate_run: a configured target no task has is a warning naming it; the run goes on (rc=$rc)" \
+	sh -c "test $rc = 0 && grep -qF 'plugin breaker: warning: targets.nosuch: no task of x.json has this target, so its settings do nothing' '$T/err' && ! grep -q 'targets.t:' '$T/err'"
+run_gbx run --config vr.json --enable breaker --no-progress -- true ::: 1
+expect "validate_run: the quick form too (no task has a target)" \
+	sh -c "test $rc = 0 && grep -qF 'targets.t: no task of <command line> has this target' '$T/err'"

@@ -271,6 +271,18 @@ expect "bad sample: exit 2 naming the key" sh -c "[ $rc = 2 ] && grep -q 'plugin
 echo '{ "plugins": { "telemetry": { "alerts": { "max_p99": 5 } } } }' >bad2.json
 run_gbx run chain.json --config bad2.json --enable telemetry -q
 expect "bad alert key: exit 2 naming it" sh -c "[ $rc = 2 ] && grep -q 'alerts.max_p99: unknown key' '$T/err'"
+# typed errors from <gearbox/plugin_config.h>: the key, what it takes, what it got
+badcfg() { # badcfg SETTINGS MESSAGE
+	printf '{ "plugins": { "telemetry": %s } }\n' "$1" >badc.json
+	run_gbx run chain.json --config badc.json --enable telemetry -q
+	expect "bad $1: exit 2, typed message" sh -c "[ $rc = 2 ] && grep -qF -- 'plugin telemetry: init failed: $2' '$T/err'"
+}
+badcfg '{ "interval_ms": "x" }' 'interval_ms: expected an integer from 10 to 86400000, got "x"'
+badcfg '{ "hints": 1 }' 'hints: expected true or false, got 1'
+badcfg '{ "listen": 70000 }' 'listen: expected a TCP port from 1 to 65535 (served on 127.0.0.1), got 70000'
+badcfg '{ "alerts": { "max_p99_ms": 0 } }' 'alerts.max_p99_ms: expected a number of milliseconds above 0, got 0'
+badcfg '{ "alerts": { "min_success_rate": 2 } }' 'alerts.min_success_rate: expected a number from 0 to 1, got 2'
+badcfg '{ "trace": 5 }' 'trace: expected a file path (a non-empty string), got 5'
 echo '{ "plugins": { "telemetry": { "trace": "no/such/dir/t.json" } } }' >bad3.json
 run_gbx run chain.json --config bad3.json --enable telemetry -q
 expect "unwritable trace path: exit 2 before anything runs" sh -c "[ $rc = 2 ] && grep -q 'trace: cannot write no/such/dir/t.json' '$T/err'"
