@@ -2,7 +2,11 @@
  *
  * Owns the JSON workload format (DESIGN.md, "Workload file"): validation with
  * messages that name the file, the place and the problem; defaults; matrix
- * expansion; and the GNU parallel quick form. Invariants once loaded:
+ * expansion; and the GNU parallel quick form. This file holds the document,
+ * the helpers and the public entry points; a task's fields are in
+ * workload_fields.c, "matrix" in workload_matrix.c, the quick form in
+ * workload_quick.c (their shared internals: workload_int.h). Invariants once
+ * loaded:
  *  - every string, spec and list lives in wl->arena, but for the ids and deps
  *    of given C tasks (struct wl_given), which the caller keeps alive; specs
  *    are immutable;
@@ -15,8 +19,7 @@
  *    by reference.
  * The DAG (edges, index, chain lengths) is dag.c's.
  */
-#include "workload.h"
-#include "parallel.h"
+#include "workload_int.h"
 #include "resources.h"
 
 #include <errno.h>
@@ -28,105 +31,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#ifndef WORKLOAD_MAX_TASKS /* the fuzz build lowers it to keep inputs cheap */
-#define WORKLOAD_MAX_TASKS 50000000u
-#endif
-#define ID_MAX 256
-#define MS_MAX 2592000000LL /* 30 days */
-#define QUICK_PATH "<command line>"
-
-enum field {
-	F_ID, F_KIND, F_ARGV, F_SH, F_ENV, F_CWD, F_STDIN, F_TIMEOUT, F_DEPS,
-	F_PRIORITY, F_DEADLINE, F_EST, F_CLASS, F_TARGET, F_RETRIES, F_INPUTS,
-	F_OUTPUTS, F_CACHE, F_TAGS, F_META, F_CPU_US, F_IO_MS, F_MEM_KB,
-	F_FAIL_RATE, F_FAIL_AFTER, F_SEED, F_RESOURCES, F_ENFORCE, F_NODE, F_KEEP_CHILDREN, NFIELDS
-};
-
-static const char *const field_name[NFIELDS] = {
-	"id", "kind", "argv", "sh", "env", "cwd", "stdin", "timeout_ms", "deps",
-	"priority", "deadline_ms", "est_ms", "class", "target", "retries", "inputs",
-	"outputs", "cache", "tags", "meta", "cpu_us", "io_ms", "mem_kb",
-	"fail_rate", "fail_after", "seed", "resources", "enforce", "node", "keep_children",
-};
-
-/* Which fields "defaults" may hold, and the bounds of the integer ones. */
-static const struct {
-	uint8_t in_defaults;
-	int64_t lo, hi;
-} field_info[NFIELDS] = {
-	[F_ENV] = {1, 0, 0},
-	[F_CWD] = {1, 0, 0},
-	[F_TIMEOUT] = {1, 0, MS_MAX},
-	[F_PRIORITY] = {1, -1000000000, 1000000000},
-	[F_DEADLINE] = {1, 0, MS_MAX},
-	[F_EST] = {1, 0, MS_MAX},
-	[F_CLASS] = {1, 0, 0},
-	[F_TARGET] = {1, 0, 0},
-	[F_RETRIES] = {1, 0, 1000},
-	[F_CACHE] = {1, 0, 0},
-	[F_TAGS] = {1, 0, 0},
-	[F_META] = {1, 0, 0},
-	[F_CPU_US] = {1, 0, 3600000000LL},
-	[F_IO_MS] = {1, 0, MS_MAX},
-	[F_MEM_KB] = {1, 0, 67108864},
-	[F_FAIL_RATE] = {1, 0, 0},
-	[F_FAIL_AFTER] = {1, 0, 1000000},
-	[F_SEED] = {1, 0, INT64_MAX},
-	[F_RESOURCES] = {1, 0, 0},
-	[F_ENFORCE] = {1, 0, 0},
-	[F_NODE] = {1, 0, 0},
-	[F_KEEP_CHILDREN] = {1, 0, 0},
-};
-
 static const char *const top_names[] = {"name", "defaults", "tasks", "matrix"};
 const char *const task_kind_names[2] = {"exec", "sim"};
-static const char *const class_names[] = {"none", "cpu", "io", "mem", "mixed"};
-
-enum mode { M_TASK, M_TEMPLATE, M_DEFAULTS };
-
-/* Where an error is: "defaults" (i < 0), or arr[i] with the id when known. */
-struct place {
-	const char *arr;
-	long i;
-	const char *id;
-};
-
-/* One matrix variable with its values rendered as strings. */
-struct var {
-	const char *name;
-	size_t nlen, n;
-	const char **val;
-	size_t *len;
-};
-
-struct ctx {
-	struct workload *wl;
-	const struct kind_registry *reg;
-	const char *file;
-	struct err *err;
-	const struct wl_given *given; /* or NULL */
-	struct spec **cspec; /* the C tasks' specs by retries, or NULL */
-	int ckind;           /* their kind's index in reg, or -1 */
-	struct spec dflt;  /* the defaults; its meta is borrowed from the document */
-	uint32_t cap;      /* tasks allocated */
-	char *pool;        /* unaligned string space carved from the arena */
-	size_t pool_left;
-	struct buf sb;     /* substitution scratch */
-	/* the matrix entry being expanded */
-	struct var *vars;
-	size_t nvars, maxnlen, *cur;
-	struct buf nums;   /* numeric var values, rendered */
-	/* where tasks came from, for the duplicate-id message */
-	uint32_t nplain;
-	uint32_t *mstart;  /* first task of each matrix entry */
-	const char **mid;  /* its id template (borrowed from the document) */
-	long cur_matrix;   /* the matrix entry being expanded, or -1 */
-	size_t nmatrix;
-};
 
 /* ---- small helpers ---- */
 
-static char *pool_strndup(struct ctx *c, const char *s, size_t n)
+char *wl_strndup(struct ctx *c, const char *s, size_t n)
 {
 	if (n >= 1024)
 		return arena_strndup(&c->wl->arena, s, n);
@@ -142,7 +52,7 @@ static char *pool_strndup(struct ctx *c, const char *s, size_t n)
 	return p;
 }
 
-static const char *jtype(const json_t *v)
+const char *wl_jtype(const json_t *v)
 {
 	switch (json_typeof(v)) {
 	case JSON_OBJECT: return "an object";
@@ -158,7 +68,7 @@ static const char *jtype(const json_t *v)
 }
 
 /* " (did you mean "x"?)" or "" */
-static const char *dym(char *out, size_t sz, const char *guess)
+const char *wl_dym(char *out, size_t sz, const char *guess)
 {
 	if (guess)
 		snprintf(out, sz, " (did you mean \"%s\"?)", guess);
@@ -167,7 +77,7 @@ static const char *dym(char *out, size_t sz, const char *guess)
 	return out;
 }
 
-static int lookup(const char *s, const char *const *names, int lo, int n)
+int wl_lookup(const char *s, const char *const *names, int lo, int n)
 {
 	for (int i = lo; i < n; i++)
 		if (strcmp(s, names[i]) == 0)
@@ -175,7 +85,7 @@ static int lookup(const char *s, const char *const *names, int lo, int n)
 	return -1;
 }
 
-static size_t list_len(char *const *l)
+size_t wl_list_len(char *const *l)
 {
 	size_t n = 0;
 	while (l && l[n])
@@ -183,10 +93,7 @@ static size_t list_len(char *const *l)
 	return n;
 }
 
-static int perr(struct ctx *c, const struct place *p, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static int perr(struct ctx *c, const struct place *p, const char *fmt, ...)
+int wl_perr(struct ctx *c, const struct place *p, const char *fmt, ...)
 {
 	char msg[1400];
 	va_list ap;
@@ -201,7 +108,7 @@ static int perr(struct ctx *c, const struct place *p, const char *fmt, ...)
 	return err_set(c->err, "%s: %s[%ld]: %s", c->file, p->arr, p->i, msg);
 }
 
-static const char *id_problem(const char *id, size_t len)
+const char *wl_id_problem(const char *id, size_t len)
 {
 	if (len == 0)
 		return "id is empty";
@@ -273,7 +180,7 @@ static void sanitize(char *out, size_t sz, const char *in)
 	out[o] = 0;
 }
 
-static void spec_init(struct spec *sp)
+void wl_spec_init(struct spec *sp)
 {
 	memset(sp, 0, sizeof *sp);
 	sp->cache = -1;
@@ -283,7 +190,7 @@ static void spec_init(struct spec *sp)
 }
 
 /* Appends a task; a spec's meta reference is taken by its first task. */
-static int commit(struct ctx *c, const char *id, const struct spec *sp, int first)
+int wl_commit(struct ctx *c, const char *id, const struct spec *sp, int first)
 {
 	struct workload *wl = c->wl;
 	if (wl->ntasks >= c->cap)
@@ -296,621 +203,6 @@ static int commit(struct ctx *c, const char *id, const struct spec *sp, int firs
 		json_incref(sp->meta);
 	if (first && sp->extra)
 		json_incref(sp->extra);
-	return 0;
-}
-
-/* ---- task fields ---- */
-
-static int field_lookup(const char *key)
-{
-	for (int f = 0; f < NFIELDS; f++)
-		if (key[0] == field_name[f][0] && strcmp(key, field_name[f]) == 0)
-			return f;
-	return -1;
-}
-
-static int type_err(struct ctx *c, const struct place *p, const char *name,
-		    const char *want, const json_t *v)
-{
-	return perr(c, p, "%s must be %s, got %s", name, want, jtype(v));
-}
-
-static int get_str(struct ctx *c, const struct place *p, const char *name,
-		   const json_t *v, int nonempty, char **out, size_t *len)
-{
-	if (!json_is_string(v))
-		return type_err(c, p, name, "a string", v);
-	size_t n = json_string_length(v);
-	if (nonempty && n == 0)
-		return perr(c, p, "%s is empty", name);
-	*out = pool_strndup(c, json_string_value(v), n);
-	if (len)
-		*len = n;
-	return 0;
-}
-
-/* An array of strings; an empty one is stored as NULL. */
-static int get_strs(struct ctx *c, const struct place *p, const char *name,
-		    const json_t *v, char ***out)
-{
-	if (!json_is_array(v))
-		return type_err(c, p, name, "an array of strings", v);
-	size_t n = json_array_size(v);
-	if (n == 0) {
-		*out = NULL;
-		return 0;
-	}
-	char **l = arena_alloc(&c->wl->arena, (n + 1) * sizeof *l);
-	for (size_t i = 0; i < n; i++) {
-		const json_t *e = json_array_get(v, i);
-		if (!json_is_string(e))
-			return perr(c, p, "%s[%zu] must be a string, got %s", name,
-				    i, jtype(e));
-		l[i] = pool_strndup(c, json_string_value(e), json_string_length(e));
-	}
-	*out = l;
-	return 0;
-}
-
-/* Merges a task's env object over the inherited list (*envp): inherited
- * entries the task does not name come first, then the task's in its order. */
-static int get_env(struct ctx *c, const struct place *p, json_t *v, char ***envp)
-{
-	if (!json_is_object(v))
-		return type_err(c, p, "env", "an object of strings", v);
-	const char *k;
-	json_t *x;
-	json_object_foreach(v, k, x) {
-		if (!*k)
-			return perr(c, p, "env has an empty variable name");
-		if (strchr(k, '='))
-			return perr(c, p, "env name \"%s\" contains '='", k);
-		if (!json_is_string(x))
-			return perr(c, p, "env \"%s\" must be a string, got %s", k,
-				    jtype(x));
-	}
-	char **base = *envp;
-	size_t nb = list_len(base), nt = json_object_size(v), n = 0;
-	if (nb + nt == 0) {
-		*envp = NULL;
-		return 0;
-	}
-	char **l = arena_alloc(&c->wl->arena, (nb + nt + 1) * sizeof *l);
-	for (size_t i = 0; i < nb; i++) {
-		const char *eq = strchr(base[i], '=');
-		if (!json_object_getn(v, base[i], (size_t)(eq - base[i])))
-			l[n++] = base[i];
-	}
-	json_object_foreach(v, k, x) {
-		c->sb.len = 0;
-		buf_adds(&c->sb, k);
-		buf_add(&c->sb, "=", 1);
-		buf_add(&c->sb, json_string_value(x), json_string_length(x));
-		l[n++] = pool_strndup(c, c->sb.p, c->sb.len);
-	}
-	*envp = l;
-	return 0;
-}
-
-static int get_int(struct ctx *c, const struct place *p, int f, const json_t *v,
-		   int64_t *out)
-{
-	const char *name = field_name[f];
-	if (!json_is_integer(v))
-		return type_err(c, p, name, "an integer", v);
-	long long x = json_integer_value(v);
-	long long lo = field_info[f].lo, hi = field_info[f].hi;
-	if (lo == 0 && x < 0)
-		return perr(c, p, "%s is negative (%lld)", name, x);
-	if (x > hi || x < lo) {
-		if (lo == 0)
-			return perr(c, p, "%s %lld is absurd (the limit is %lld)",
-				    name, x, hi);
-		return perr(c, p, "%s %lld is absurd (it must be between %lld and %lld)",
-			    name, x, lo, hi);
-	}
-	*out = x;
-	return 0;
-}
-
-static int get_choice(struct ctx *c, const struct place *p, const char *name,
-		      const json_t *v, const char *const *names, int lo, int n,
-		      const char *what)
-{
-	if (!json_is_string(v))
-		return type_err(c, p, name, "a string", v);
-	const char *s = json_string_value(v);
-	int k = lookup(s, names, lo, n);
-	if (k >= 0)
-		return k;
-	char valid[128] = "", h[96];
-	for (int i = lo; i < n; i++) {
-		strcat(valid, names[i]);
-		if (i + 1 < n)
-			strcat(valid, ", ");
-	}
-	perr(c, p, "unknown %s \"%s\"%s (valid %s: %s)", name, s,
-	     dym(h, sizeof h, nearest_name(s, names + lo, (size_t)(n - lo), NULL)), what, valid);
-	return -1;
-}
-
-static int parse_field(struct ctx *c, const struct place *p, int f, json_t *v,
-		       struct spec *sp)
-{
-	const char *name = field_name[f];
-	int k;
-	int64_t x = 0;
-	switch (f) {
-	case F_ID:
-		return 0; /* checked by parse_fields */
-	case F_KIND:
-		if (json_is_string(v) && c->reg) {
-			for (size_t i = 0; i < c->reg->nkinds; i++) {
-				if (strcmp(json_string_value(v), c->reg->kinds[i].name) == 0) {
-					sp->kind = KIND_PLUGIN;
-					sp->pkind = (uint16_t)i;
-					sp->kind_name = c->reg->kinds[i].name;
-					return 0;
-				}
-			}
-		}
-		if ((k = get_choice(c, p, name, v, task_kind_names, 0, 2, "kinds")) < 0)
-			return -1;
-		sp->kind = (uint8_t)k;
-		return 0;
-	case F_CLASS:
-		if ((k = get_choice(c, p, name, v, class_names, 1, 5, "classes")) < 0)
-			return -1;
-		sp->cls = (uint8_t)k;
-		return 0;
-	case F_ARGV:
-		if (json_is_array(v) && json_array_size(v) == 0)
-			return perr(c, p, "argv is empty");
-		if (get_strs(c, p, name, v, &sp->argv))
-			return -1;
-		if (!sp->argv[0][0])
-			return perr(c, p, "argv[0] is empty");
-		return 0;
-	case F_SH:
-		return get_str(c, p, name, v, 1, &sp->sh, NULL);
-	case F_ENV:
-		return get_env(c, p, v, &sp->env);
-	case F_CWD:
-		return get_str(c, p, name, v, 1, &sp->cwd, NULL);
-	case F_STDIN:
-		return get_str(c, p, name, v, 0, &sp->stdin_data, &sp->stdin_len);
-	case F_TARGET:
-		return get_str(c, p, name, v, 0, &sp->target, NULL);
-	case F_DEPS:
-		return get_strs(c, p, name, v, &sp->deps);
-	case F_TAGS:
-		return get_strs(c, p, name, v, &sp->tags);
-	case F_NODE:
-		return get_strs(c, p, name, v, &sp->node);
-	case F_INPUTS:
-		return get_strs(c, p, name, v, &sp->inputs);
-	case F_OUTPUTS:
-		return get_strs(c, p, name, v, &sp->outputs);
-	case F_CACHE:
-		if (!json_is_boolean(v))
-			return type_err(c, p, name, "true or false", v);
-		sp->cache = json_is_true(v) ? 1 : 0;
-		return 0;
-	case F_KEEP_CHILDREN:
-		if (!json_is_boolean(v))
-			return type_err(c, p, name, "true or false", v);
-		sp->keep_children = json_is_true(v) ? 1 : 0;
-		return 0;
-	case F_META:
-		sp->meta = v; /* borrowed until commit() takes a reference */
-		return 0;
-	case F_ENFORCE:
-		if (!json_is_boolean(v))
-			return type_err(c, p, name, "true or false", v);
-		sp->enforce = json_is_true(v) ? 1 : 0;
-		return 0;
-	case F_RESOURCES: {
-		/* over the defaults' needs, name by name */
-		struct workload *wl = c->wl;
-		if (!wl->rnames)
-			wl->rnames = arena_alloc(&wl->arena, sizeof *wl->rnames);
-		struct res_need *nd = arena_alloc(&wl->arena, sizeof *nd);
-		if (sp->need)
-			*nd = *sp->need;
-		char why[256];
-		if (res_need_parse(v, wl->rnames, &wl->arena, nd, why, sizeof why))
-			return perr(c, p, "%s", why);
-		sp->need = nd->mask ? nd : NULL;
-		return 0;
-	}
-	case F_FAIL_RATE: {
-		if (!json_is_number(v))
-			return type_err(c, p, name, "a number", v);
-		double r = json_number_value(v);
-		if (r < 0)
-			return perr(c, p, "fail_rate is negative (%g)", r);
-		if (r > 1)
-			return perr(c, p, "fail_rate %g is absurd (it must be between 0 and 1)", r);
-		sp->fail_rate = r;
-		return 0;
-	}
-	default:
-		break;
-	}
-	if (get_int(c, p, f, v, &x))
-		return -1;
-	switch (f) {
-	case F_TIMEOUT: sp->timeout_ms = x; break;
-	case F_PRIORITY: sp->priority = (int32_t)x; break;
-	case F_DEADLINE: sp->deadline_ms = x; break;
-	case F_EST: sp->est_ms = x; break;
-	case F_RETRIES: sp->retries = (int32_t)x; break;
-	case F_CPU_US: sp->cpu_us = x; break;
-	case F_IO_MS: sp->io_ms = x; break;
-	case F_MEM_KB: sp->mem_kb = x; break;
-	case F_FAIL_AFTER: sp->fail_after = (int32_t)x; break;
-	case F_SEED: sp->seed = (uint64_t)x; break;
-	}
-	return 0;
-}
-
-static int unknown_field(struct ctx *c, const struct place *p, const char *key,
-			 enum mode mode)
-{
-	char h[96];
-	if (strcmp(key, "vars") == 0)
-		return perr(c, p, "unknown field \"vars\" (vars belong in a \"matrix\" entry)");
-	const char *guess = nearest_name(key, field_name, NFIELDS, NULL);
-	if (!guess && mode == M_TEMPLATE)
-		guess = nearest_name(key, (const char *const[]){"vars"}, 1, NULL);
-	return perr(c, p, "unknown field \"%.200s\"%s", key, dym(h, sizeof h, guess));
-}
-
-static int in_list(const char *const *l, const char *key)
-{
-	for (; l && *l; l++)
-		if (strcmp(*l, key) == 0)
-			return 1;
-	return 0;
-}
-
-/* Whether a plugin declared `key`: for any task, or for this task's kind. */
-static int reg_field(const struct ctx *c, json_t *obj, const char *key)
-{
-	if (!c->reg)
-		return 0;
-	if (in_list(c->reg->fields, key))
-		return 1;
-	const char *kind = json_string_value(json_object_get(obj, "kind"));
-	for (size_t i = 0; kind && i < c->reg->nkinds; i++)
-		if (strcmp(kind, c->reg->kinds[i].name) == 0)
-			return in_list(c->reg->kinds[i].fields, key);
-	return 0;
-}
-
-/* Parses a task, a matrix template (its vars skipped) or the defaults into
- * *sp, which the caller set to a copy of the defaults. Sets p->id. */
-static int parse_fields(struct ctx *c, struct place *p, json_t *obj,
-			struct spec *sp, enum mode mode)
-{
-	const char *key;
-	json_t *v, *idv = NULL;
-	if (!json_is_object(obj))
-		return perr(c, p, "must be an object, got %s", jtype(obj));
-	if (mode != M_DEFAULTS) {
-		idv = json_object_get(obj, "id");
-		if (json_is_string(idv) &&
-		    !id_problem(json_string_value(idv), json_string_length(idv)))
-			p->id = json_string_value(idv);
-	}
-	/* Unknown fields first: a typo explains the errors that would follow. */
-	json_object_foreach(obj, key, v) {
-		int f = field_lookup(key);
-		if (f < 0) {
-			if (mode == M_TEMPLATE && strcmp(key, "vars") == 0)
-				continue;
-			if (mode != M_DEFAULTS && reg_field(c, obj, key)) {
-				sp->extra = obj; /* borrowed until commit() takes a reference */
-				continue;
-			}
-			return unknown_field(c, p, key, mode);
-		}
-		if (mode == M_DEFAULTS && !field_info[f].in_defaults)
-			return perr(c, p, "\"%s\" cannot be given in defaults, only per task",
-				    key);
-	}
-	if (mode != M_DEFAULTS) {
-		if (!idv)
-			return perr(c, p, "missing id");
-		if (!json_is_string(idv))
-			return type_err(c, p, "id", "a string", idv);
-		/* a template's id is checked once substituted */
-		const char *why = json_string_length(idv) == 0
-			? "id is empty"
-			: mode == M_TASK ? id_problem(json_string_value(idv),
-						      json_string_length(idv))
-					 : NULL;
-		if (why)
-			return perr(c, p, "%s", why);
-	}
-	unsigned seen = 0;
-	json_object_foreach(obj, key, v) {
-		int f = field_lookup(key);
-		if (f < 0)
-			continue; /* vars */
-		seen |= 1u << f;
-		if (parse_field(c, p, f, v, sp))
-			return -1;
-	}
-	if (mode == M_DEFAULTS)
-		return 0;
-	unsigned cmd = seen & (1u << F_ARGV | 1u << F_SH);
-	if (cmd == (1u << F_ARGV | 1u << F_SH))
-		return perr(c, p, "has both argv and sh (give one)");
-	if (!(seen & 1u << F_KIND)) {
-		if (!cmd)
-			return perr(c, p, "needs argv, sh or kind");
-		sp->kind = KIND_EXEC;
-	} else if (sp->kind == KIND_EXEC && !cmd) {
-		return perr(c, p, "kind \"exec\" needs argv or sh");
-	} else if (sp->kind == KIND_SIM && cmd) {
-		return perr(c, p, "kind \"sim\" takes no %s", cmd & 1u << F_ARGV ? "argv" : "sh");
-	}
-	return 0;
-}
-
-/* ---- matrix ---- */
-
-static void vars_clear(struct ctx *c)
-{
-	for (size_t i = 0; i < c->nvars; i++) {
-		free(c->vars[i].val);
-		free(c->vars[i].len);
-	}
-	free(c->vars);
-	free(c->cur);
-	c->vars = NULL;
-	c->cur = NULL;
-	c->nvars = c->maxnlen = 0;
-	c->nums.len = 0;
-}
-
-static void render_number(struct buf *b, const json_t *v)
-{
-	char tmp[40];
-	if (json_is_integer(v)) {
-		snprintf(tmp, sizeof tmp, "%lld", (long long)json_integer_value(v));
-	} else {
-		double d = json_real_value(v);
-		for (int prec = 15; prec <= 17; prec++) { /* shortest that round-trips */
-			snprintf(tmp, sizeof tmp, "%.*g", prec, d);
-			if (strtod(tmp, NULL) == d)
-				break;
-		}
-	}
-	buf_add(b, tmp, strlen(tmp) + 1);
-}
-
-/* Validates and renders the vars of a matrix entry; *count is the product. */
-static int parse_vars(struct ctx *c, const struct place *p, json_t *vars,
-		      uint64_t *count)
-{
-	vars_clear(c);
-	if (!vars)
-		return perr(c, p, "missing vars (a matrix entry needs \"vars\": {\"name\": [values...]})");
-	if (!json_is_object(vars))
-		return type_err(c, p, "vars", "an object", vars);
-	size_t nv = json_object_size(vars);
-	if (nv == 0)
-		return perr(c, p, "vars is empty");
-	c->vars = calloc(nv, sizeof *c->vars);
-	c->cur = calloc(nv, sizeof *c->cur);
-	if (!c->vars || !c->cur)
-		return perr(c, p, "out of memory");
-	c->nvars = nv;
-	const char *k;
-	json_t *a;
-	size_t i = 0;
-	uint64_t prod = 1;
-	json_object_foreach(vars, k, a) {
-		struct var *v = &c->vars[i++];
-		v->name = k;
-		v->nlen = strlen(k);
-		if (v->nlen == 0)
-			return perr(c, p, "vars has an empty name");
-		if (strpbrk(k, "{}"))
-			return perr(c, p, "var name \"%s\" contains a brace", k);
-		if (v->nlen > c->maxnlen)
-			c->maxnlen = v->nlen;
-		if (!json_is_array(a))
-			return perr(c, p, "vars.%s must be an array of strings or numbers, got %s",
-				    k, jtype(a));
-		v->n = json_array_size(a);
-		if (v->n == 0)
-			return perr(c, p, "vars.%s is empty", k);
-		if (prod > WORKLOAD_MAX_TASKS / v->n)
-			return perr(c, p, "expands to more than %u tasks (the limit)",
-				    (unsigned)WORKLOAD_MAX_TASKS);
-		prod *= v->n;
-		v->val = malloc(v->n * sizeof *v->val);
-		v->len = malloc(v->n * sizeof *v->len);
-		if (!v->val || !v->len)
-			return perr(c, p, "out of memory");
-		for (size_t j = 0; j < v->n; j++) {
-			const json_t *e = json_array_get(a, j);
-			if (json_is_string(e)) {
-				v->val[j] = json_string_value(e);
-				v->len[j] = json_string_length(e);
-			} else if (json_is_number(e)) {
-				size_t at = c->nums.len;
-				render_number(&c->nums, e);
-				v->val[j] = NULL; /* set below: nums may move */
-				v->len[j] = c->nums.len - at - 1;
-			} else {
-				return perr(c, p, "vars.%s[%zu] must be a string or a number, got %s",
-					    k, j, jtype(e));
-			}
-		}
-	}
-	size_t off = 0;
-	for (i = 0; i < nv; i++)
-		for (size_t j = 0; j < c->vars[i].n; j++)
-			if (!c->vars[i].val[j]) {
-				c->vars[i].val[j] = c->nums.p + off;
-				off += c->vars[i].len[j] + 1;
-			}
-	*count = prod;
-	return 0;
-}
-
-/* The var named by the text s[0..n) , or -1. */
-static int var_at(const struct ctx *c, const char *s, size_t n)
-{
-	for (size_t i = 0; i < c->nvars; i++)
-		if (c->vars[i].nlen == n && memcmp(c->vars[i].name, s, n) == 0)
-			return (int)i;
-	return -1;
-}
-
-/* Finds the next "{name}" of a var at or after s: returns its start and sets
- * *v and *end, or returns NULL. Braces around anything else are plain text. */
-static const char *next_var(const struct ctx *c, const char *s, int *v,
-			    const char **end)
-{
-	for (; (s = strchr(s, '{')); s++) {
-		size_t n = 0;
-		while (n <= c->maxnlen && s[1 + n] && s[1 + n] != '}')
-			n++;
-		if (s[1 + n] != '}')
-			continue;
-		if ((*v = var_at(c, s + 1, n)) >= 0) {
-			*end = s + n + 2;
-			return s;
-		}
-	}
-	return NULL;
-}
-
-static int has_var(const struct ctx *c, const char *s)
-{
-	int v;
-	const char *end;
-	return s && next_var(c, s, &v, &end) != NULL;
-}
-
-static int list_has_var(const struct ctx *c, char *const *l, int env)
-{
-	for (size_t i = 0; l && l[i]; i++)
-		if (has_var(c, env ? strchr(l[i], '=') + 1 : l[i]))
-			return 1;
-	return 0;
-}
-
-/* Writes s with the current values substituted into c->sb (after its first
- * `keep` bytes); returns the number of substitutions. */
-static size_t subst(struct ctx *c, const char *s, size_t keep)
-{
-	size_t nsub = 0;
-	int v;
-	const char *at, *end;
-	c->sb.len = keep;
-	buf_add(&c->sb, "", 0);
-	while ((at = next_var(c, s, &v, &end))) {
-		const struct var *var = &c->vars[v];
-		buf_add(&c->sb, s, (size_t)(at - s));
-		buf_add(&c->sb, var->val[c->cur[v]], var->len[c->cur[v]]);
-		s = end;
-		nsub++;
-	}
-	buf_adds(&c->sb, s);
-	return nsub;
-}
-
-static char *subst_str(struct ctx *c, char *s)
-{
-	if (!s || !subst(c, s, 0))
-		return s;
-	return pool_strndup(c, c->sb.p, c->sb.len);
-}
-
-/* A list with each element substituted; the template's list when none changes.
- * For env only the value after '=' is substituted. */
-static char **subst_list(struct ctx *c, char **l, int env)
-{
-	size_t n = list_len(l);
-	char **out = l;
-	for (size_t i = 0; i < n; i++) {
-		size_t keep = 0;
-		if (env) {
-			keep = (size_t)(strchr(l[i], '=') - l[i]) + 1;
-			c->sb.len = 0;
-			buf_add(&c->sb, l[i], keep);
-		}
-		if (!subst(c, l[i] + keep, keep))
-			continue;
-		if (out == l) {
-			out = arena_alloc(&c->wl->arena, (n + 1) * sizeof *out);
-			memcpy(out, l, n * sizeof *out);
-		}
-		out[i] = pool_strndup(c, c->sb.p, c->sb.len);
-	}
-	return out;
-}
-
-static int needs_own_spec(const struct ctx *c, const struct spec *t)
-{
-	return has_var(c, t->sh) || has_var(c, t->cwd) || has_var(c, t->stdin_data) ||
-	       has_var(c, t->target) || list_has_var(c, t->argv, 0) ||
-	       list_has_var(c, t->env, 1) || list_has_var(c, t->deps, 0) ||
-	       list_has_var(c, t->tags, 0) || list_has_var(c, t->inputs, 0) ||
-	       list_has_var(c, t->outputs, 0) || list_has_var(c, t->node, 0);
-}
-
-static int expand(struct ctx *c, struct place *p, struct spec *tsp,
-		  const char *tid, uint64_t count)
-{
-	int own = needs_own_spec(c, tsp);
-	for (uint64_t k = 0; k < count; k++) {
-		subst(c, tid, 0);
-		const char *why = id_problem(c->sb.p, c->sb.len);
-		if (why) {
-			p->id = NULL;
-			return perr(c, p, "instance %llu: %s", (unsigned long long)k + 1, why);
-		}
-		char *id = pool_strndup(c, c->sb.p, c->sb.len);
-		struct spec *sp = tsp;
-		if (own) {
-			p->id = id;
-			sp = arena_alloc(&c->wl->arena, sizeof *sp);
-			*sp = *tsp;
-			sp->argv = subst_list(c, tsp->argv, 0);
-			sp->sh = subst_str(c, tsp->sh);
-			sp->env = subst_list(c, tsp->env, 1);
-			sp->cwd = subst_str(c, tsp->cwd);
-			sp->stdin_data = subst_str(c, tsp->stdin_data);
-			if (sp->stdin_data != tsp->stdin_data)
-				sp->stdin_len = strlen(sp->stdin_data);
-			sp->target = subst_str(c, tsp->target);
-			sp->deps = subst_list(c, tsp->deps, 0);
-			sp->tags = subst_list(c, tsp->tags, 0);
-			sp->inputs = subst_list(c, tsp->inputs, 0);
-			sp->outputs = subst_list(c, tsp->outputs, 0);
-			sp->node = subst_list(c, tsp->node, 0);
-			if (sp->argv && !sp->argv[0][0])
-				return perr(c, p, "argv[0] is empty");
-			if (sp->sh && !sp->sh[0])
-				return perr(c, p, "sh is empty");
-			if (sp->cwd && !sp->cwd[0])
-				return perr(c, p, "cwd is empty");
-		}
-		if (commit(c, id, sp, own || k == 0))
-			return -1;
-		for (size_t v = c->nvars; v-- > 0;) { /* the last var runs fastest */
-			if (++c->cur[v] < c->vars[v].n)
-				break;
-			c->cur[v] = 0;
-		}
-	}
 	return 0;
 }
 
@@ -956,15 +248,15 @@ static int add_ctask(struct ctx *c, uint32_t k)
 	const struct wl_ctask *ct = &c->given->c[k];
 	struct place p = {"tasks", (long)wl->ntasks, NULL};
 	const char *id = ct->id ? ct->id : "";
-	const char *why = id_problem(id, strlen(id));
+	const char *why = wl_id_problem(id, strlen(id));
 	if (why)
-		return perr(c, &p, "%s", why);
+		return wl_perr(c, &p, "%s", why);
 	p.id = id;
-	int64_t hi = field_info[F_RETRIES].hi;
+	int64_t hi = RETRIES_MAX;
 	if (ct->retries < 0)
-		return perr(c, &p, "retries is negative (%d)", ct->retries);
+		return wl_perr(c, &p, "retries is negative (%d)", ct->retries);
 	if (ct->retries > hi)
-		return perr(c, &p, "retries %d is absurd (the limit is %lld)", ct->retries,
+		return wl_perr(c, &p, "retries %d is absurd (the limit is %lld)", ct->retries,
 			    (long long)hi);
 	struct spec *sp = c->cspec[ct->retries];
 	if (!sp) {
@@ -979,7 +271,7 @@ static int add_ctask(struct ctx *c, uint32_t k)
 			wl->json = json_incref(sp->meta);
 	}
 	uint32_t i = wl->ntasks;
-	if (commit(c, id, sp, 0))
+	if (wl_commit(c, id, sp, 0))
 		return -1;
 	wl->c_index[i] = k;
 	if (ct->deps) {
@@ -1007,7 +299,7 @@ static int ctasks_init(struct ctx *c)
 	c->ckind = (int)k;
 	if (!c->given->nc)
 		return 0;
-	c->cspec = calloc((size_t)field_info[F_RETRIES].hi + 1, sizeof *c->cspec);
+	c->cspec = calloc((size_t)RETRIES_MAX + 1, sizeof *c->cspec);
 	wl->c_index = malloc((size_t)c->cap * sizeof *wl->c_index);
 	if (!c->cspec || !wl->c_index)
 		return err_set(c->err, "%s: out of memory for %u tasks", c->file, c->cap);
@@ -1024,27 +316,27 @@ static int load_doc(struct ctx *c, json_t *doc)
 	char h[96];
 	if (!json_is_object(doc))
 		return err_set(c->err, "%s: the top level must be an object, got %s",
-			       c->file, jtype(doc));
+			       c->file, wl_jtype(doc));
 	json_object_foreach(doc, key, v) {
-		int k = lookup(key, top_names, 0, 4);
+		int k = wl_lookup(key, top_names, 0, 4);
 		static const char *const want[] = {"a string", "an object", "an array", "an array"};
 		if (k < 0)
 			return err_set(c->err, "%s: unknown top-level field \"%.200s\"%s",
 				       c->file, key,
-				       dym(h, sizeof h, nearest_name(key, top_names, 4, NULL)));
+				       wl_dym(h, sizeof h, nearest_name(key, top_names, 4, NULL)));
 		int ok = k == 0 ? json_is_string(v) : k == 1 ? json_is_object(v) : json_is_array(v);
 		if (!ok)
 			return err_set(c->err, "%s: \"%s\" must be %s, got %s", c->file,
-				       key, want[k], jtype(v));
+				       key, want[k], wl_jtype(v));
 		json_t **slot[] = {&name, &defaults, &tasks, &matrix};
 		*slot[k] = v;
 	}
 	if (name)
-		wl->name = pool_strndup(c, json_string_value(name), json_string_length(name));
-	spec_init(&c->dflt);
+		wl->name = wl_strndup(c, json_string_value(name), json_string_length(name));
+	wl_spec_init(&c->dflt);
 	if (defaults) {
 		struct place p = {"defaults", -1, NULL};
-		if (parse_fields(c, &p, defaults, &c->dflt, M_DEFAULTS))
+		if (wl_parse_fields(c, &p, defaults, &c->dflt, M_DEFAULTS))
 			return -1;
 	}
 	uint64_t total = 0;
@@ -1073,14 +365,14 @@ static int load_doc(struct ctx *c, json_t *doc)
 		struct place p = {"tasks", (long)wl->ntasks, NULL};
 		struct spec *sp = arena_alloc(&wl->arena, sizeof *sp);
 		*sp = c->dflt;
-		if (parse_fields(c, &p, t, sp, M_TASK))
+		if (wl_parse_fields(c, &p, t, sp, M_TASK))
 			return -1;
 		if (sp->kind == KIND_PLUGIN && (int)sp->pkind == c->ckind)
-			return perr(c, &p, "kind \"%s\" is only for C tasks (gbx_engine_submit_fn)",
+			return wl_perr(c, &p, "kind \"%s\" is only for C tasks (gbx_engine_submit_fn)",
 				    sp->kind_name);
 		const json_t *idv = json_object_get(t, "id");
-		char *id = pool_strndup(c, json_string_value(idv), json_string_length(idv));
-		if (commit(c, id, sp, 1))
+		char *id = wl_strndup(c, json_string_value(idv), json_string_length(idv));
+		if (wl_commit(c, id, sp, 1))
 			return -1;
 	}
 	while (ci < nc)
@@ -1095,16 +387,16 @@ static int load_doc(struct ctx *c, json_t *doc)
 		struct spec *tsp = arena_alloc(&wl->arena, sizeof *tsp);
 		*tsp = c->dflt;
 		uint64_t count = 0;
-		if (parse_fields(c, &p, e, tsp, M_TEMPLATE))
+		if (wl_parse_fields(c, &p, e, tsp, M_TEMPLATE))
 			return -1;
 		if (tsp->kind == KIND_PLUGIN && (int)tsp->pkind == c->ckind)
-			return perr(c, &p, "kind \"%s\" is only for C tasks (gbx_engine_submit_fn)",
+			return wl_perr(c, &p, "kind \"%s\" is only for C tasks (gbx_engine_submit_fn)",
 				    tsp->kind_name);
-		if (parse_vars(c, &p, json_object_get(e, "vars"), &count))
+		if (wl_parse_vars(c, &p, json_object_get(e, "vars"), &count))
 			return -1;
 		c->mstart[k] = wl->ntasks;
 		c->mid[k] = json_string_value(json_object_get(e, "id"));
-		if (expand(c, &p, tsp, c->mid[k], count))
+		if (wl_expand(c, &p, tsp, c->mid[k], count))
 			return -1;
 	}
 	c->mstart[c->nmatrix] = wl->ntasks;
@@ -1257,7 +549,7 @@ int workload_load_json(json_t *doc, const char *name, const struct kind_registry
 		explain_dup(&c);
 		rc = -1;
 	}
-	vars_clear(&c);
+	wl_vars_clear(&c);
 	buf_free(&c.nums);
 	buf_free(&c.sb);
 	free(c.mstart);
@@ -1337,232 +629,6 @@ int workload_load_reg(const char *path, const struct kind_registry *reg,
 	return rc;
 }
 
-/* ---- the quick form ---- */
-
-/* If s starts a replacement string ({} {.} {/} {//} {/.} {#}, or one of the
- * first five with a source number: {2} {2.} ...), returns its length and sets
- * *src (0: every source) and *op; else returns 0. */
-static size_t rpl_at(const char *s, long *src, enum rop *op)
-{
-	if (s[0] != '{')
-		return 0;
-	const char *q = s + 1;
-	long n = 0;
-	if (q[0] == '#' && q[1] == '}') {
-		*src = 0;
-		*op = R_SEQ;
-		return 3;
-	}
-	if (q[0] == '%' && q[1] == '}') { /* the slot: put in when the attempt starts */
-		*src = 0;
-		*op = R_SLOT;
-		return 3;
-	}
-	while (*q >= '0' && *q <= '9' && n < 1000000)
-		n = n * 10 + (*q++ - '0');
-	if (q > s + 1 && n == 0)
-		return 0;
-	static const struct {
-		const char *t;
-		enum rop op;
-	} ops[] = {{"}", R_NONE}, {".}", R_EXT}, {"/}", R_BASE}, {"//}", R_DIR}, {"/.}", R_BASEEXT}};
-	for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++) {
-		size_t l = strlen(ops[i].t);
-		if (strncmp(q, ops[i].t, l) == 0) {
-			*src = n;
-			*op = ops[i].op;
-			return (size_t)(q - s) + l;
-		}
-	}
-	return 0;
-}
-
-/* The quick form's implicit inputs: an argument that names an existing
- * regular file (relative to the directory gearbox runs in) is an input, so
- * that the cache hashes it (`wc -l {} ::: d` misses after d changed). For
- * argv, every argument after the program; for a shell line, the values
- * taken from the ::: sources. */
-static void quick_inputs(struct ctx *c, struct spec *sp, int nsources, char **const *sources,
-			 const size_t *cur)
-{
-	const char *cand[64];
-	size_t n = 0, nc = 0;
-	if (sp->argv)
-		for (size_t i = 1; sp->argv[i] && nc < 64; i++)
-			cand[nc++] = sp->argv[i];
-	else
-		for (int s = 0; s < nsources && nc < 64; s++)
-			cand[nc++] = sources[s][cur[s]];
-	const char *hit[64];
-	for (size_t i = 0; i < nc; i++) {
-		struct stat st;
-		int dup = 0;
-		for (size_t j = 0; j < n; j++)
-			dup |= !strcmp(hit[j], cand[i]);
-		if (!dup && cand[i][0] && stat(cand[i], &st) == 0 && S_ISREG(st.st_mode))
-			hit[n++] = cand[i];
-	}
-	if (!n)
-		return;
-	char **l = arena_alloc(&c->wl->arena, (n + 1) * sizeof *l);
-	for (size_t i = 0; i < n; i++)
-		l[i] = pool_strndup(c, hit[i], strlen(hit[i]));
-	l[n] = NULL;
-	sp->inputs = l;
-}
-
-static int is_shell(const char *path)
-{
-	const char *b = strrchr(path, '/');
-	b = b ? b + 1 : path;
-	return !strcmp(b, "sh") || !strcmp(b, "bash") || !strcmp(b, "dash") ||
-	       !strcmp(b, "zsh") || !strcmp(b, "ksh");
-}
-
-int workload_quick(char *const *cmd, int nsources, char **const *sources,
-		   struct workload **out, struct err *err)
-{
-	*out = NULL;
-	const char *file = QUICK_PATH;
-	if (nsources <= 0 || !sources)
-		return err_set(err, "%s: no arguments (give them after :::)", file);
-	size_t ncmd = list_len(cmd);
-	int has_rpl = 0;
-	for (size_t i = 0; i < ncmd; i++)
-		for (const char *s = cmd[i]; (s = strchr(s, '{')); s++) {
-			long src;
-			enum rop op;
-			if (!rpl_at(s, &src, &op))
-				continue;
-			has_rpl = 1;
-			if (src > nsources)
-				return err_set(err, "%s: %.*s refers to argument source %ld, but there %s only %d",
-					       file, (int)rpl_at(s, &src, &op), s, src,
-					       nsources == 1 ? "is" : "are", nsources);
-		}
-	uint64_t total = 1;
-	size_t *n = calloc((size_t)nsources, sizeof *n), *cur = calloc((size_t)nsources, sizeof *cur);
-	if (!n || !cur) {
-		free(n);
-		free(cur);
-		return err_set(err, "%s: out of memory", file);
-	}
-	for (int s = 0; s < nsources; s++) {
-		n[s] = list_len(sources[s]);
-		if (n[s] && total > WORKLOAD_MAX_TASKS / n[s]) {
-			free(n);
-			free(cur);
-			return err_set(err, "%s: more than %u tasks (the limit)", file,
-				       (unsigned)WORKLOAD_MAX_TASKS);
-		}
-		total *= n[s];
-	}
-	struct workload *wl = calloc(1, sizeof *wl);
-	if (wl)
-		wl->tasks = calloc(total ? total : 1, sizeof *wl->tasks);
-	if (!wl || !wl->tasks) {
-		free(wl);
-		free(n);
-		free(cur);
-		return err_set(err, "%s: out of memory", file);
-	}
-	arena_init(&wl->arena);
-	wl->path = arena_strdup(&wl->arena, file);
-	wl->name = wl->path;
-	struct ctx c = {.wl = wl, .file = wl->path, .err = err, .cap = (uint32_t)total};
-	struct buf b = {0};
-	int rc = 0;
-	char **pcmd = arena_alloc(&wl->arena, (ncmd + 1) * sizeof *pcmd);
-	for (size_t i = 0; i < ncmd; i++)
-		pcmd[i] = pool_strndup(&c, cmd[i], strlen(cmd[i]));
-	for (uint64_t k = 0; k < total && rc == 0; k++) {
-		struct spec *sp = arena_alloc(&wl->arena, sizeof *sp);
-		spec_init(sp);
-		sp->kind = KIND_EXEC;
-		if (ncmd == 0) { /* as parallel: the arguments are the command */
-			b.len = 0;
-			for (int s = 0; s < nsources; s++) {
-				if (s)
-					buf_add(&b, " ", 1);
-				buf_adds(&b, sources[s][cur[s]]);
-			}
-			sp->sh = pool_strndup(&c, b.p, b.len);
-		} else if (has_rpl) {
-			sp->argv = arena_alloc(&wl->arena, (ncmd + 1) * sizeof *sp->argv);
-			for (size_t i = 0; i < ncmd; i++) {
-				const char *s = cmd[i], *run = s;
-				int quote = i >= 2 && !strcmp(cmd[i - 1], "-c") && is_shell(cmd[0]);
-				b.len = 0;
-				buf_add(&b, "", 0);
-				for (; (s = strchr(s, '{'));) {
-					long src;
-					enum rop op;
-					size_t l = rpl_at(s, &src, &op);
-					if (!l) {
-						s++;
-						continue;
-					}
-					buf_add(&b, run, (size_t)(s - run));
-					if (op == R_SEQ) {
-						buf_addf(&b, "%llu", (unsigned long long)k + 1);
-					} else if (op == R_SLOT) {
-						buf_adds(&b, SLOT_MARK);
-						sp->slot_rpl = 1;
-					} else if (src > 0) {
-						par_modify(&b, sources[src - 1][cur[src - 1]], op, quote);
-					} else {
-						for (int j = 0; j < nsources; j++) {
-							if (j)
-								buf_add(&b, " ", 1);
-							par_modify(&b, sources[j][cur[j]], op, quote);
-						}
-					}
-					s = run = s + l;
-				}
-				if (run == cmd[i]) {
-					sp->argv[i] = pcmd[i];
-					continue;
-				}
-				buf_adds(&b, run);
-				sp->argv[i] = pool_strndup(&c, b.p, b.len);
-			}
-		} else {
-			sp->argv = arena_alloc(&wl->arena,
-					       (ncmd + (size_t)nsources + 1) * sizeof *sp->argv);
-			memcpy(sp->argv, pcmd, ncmd * sizeof *pcmd);
-			for (int s = 0; s < nsources; s++)
-				sp->argv[ncmd + (size_t)s] = pool_strndup(
-					&c, sources[s][cur[s]], strlen(sources[s][cur[s]]));
-		}
-		quick_inputs(&c, sp, nsources, sources, cur);
-		if ((sp->argv && !sp->argv[0][0]) || (sp->sh && !sp->sh[0])) {
-			rc = err_set(err, "%s: task %llu: the command is empty", file,
-				     (unsigned long long)k + 1);
-			break;
-		}
-		char id[24];
-		int idn = snprintf(id, sizeof id, "%llu", (unsigned long long)k + 1);
-		rc = commit(&c, pool_strndup(&c, id, (size_t)idn), sp, 1);
-		for (int s = nsources; s-- > 0;) { /* the last source runs fastest */
-			if (++cur[s] < n[s])
-				break;
-			cur[s] = 0;
-		}
-	}
-	buf_free(&b);
-	buf_free(&c.sb);
-	free(n);
-	free(cur);
-	if (rc == 0)
-		rc = dag_build(wl, err);
-	if (rc) {
-		workload_free(wl);
-		return -1;
-	}
-	*out = wl;
-	return 0;
-}
-
 void workload_free(struct workload *wl)
 {
 	if (!wl)
@@ -1587,9 +653,4 @@ void workload_free(struct workload *wl)
 	json_decref(wl->json);
 	arena_free(&wl->arena);
 	free(wl);
-}
-
-const char *task_class_name(int cls)
-{
-	return cls >= 0 && cls < 5 ? class_names[cls] : "unknown";
 }

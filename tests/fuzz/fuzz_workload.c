@@ -3,7 +3,7 @@
  * Build and run from the repository root:
  *   clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
  *     -DWORKLOAD_MAX_TASKS=100000 -Icore -Isdk/include $(pkg-config --cflags jansson) \
- *     -o build/fuzz_workload tests/fuzz/fuzz_workload.c core/workload.c core/dag.c \
+ *     -o build/fuzz_workload tests/fuzz/fuzz_workload.c core/workload*.c core/dag.c \
  *     core/util.c $(pkg-config --libs jansson)
  *   mkdir -p build/fuzz-corpus && ./build/fuzz_workload -max_len=4096 build/fuzz-corpus examples
  *
