@@ -1,5 +1,6 @@
 /* engine_int.h - the engine's internals, shared by its modules and by no one
- * else: engine.c (the queue and the workers), attempt.c (one attempt, hooks
+ * else: engine.c (the queue and the workers), engine_run.c (a run's setup
+ * and end), retry.c (what follows a failure), attempt.c (one attempt, hooks
  * through runner), records.c (journal, joblog, events, output files, stats),
  * summary.c (the summary and the progress line) and sampler.c (the main
  * thread: signals, sampling, scaling, plugin ticks).
@@ -160,6 +161,8 @@ int set_jobs(struct engine *e, int n);              /* under e->mu */
 void stop_workers(struct engine *e, int level);     /* under e->mu */
 void make_ready(struct engine *e, uint32_t idx, int64_t now);                 /* under e->mu */
 int complete(struct engine *e, struct worker *w, uint32_t idx, struct attempt *a); /* under e->mu */
+void release_dependants(struct engine *e, uint32_t idx, int64_t now);       /* under e->mu */
+void worker_free(struct worker *w);
 
 /* ---- retry.c (under e->mu) ---------------------------------------------- */
 int decide_retry(struct engine *e, struct task *t, const struct attempt *a, int64_t *delay);
