@@ -45,7 +45,7 @@ struct runner {
 	atomic_int stop;
 	atomic_int child;
 	atomic_llong job_id;    /* the attempt it runs, or -1 */
-	struct buf out, err;
+	struct spool out, err;  /* this runner's attempt output (spool.h) */
 };
 
 struct agent {
@@ -97,8 +97,21 @@ static void send_done(struct agent *ag, int64_t id, const struct attempt *a)
 	if (ol + el)
 		buf_addf(&b, ",\"out_len\":%zu,\"err_len\":%zu,\"bytes\":%zu", ol, el, ol + el);
 	buf_adds(&b, "}");
-	struct proto_part parts[2] = {{ol ? a->out->p : NULL, ol}, {el ? a->err->p : NULL, el}};
+	/* a spilled output is sent from its file, mapped (spool_view) */
+	void *om = NULL, *em = NULL;
+	const char *op = ol ? spool_view(a->out, &om) : NULL;
+	const char *ep = el ? spool_view(a->err, &em) : NULL;
+	if ((ol && !op) || (el && !ep)) { /* cannot map it: said, not sent */
+		b.len = 0;
+		buf_addf(&b, "{\"op\":\"done\",\"id\":%lld,\"ok\":false,\"fail\":\"error\",\"exit\":%d,"
+			 "\"run_ns\":%lld,\"msg\":\"agent: its output could not be mapped to be sent\"}",
+			 (long long)id, a->exit_code, (long long)(a->end_ns - a->start_ns));
+		ol = el = 0;
+	}
+	struct proto_part parts[2] = {{op, ol}, {ep, el}};
 	send_line(ag, &b, parts, 2);
+	spool_unview(a->out, om);
+	spool_unview(a->err, em);
 	buf_free(&b);
 }
 
@@ -122,7 +135,8 @@ static void run_job(struct runner *r, struct job *j)
 	memset(&s, 0, sizeof s);
 	memset(&t, 0, sizeof t);
 	attempt_reset(&a);
-	r->out.len = r->err.len = 0;
+	spool_reset(&r->out);
+	spool_reset(&r->err);
 	a.out = &r->out;
 	a.err = &r->err;
 	const char *kind = proto_str(m, "kind");
@@ -176,6 +190,8 @@ static void run_job(struct runner *r, struct job *j)
 			 kind ? kind : "(none)");
 	}
 	send_done(r->ag, j->id, &a);
+	spool_reset(&r->out); /* a spilled file is closed now */
+	spool_reset(&r->err);
 	free(argv);
 	free(env);
 }

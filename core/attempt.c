@@ -6,6 +6,7 @@
 #include "engine_int.h"
 #include "resrun.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -40,10 +41,8 @@ static int before_hook(const struct plugin *p, const gbx_task *gt, struct attemp
 		a->fkind = a->ok ? FK_NONE : fail_kind_of(r->failure);
 		a->exit_code = r->exit_code;
 		a->sig = r->signal;
-		if (r->out_len)
-			buf_add(a->out, r->out, r->out_len);
-		if (r->err_len)
-			buf_add(a->err, r->err, r->err_len);
+		spool_add(a->out, r->out, r->out_len);
+		spool_add(a->err, r->err, r->err_len);
 		snprintf(a->label, sizeof a->label, "%s", ans.label ? ans.label : p->d->name);
 		if (!a->ok && ans.message) /* ABI 1.4; a 1.3 plugin leaves it zero */
 			snprintf(a->msg, sizeof a->msg, "%s: %s", a->label, ans.message);
@@ -138,8 +137,33 @@ static inline int64_t peak_kb(const struct attempt *a)
 	return a->cg_peak_kb > a->maxrss_kb ? a->cg_peak_kb : a->maxrss_kb;
 }
 
+/* A spilled output for the plugins: the file mapped, so gbx_result keeps its
+ * contract (out_len contiguous bytes) without the heap holding them. An
+ * output that cannot be mapped fails the attempt (kind "error": the cache
+ * keeps none of those) and the plugins see it empty. */
+static void view_output(struct attempt *a, struct gbx_result *r, void **om, void **em)
+{
+	r->out = spool_view(a->out, om);
+	r->err = spool_view(a->err, em);
+	r->out_len = a->out->len;
+	r->err_len = a->err->len;
+	if (r->out && r->err)
+		return;
+	int en = errno;
+	spool_unview(a->out, *om);
+	spool_unview(a->err, *em);
+	*om = *em = NULL;
+	a->ok = 0;
+	a->fkind = FK_ERROR;
+	snprintf(a->msg, sizeof a->msg, "its %s (%llu bytes) could not be mapped for the plugins: %s",
+		 r->out ? "stderr" : "stdout", (unsigned long long)(r->out ? a->err->len : a->out->len),
+		 strerror(en));
+	r->out = r->err = "";
+	r->out_len = r->err_len = 0;
+}
+
 static void after_hooks(const struct plugin_set *ps, struct worker *w, int64_t t0_ns,
-			const struct task *t, const struct attempt *a)
+			const struct task *t, struct attempt *a)
 {
 	const gbx_task *gt = (const gbx_task *)(const void *)t;
 	const struct spec *s = t->spec;
@@ -177,20 +201,21 @@ static void after_hooks(const struct plugin_set *ps, struct worker *w, int64_t t
 	if (!whole)
 		return;
 	struct gbx_result r;
+	void *om = NULL, *em = NULL;
+	view_output(a, &r, &om, &em);
 	r.ok = a->ok;
 	r.failure = a->ok ? NULL : fail_kind_name(a->fkind);
 	r.exit_code = a->exit_code;
 	r.signal = a->sig;
 	r.ms = (double)(a->end_ns - a->start_ns) * 1e-6; /* a product: per attempt */
-	r.out = a->out->p;
-	r.out_len = a->out->len;
-	r.err = a->err->p;
-	r.err_len = a->err->len;
 	r.label = a->label[0] ? a->label : NULL;
 	for (size_t i = 0; i < ps->nafter; i++)
 		ps->after[i]->d->after_task(ps->after[i]->self, gt, &r);
-	if (!ps->nattempt)
+	if (!ps->nattempt) {
+		spool_unview(a->out, om);
+		spool_unview(a->err, em);
 		return;
+	}
 	struct gbx_attempt at;
 	at.size = sizeof at;
 	at.task = gt;
@@ -216,6 +241,8 @@ static void after_hooks(const struct plugin_set *ps, struct worker *w, int64_t t
 			fold_flush(ps, w, i);
 		p->d->after_attempt(p->self, &at);
 	}
+	spool_unview(a->out, om);
+	spool_unview(a->err, em);
 }
 
 #ifndef GBX_BENCH_NO_NODES
@@ -253,10 +280,8 @@ static void run_attempt(struct engine *e, const struct task *t, struct runner_ct
 		a->fkind = a->ok ? FK_NONE : fail_kind_of(r.failure);
 		a->exit_code = r.ok && r.exit_code < 0 ? 0 : r.exit_code;
 		a->sig = r.signal;
-		if (r.out_len)
-			buf_add(a->out, r.out, r.out_len);
-		if (r.err_len)
-			buf_add(a->err, r.err, r.err_len);
+		spool_add(a->out, r.out, r.out_len);
+		spool_add(a->err, r.err, r.err_len);
 		return;
 	}
 	default:
@@ -280,7 +305,8 @@ int attempt_run(struct engine *e, struct worker *w, struct runner_ctx *rc,
 	if (t->start_ns >= w->fold_due)
 		folds_flush_old(ps, w, t->start_ns);
 	attempt_reset(a); /* not a memset: msg and label are most of it */
-	w->out.len = w->err.len = 0;
+	spool_clear(&w->out); /* what the last attempt left (its file closed) */
+	spool_clear(&w->err);
 	a->out = &w->out;
 	a->err = &w->err;
 	const gbx_task *gt = (const gbx_task *)(const void *)t;
@@ -294,6 +320,7 @@ int attempt_run(struct engine *e, struct worker *w, struct runner_ctx *rc,
 		ev_simple(e, "started", idx);
 	if (verdict == GBX_RUN)
 		run_attempt(e, t, rc, a);
+	attempt_check_output(a); /* a plugin's answer or kind, a node's output */
 	if (ps->nafter || ps->nattempt)
 		after_hooks(ps, w, t0_ns, t, a);
 	*fetched_ns = a->end_ns;

@@ -393,7 +393,7 @@ static int steal(struct engine *e, struct worker *w, uint32_t *idx)
 /* Under e->mu: completes the batch's plain attempts that waited for this pass. */
 static void complete_deferred(struct engine *e, struct worker *w)
 {
-	static struct buf empty;
+	static struct spool empty; /* read only: a zero spool is empty */
 	if (e->res && w->dn) {
 		/* their needs back at once (same spec, same need), not one each */
 		struct res_batch rb = {0};
@@ -421,10 +421,13 @@ static void *worker_main(void *arg)
 	struct worker *w = arg;
 	struct engine *e = w->e;
 	/* a task that closes its stdin must not kill an embedding program with
-	 * SIGPIPE: the write fails with EPIPE instead */
+	 * SIGPIPE: the write fails with EPIPE instead; nor may a spill or an
+	 * --output-dir file past the file-size limit with SIGXFSZ: EFBIG fails
+	 * that task (spool.h) */
 	sigset_t pipe_set;
 	sigemptyset(&pipe_set);
 	sigaddset(&pipe_set, SIGPIPE);
+	sigaddset(&pipe_set, SIGXFSZ);
 	pthread_sigmask(SIG_BLOCK, &pipe_set, NULL);
 	struct runner_ctx rc = {.wake_fd = w->wake_fd, .stop = &w->stop, .child = &w->child,
 				.kill_grace_ms = e->o.kill_grace_ms, .timing = e->timing,
@@ -588,13 +591,13 @@ static void *worker_main(void *arg)
 			    (a.out->len || a.err->len || e->o.verbose || e->o.output_dir)) {
 				pthread_mutex_unlock(&e->mu);
 				show_output(e, idx, &a);
+				/* a spilled file closed outside the lock (freeing its
+				 * blocks may take a while); else at the next attempt */
+				spool_clear(&w->out);
+				spool_clear(&w->err);
 				pthread_mutex_lock(&e->mu);
 				fetched_ns = 0;
 			}
-			if (w->out.cap > (1u << 20)) /* do not keep a huge buffer around */
-				buf_free(&w->out);
-			if (w->err.cap > (1u << 20))
-				buf_free(&w->err);
 			/* the rest of the batch, unless a stop handed it back */
 			if (batch_take(w, &idx)) {
 				pthread_mutex_unlock(&e->mu);
@@ -622,8 +625,8 @@ void worker_free(struct worker *w)
 {
 	if (w->wake_fd >= 0)
 		close(w->wake_fd);
-	buf_free(&w->out);
-	buf_free(&w->err);
+	spool_free(&w->out);
+	spool_free(&w->err);
 	free(w->lat);
 	free(w->fold);
 	free(w);
@@ -644,6 +647,7 @@ int set_jobs(struct engine *e, int n)
 		w->e = e;
 		w->idx = e->nthreads;
 		w->wake_fd = -1;
+		w->out.dir = w->err.dir = e->o.output_dir; /* written there as it runs */
 		w->fold_due = INT64_MAX;
 		w->events = e->events != NULL;
 		if ((e->lat && !(w->lat = calloc(LAT_BUCKETS, sizeof *w->lat))) ||

@@ -47,7 +47,7 @@ struct worker {
 	atomic_int stop;
 	atomic_int child;  /* pid of the running subprocess, 0 if none */
 	int running;      /* under e->mu: has a task */
-	struct buf out, err;
+	struct spool out, err; /* the attempt's output (spool.h; into --output-dir when given) */
 	uint32_t *lat;    /* --stats: this worker's attempt times (merged at the end) */
 	int64_t lat_max_ns;
 	/* A batch: besides the task it took, up to BATCH_MAX - 1 more short

@@ -117,11 +117,11 @@ static void fail_spawn(struct attempt *a, const char *fmt, const char *what, int
 	a->end_ns = now_ns();
 }
 
-/* Reads what is there into b, or hands it to the sink as it comes. Output
- * that does not fit in memory is read and counted in *dropped (the attempt
- * then fails saying so) instead of aborting the run. */
-static void read_into(int *fd, struct buf *b, const struct task_sink *sk,
-		      const struct task *t, int which, uint64_t *dropped)
+/* Reads what is there into the spool (memory, then a file: spool.h), or
+ * hands it to the sink as it comes. What the spool cannot hold is counted
+ * there; the attempt then fails saying so, and the run goes on. */
+static void read_into(int *fd, struct spool *b, const struct task_sink *sk,
+		      const struct task *t, int which)
 {
 	char tmp[65536];
 	for (;;) {
@@ -129,8 +129,8 @@ static void read_into(int *fd, struct buf *b, const struct task_sink *sk,
 		if (r > 0) {
 			if (sk && sk->chunk)
 				sk->chunk(sk->ctx, t, which, tmp, (size_t)r);
-			else if (*dropped || buf_try_add(b, tmp, (size_t)r))
-				*dropped += (uint64_t)r;
+			else
+				spool_add(b, tmp, (size_t)r);
 			if ((size_t)r < sizeof tmp)
 				return;
 			continue;
@@ -274,7 +274,6 @@ void exec_run(const struct task *t, struct runner_ctx *rc, struct attempt *a)
 				   ? a->start_ns + timeout_ms * 1000000 : INT64_MAX;
 	int64_t kill_at = INT64_MAX, drain_until = INT64_MAX;
 	int exited = 0, termed = 0, timed_out = 0, status = 0, reaped_elsewhere = 0;
-	uint64_t dropped = 0;
 	struct rusage ru;
 	memset(&ru, 0, sizeof ru);
 	int ofd = outp[0], efd = errp[0];
@@ -304,9 +303,9 @@ void exec_run(const struct task *t, struct runner_ctx *rc, struct attempt *a)
 			break;
 		now = now_ns();
 		if (io >= 0 && p[io].revents)
-			read_into(&ofd, a->out, sk, t, 1, &dropped);
+			read_into(&ofd, a->out, sk, t, 1);
 		if (ie >= 0 && p[ie].revents)
-			read_into(&efd, a->err, sk, t, 2, &dropped);
+			read_into(&efd, a->err, sk, t, 2);
 		if (ii >= 0 && p[ii].revents) {
 			ssize_t w = write(infd, s->stdin_data + in_off, s->stdin_len - in_off);
 			if (w > 0)
@@ -409,10 +408,6 @@ void exec_run(const struct task *t, struct runner_ctx *rc, struct attempt *a)
 	}
 	if (a->fkind == FK_TIMEOUT)
 		snprintf(a->msg, sizeof a->msg, "timed out after %lld ms", (long long)timeout_ms);
-	if (dropped) {
-		a->ok = 0;
-		a->fkind = FK_ERROR;
-		snprintf(a->msg, sizeof a->msg, "its output did not fit in memory: %llu bytes were "
-			 "lost (gearbox parallel streams output)", (unsigned long long)dropped);
-	}
+	if (!sk)
+		attempt_check_output(a);
 }

@@ -191,9 +191,9 @@ static void fill_answer(struct call *c, json_t *m, const struct proto_reader *rd
 	size_t ol = (size_t)proto_int(m, "out_len", 0), el = (size_t)proto_int(m, "err_len", 0);
 	if (ol + el == rd->nbytes) {
 		if (ol && a->out)
-			buf_add(a->out, rd->bytes, ol);
+			spool_add(a->out, rd->bytes, ol);
 		if (el && a->err)
-			buf_add(a->err, rd->bytes + ol, el);
+			spool_add(a->err, rd->bytes + ol, el);
 	}
 }
 

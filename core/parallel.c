@@ -7,7 +7,7 @@
  *  - start: waits for --delay, --load and --memfree, puts the slot into {%},
  *    sets the --timeout N% from the median runtime so far, opens --results
  *    files;
- *  - chunk: output as it is read: spooled per slot (spool.c: memory, then an
+ *  - chunk: output as it is read: spooled per slot (spool.h: memory, then an
  *    unlinked temporary file past SPOOL_MEM, so a task's output is never held
  *    whole in memory), written line by line (--line-buffer), or to --results
  *    files;
@@ -282,8 +282,8 @@ static char *const *sink_start(void *ctx, const struct task *t, int slot, int64_
 		}
 	}
 	pthread_mutex_unlock(&P->mu);
-	par_spool_reset(&sl->out);
-	par_spool_reset(&sl->err);
+	spool_reset(&sl->out);
+	spool_reset(&sl->err);
 	sl->lo.len = sl->le.len = 0;
 	sl->lmid[0] = sl->lmid[1] = 0;
 	sl->recv = 0;
@@ -324,13 +324,13 @@ static void line_out(struct slot *sl, int fd, const char *p, size_t n, const cha
 		l = part->len;
 	else
 		return;
-	struct spool tmp = {{part->p, l, l}, -1, l};
+	struct spool tmp = {.m = {part->p, l, l}, .fd = -1, .len = l};
 	pthread_mutex_lock(&P->mu);
 	if (P->progress_on) {
 		par_write_all(2, "\r\033[K", 4);
 		P->progress_on = 0;
 	}
-	par_spool_emit_at(&tmp, fd, tag, tag ? strlen(tag) : 0, !*mid);
+	spool_emit_at(&tmp, fd, tag, tag ? strlen(tag) : 0, !*mid);
 	pthread_mutex_unlock(&P->mu);
 	*mid = part->p[l - 1] != '\n';
 	memmove(part->p, part->p + l, part->len - l);
@@ -356,7 +356,7 @@ static void sink_chunk(void *ctx, const struct task *t, int fd, const char *p, s
 		free(tag);
 		return;
 	}
-	par_spool_add(fd == 1 ? &sl->out : &sl->err, p, n);
+	spool_add(fd == 1 ? &sl->out : &sl->err, p, n);
 }
 
 static void show(struct spool *out, struct spool *err, const char *tag)
@@ -366,8 +366,8 @@ static void show(struct spool *out, struct spool *err, const char *tag)
 		par_write_all(2, "\r\033[K", 4);
 		P->progress_on = 0;
 	}
-	par_spool_emit(out, 1, tag, tl);
-	par_spool_emit(err, 2, tag, tl);
+	spool_emit(out, 1, tag, tl);
+	spool_emit(err, 2, tag, tl);
 }
 
 static void joblog_line(const struct par_job *j, const struct attempt *a, struct slot *sl)
@@ -422,10 +422,8 @@ static int halt_check(const struct attempt *a, int failed)
 
 static void held_free(struct held *h)
 {
-	par_spool_reset(&h->out);
-	par_spool_reset(&h->err);
-	buf_free(&h->out.m);
-	buf_free(&h->err.m);
+	spool_free(&h->out);
+	spool_free(&h->err);
 	free(h->tag);
 	free(h);
 }
@@ -506,7 +504,6 @@ static int sink_done(void *ctx, const struct task *t, const struct attempt *a, i
 				tag = NULL;
 				memset(&sl->out, 0, sizeof sl->out);
 				memset(&sl->err, 0, sizeof sl->err);
-				sl->out.fd = sl->err.fd = -1;
 				P->held[idx] = h;
 			}
 		}
@@ -521,332 +518,7 @@ static int sink_done(void *ctx, const struct task *t, const struct attempt *a, i
 	return h;
 }
 
-/* ---- jobs to tasks -------------------------------------------------------- */
-
-/* Whether the command is plain words naming a program on PATH, so that
- * running it without a shell does what the shell would do. */
-static int plain_word_char(unsigned char c)
-{
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-	       c == '-' || c == '_' || c == '.' || c == '+' || c == '/' || c == ',' || c == ':' ||
-	       c == '@' || c == '%' || c == '=';
-}
-
-static const char *const builtins[] = {
-	"exit", "cd", "set", "export", "exec", "eval", "read", "ulimit", "umask", "wait",
-	"trap", "shift", "return", "break", "continue", "unset", "readonly", "local",
-	"alias", "unalias", "type", "command", "hash", "getopts", "jobs", "fg", "bg",
-	"times", "source", "builtin", "declare", "typeset", "let", "shopt", "enable",
-	"history", "pushd", "popd", "dirs", "disown", "suspend", "logout", "mapfile",
-	"readarray", "caller", "complete", "compgen", "coproc", "select", "function",
-	"if", "then", "else", "elif", "fi", "for", "while", "until", "do", "done", "case",
-	"esac", "time", "echo", "printf", "test", "kill", "pwd", NULL,
-};
-
-struct pathcache {
-	char *name;
-	int found;
-};
-
-static int on_path(const char *w, size_t n, struct pathcache *pc)
-{
-	if (pc->name && strlen(pc->name) == n && !strncmp(pc->name, w, n))
-		return pc->found;
-	free(pc->name);
-	pc->name = strndup(w, n);
-	pc->found = 0;
-	if (!pc->name)
-		return 0;
-	for (int i = 0; builtins[i]; i++)
-		if (!strcmp(builtins[i], pc->name))
-			return 0;
-	if (memchr(w, '/', n))
-		return pc->found = access(pc->name, X_OK) == 0;
-	if (memchr(w, '=', n))
-		return 0;
-	const char *path = getenv("PATH");
-	if (!path)
-		return 0;
-	struct buf b = {0};
-	for (const char *p = path;;) {
-		const char *c = strchr(p, ':');
-		size_t l = c ? (size_t)(c - p) : strlen(p);
-		b.len = 0;
-		if (l)
-			buf_add(&b, p, l);
-		else
-			buf_add(&b, ".", 1);
-		buf_add(&b, "/", 1);
-		buf_add(&b, w, n);
-		struct stat st;
-		if (stat(b.p, &st) == 0 && S_ISREG(st.st_mode) && access(b.p, X_OK) == 0) {
-			pc->found = 1;
-			break;
-		}
-		if (!c)
-			break;
-		p = c + 1;
-	}
-	buf_free(&b);
-	return pc->found;
-}
-
-/* The command's words when it can run without a shell, else NULL. */
-static char **plain_argv(const char *cmd, struct pathcache *pc, struct arena *ar)
-{
-	size_t words = 0;
-	const char *s = cmd;
-	if (!*s)
-		return NULL;
-	for (const char *p = s; *p; p++) {
-		if (*p == ' ') {
-			if (p == s || p[1] == ' ' || !p[1])
-				return NULL;
-			continue;
-		}
-		if (!plain_word_char((unsigned char)*p))
-			return NULL;
-	}
-	if (s[0] == ' ')
-		return NULL;
-	const char *sp = strchr(s, ' ');
-	size_t fl = sp ? (size_t)(sp - s) : strlen(s);
-	if (!on_path(s, fl, pc))
-		return NULL;
-	for (const char *p = s; *p; p++)
-		words += *p == ' ';
-	words++;
-	char **v = arena_alloc(ar, (words + 1) * sizeof *v);
-	size_t k = 0;
-	for (const char *p = s;;) {
-		const char *e = strchr(p, ' ');
-		size_t l = e ? (size_t)(e - p) : strlen(p);
-		v[k++] = arena_strndup(ar, p, l);
-		if (!e)
-			break;
-		p = e + 1;
-	}
-	v[k] = NULL;
-	return v;
-}
-
-static struct workload *build_workload(struct par_opts *o, struct par_job *jobs, size_t n,
-				       struct err *err)
-{
-	struct workload *wl = calloc(1, sizeof *wl);
-	if (wl)
-		wl->tasks = calloc(n ? n : 1, sizeof *wl->tasks);
-	if (!wl || !wl->tasks) {
-		free(wl);
-		err_set(err, "out of memory");
-		return NULL;
-	}
-	arena_init(&wl->arena);
-	wl->path = arena_strdup(&wl->arena, "<command line>");
-	wl->name = wl->path;
-	struct pathcache pc = {0};
-	int64_t tmo = o->timeout_s > 0 ? (int64_t)ceil(o->timeout_s * 1000.0) : 0;
-	for (size_t i = 0; i < n; i++) {
-		struct spec *sp = arena_alloc(&wl->arena, sizeof *sp);
-		sp->cache = -1;
-		sp->deadline_ms = -1;
-		sp->est_ms = -1;
-		sp->kind = KIND_EXEC;
-		sp->timeout_ms = tmo;
-		sp->retries = o->retries > 1 ? o->retries - 1 : 0;
-		char **argv = par_has_slot(jobs[i].cmd) ? NULL : plain_argv(jobs[i].cmd, &pc, &wl->arena);
-		if (!argv) {
-			argv = arena_alloc(&wl->arena, 4 * sizeof *argv);
-			argv[0] = (char *)o->shell;
-			argv[1] = "-c";
-			argv[2] = jobs[i].cmd;
-		}
-		sp->argv = argv;
-		char id[24];
-		snprintf(id, sizeof id, "%llu", (unsigned long long)jobs[i].seq);
-		struct task *t = &wl->tasks[wl->ntasks++];
-		t->id = arena_strdup(&wl->arena, id);
-		t->spec = sp;
-		t->timeout_ms = tmo;
-	}
-	free(pc.name);
-	if (dag_build(wl, err)) {
-		workload_free(wl);
-		return NULL;
-	}
-	return wl;
-}
-
-/* ---- --joblog with --resume, --resume-failed, --retry-failed --------------- */
-
-struct logent {
-	uint64_t seq;
-	int failed;
-	char *cmd;
-};
-
-/* Reads an existing joblog: seq, whether it failed, the command. */
-static struct logent *read_joblog(const char *path, size_t *n, int *exists)
-{
-	*n = 0;
-	*exists = 0;
-	FILE *f = fopen(path, "re");
-	if (!f)
-		return NULL;
-	*exists = 1;
-	struct logent *v = NULL;
-	size_t cap = 0;
-	char *line = NULL;
-	size_t lcap = 0;
-	ssize_t len;
-	while ((len = getline(&line, &lcap, f)) >= 0) {
-		if (len && line[len - 1] == '\n')
-			line[--len] = 0;
-		char *field[9];
-		char *p = line;
-		int k = 0;
-		for (; k < 8; k++) {
-			field[k] = p;
-			char *tab = strchr(p, '\t');
-			if (!tab)
-				break;
-			*tab = 0;
-			p = tab + 1;
-		}
-		if (k < 8)
-			continue;
-		field[8] = p;
-		char *end;
-		unsigned long long seq = strtoull(field[0], &end, 10);
-		if (*end || end == field[0])
-			continue; /* the header */
-		if (*n == cap) {
-			cap = cap ? cap * 2 : 64;
-			struct logent *nv = realloc(v, cap * sizeof *nv);
-			if (!nv)
-				break;
-			v = nv;
-		}
-		v[*n].seq = seq;
-		v[*n].failed = atoi(field[6]) != 0 || atoi(field[7]) != 0;
-		v[*n].cmd = strdup(field[8]);
-		(*n)++;
-	}
-	free(line);
-	fclose(f);
-	return v;
-}
-
-static int cmp_logent(const void *a, const void *b)
-{
-	const struct logent *x = a, *y = b;
-	return x->seq < y->seq ? -1 : x->seq > y->seq;
-}
-
-/* Applies --resume* to the jobs: keeps those to run (in place). */
-static int apply_resume(struct par_opts *o, struct par_job **jobs, size_t *n, int *append)
-{
-	size_t nl = 0;
-	int exists = 0;
-	*append = 0;
-	if (!o->joblog || !(o->resume || o->resume_failed || o->retry_failed))
-		return 0;
-	struct logent *log = read_joblog(o->joblog, &nl, &exists);
-	*append = exists;
-	/* the last entry of a seq counts (a resumed run appends) */
-	if (nl)
-		qsort(log, nl, sizeof *log, cmp_logent);
-	size_t w = 0;
-	if (o->retry_failed) {
-		/* the joblog's failed commands, as the jobs; the input is not read */
-		par_jobs_free(*jobs, *n);
-		*jobs = NULL;
-		*n = 0;
-		struct par_job *nj = calloc(nl ? nl : 1, sizeof *nj);
-		if (!nj)
-			return -1;
-		for (size_t i = 0; i < nl; i++) {
-			int last = i + 1 == nl || log[i + 1].seq != log[i].seq;
-			if (last && log[i].failed) {
-				nj[w].seq = log[i].seq;
-				nj[w].cmd = log[i].cmd;
-				log[i].cmd = NULL;
-				w++;
-			}
-		}
-		*jobs = nj;
-		*n = w;
-	} else {
-		struct par_job *v = *jobs;
-		size_t li = 0;
-		for (size_t i = 0; i < *n; i++) {
-			while (li < nl && log[li].seq < v[i].seq)
-				li++;
-			int found = 0, failed = 0;
-			while (li < nl && log[li].seq == v[i].seq) {
-				found = 1;
-				failed = log[li].failed;
-				li++;
-			}
-			int keep = !found || (o->resume_failed && failed);
-			if (keep)
-				v[w++] = v[i];
-			else
-				free(v[i].cmd);
-		}
-		*n = w;
-	}
-	for (size_t i = 0; i < nl; i++)
-		free(log[i].cmd);
-	free(log);
-	return 0;
-}
-
 /* ---- the run -------------------------------------------------------------- */
-
-static int jobs_of(const char *s, int *out)
-{
-	int cores = ncores();
-	char buf[64];
-	if (!s) {
-		*out = cores;
-		return 0;
-	}
-	struct stat st;
-	if (stat(s, &st) == 0 && S_ISREG(st.st_mode)) { /* -j FILE: read once */
-		FILE *f = fopen(s, "re");
-		if (!f || !fgets(buf, sizeof buf, f)) {
-			if (f)
-				fclose(f);
-			return -1;
-		}
-		fclose(f);
-		buf[strcspn(buf, "\n")] = 0;
-		s = buf;
-	}
-	char *end;
-	errno = 0;
-	double v = strtod(s, &end);
-	if (errno || end == s)
-		return -1;
-	long n;
-	if (*end == '%' && !end[1])
-		n = (long)floor(cores * v / 100.0);
-	else if (*end)
-		return -1;
-	else if (s[0] == '+' || s[0] == '-')
-		n = cores + (long)v;
-	else if (v == 0)
-		n = 4096; /* as many as can run */
-	else
-		n = (long)v;
-	if (n < 1)
-		n = 1;
-	if (n > 4096)
-		n = 4096;
-	*out = (int)n;
-	return 0;
-}
 
 int parallel_main(int argc, char **argv)
 {
@@ -857,7 +529,7 @@ int parallel_main(int argc, char **argv)
 		return rc == -2 ? 0 : rc;
 	}
 	int jobs;
-	if (jobs_of(o.jobs, &jobs)) {
+	if (par_jobs_of(o.jobs, &jobs)) {
 		fprintf(stderr, "gearbox parallel: -j %s: expected N, +N, -N, N%% or 0, or a file holding one\n",
 			o.jobs);
 		par_opts_free(&o);
@@ -870,7 +542,7 @@ int parallel_main(int argc, char **argv)
 		return rc;
 	}
 	int append = 0;
-	if (apply_resume(&o, &jv, &nj, &append)) {
+	if (par_resume(&o, &jv, &nj, &append)) {
 		par_jobs_free(jv, nj);
 		par_opts_free(&o);
 		return PAR_EXIT_ERROR;
@@ -923,7 +595,7 @@ int parallel_main(int argc, char **argv)
 		fprintf(stderr, "gearbox parallel: %s: cannot create: %s\n", o.results, strerror(errno));
 		goto out;
 	}
-	p.wl = build_workload(&o, jv, nj, &err);
+	p.wl = par_workload(&o, jv, nj, &err);
 	if (!p.wl) {
 		fprintf(stderr, "gearbox parallel: %s\n", err.msg);
 		goto out;
@@ -937,7 +609,6 @@ int parallel_main(int argc, char **argv)
 		goto out;
 	}
 	for (int i = 0; i < jobs; i++) {
-		p.slots[i].out.fd = p.slots[i].err.fd = -1;
 		p.slots[i].rfd[0] = p.slots[i].rfd[1] = -1;
 	}
 	P = &p;
@@ -991,10 +662,8 @@ out:
 		fclose(p.joblog);
 	if (p.slots)
 		for (int i = 0; i < jobs; i++) {
-			par_spool_reset(&p.slots[i].out);
-			par_spool_reset(&p.slots[i].err);
-			buf_free(&p.slots[i].out.m);
-			buf_free(&p.slots[i].err.m);
+			spool_free(&p.slots[i].out);
+			spool_free(&p.slots[i].err);
 			buf_free(&p.slots[i].lo);
 			buf_free(&p.slots[i].le);
 			buf_free(&p.slots[i].cmd);

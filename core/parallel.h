@@ -16,6 +16,7 @@
 #include <stdint.h>
 #include <regex.h>
 #include "util.h"
+#include "spool.h"
 
 /* exit statuses as GNU parallel gives them */
 #define PAR_EXIT_ERROR 255
@@ -99,27 +100,30 @@ void par_modify(struct buf *b, const char *a, enum rop op, int quote);
 void par_slot_cmd(struct buf *b, const char *cmd, int slot);
 int par_has_slot(const char *cmd);
 
+/* ---- parallel_plan.c: what runs ------------------------------------------ */
+
+struct workload;
+struct err;
+/* -j as GNU parallel reads it (N, +N, -N, N%, 0, or a file holding one) into
+ * *out; -1 when it is none of those. */
+int par_jobs_of(const char *s, int *out);
+/* Applies --resume, --resume-failed and --retry-failed to the jobs (keeps
+ * those to run, in place); *append: the joblog is appended to. 0 or -1 after
+ * a message. */
+int par_resume(struct par_opts *o, struct par_job **jobs, size_t *n, int *append);
+/* The jobs as an engine workload of exec tasks (new; NULL with err set). */
+struct workload *par_workload(struct par_opts *o, struct par_job *jobs, size_t n,
+			      struct err *err);
+
 void par_opts_free(struct par_opts *o);
 void par_jobs_free(struct par_job *jobs, size_t n);
 
-/* ---- spool.c: a job's stdout or stderr until it is shown ---------------- */
-
-#define SPOOL_MEM (256 * 1024) /* per stream of a job, then a temporary file */
-
-struct spool {
-	struct buf m;
-	int fd;            /* temporary file once past SPOOL_MEM, else -1 */
-	uint64_t len;
-};
-
-/* Writes all n bytes to fd, retrying on EINTR; gives up silently on error. */
-void par_write_all(int fd, const char *p, size_t n);
-void par_spool_add(struct spool *s, const char *p, size_t n);
-void par_spool_reset(struct spool *s);
-/* Writes the spool to fd, tag before each line (bol: the first byte starts
- * a line). */
-void par_spool_emit_at(struct spool *s, int fd, const char *tag, size_t taglen, int bol);
-void par_spool_emit(struct spool *s, int fd, const char *tag, size_t taglen);
+/* Writes all n bytes to fd, retrying on EINTR; gives up silently on error
+ * (a closed terminal must not stop the run). */
+static inline void par_write_all(int fd, const char *p, size_t n)
+{
+	(void)spool_write_all(fd, p, n);
+}
 
 /* `gearbox parallel ARGS...`; argv[0] is "parallel". */
 int parallel_main(int argc, char **argv);

@@ -498,10 +498,12 @@ void stats_write(struct engine *e, double wall_ms)
 
 /* DIR/ID.EXT with the id's unsafe bytes as %XX; an id whose name would pass
  * NAME_MAX_ID bytes keeps its first part and ends in ~ and a hash of the
- * whole id, so two long ids never share a file. */
+ * whole id, so two long ids never share a file. The bytes were written
+ * there as the task ran, into an unnamed file (spool.h) that is named now:
+ * a file in DIR is always a task's whole output, never a part of it. */
 #define NAME_MAX_ID 200
 static void save_file(struct engine *e, const char *dir, const char *id, const char *ext,
-		      const struct buf *b)
+		      struct spool *b)
 {
 	struct buf path = {0};
 	buf_addf(&path, "%s/", dir);
@@ -527,7 +529,7 @@ static void save_file(struct engine *e, const char *dir, const char *id, const c
 		buf_addf(&path, "~%016llx", (unsigned long long)h);
 	}
 	buf_addf(&path, ".%s", ext);
-	int en = path.p ? replace_file(path.p, b->p ? b->p : "", b->len) : ENOMEM;
+	int en = path.p ? spool_publish(b, path.p) : ENOMEM;
 	if (en)
 		lost(e, "--output-dir", path.p ? path.p : dir, en);
 	buf_free(&path);
@@ -536,6 +538,11 @@ static void save_file(struct engine *e, const char *dir, const char *id, const c
 static void show(int fd, const char *p, size_t n)
 {
 	(void)write_all(fd, p, n); /* a closed terminal loses nothing we own */
+}
+
+static void show_spool(int fd, struct spool *s)
+{
+	(void)spool_copy(s, fd); /* the same: from memory, or from its file */
 }
 
 void show_output(struct engine *e, uint32_t idx, struct attempt *a)
@@ -548,8 +555,8 @@ void show_output(struct engine *e, uint32_t idx, struct attempt *a)
 		pthread_mutex_lock(&e->out_mu);
 		if (e->progress_on)
 			show(2, "\r\033[K", 4);
-		show(1, a->out->p, a->out->len);
-		show(2, a->err->p, a->err->len);
+		show_spool(1, a->out);
+		show_spool(2, a->err);
 		pthread_mutex_unlock(&e->out_mu);
 	}
 	if (e->o.verbose) {

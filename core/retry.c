@@ -94,7 +94,7 @@ int shed_drop(struct engine *e, struct worker *w, uint32_t idx)
 	int64_t now = now_ns(), waited = now - t->ready_ns;
 	if (waited <= e->o.shed_wait_ms * 1000000)
 		return 0;
-	static struct buf empty;
+	static struct spool empty; /* read only: a zero spool is empty */
 	struct attempt a;
 	attempt_reset(&a);
 	a.fkind = FK_SHED;

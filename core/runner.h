@@ -10,6 +10,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 #include "util.h"
+#include "spool.h"
 #include "workload.h"
 #include "sink.h"
 
@@ -32,7 +33,7 @@ struct attempt {
 	int64_t maxrss_kb;      /* exec: the child's peak resident memory (wait4), 0 unknown */
 	int64_t cg_peak_kb;     /* exec under enforce: the cgroup's peak memory, -1 unknown */
 	int node;               /* the node that ran it (nodes.c), or -1: this process */
-	struct buf *out, *err;  /* captured output, owned by the worker, reused */
+	struct spool *out, *err; /* captured output, owned by the worker, reused (spool.h) */
 	char msg[256];          /* why it failed, for spawn and error kinds */
 	char label[32];         /* who answered it instead of running it ("cached"), or "" */
 };
@@ -52,6 +53,16 @@ static inline void attempt_reset(struct attempt *a)
 	a->out = a->err = NULL;
 	a->msg[0] = 0;
 	a->label[0] = 0;
+}
+
+/* Output that could not be kept (spool.h) fails the attempt, saying why. */
+static inline void attempt_check_output(struct attempt *a)
+{
+	if (a->out && a->err && (a->out->lost || a->err->lost)) {
+		a->ok = 0;
+		a->fkind = FK_ERROR;
+		spool_why(a->out, a->err, a->msg, sizeof a->msg);
+	}
 }
 
 struct runner_ctx {

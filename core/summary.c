@@ -10,23 +10,26 @@
 #include <string.h>
 #include <sys/resource.h>
 
-static char *stderr_tail(const struct buf *b)
+/* The last lines of a stderr (memory or its spill file): at most TAIL_LINES
+ * lines and TAIL_BYTES bytes, trailing newlines dropped. */
+static char *stderr_tail(const struct spool *sp)
 {
-	if (!b->len)
+	if (!sp->len)
 		return NULL;
-	size_t end = b->len;
-	while (end && b->p[end - 1] == '\n')
+	char b[TAIL_BYTES + 64]; /* the trailing newlines may take some */
+	size_t end = spool_tail(sp, b, sizeof b);
+	while (end && b[end - 1] == '\n')
 		end--;
 	size_t start = end;
 	int lines = 0;
 	while (start > 0 && end - start < TAIL_BYTES) {
-		if (b->p[start - 1] == '\n' && ++lines == TAIL_LINES)
+		if (b[start - 1] == '\n' && ++lines == TAIL_LINES)
 			break;
 		start--;
 	}
 	char *s = malloc(end - start + 1);
 	if (s) {
-		memcpy(s, b->p + start, end - start);
+		memcpy(s, b + start, end - start);
 		s[end - start] = 0;
 	}
 	return s;
