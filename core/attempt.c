@@ -246,11 +246,45 @@ static void after_hooks(const struct plugin_set *ps, struct worker *w, int64_t t
 }
 
 #ifndef GBX_BENCH_NO_NODES
-/* --nodes: out of the way of the local path */
+struct feed {
+	const struct task_sink *sk;
+	const struct task *t;
+	int fd;
+};
+
+static void feed_chunk(void *ctx, const char *p, size_t n)
+{
+	struct feed *f = ctx;
+	f->sk->chunk(f->sk->ctx, f->t, f->fd, p, n);
+}
+
+/* --nodes: out of the way of the local path. With a task sink (gearbox
+ * parallel -S), the sink starts the attempt here as exec.c would (its
+ * waits, its command, its timeout) and gets the output when the agent's
+ * answer brings it. */
 __attribute__((cold, noinline)) static void run_remote(struct engine *e, const struct task *t,
 						       struct runner_ctx *rc, struct attempt *a)
 {
-	nodes_run(e->o.nodes, t, rc, a);
+	const struct task_sink *sk = rc->sink;
+	if (!sk || t->spec->kind != KIND_EXEC) {
+		nodes_run(e->o.nodes, t, rc, a);
+		return;
+	}
+	struct task t2 = *t;
+	struct spec s2 = *t->spec;
+	char *const *av = sk->start ? sk->start(sk->ctx, t, t->slot + 1, &t2.timeout_ms) : NULL;
+	if (av) {
+		s2.argv = (char **)av;
+		s2.sh = NULL;
+	}
+	t2.spec = &s2;
+	nodes_run(e->o.nodes, &t2, rc, a);
+	if (sk->chunk) {
+		struct feed f = {sk, t, 1};
+		spool_each(a->out, feed_chunk, &f);
+		f.fd = 2;
+		spool_each(a->err, feed_chunk, &f);
+	}
 }
 #endif
 

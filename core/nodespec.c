@@ -1,4 +1,5 @@
-/* nodespec.c - what --nodes names: the spec (local:N, ssh:[N/]HOST,...,
+/* nodespec.c - what --nodes names: the spec (local:N, ssh:[N/]HOST,... with
+ * ":" for a local agent among the hosts, as GNU parallel's -S has it,
  * slurm, NAME:HOST,...), the launcher templates (built in, or the config's
  * nodes.launchers with {node} and {gearbox}), the config's nodes section and
  * Slurm's node list. Pure parsing but for `scontrol show hostnames`; nodes.c
@@ -242,7 +243,9 @@ int nodespec_parse(const char *spec, json_t *cfg, int launch, struct node_spec *
 				}
 				h = slash + 1;
 			}
-			if (!*h || strspn(h, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_@") != strlen(h)) {
+			/* ":" is this machine, as in GNU parallel's -S: a local agent */
+			if (strcmp(h, ":") &&
+			    (!*h || strspn(h, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_@") != strlen(h))) {
 				rc = err_set(err, "--nodes %s: \"%s\" is not a host name", spec, h);
 				free(dup);
 				goto out;
@@ -269,20 +272,23 @@ int nodespec_parse(const char *spec, json_t *cfg, int launch, struct node_spec *
 		goto out;
 	}
 	json_t *labels = cfg ? json_object_get(cfg, "labels") : NULL;
+	json_t *local_builtin = NULL;
 	for (int i = 0; i < nh; i++) {
 		struct node_spec *nd = &(*out)[i];
 		nd->name = hosts[i];
 		hosts[i] = NULL;
 		nd->slots = slots && slots[i] ? slots[i] : 0;
-		size_t na = json_array_size(tpl);
+		json_t *t = strcmp(nd->name, ":") ? tpl : launcher_of(cfg, "local", &local_builtin);
+		size_t na = json_array_size(t);
 		nd->argv = calloc(na + 1, sizeof *nd->argv);
 		for (size_t k = 0; nd->argv && k < na; k++)
-			nd->argv[k] = subst(json_string_value(json_array_get(tpl, k)), nd->name, gbx);
+			nd->argv[k] = subst(json_string_value(json_array_get(t, k)), nd->name, gbx);
 		int nl = 0;
 		json_t *la = json_object_get(labels, nd->name);
 		for (size_t k = 0; k < json_array_size(la); k++)
 			strv_push(&nd->labels, &nl, strdup(json_string_value(json_array_get(la, k))));
 	}
+	json_decref(local_builtin);
 	rc = nh;
 out:
 	for (int i = 0; i < nh; i++)

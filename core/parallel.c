@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "engine.h"
+#include "nodes.h"
 #include "parallel.h"
 #include "runner.h"
 #include "sink.h"
@@ -78,6 +79,7 @@ struct par {
 	size_t nrt, rtcap;
 	int64_t t0_ns;
 	int progress_on;
+	struct nodes *ns;            /* -S: the nodes, for the joblog's Host */
 };
 
 static struct par *P; /* the one run of this process (signal-free: read by the sink only) */
@@ -377,8 +379,9 @@ static void joblog_line(const struct par_job *j, const struct attempt *a, struct
 	int exitval = a->fkind == FK_TIMEOUT ? -1 : a->sig ? 0 : a->exit_code;
 	if (a->fkind == FK_SPAWN)
 		exitval = 127;
-	fprintf(P->joblog, "%llu\t:\t%.3f\t%10.3f\t0\t%llu\t%d\t%d\t%s\n",
-		(unsigned long long)j->seq, (double)sl->start_wall_ms / 1000.0, run,
+	fprintf(P->joblog, "%llu\t%s\t%.3f\t%10.3f\t0\t%llu\t%d\t%d\t%s\n",
+		(unsigned long long)j->seq, a->node >= 0 && P->ns ? nodes_name(P->ns, a->node) : ":",
+		(double)sl->start_wall_ms / 1000.0, run,
 		(unsigned long long)sl->recv, exitval, a->sig, j->cmd);
 	fflush(P->joblog);
 }
@@ -569,6 +572,7 @@ int parallel_main(int argc, char **argv)
 		return 0;
 	}
 	struct err err = {{0}};
+	struct nodes *ns = NULL;
 	struct par p;
 	memset(&p, 0, sizeof p);
 	p.o = &o;
@@ -600,6 +604,32 @@ int parallel_main(int argc, char **argv)
 		fprintf(stderr, "gearbox parallel: %s\n", err.msg);
 		goto out;
 	}
+	struct run_opts ro;
+	run_opts_init(&ro);
+	if (o.nsshlogin && nj) { /* -S: the jobs run on agents (docs/nodes.md) */
+		struct buf spec = {0};
+		json_t *ncfg = NULL;
+		if (par_nodes_spec(&o, &spec, &ncfg))
+			goto out;
+		struct nodes_opts no;
+		memset(&no, 0, sizeof no);
+		no.spec = spec.p;
+		no.cfg = ncfg;
+		no.cfg_path = o.ssh_cmd ? "--ssh" : "$PARALLEL_SSH";
+		no.slots = o.jobs ? jobs : 0; /* -j: per sshlogin; else N/ or its cores */
+		no.grace_ms = ro.kill_grace_ms;
+		no.quiet = 1;
+		int bad = nodes_start(&no, &ns, &err) || nodes_check(ns, p.wl, &err);
+		buf_free(&spec);
+		json_decref(ncfg);
+		if (bad) {
+			fprintf(stderr, "gearbox parallel: -S: %s\n", err.msg);
+			goto out;
+		}
+		jobs = nodes_slots(ns);
+		ro.nodes = ns;
+		p.ns = ns;
+	}
 	p.nslots = jobs;
 	p.slots = calloc((size_t)jobs, sizeof *p.slots);
 	p.held = calloc(nj ? nj : 1, sizeof *p.held);
@@ -619,8 +649,6 @@ int parallel_main(int argc, char **argv)
 		.chunk = sink_chunk,
 		.done = sink_done,
 	};
-	struct run_opts ro;
-	run_opts_init(&ro);
 	ro.jobs = jobs;
 	ro.jobs_max = jobs;
 	ro.silent = 1;
@@ -658,6 +686,7 @@ int parallel_main(int argc, char **argv)
 	else
 		rc = p.failed < 101 ? (int)p.failed : 101;
 out:
+	nodes_stop(ns);
 	if (p.joblog)
 		fclose(p.joblog);
 	if (p.slots)

@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <regex.h>
+#include <jansson.h>
 #include "util.h"
 #include "spool.h"
 
@@ -74,6 +75,9 @@ struct par_opts {
 	char **colstore;           /* --colsep's columns (owned) */
 	size_t ncolstore;
 	char **argstore;           /* every job's args, flat (owned) */
+	char **sshlogin;           /* -S and --sshloginfile values, as given (owned) */
+	int nsshlogin;
+	const char *ssh_cmd;       /* --ssh CMD, or NULL */
 };
 
 /* Parses argv (argv[0] is "parallel"); fills o. Returns 0, or the exit
@@ -114,6 +118,13 @@ int par_resume(struct par_opts *o, struct par_job **jobs, size_t *n, int *append
 /* The jobs as an engine workload of exec tasks (new; NULL with err set). */
 struct workload *par_workload(struct par_opts *o, struct par_job *jobs, size_t n,
 			      struct err *err);
+
+/* -S/--sshlogin and --sshloginfile as a --nodes spec (docs/nodes.md):
+ * "ssh:" and the sshlogins, [N/]HOST or [N/]: for this machine, into spec;
+ * with --ssh CMD or $PARALLEL_SSH, *cfg is a new nodes config whose ssh
+ * launcher is that command (else NULL: the built-in one). 0, or 255 after a
+ * message naming the sshlogin. */
+int par_nodes_spec(const struct par_opts *o, struct buf *spec, json_t **cfg);
 
 void par_opts_free(struct par_opts *o);
 void par_jobs_free(struct par_job *jobs, size_t n);

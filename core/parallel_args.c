@@ -26,7 +26,7 @@ enum {
 	O_UNGROUP, O_RESULTS, O_JOBLOG, O_RESUME, O_RESUMEFAILED, O_RETRYFAILED,
 	O_RETRIES, O_TIMEOUT, O_DELAY, O_HALT, O_LOAD, O_MEMFREE, O_NULL, O_QUOTE,
 	O_SHUF, O_ENV, O_ARGFILE, O_REPLACE, O_LINK, O_WILLCITE, O_VERBOSE, O_NORUNEMPTY,
-	O_VERSION, O_HELP, O_SILENT, O_SSH, O_UNSUPPORTED,
+	O_VERSION, O_HELP, O_SILENT, O_SSHLOGIN, O_SLF, O_SSHCMD, O_UNSUPPORTED,
 };
 
 struct opt {
@@ -79,7 +79,9 @@ static const struct opt opts[] = {
 	{"version", 'V', 0, O_VERSION},
 	{"help", 'h', 0, O_HELP},
 	{"silent", 0, 0, O_SILENT},
-	{"sshlogin|sshloginfile|slf", 'S', 1, O_SSH},
+	{"sshlogin", 'S', 1, O_SSHLOGIN},
+	{"sshloginfile|slf", 0, 1, O_SLF},
+	{"ssh", 0, 1, O_SSHCMD},
 	/* GNU parallel's other options: named, refused */
 	{"xargs|sql|sql-master|sqlmaster|sql-worker|sqlworker|sql-and-worker|sqlandworker"
 	 "|latest-line|latestline|ll|tmux|tmux-pane|tmuxpane|parens|plus|extensionreplace|er"
@@ -90,7 +92,7 @@ static const struct opt opts[] = {
 	 "|numberofthreads|use-sockets-instead-of-threads|use-cores-instead-of-threads"
 	 "|use-cpus-instead-of-cores|shell-quote|shellquote|ctag|ctag-string|ctagstring"
 	 "|color|colour|color-failed|colour-failed|cf|onall|nonall|filter-hosts|filterhosts"
-	 "|controlmaster|ssh|transfer-file|transferfile|transfer-files|transferfiles|tf"
+	 "|controlmaster|transfer-file|transferfile|transfer-files|transferfiles|tf"
 	 "|return|trc|transfer|cleanup|basefile|bf|template|tmpl|ctrl-c|no-ctrl-c"
 	 "|work-dir|workdir|wd|rsync-opts|tmpdir|tempdir|use-compress-program"
 	 "|compress-program|use-decompress-program|decompress-program|compress"
@@ -360,6 +362,43 @@ static int perl_re(struct par_opts *o, const char *re)
 	return 0;
 }
 
+/* --sshloginfile FILE: one sshlogin a line, # comments; ".." is
+ * ~/.parallel/sshloginfile, as in GNU parallel. */
+static int read_slf(struct par_opts *o, const char *path)
+{
+	struct buf p = {0};
+	if (!strcmp(path, "..") || !strcmp(path, "."))
+		buf_addf(&p, "%s/.parallel/sshloginfile", getenv("HOME") ? getenv("HOME") : ".");
+	else
+		buf_adds(&p, path);
+	FILE *f = p.p ? fopen(p.p, "re") : NULL;
+	if (!f) {
+		int rc = bad("--sshloginfile %s: cannot read: %s", p.p ? p.p : path, strerror(errno));
+		buf_free(&p);
+		return rc;
+	}
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t n;
+	int rc = 0, any = 0;
+	while (!rc && (n = getline(&line, &cap, f)) >= 0) {
+		while (n && (line[n - 1] == '\n' || line[n - 1] == '\r' || line[n - 1] == ' ' || line[n - 1] == '\t'))
+			line[--n] = 0;
+		char *s = line + strspn(line, " \t");
+		if (!*s || *s == '#')
+			continue;
+		any = 1;
+		if (strv_push(&o->sshlogin, &o->nsshlogin, strdup(s)))
+			rc = bad("out of memory%s%s", "", "");
+	}
+	free(line);
+	fclose(f);
+	if (!rc && !any)
+		rc = bad("--sshloginfile %s: no sshlogin in it%s", p.p, "");
+	buf_free(&p);
+	return rc;
+}
+
 static int take(struct par_opts *o, const struct opt *op, const char *name, const char *val)
 {
 	switch (op->id) {
@@ -462,8 +501,15 @@ static int take(struct par_opts *o, const struct opt *op, const char *name, cons
 		printf("usage: gearbox parallel [options] [command [arguments]] (::: arguments|:::: argfile(s))...\n"
 		       "GNU parallel's options; see docs/parallel.md for each one's status.\n");
 		return -2;
-	case O_SSH:
-		return bad("%s: remote execution is not supported yet (gearbox run --nodes ssh:... will carry it)%s", name, "");
+	case O_SSHLOGIN: /* checked with the others when the run starts (parallel_plan.c) */
+		if (strv_push(&o->sshlogin, &o->nsshlogin, strdup(val)))
+			return bad("out of memory%s%s", "", "");
+		break;
+	case O_SLF:
+		return read_slf(o, val);
+	case O_SSHCMD:
+		o->ssh_cmd = val;
+		break;
 	default:
 		return bad("%s: GNU parallel's option is not supported by gearbox parallel (see docs/parallel.md)%s", name, "");
 	}
@@ -569,6 +615,9 @@ int par_parse(int argc, char **argv, struct par_opts *o)
 
 void par_opts_free(struct par_opts *o)
 {
+	for (int i = 0; i < o->nsshlogin; i++)
+		free(o->sshlogin[i]);
+	free(o->sshlogin);
 	for (int s = 0; s < o->nsrc; s++) {
 		for (size_t i = 0; i < o->src[s].n; i++)
 			free(o->src[s].v[i]);

@@ -344,3 +344,92 @@ int par_jobs_of(const char *s, int *out)
 	return 0;
 }
 
+
+/* ---- -S/--sshlogin onto ssh nodes ----------------------------------------- */
+
+/* One sshlogin: [N/]HOST, [N/]USER@HOST or [N/]: (this machine). */
+static int add_login(struct buf *spec, const char *s, size_t n, const char *given)
+{
+	while (n && (*s == ' ' || *s == '\t'))
+		s++, n--;
+	while (n && (s[n - 1] == ' ' || s[n - 1] == '\t'))
+		n--;
+	if (!n)
+		return 0; /* "a,,b": GNU skips empty ones too */
+	const char *h = s;
+	size_t hn = n;
+	const char *slash = memchr(s, '/', n);
+	if (slash) {
+		size_t k = (size_t)(slash - s);
+		int digits = k > 0 && k < 6;
+		for (size_t i = 0; digits && i < k; i++)
+			digits = s[i] >= '0' && s[i] <= '9';
+		if (!digits || atoi(s) < 1) {
+			fprintf(stderr, "gearbox parallel: -S %s: \"%.*s\": expected N/HOST with N a "
+				"number of job slots\n", given, (int)n, s);
+			return PAR_EXIT_ERROR;
+		}
+		h = slash + 1;
+		hn = n - k - 1;
+	}
+	if (hn == 1 && *h == ':') {
+		/* this machine: a local agent (nodespec's ":") */
+	} else if (!hn || memchr(h, ' ', hn) || memchr(h, '\t', hn)) {
+		fprintf(stderr, "gearbox parallel: -S %s: \"%.*s\": an sshlogin with its own ssh "
+			"command is not supported (give the command with --ssh, or options in "
+			"~/.ssh/config)\n", given, (int)n, s);
+		return PAR_EXIT_ERROR;
+	} else if (strspn(h, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_@") < hn) {
+		fprintf(stderr, "gearbox parallel: -S %s: \"%.*s\" is not a host name\n", given,
+			(int)hn, h);
+		return PAR_EXIT_ERROR;
+	}
+	buf_adds(spec, spec->len > 4 ? "," : "");
+	buf_add(spec, s, n);
+	return 0;
+}
+
+int par_nodes_spec(const struct par_opts *o, struct buf *spec, json_t **cfg)
+{
+	*cfg = NULL;
+	buf_adds(spec, "ssh:");
+	for (int i = 0; i < o->nsshlogin; i++) {
+		const char *v = o->sshlogin[i];
+		if (!strcmp(v, "..") || !strcmp(v, ".")) {
+			fprintf(stderr, "gearbox parallel: -S %s: give the file with --sshloginfile ..\n", v);
+			return PAR_EXIT_ERROR;
+		}
+		for (const char *p = v;;) {
+			const char *c = strchr(p, ',');
+			size_t n = c ? (size_t)(c - p) : strlen(p);
+			if (add_login(spec, p, n, v))
+				return PAR_EXIT_ERROR;
+			if (!c)
+				break;
+			p = c + 1;
+		}
+	}
+	if (spec->len == 4) {
+		fprintf(stderr, "gearbox parallel: -S: no sshlogin given\n");
+		return PAR_EXIT_ERROR;
+	}
+	const char *cmd = o->ssh_cmd ? o->ssh_cmd : getenv("PARALLEL_SSH");
+	if (!cmd || !*cmd)
+		return 0; /* the built-in launcher: ssh -o BatchMode=yes -T HOST gearbox agent */
+	/* --ssh CMD (or $PARALLEL_SSH): its words, then -T HOST gearbox agent */
+	json_t *argv = json_array();
+	char *dup = strdup(cmd);
+	for (char *w = dup ? strtok(dup, " \t") : NULL; w; w = strtok(NULL, " \t"))
+		json_array_append_new(argv, json_string(w));
+	free(dup);
+	if (!json_array_size(argv)) {
+		json_decref(argv);
+		return 0;
+	}
+	json_array_append_new(argv, json_string("-T"));
+	json_array_append_new(argv, json_string("{node}"));
+	json_array_append_new(argv, json_string("{gearbox}"));
+	json_array_append_new(argv, json_string("agent"));
+	*cfg = json_pack("{s:{s:o}}", "launchers", "ssh", argv);
+	return 0;
+}

@@ -170,6 +170,26 @@ int spool_copy(struct spool *s, int fd)
 	return first;
 }
 
+void spool_each(const struct spool *s, void (*fn)(void *ctx, const char *p, size_t n), void *ctx)
+{
+	if (!s->file) {
+		for (size_t off = 0; off < s->m.len; off += 65536)
+			fn(ctx, s->m.p + off, s->m.len - off < 65536 ? s->m.len - off : 65536);
+		return;
+	}
+	char tmp[65536];
+	off_t off = 0;
+	while (off < (off_t)s->len) {
+		ssize_t r = pread(s->fd, tmp, chunk(s, off, sizeof tmp), off);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return;
+		fn(ctx, tmp, (size_t)r);
+		off += r;
+	}
+}
+
 size_t spool_tail(const struct spool *s, char *dst, size_t n)
 {
 	if (n > s->len)

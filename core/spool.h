@@ -55,6 +55,9 @@ int spool_copy(struct spool *s, int fd);
 void spool_emit_at(struct spool *s, int fd, const char *tag, size_t taglen, int bol);
 void spool_emit(struct spool *s, int fd, const char *tag, size_t taglen);
 
+/* Hands the bytes to fn in pieces of at most 64 KB, in order. */
+void spool_each(const struct spool *s, void (*fn)(void *ctx, const char *p, size_t n), void *ctx);
+
 /* The last at most n bytes into dst; returns how many. */
 size_t spool_tail(const struct spool *s, char *dst, size_t n);
 

@@ -90,10 +90,11 @@ pc unknown-short -r -- -y echo ::: a
 pc bad-j -r -- -j lots echo ::: a
 pc_done
 
-# -S: refused (remote jobs come with gearbox's ssh nodes), one line naming it
-run_gbx parallel -S host1 echo ::: a
-expect sshlogin-refused test "$rc" = 255 -a "$(wc -l <"$T/err")" = 1
-expect sshlogin-named has "-S" "$T/err"
+# -S runs on gearbox's ssh nodes (t_parallel_ssh.sh); a host ssh cannot
+# reach is GNU's error status and a message naming it, nothing run
+run_gbx parallel -S host1.invalid echo ::: a
+expect sshlogin-unreachable test "$rc" = 255 -a ! -s "$T/out"
+expect sshlogin-unreachable-named has "host1.invalid" "$T/err"
 # GNU parallel's options gearbox parallel does not have: GNU's error status
 # and one line naming the option
 for o in --pipe --plus --xargs --semaphore "--header :" "--env _" -v "-s 100" \
