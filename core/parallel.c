@@ -609,8 +609,10 @@ int parallel_main(int argc, char **argv)
 	if (o.nsshlogin && nj) { /* -S: the jobs run on agents (docs/nodes.md) */
 		struct buf spec = {0};
 		json_t *ncfg = NULL;
-		if (par_nodes_spec(&o, &spec, &ncfg))
+		if (par_nodes_spec(&o, &spec, &ncfg)) {
+			buf_free(&spec);
 			goto out;
+		}
 		struct nodes_opts no;
 		memset(&no, 0, sizeof no);
 		no.spec = spec.p;

@@ -26,7 +26,7 @@ pc ssh-tag-local -- --ssh "$SSH" -S 1/:,1/hostA -k --tag echo ::: a 'b c' "d'e"
 pc ssh-exit -s -- --ssh "$SSH" -S hostA --joblog jl 'echo {}; exit {}' ::: 0 1 2 3
 pc ssh-colon-only -s -- -S : 'echo {}' ::: x y z
 pc ssh-big -- --ssh "$SSH" -S hostA -k 'yes {} | head -c 3000000' ::: a b
-pc ssh-stderr -s -e -- --ssh "$SSH" -S hostA 'echo {} >&2' ::: e1 e2
+pc ssh-stderr -s -e -- --ssh "$SSH" -S 1/hostA 'echo {} >&2' ::: e1 e2
 printf '# hosts\n2/hostA\n\n1/hostB\n' >"$T/slf"
 pc ssh-slf -s -- --ssh "$SSH" --sshloginfile "$T/slf" 'echo {}' ::: 1 2 3 4
 pc ssh-n2 -s -- --ssh "$SSH" -S hostA -n2 echo ::: 1 2 3 4 5
