@@ -24,6 +24,7 @@
 #define _GNU_SOURCE
 #endif
 #include <gearbox/plugin.h>
+#include <gearbox/plugin_config.h>
 #include <gearbox/plugin_json.h>
 
 #include <errno.h>
@@ -647,12 +648,49 @@ static const char *const pool_keys[] = {"command",         "min",
 					"multiplex",       "max_inflight",
 					"match",           NULL};
 
-static int get_int(const char *v, long long lo, long long hi, int64_t *out)
+/* rc, with "pools.NAME." put before err's key when < 0 */
+static int in_pool(int rc, const struct pool *pl, char *err, size_t errlen)
 {
-	double d;
-	if (gbx_json_number(v, &d) || d != (double)(long long)d || d < (double)lo || d > (double)hi)
+	if (rc < 0) {
+		char m[512];
+		snprintf(m, sizeof m, "%s", err);
+		snprintf(err, errlen, "pools.%s.%s", pl->name, m);
+	}
+	return rc;
+}
+
+/* The numbers and the flag of a pool, with the SDK's typed helpers. */
+static int read_scalars(struct pool *pl, const char *obj, int *inflight_set, char *err,
+			size_t errlen)
+{
+	static const struct {
+		const char *key;
+		int64_t lo, hi;
+	} ints[] = {
+	    {"min", 0, 1024},
+	    {"max", 1, 1024},
+	    {"max_inflight", 1, 1024},
+	    {"max_requests", 0, 2592000000LL},
+	    {"idle_timeout_ms", 0, 2592000000LL},
+	    {"startup_timeout_ms", 0, 2592000000LL},
+	};
+	int64_t v[] = {pl->min,		 pl->max,	      pl->max_inflight,
+		       pl->max_requests, pl->idle_timeout_ms, pl->startup_timeout_ms};
+	for (size_t i = 0; i < sizeof ints / sizeof *ints; i++) {
+		int rc = gbx_cfg_int(obj, ints[i].key, ints[i].lo, ints[i].hi, &v[i], err, errlen);
+		if (in_pool(rc, pl, err, errlen) < 0)
+			return -1;
+		if (i == 2 && rc > 0)
+			*inflight_set = 1;
+	}
+	if (in_pool(gbx_cfg_bool(obj, "multiplex", &pl->multiplex, err, errlen), pl, err, errlen) < 0)
 		return -1;
-	*out = (int64_t)d;
+	pl->min = (int)v[0];
+	pl->max = (int)v[1];
+	pl->max_inflight = (int)v[2];
+	pl->max_requests = v[3];
+	pl->idle_timeout_ms = v[4];
+	pl->startup_timeout_ms = v[5];
 	return 0;
 }
 
@@ -660,7 +698,6 @@ static int read_pool(struct pool *pl, const char *obj, char *err, size_t errlen)
 {
 	const char *it = NULL, *v;
 	char key[64];
-	int64_t n;
 	int inflight_set = 0;
 	pl->max = 2;
 	pl->max_inflight = 8;
@@ -707,12 +744,6 @@ static int read_pool(struct pool *pl, const char *obj, char *err, size_t errlen)
 				}
 				pl->cmd[pl->ncmd++] = s;
 			}
-		} else if (!strcmp(key, "multiplex")) {
-			if (gbx_json_bool(v, &pl->multiplex)) {
-				snprintf(err, errlen, "pools.%s.multiplex: expected true or false",
-					 pl->name);
-				return -1;
-			}
 		} else if (!strcmp(key, "match")) {
 			size_t len = strlen(v) + 1;
 			free(pl->match);
@@ -724,34 +755,14 @@ static int read_pool(struct pool *pl, const char *obj, char *err, size_t errlen)
 					 pl->name);
 				return -1;
 			}
-		} else {
-			int is_min = !strcmp(key, "min"), is_max = !strcmp(key, "max");
-			int is_mi = !strcmp(key, "max_inflight"), small = is_min || is_max || is_mi;
-			if (get_int(v, is_max || is_mi ? 1 : 0, small ? 1024 : 2592000000LL, &n)) {
-				snprintf(err, errlen, "pools.%s.%s: expected an integer from %d to %s",
-					 pl->name, key, is_max || is_mi ? 1 : 0,
-					 small ? "1024" : "2592000000");
-				return -1;
-			}
-			if (is_mi) {
-				pl->max_inflight = (int)n;
-				inflight_set = 1;
-			} else if (is_min)
-				pl->min = (int)n;
-			else if (is_max)
-				pl->max = (int)n;
-			else if (!strcmp(key, "max_requests"))
-				pl->max_requests = n;
-			else if (!strcmp(key, "idle_timeout_ms"))
-				pl->idle_timeout_ms = n;
-			else
-				pl->startup_timeout_ms = n;
 		}
 	}
 	if (!it) {
 		snprintf(err, errlen, "pools.%s: expected an object", pl->name);
 		return -1;
 	}
+	if (read_scalars(pl, obj, &inflight_set, err, errlen))
+		return -1;
 	if (!pl->cmd) {
 		snprintf(err, errlen, "pools.%s: \"command\" is required (the worker's argv)",
 			 pl->name);

@@ -286,6 +286,10 @@ expect "config: max_inflight without multiplex is an error" sh -c "test $rc = 2 
 echo '{ "plugins": { "pool": { "pools": { "x": { "command": ["true"], "multiplex": true, "max_inflight": 0 } } } } }' >bad6.json
 run_gbx run lua.json --config bad6.json --enable pool --no-progress
 expect "config: max_inflight 0 is an error" sh -c "test $rc = 2 && grep -q 'pools.x.max_inflight: expected an integer from 1 to 1024' '$T/err'"
+echo '{ "plugins": { "pool": { "pools": { "x": { "command": ["true"], "multiplex": "yes" } } } } }' >bad7.json
+run_gbx run lua.json --config bad7.json --enable pool --no-progress
+expect "config: a typed error (plugin_config.h) names the pool, the key and the value" \
+	sh -c "test $rc = 2 && grep -qF 'pools.x.multiplex: expected true or false, got \"yes\"' '$T/err'"
 
 # ---- idle_timeout_ms: an idle worker is stopped (singleplex and multiplex) ------
 cat >idlecfg.json <<EOF2
