@@ -65,6 +65,7 @@ else
 		echo "before ABI 1.5 ($short^):     $(median <"$W/pw.1") s"
 		echo "ABI 1.5 ($short):           $(median <"$W/pw.2") s   ratio $(pratio "$W/pw.2" "$W/pw.1"), $(pdiff "$W/pw.1" "$W/pw.2" 1000000) ns/task"
 		echo "before again (A/A):            $(median <"$W/pw.3") s   ratio $(pratio "$W/pw.3" "$W/pw.1"), $(pdiff "$W/pw.1" "$W/pw.3" 1000000) ns/task (the noise)"
+		echo "by CPU time (user + sys, less moved by other load): after/before $(pratio "$W/pw.2.cpu" "$W/pw.1.cpu"), A/A $(pratio "$W/pw.3.cpu" "$W/pw.1.cpu"), $(pdiff "$W/pw.1.cpu" "$W/pw.2.cpu" 1000000) ns/task"
 		pairwise "\"\$OLD\" run \"\$W/sim1m.json\" -j2 -q --no-progress --config \"\$S15/tel.json\"" \
 			"\"\$NEW\" run \"\$W/sim1m.json\" -j2 -q --no-progress --config \"\$S15/tel.json\"" \
 			"\"\$OLD\" run \"\$W/sim1m.json\" -j2 -q --no-progress --config \"\$S15/tel.json\""
@@ -73,5 +74,6 @@ else
 		echo "before ABI 1.5 ($short^):     $(median <"$W/pw.1") s"
 		echo "ABI 1.5 ($short):           $(median <"$W/pw.2") s   ratio $(pratio "$W/pw.2" "$W/pw.1"), $(pdiff "$W/pw.1" "$W/pw.2" 1000000) ns/task"
 		echo "before again (A/A):            $(median <"$W/pw.3") s   ratio $(pratio "$W/pw.3" "$W/pw.1"), $(pdiff "$W/pw.1" "$W/pw.3" 1000000) ns/task (the noise)"
+		echo "by CPU time (user + sys, less moved by other load): after/before $(pratio "$W/pw.2.cpu" "$W/pw.1.cpu"), A/A $(pratio "$W/pw.3.cpu" "$W/pw.1.cpu"), $(pdiff "$W/pw.1.cpu" "$W/pw.2.cpu" 1000000) ns/task"
 	fi
 fi
