@@ -13,6 +13,7 @@
  */
 #include "agent.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
@@ -25,6 +26,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "nodeplug.h"
 #include "proto.h"
 #include "runner.h"
 
@@ -45,6 +47,7 @@ struct runner {
 	atomic_int stop;
 	atomic_int child;
 	atomic_llong job_id;    /* the attempt it runs, or -1 */
+	int slot;               /* its index: a plugin's task_slot */
 	struct spool out, err;  /* this runner's attempt output (spool.h) */
 };
 
@@ -62,6 +65,8 @@ struct agent {
 	int64_t grace_ms;
 	int cores;
 	const char *labels;
+	struct agentplug *ap;   /* the plugins the hello named, or NULL */
+	atomic_int hb_done;     /* the heartbeat thread (which ticks them) has ended */
 };
 
 static void send_line(struct agent *ag, struct buf *b, const struct proto_part *parts, int n)
@@ -94,6 +99,10 @@ static void send_done(struct agent *ag, int64_t id, const struct attempt *a)
 		buf_adds(&b, ",\"msg\":");
 		buf_json_str(&b, a->msg);
 	}
+	if (a->label[0]) { /* a plugin answered it (pool) */
+		buf_adds(&b, ",\"label\":");
+		buf_json_str(&b, a->label);
+	}
 	if (ol + el)
 		buf_addf(&b, ",\"out_len\":%zu,\"err_len\":%zu,\"bytes\":%zu", ol, el, ol + el);
 	buf_adds(&b, "}");
@@ -115,6 +124,11 @@ static void send_done(struct agent *ag, int64_t id, const struct attempt *a)
 	buf_free(&b);
 }
 
+static void agent_send(void *ud, struct buf *line)
+{
+	send_line(ud, line, NULL, 0);
+}
+
 static void send_error(struct agent *ag, const char *msg)
 {
 	struct buf b = {0};
@@ -125,8 +139,9 @@ static void send_error(struct agent *ag, const char *msg)
 	buf_free(&b);
 }
 
-/* Runs one attempt as a local worker would. */
-static void run_job(struct runner *r, struct job *j)
+/* Runs one attempt as a local worker would: exec and sim, and a kind a
+ * plugin of the hello adds; a hook plugin's before_task (pool) first. */
+static void run_job(struct runner *r, struct job *j, int slot)
 {
 	json_t *m = j->msg;
 	struct spec s;
@@ -143,9 +158,10 @@ static void run_job(struct runner *r, struct job *j)
 	char **argv = NULL, **env = NULL;
 	t.id = proto_str(m, "task") ? proto_str(m, "task") : "?";
 	t.spec = &s;
+	t.slot = (int16_t)slot;
 	t.attempts = (uint16_t)proto_int(m, "attempt", 1);
 	t.timeout_ms = proto_int(m, "timeout_ms", 0);
-	t.start_ns = now_ns();
+	t.start_ns = t.ready_ns = now_ns();
 	struct runner_ctx rc;
 	memset(&rc, 0, sizeof rc);
 	rc.wake_fd = r->wake_fd;
@@ -153,7 +169,10 @@ static void run_job(struct runner *r, struct job *j)
 	rc.child = &r->child;
 	rc.kill_grace_ms = proto_int(m, "grace_ms", r->ag->grace_ms);
 	rc.timing = 1;
-	if (kind && !strcmp(kind, "sim")) {
+	struct agentplug *ap = r->ag->ap;
+	int is_sim = kind && !strcmp(kind, "sim"), is_exec = kind && !strcmp(kind, "exec");
+	int pk = !is_sim && !is_exec && ap && agentplug_has_kind(ap, kind);
+	if (is_sim) {
 		s.kind = KIND_SIM;
 		s.cpu_us = proto_int(m, "cpu_us", 0);
 		s.io_ms = proto_int(m, "io_ms", 0);
@@ -163,9 +182,9 @@ static void run_job(struct runner *r, struct job *j)
 		s.fail_rate = json_is_number(fr) ? json_number_value(fr) : 0;
 		const char *seed = proto_str(m, "seed");
 		s.seed = seed ? strtoull(seed, NULL, 10) : 0;
-		sim_run(&t, &rc, &a);
-	} else if (kind && !strcmp(kind, "exec")) {
-		s.kind = KIND_EXEC;
+	} else if (is_exec || pk) {
+		s.kind = pk ? KIND_PLUGIN : KIND_EXEC;
+		s.kind_name = pk ? kind : NULL;
 		argv = proto_strv(m, "argv");
 		env = proto_strv(m, "env");
 		s.argv = argv;
@@ -174,6 +193,14 @@ static void run_job(struct runner *r, struct job *j)
 		s.cwd = (char *)proto_str(m, "cwd");
 		s.stdin_data = j->stdin_data;
 		s.stdin_len = j->stdin_len;
+	}
+	if (ap && (is_sim || is_exec || pk))
+		agentplug_task(m, &t, &s); /* what a plugin may read of it */
+	if ((is_sim || is_exec || pk) && ap && agentplug_run(ap, kind, &t, &rc, &a)) {
+		/* the plugin's kind ran, or a hook plugin answered it */
+	} else if (is_sim) {
+		sim_run(&t, &rc, &a);
+	} else if (is_exec) {
 		if (!s.sh && (!argv || !argv[0])) {
 			a.start_ns = a.end_ns = now_ns();
 			a.fkind = FK_ERROR;
@@ -186,12 +213,13 @@ static void run_job(struct runner *r, struct job *j)
 		a.start_ns = a.end_ns = now_ns();
 		a.fkind = FK_ERROR;
 		a.exit_code = -1;
-		snprintf(a.msg, sizeof a.msg, "agent: kind %s does not run on agents",
-			 kind ? kind : "(none)");
+		snprintf(a.msg, sizeof a.msg, "agent: kind %s does not run on this agent (its plugin "
+			 "was not in the controller's hello)", kind ? kind : "(none)");
 	}
 	send_done(r->ag, j->id, &a);
 	spool_reset(&r->out); /* a spilled file is closed now */
 	spool_reset(&r->err);
+	agentplug_task_free(&s);
 	free(argv);
 	free(env);
 }
@@ -226,7 +254,7 @@ static void *runner_main(void *arg)
 		atomic_store(&r->job_id, j->id);
 		ag->running++;
 		pthread_mutex_unlock(&ag->mu);
-		run_job(r, j);
+		run_job(r, j, r->slot);
 		pthread_mutex_lock(&ag->mu);
 		atomic_store(&r->job_id, -1);
 		ag->running--;
@@ -260,6 +288,7 @@ static int enqueue(struct agent *ag, struct job *j)
 	if (!r)
 		return -1;
 	r->ag = ag;
+	r->slot = ag->nr;
 	r->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	atomic_init(&r->job_id, -1);
 	if (r->wake_fd < 0 || pthread_create(&r->th, NULL, runner_main, r) != 0) {
@@ -276,6 +305,9 @@ static int enqueue(struct agent *ag, struct job *j)
  * from the queue with a stopped answer. */
 static void kill_job(struct agent *ag, int64_t id)
 {
+	/* the controller kills only when its run stops: its plugins would be
+	 * told so (host->stopping), and so are the agent's */
+	agentplug_stop(ag->ap);
 	pthread_mutex_lock(&ag->mu);
 	for (int i = 0; i < ag->nr; i++) {
 		struct runner *r = ag->r[i];
@@ -314,6 +346,32 @@ static void kill_job(struct agent *ag, int64_t id)
 	}
 }
 
+/* Every process this agent started that is still its child (a plugin's
+ * worker, such as pool's, in a process group of its own), with its group:
+ * a plugin that was still waiting on one when the end came cannot stop it. */
+static void kill_children(void)
+{
+	DIR *d = opendir("/proc/self/task");
+	struct dirent *de;
+	while (d && (de = readdir(d))) {
+		if (de->d_name[0] == '.')
+			continue;
+		char p[300];
+		snprintf(p, sizeof p, "/proc/self/task/%s/children", de->d_name);
+		FILE *f = fopen(p, "r");
+		long pid;
+		while (f && fscanf(f, "%ld", &pid) == 1) {
+			if (getpgid((pid_t)pid) == (pid_t)pid)
+				kill((pid_t)-pid, SIGKILL);
+			kill((pid_t)pid, SIGKILL);
+		}
+		if (f)
+			fclose(f);
+	}
+	if (d)
+		closedir(d);
+}
+
 /* The end: no attempt starts any more, every task's process group is killed
  * (again every 20 ms, for a child spawned meanwhile) until the runners are
  * idle or 1.5 s passed. Then the process exits. */
@@ -323,14 +381,16 @@ static void agent_end(struct agent *ag, int code)
 		for (;;)
 			pause(); /* the other caller exits the process */
 	}
+	agentplug_stop(ag->ap);
 	pthread_mutex_lock(&ag->mu);
 	ag->dying = 1;
 	pthread_cond_broadcast(&ag->cv);
 	pthread_mutex_unlock(&ag->mu);
 	int64_t until = now_ns() + 1500000000LL;
+	int busy = 0;
 	for (;;) {
 		pthread_mutex_lock(&ag->mu);
-		int busy = ag->running;
+		busy = ag->running;
 		for (int i = 0; i < ag->nr; i++) {
 			struct runner *r = ag->r[i];
 			atomic_store(&r->stop, 1);
@@ -342,11 +402,18 @@ static void agent_end(struct agent *ag, int code)
 			(void)w;
 		}
 		pthread_mutex_unlock(&ag->mu);
+		if (busy && ag->ap)
+			kill_children(); /* a plugin's worker it still waits on (pool) */
 		if (!busy || now_ns() > until)
 			break;
 		struct timespec ts = {0, 20000000};
 		nanosleep(&ts, NULL);
 	}
+	/* the plugins' fini (pool stops its idle workers) once nothing runs
+	 * them; whatever is left of their processes is killed */
+	if (!busy && atomic_load(&ag->hb_done))
+		agentplug_end(ag->ap);
+	kill_children();
 	fflush(NULL);
 	_exit(code);
 }
@@ -400,6 +467,11 @@ static void *hb_main(void *arg)
 		buf_addf(&b, "{\"op\":\"hb\",\"running\":%d,\"load\":%.2f}", running, load);
 		send_line(ag, &b, NULL, 0);
 		buf_free(&b);
+		if (ag->ap) {
+			pthread_mutex_unlock(&h->mu);
+			agentplug_tick(ag->ap);
+			pthread_mutex_lock(&h->mu);
+		}
 	}
 	pthread_mutex_unlock(&h->mu);
 	return NULL;
@@ -438,7 +510,9 @@ static void send_hello(struct agent *ag, const char *cwd)
 			p += n + (p[n] == ',');
 		}
 	}
-	buf_addf(&b, "],\"cwd_ok\":%s,\"kinds\":[\"exec\",\"sim\"]}", cwd_ok ? "true" : "false");
+	buf_addf(&b, "],\"cwd_ok\":%s,\"kinds\":[\"exec\",\"sim\"", cwd_ok ? "true" : "false");
+	agentplug_kinds_json(ag->ap, &b);
+	buf_adds(&b, "]}");
 	send_line(ag, &b, NULL, 0);
 	buf_free(&b);
 }
@@ -516,6 +590,13 @@ int agent_main(int argc, char **argv)
 	int64_t hb = proto_int(m, "hb_ms", 1000);
 	ag.hb_ms = hb >= 10 && hb <= 3600000 ? hb : 1000;
 	ag.grace_ms = proto_int(m, "grace_ms", 2000);
+	if (agentplug_load(m, agent_send, &ag, &ag.ap, &err)) {
+		/* before the hello: the node does not start, and says why */
+		send_error(&ag, err.msg);
+		json_decref(m);
+		atomic_store(&ag.hb_done, 1);
+		agent_end(&ag, 2);
+	}
 	send_hello(&ag, proto_str(m, "cwd"));
 	const char *cwd = proto_str(m, "cwd");
 	if (cwd && chdir(cwd) != 0) {
@@ -545,11 +626,11 @@ int agent_main(int argc, char **argv)
 			break;
 		}
 		op = proto_str(m, "op");
-		if (op && !strcmp(op, "run") && short_sim(m)) {
+		if (op && !strcmp(op, "run") && !ag.ap && short_sim(m)) {
 			/* no handoff to a runner: it cannot block, and it is done in
 			 * less time than a thread's wake-up */
 			struct job j = {.id = proto_int(m, "id", -1), .msg = m};
-			run_job(&inl, &j);
+			run_job(&inl, &j, 0);
 			json_decref(m);
 			continue;
 		}
@@ -593,6 +674,7 @@ int agent_main(int argc, char **argv)
 	pthread_cond_signal(&h.cv);
 	pthread_mutex_unlock(&h.mu);
 	pthread_join(hth, NULL);
+	atomic_store(&ag.hb_done, 1);
 	proto_reader_free(&rd);
 	agent_end(&ag, code);
 	return code;

@@ -293,8 +293,8 @@ static void run_attempt(struct engine *e, const struct task *t, struct runner_ct
 			struct attempt *a)
 {
 #ifndef GBX_BENCH_NO_NODES /* tests/bench/bench_nodes.sh builds without, to price this */
-	if (__builtin_expect(e->o.nodes != NULL, 0) && t->spec->kind != KIND_PLUGIN) {
-		run_remote(e, t, rc, a); /* on an agent (plugin kinds stay here) */
+	if (__builtin_expect(e->o.nodes != NULL, 0)) {
+		run_remote(e, t, rc, a); /* on an agent (plugin kinds too: nodeplug.h) */
 		return;
 	}
 #endif

@@ -22,6 +22,7 @@
 #include "config.h"
 #include "engine.h"
 #include "host.h"
+#include "nodeplug.h"
 #include "nodes.h"
 #include "parallel.h"
 #include "plugins.h"
@@ -605,9 +606,10 @@ out:
 
 /* gearbox run --nodes: start the agents, check the tasks' labels against
  * them, run with one worker per slot, stop the agents. */
-static int run_on_nodes(struct cli *c, struct workload *wl, const struct config *cfg,
+static int run_on_nodes(struct cli *c, struct workload *wl, struct session *ss,
 			struct err *err)
 {
+	const struct config *cfg = &ss->cfg;
 	if (c->ro.jobs_file) {
 		fprintf(stderr, "gearbox run: -j FILE does not go with --nodes (give slots per node: -j N)\n");
 		return 2;
@@ -623,9 +625,16 @@ static int run_on_nodes(struct cli *c, struct workload *wl, const struct config 
 	json_t *lu = cfg->nodes ? json_object_get(cfg->nodes, "lost_uses_retries") : NULL;
 	c->ro.lost_uses_retries = json_is_true(lu);
 	struct nodes *ns = NULL;
+	json_t *plugins = NULL; /* which plugins the agents load (nodeplug.h) */
+	if (nodeplug_select(&ss->set, &ss->hc, ss->resolved, cfg->nodes, cfg->path, wl, &plugins, err)) {
+		fprintf(stderr, "gearbox: %s\n", err->msg);
+		return 2;
+	}
+	no.plugins = plugins;
 	if (nodes_start(&no, &ns, err) || nodes_check(ns, wl, err)) {
 		fprintf(stderr, "gearbox: %s\n", err->msg);
 		nodes_stop(ns);
+		json_decref(plugins);
 		return 2;
 	}
 	c->ro.nodes = ns;
@@ -636,6 +645,7 @@ static int run_on_nodes(struct cli *c, struct workload *wl, const struct config 
 	if (rc == 2)
 		fprintf(stderr, "gearbox: %s\n", err->msg);
 	nodes_stop(ns);
+	json_decref(plugins);
 	return rc;
 }
 
@@ -848,7 +858,7 @@ int main(int argc, char **argv)
 		rc = cmd_check(&c, wl, &ss.cfg);
 	} else if (c.nodes) {
 		default_history(&c, &ss.cfg);
-		rc = run_on_nodes(&c, wl, &ss.cfg, &err);
+		rc = run_on_nodes(&c, wl, &ss, &err);
 	} else {
 		default_history(&c, &ss.cfg);
 		rc = engine_run(wl, &c.ro, &err);

@@ -73,6 +73,14 @@ int nodes_start(const struct nodes_opts *o, struct nodes **out, struct err *err)
 	ns->grace_ms = o->grace_ms > 0 ? o->grace_ms : 2000;
 	char cwd[PATH_MAX];
 	ns->cwd = strdup(getcwd(cwd, sizeof cwd) ? cwd : "/");
+	if (o->plugins) {
+		char *pj = json_dumps(o->plugins, JSON_COMPACT);
+		struct buf pb = {0};
+		if (pj)
+			buf_addf(&pb, ",\"plugins\":%s", pj);
+		free(pj);
+		ns->plugins_json = pb.p;
+	}
 	struct node_spec *sp = NULL;
 	int nh = nodespec_parse(o->spec, o->cfg, 1, &sp, err);
 	ns->n = nh > 0 ? calloc((size_t)nh, sizeof *ns->n) : NULL;
@@ -326,8 +334,48 @@ static void del_waiter(struct nodes *ns, int efd)
 		}
 }
 
+static void add_strv(struct buf *b, const char *key, char *const *v)
+{
+	if (!v)
+		return;
+	buf_addf(b, ",\"%s\":[", key);
+	for (char *const *p = v; *p; p++) {
+		if (p != v)
+			buf_adds(b, ",");
+		buf_json_str(b, *p);
+	}
+	buf_adds(b, "]");
+}
+
+static void add_json(struct buf *b, const char *key, json_t *v)
+{
+	char *j = v ? json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+	if (j)
+		buf_addf(b, ",\"%s\":%s", key, j);
+	free(j);
+}
+
+/* With plugins on the agents: what a plugin may read of a task besides what
+ * its runner needs (nodeplug.h, agentplug_task). */
+static void build_plugin_fields(struct buf *b, const struct task *t)
+{
+	const struct spec *s = t->spec;
+	if (s->target) {
+		buf_adds(b, ",\"target\":");
+		buf_json_str(b, s->target);
+	}
+	if (t->priority)
+		buf_addf(b, ",\"priority\":%d", (int)t->priority);
+	if (s->cache >= 0)
+		buf_addf(b, ",\"cache\":%s", s->cache ? "true" : "false");
+	add_strv(b, "inputs", s->inputs);
+	add_strv(b, "outputs", s->outputs);
+	add_json(b, "meta", s->meta);
+	add_json(b, "fields", s->extra);
+}
+
 static void build_run(struct buf *b, int64_t id, const struct task *t, int64_t grace_ms,
-		      struct proto_part *stdin_part)
+		      int plugins, struct proto_part *stdin_part)
 {
 	const struct spec *s = t->spec;
 	buf_addf(b, "{\"op\":\"run\",\"id\":%lld,\"task\":", (long long)id);
@@ -351,29 +399,14 @@ static void build_run(struct buf *b, int64_t id, const struct task *t, int64_t g
 		if (s->seed)
 			buf_addf(b, ",\"seed\":\"%llu\"", (unsigned long long)s->seed);
 	} else {
-		buf_adds(b, ",\"kind\":\"exec\"");
-		if (s->argv) {
-			buf_adds(b, ",\"argv\":[");
-			for (char **p = s->argv; *p; p++) {
-				if (p != s->argv)
-					buf_adds(b, ",");
-				buf_json_str(b, *p);
-			}
-			buf_adds(b, "]");
-		}
+		buf_adds(b, ",\"kind\":");
+		buf_json_str(b, s->kind == KIND_PLUGIN && s->kind_name ? s->kind_name : "exec");
+		add_strv(b, "argv", s->argv);
 		if (s->sh) {
 			buf_adds(b, ",\"sh\":");
 			buf_json_str(b, s->sh);
 		}
-		if (s->env) {
-			buf_adds(b, ",\"env\":[");
-			for (char **p = s->env; *p; p++) {
-				if (p != s->env)
-					buf_adds(b, ",");
-				buf_json_str(b, *p);
-			}
-			buf_adds(b, "]");
-		}
+		add_strv(b, "env", s->env);
 		if (s->cwd) {
 			buf_adds(b, ",\"cwd\":");
 			buf_json_str(b, s->cwd);
@@ -383,6 +416,8 @@ static void build_run(struct buf *b, int64_t id, const struct task *t, int64_t g
 			*stdin_part = (struct proto_part){s->stdin_data, s->stdin_len};
 		}
 	}
+	if (plugins)
+		build_plugin_fields(b, t);
 	buf_adds(b, "}");
 }
 
@@ -465,7 +500,8 @@ void nodes_run(struct nodes *ns, const struct task *t, struct runner_ctx *rc, st
 	a->start_ns = start;
 	struct buf b = {0};
 	struct proto_part sp = {NULL, 0};
-	build_run(&b, c.id, t, rc->kill_grace_ms > 0 ? rc->kill_grace_ms : ns->grace_ms, &sp);
+	build_run(&b, c.id, t, rc->kill_grace_ms > 0 ? rc->kill_grace_ms : ns->grace_ms,
+		  ns->plugins_json != NULL, &sp);
 	/* a failed write (the agent is gone) shows as the node's loss */
 	pthread_mutex_lock(&nd->wmu);
 	if (nd->gen == gen && nd->to_fd >= 0)
@@ -620,6 +656,7 @@ void nodes_stop(struct nodes *ns)
 	free(ns->n);
 	free(ns->waiters);
 	free(ns->cwd);
+	free(ns->plugins_json);
 	pthread_mutex_destroy(&ns->mu);
 	pthread_cond_destroy(&ns->cv);
 	free(ns);

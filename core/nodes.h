@@ -40,6 +40,9 @@ struct nodes_opts {
 	int slots;             /* -j: slots per node; 0: what each node reports */
 	int64_t grace_ms;      /* kill grace of attempts */
 	int quiet;
+	/* plugins for the agents (nodeplug_select), borrowed, or NULL: sent in
+	 * the hello; then every run message carries what a plugin may read */
+	json_t *plugins;
 	/* node.up / node.lost, with the event's other fields as JSON members
 	 * ("\"node\":\"x\",..."); called from nodes' threads */
 	void (*event)(void *ud, const char *name, const char *fields);

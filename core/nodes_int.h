@@ -84,6 +84,7 @@ struct nodes {
 	int relaunch_max;
 	int64_t grace_ms;
 	char *cwd;
+	char *plugins_json;    /* ,"plugins":[...] for the hello, or NULL */
 	struct nodes_opts o;
 };
 

@@ -69,7 +69,7 @@ int nodespec_check_cfg(json_t *cfg, const char *path, struct err *err)
 {
 	static const char *const keys[] = {"launchers", "labels", "heartbeat_ms", "timeout_ms",
 					   "start_timeout_ms", "relaunch", "backoff_ms",
-					   "lost_uses_retries", NULL};
+					   "lost_uses_retries", "agent_plugins", NULL};
 	if (!cfg)
 		return 0;
 	if (!json_is_object(cfg))
@@ -85,7 +85,13 @@ int nodespec_check_cfg(json_t *cfg, const char *path, struct err *err)
 			return err_set(err, "%s: nodes: unknown key \"%s\"%s%s%s", path, k,
 				       c ? " (did you mean \"" : "", c ? c : "", c ? "\"?)" : "");
 		}
-		if (!strcmp(k, "launchers")) {
+		if (!strcmp(k, "agent_plugins")) {
+			int ok = json_is_array(v);
+			for (size_t i = 0; ok && i < json_array_size(v); i++)
+				ok = json_is_string(json_array_get(v, i));
+			if (!ok)
+				return err_set(err, "%s: nodes.agent_plugins: expected an array of plugin names", path);
+		} else if (!strcmp(k, "launchers")) {
 			if (!json_is_object(v))
 				return err_set(err, "%s: nodes.launchers: expected an object of NAME: [argv]", path);
 			const char *lk;

@@ -188,6 +188,9 @@ static void fill_answer(struct call *c, json_t *m, const struct proto_reader *rd
 	const char *msg = proto_str(m, "msg");
 	if (msg)
 		snprintf(a->msg, sizeof a->msg, "%s", msg);
+	const char *label = proto_str(m, "label");
+	if (label)
+		snprintf(a->label, sizeof a->label, "%s", label);
 	size_t ol = (size_t)proto_int(m, "out_len", 0), el = (size_t)proto_int(m, "err_len", 0);
 	if (ol + el == rd->nbytes) {
 		if (ol && a->out)
@@ -211,6 +214,38 @@ void node_kstat_add(struct node *nd, const char *kind, int ok, double ms)
 	nd->ks[i].runs++;
 	nd->ks[i].ok += ok != 0;
 	nd->ks[i].sum_ms += ms;
+}
+
+/* A plugin on the agent logged a line: ours, with the node's name. */
+static void plugin_said(struct nodes *ns, struct node *nd, json_t *m)
+{
+	int level = (int)proto_int(m, "level", 0);
+	const char *pl = proto_str(m, "plugin"), *msg = proto_str(m, "msg");
+	if (level == 0 && ns->o.quiet)
+		return;
+	fprintf(stderr, "gearbox: node %s: plugin %s: %s%s\n", nd->name, pl ? pl : "?",
+		level >= 2 ? "error: " : level == 1 ? "warning: " : "", msg ? msg : "");
+}
+
+/* A plugin on the agent wrote an event: into --events, with the node. */
+static void plugin_event(struct nodes *ns, struct node *nd, json_t *m)
+{
+	const char *name = proto_str(m, "name"), *task = proto_str(m, "task");
+	const char *fields = proto_str(m, "fields");
+	if (!name)
+		return;
+	struct buf b = {0};
+	if (task) {
+		buf_adds(&b, "\"id\":");
+		buf_json_str(&b, task);
+	}
+	if (fields && *fields)
+		buf_addf(&b, "%s%s", task ? "," : "", fields);
+	buf_add(&b, "", 1);
+	pthread_mutex_lock(&ns->mu);
+	node_emit(ns, name, nd, b.p);
+	pthread_mutex_unlock(&ns->mu);
+	buf_free(&b);
 }
 
 static void *reader_main(void *arg)
@@ -301,6 +336,10 @@ static void *reader_main(void *arg)
 				pthread_cond_broadcast(&ns->cv);
 			}
 			pthread_mutex_unlock(&ns->mu);
+		} else if (op && !strcmp(op, "log")) {
+			plugin_said(ns, nd, m);
+		} else if (op && !strcmp(op, "event")) {
+			plugin_event(ns, nd, m);
 		} else if (op && !strcmp(op, "error")) {
 			const char *msg = proto_str(m, "msg");
 			snprintf(why, sizeof why, "its agent says: %s", msg ? msg : "(no message)");
@@ -397,8 +436,11 @@ int node_launch(struct nodes *ns, struct node *nd)
 	struct buf b = {0};
 	buf_addf(&b, "{\"v\":%d,\"op\":\"hello\",\"cwd\":", PROTO_VERSION);
 	buf_json_str(&b, ns->cwd);
-	buf_addf(&b, ",\"hb_ms\":%lld,\"grace_ms\":%lld}", (long long)ns->hb_ms,
+	buf_addf(&b, ",\"hb_ms\":%lld,\"grace_ms\":%lld", (long long)ns->hb_ms,
 		 (long long)ns->grace_ms);
+	if (ns->plugins_json)
+		buf_adds(&b, ns->plugins_json);
+	buf_adds(&b, "}");
 	proto_write(nd->to_fd, &nd->wmu, &b, NULL, 0); /* a failure shows as EOF */
 	buf_free(&b);
 	if (pthread_create(&nd->reader, NULL, reader_main, nd) != 0) {

@@ -18,7 +18,7 @@
 #include <stdint.h>
 #include "util.h"
 
-#define PROTO_VERSION 1
+#define PROTO_VERSION 2   /* 2: plugins in the hello, log and event messages */
 #define PROTO_MAX_LINE (16u << 20)      /* a longer line is a protocol error */
 #define PROTO_MAX_BYTES (1u << 30)      /* raw bytes after one line */
 

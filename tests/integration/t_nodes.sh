@@ -154,14 +154,14 @@ cat >fake.json <<'EOF'
 { "nodes": { "launchers": {
     "dead": ["false", "{node}"],
     "old": ["sh", "-c", "read l; echo '{\"v\":9,\"op\":\"hello\"}'; cat >/dev/null", "{node}"],
-    "nocwd": ["sh", "-c", "read l; echo '{\"v\":1,\"op\":\"hello\",\"cores\":1,\"cwd_ok\":false}'; cat >/dev/null", "{node}"] } } }
+    "nocwd": ["sh", "-c", "read l; echo '{\"v\":2,\"op\":\"hello\",\"cores\":1,\"cwd_ok\":false}'; cat >/dev/null", "{node}"] } } }
 EOF
 echo '{ "tasks": [ { "id": "t1", "argv": ["true"] } ] }' >one.json
 run_gbx run one.json --config fake.json --nodes dead:h1,h2
 expect "launcher exits at once: exit 2" test "$rc" = 2
 expect "launcher exits at once: each node named" sh -c "grep -q 'node h1 cannot start' '$T/err' && grep -q 'node h2 cannot start' '$T/err'"
 run_gbx run one.json --config fake.json --nodes old:h1
-expect "other protocol version: exit 2 naming both versions" sh -c "[ $rc = 2 ] && grep -q 'node h1.*protocol version 9, this controller speaks 1' '$T/err'"
+expect "other protocol version: exit 2 naming both versions" sh -c "[ $rc = 2 ] && grep -q 'node h1.*protocol version 9, this controller speaks 2' '$T/err'"
 run_gbx run one.json --config fake.json --nodes nocwd:h1
 expect "no shared cwd: exit 2 naming the node and the directory" sh -c "[ $rc = 2 ] && grep -q \"node h1: the run's directory $T does not exist there\" '$T/err'"
 echo '{ "nodes": { "launchers": { "x": ["true"] } } }' >nonode.json
@@ -200,3 +200,81 @@ for p in least_loaded round_robin weighted history; do
 	run_gbx run chain.json --nodes local:2 --config big.json --policy placement=$p --no-progress --journal "p-$p.jn"
 	expect "placement: bundled $p runs every task once" test "$rc-$(jq -r 'select(.id) | .id' "p-$p.jn" | sort -u | wc -l)" = "0-10"
 done
+
+# ---- plugins on the agents: a plugin's kind, and pool's workers ----------------
+# the worker says whether its parent is an agent; "die" and "sleep" misbehave
+cat >worker.py <<'EOF2'
+import json, os, sys, time
+pp = open("/proc/%d/cmdline" % os.getppid()).read().split("\0")
+where = "agent" if len(pp) > 1 and pp[1] == "agent" else "controller"
+for line in sys.stdin:
+    req = json.loads(line)
+    arg = req.get("arguments", [""])[-1]
+    if arg == "die":
+        os._exit(1)
+    if arg == "sleep":
+        time.sleep(30)
+    print(json.dumps({"exitCode": 0, "output": "%s %s\n" % (arg, where), "requestId": req.get("requestId", 0)}), flush=True)
+EOF2
+cat >plug.json <<'EOF2'
+{ "plugins": { "pool": { "enabled": true, "pools": { "py": { "command": ["python3", "worker.py"],
+                  "match": "python3", "max": 1, "startup_timeout_ms": 1000 } } },
+               "hello": { "enabled": true, "greeting": "Howdy" } },
+  "nodes": { "agent_plugins": ["pool"] } }
+EOF2
+cat >plugw.json <<'EOF2'
+{ "tasks": [ { "id": "h1", "kind": "hello" }, { "id": "h2", "kind": "hello", "greeting": "Hi" } ],
+  "matrix": [ { "id": "sq{n}", "argv": ["python3", "-c", "{n}"], "vars": { "n": [1, 2, 3, 4, 5, 6] } } ] }
+EOF2
+run_gbx run plugw.json --config plug.json --nodes local:2 --no-progress --journal pl.jn --events pl.ev
+expect "plugins on agents: the run succeeds" test "$rc" = 0
+expect "plugins on agents: a plugin's kind runs with its config and the task's fields" sh -c "grep -qx 'Howdy, h1' '$T/out' && grep -qx 'Hi, h2' '$T/out'"
+expect "plugins on agents: a plugin's kind runs on a node" test "$(jq -r 'select((.id // "") | test("^h")) | .node' pl.jn | grep -c '^local[12]$')" = 2
+expect "plugins on agents: pool answered every task" test "$(jq -r 'select(.event=="finished" and .label=="pool") | .id' pl.ev | wc -l)" = 6
+expect "plugins on agents: pool's workers are the agents' children" test "$(grep -c '^[1-6] agent$' out)" = 6
+expect "plugins on agents: both nodes ran pool tasks" test "$(jq -r 'select((.id // "") | test("^sq")) | .node' pl.jn | sort -u | wc -l)" = 2
+# the same workload without agent_plugins: pool stays in the controller
+jq 'del(.nodes)' plug.json >plugc.json
+run_gbx run plugw.json --config plugc.json --nodes local:2 --no-progress
+expect "plugins: without agent_plugins pool's workers are the controller's" test "$(grep -c '^[1-6] controller$' out)" = 6
+# a task's timeout and a worker's death, as in a local run, with the events of the agent's plugin
+cat >plugt.json <<'EOF2'
+{ "tasks": [ { "id": "slow", "argv": ["python3", "-c", "sleep"], "timeout_ms": 300 },
+             { "id": "die", "argv": ["python3", "-c", "die"] } ] }
+EOF2
+run_gbx run plugt.json --config plug.json --nodes local:2 --no-progress --events pt.ev
+expect "plugins on agents: a pool task's timeout is a timeout" test "$(jq -r 'select(.event=="finished" and .id=="slow") | .failure' pt.ev)" = timeout
+expect "plugins on agents: a dead worker fails its task" test "$(jq -r 'select(.event=="finished" and .id=="die") | .failure' pt.ev)" = error
+expect "plugins on agents: the plugin's events reach --events with the node" test "$(jq -r 'select(.event=="pool.replaced") | .node + " " + .id' pt.ev | grep -c '^local[12] \(slow\|die\)$')" = 2
+expect "plugins on agents: its log lines name the node" has "node local[12]: plugin pool: warning: pool py: worker" err
+# kill -9 of the controller while pool tasks run: the workers go with the agents
+cat >plugz.json <<'EOF2'
+{ "matrix": [ { "id": "z{n}", "argv": ["python3", "-c", "sleep"], "vars": { "n": [1, 2] } } ] }
+EOF2
+"$GBX" run plugz.json --config plug.json --nodes local:2 --no-progress --events pz.ev >pzout 2>pzerr </dev/null &
+ctl=$!
+wait_for 10 sh -c "[ \$(cat '$T/pz.ev' 2>/dev/null | grep -c '\"started\"') -ge 2 ]"
+agents=$(kids $ctl)
+wait_for 10 sh -c "[ \$(for a in $(echo $agents); do cat /proc/\$a/task/*/children; done | wc -w) -ge 2 ]"
+workers=$(kids $agents)
+kill -9 $ctl
+wait $ctl 2>/dev/null
+all="$agents $workers"
+expect "plugins on agents: controller killed: had 2 agents and 2 pool workers" test "$(echo $agents | wc -w)-$(echo $workers | wc -w)" = "2-2"
+expect "plugins on agents: controller killed: agents and pool workers gone within 2 s" wait_for 2 gone
+# a node without the plugin's file: named at start, exit 2
+mkdir -p plugdir && cp "$(dirname "$GBX")/plugins/pool.so" plugdir/
+cat >nofile.json <<EOF2
+{ "plugin_path": ["$T/plugdir"],
+  "plugins": { "pool": { "enabled": true, "pools": { "py": { "command": ["python3", "worker.py"], "match": "python3" } } } },
+  "nodes": { "agent_plugins": ["pool"],
+             "launchers": { "local": ["sh", "-c", "rm -f '$T/plugdir/pool.so'; exec \"\$0\" agent", "{gearbox}"] } } }
+EOF2
+jq 'del(.tasks)' plugw.json >plugp.json
+run_gbx run plugp.json --config nofile.json --nodes local:2 --no-progress
+expect "plugins on agents: a node without the plugin: exit 2" test "$rc" = 2
+expect "plugins on agents: ... naming the node, the plugin and its file" has "node local1 cannot start: its agent says: plugin pool: $T/plugdir/pool.so: No such file" err
+expect "plugins on agents: ... and nothing ran" test ! -s out
+jq '.nodes.agent_plugins = ["nosuch"]' plug.json >unk.json
+run_gbx run plugw.json --config unk.json --nodes local:2 --no-progress
+expect "plugins on agents: agent_plugins naming a plugin that is not enabled: exit 2" sh -c "[ $rc = 2 ] && grep -q 'nodes.agent_plugins: plugin \"nosuch\" is not enabled' '$T/err'"
