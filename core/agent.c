@@ -28,6 +28,7 @@
 
 #include "nodeplug.h"
 #include "proto.h"
+#include "resources.h"
 #include "runner.h"
 
 struct job {
@@ -483,6 +484,17 @@ static int64_t mem_mb(void)
 	return pages > 0 && psz > 0 ? (int64_t)pages * psz / (1024 * 1024) : 0;
 }
 
+/* What a node offers of memory: Slurm's per-node allotment inside an
+ * allocation, else MemAvailable (as a local run's default capacity). */
+static int64_t mem_avail_mb(void)
+{
+	const char *s = getenv("SLURM_MEM_PER_NODE");
+	if (s && atoll(s) > 0)
+		return atoll(s);
+	int64_t mb = res_default_cap(RES_MEM) / RES_MILLI;
+	return mb > 0 ? mb : mem_mb();
+}
+
 static void send_hello(struct agent *ag, const char *cwd)
 {
 	char host[256] = "";
@@ -492,8 +504,8 @@ static void send_hello(struct agent *ag, const char *cwd)
 	struct buf b = {0};
 	buf_addf(&b, "{\"v\":%d,\"op\":\"hello\",\"host\":", PROTO_VERSION);
 	buf_json_str(&b, host);
-	buf_addf(&b, ",\"pid\":%d,\"cores\":%d,\"mem_mb\":%lld,\"labels\":[", (int)getpid(),
-		 ag->cores, (long long)mem_mb());
+	buf_addf(&b, ",\"pid\":%d,\"cores\":%d,\"mem_mb\":%lld,\"mem_avail_mb\":%lld,\"labels\":[",
+		 (int)getpid(), ag->cores, (long long)mem_mb(), (long long)mem_avail_mb());
 	if (ag->labels && *ag->labels) {
 		const char *p = ag->labels;
 		int first = 1;

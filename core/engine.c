@@ -237,9 +237,10 @@ int complete(struct engine *e, struct worker *w, uint32_t idx, struct attempt *a
 		}
 		if (late)
 			buf_adds(&b, ",\"late\":true");
-		if (a->node >= 0) {
+		if (a->node >= 0) { /* and when it started there */
 			buf_adds(&b, ",\"node\":");
 			buf_json_str(&b, nodes_name(e->o.nodes, a->node));
+			buf_addf(&b, ",\"start_ms\":%.3f", elapsed_ms(e, a->start_ns));
 		}
 		ev_end(e, &b);
 	}

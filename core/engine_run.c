@@ -175,9 +175,11 @@ int engine_run(struct workload *wl, const struct run_opts *o, struct err *err)
 			return 2;
 		}
 	}
-	if (o->nodes)
+	if (o->nodes) {
 		nodes_attach(o->nodes, node_event,
 			     policy_has(o->policy, POL_PLACEMENT) ? node_place : NULL, e);
+		nodes_set_plan(o->nodes, e->res, wl->tasks); /* needs per node */
+	}
 	for (size_t i = 0; i < e->ps->nstart; i++)
 		e->ps->start[i]->d->run_start(e->ps->start[i]->self, wl->ntasks);
 	e->t0_wall_ms = wall_ms();
@@ -224,8 +226,10 @@ int engine_run(struct workload *wl, const struct run_opts *o, struct err *err)
 		host_run_end(o->host); /* task_free for the tasks that never ended */
 		host_attach(o->host, NULL);
 	}
-	if (o->nodes)
+	if (o->nodes) {
 		nodes_attach(o->nodes, NULL, NULL, NULL);
+		nodes_set_plan(o->nodes, NULL, NULL); /* e->res goes */
+	}
 
 	records_flush(e);
 	if (!o->silent)

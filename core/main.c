@@ -631,12 +631,18 @@ static int run_on_nodes(struct cli *c, struct workload *wl, struct session *ss,
 		return 2;
 	}
 	no.plugins = plugins;
-	if (nodes_start(&no, &ns, err) || nodes_check(ns, wl, err)) {
+	no.res_cfg = cfg->resources;
+	json_t *cluster = NULL; /* the engine's capacities: the nodes' sums (noderes.c) */
+	if (nodes_start(&no, &ns, err) || nodes_check(ns, wl, err) ||
+	    !(cluster = nodes_res_config(ns, cfg->resources, err)) ||
+	    nodes_res_check(ns, wl, cluster, cfg->path, err)) {
 		fprintf(stderr, "gearbox: %s\n", err->msg);
 		nodes_stop(ns);
 		json_decref(plugins);
+		json_decref(cluster);
 		return 2;
 	}
+	c->ro.resources = cluster;
 	c->ro.nodes = ns;
 	c->ro.jobs = nodes_slots(ns);
 	if (c->ro.jobs_max && c->ro.jobs > c->ro.jobs_max)
@@ -646,6 +652,7 @@ static int run_on_nodes(struct cli *c, struct workload *wl, struct session *ss,
 		fprintf(stderr, "gearbox: %s\n", err->msg);
 	nodes_stop(ns);
 	json_decref(plugins);
+	json_decref(cluster);
 	return rc;
 }
 

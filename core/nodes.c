@@ -247,14 +247,15 @@ int nodes_alive(struct nodes *ns)
 
 /* Under mu: the built-in least_loaded: the eligible node with a free slot
  * and the lowest running/slots (then load), round robin among equals. */
-static int pick_builtin(struct nodes *ns, const struct task *t)
+static int pick_builtin(struct nodes *ns, const struct task *t, const struct res_need *need)
 {
 	int best = -1;
 	double bk = 0, bl = 0;
 	for (int k = 0; k < ns->nn; k++) {
 		int i = (ns->rr + k) % ns->nn;
 		struct node *nd = &ns->n[i];
-		if (nd->state != N_UP || nd->running >= nd->slots || !node_fits(nd, t))
+		if (nd->state != N_UP || nd->running >= nd->slots || !node_fits(nd, t) ||
+		    !node_res_room(nd, need))
 			continue;
 		double key = (double)nd->running / nd->slots;
 		if (best < 0 || key < bk || (key == bk && nd->load < bl)) {
@@ -274,13 +275,15 @@ static const char *kind_of(const struct task *t)
 }
 
 /* Under mu: views of the eligible nodes with a free slot (for a policy). */
-static int make_views(struct nodes *ns, const struct task *t, struct node_view *v, int max)
+static int make_views(struct nodes *ns, const struct task *t, const struct res_need *need,
+		      struct node_view *v, int max)
 {
 	int n = 0;
 	const char *kind = kind_of(t);
 	for (int i = 0; i < ns->nn && n < max; i++) {
 		struct node *nd = &ns->n[i];
-		if (nd->state != N_UP || nd->running >= nd->slots || !node_fits(nd, t))
+		if (nd->state != N_UP || nd->running >= nd->slots || !node_fits(nd, t) ||
+		    !node_res_room(nd, need))
 			continue;
 		struct node_view *x = &v[n++];
 		memset(x, 0, sizeof *x);
@@ -433,23 +436,26 @@ void nodes_run(struct nodes *ns, const struct task *t, struct runner_ctx *rc, st
 	a->node = -1;
 	struct node_view vs[64];
 	pthread_mutex_lock(&ns->mu);
+	/* what it needs of a node's resources (noderes.c), or NULL */
+	const struct res_need *need = ns->plan ? node_res_need(ns, t) : NULL;
 	int pick = -1, waiting = 0;
 	for (;;) {
 		if (ns->o.place) {
-			int nv = make_views(ns, t, vs, 64);
+			int nv = make_views(ns, t, need, vs, 64);
 			if (nv > 1) {
 				pthread_mutex_unlock(&ns->mu);
 				int k = ns->o.place(ns->o.ud, t, vs, nv);
 				pthread_mutex_lock(&ns->mu);
 				if (k >= 0 && k < nv) {
 					struct node *nd = &ns->n[vs[k].index];
-					if (nd->state == N_UP && nd->running < nd->slots && node_fits(nd, t))
+					if (nd->state == N_UP && nd->running < nd->slots && node_fits(nd, t) &&
+					    node_res_room(nd, need))
 						pick = vs[k].index;
 				}
 			}
 		}
 		if (pick < 0)
-			pick = pick_builtin(ns, t);
+			pick = pick_builtin(ns, t, need);
 		if (pick >= 0)
 			break;
 		int alive = 0;
@@ -493,11 +499,15 @@ void nodes_run(struct nodes *ns, const struct task *t, struct runner_ctx *rc, st
 	nd->calls = &c;
 	nd->running++;
 	nd->n_attempts++;
+	c.need = need;
+	node_res_add(nd, need, 1);
 	int gen = nd->gen;
+	/* its time on the node starts now (the wait for one is not in it); the
+	 * reader sets the end when the answer comes, before the needs go back */
+	a->start_ns = now_ns();
 	pthread_mutex_unlock(&ns->mu);
 
 	a->node = pick;
-	a->start_ns = start;
 	struct buf b = {0};
 	struct proto_part sp = {NULL, 0};
 	build_run(&b, c.id, t, rc->kill_grace_ms > 0 ? rc->kill_grace_ms : ns->grace_ms,
@@ -527,8 +537,9 @@ void nodes_run(struct nodes *ns, const struct task *t, struct runner_ctx *rc, st
 		}
 	}
 	buf_free(&b);
-	a->end_ns = now_ns();
 	int st = atomic_load(&c.state);
+	if (st != 1)
+		a->end_ns = now_ns();
 	if (st != 1) {
 		if (st == 0) { /* poll failed: take it off the node */
 			pthread_mutex_lock(&ns->mu);
@@ -540,6 +551,8 @@ void nodes_run(struct nodes *ns, const struct task *t, struct runner_ctx *rc, st
 				if (c.next)
 					c.next->prev = c.prev;
 				nd->running--;
+				node_res_add(nd, c.need, -1);
+				node_wake_waiters(ns);
 			}
 			pthread_mutex_unlock(&ns->mu);
 		}

@@ -43,6 +43,7 @@ struct nodes_opts {
 	/* plugins for the agents (nodeplug_select), borrowed, or NULL: sent in
 	 * the hello; then every run message carries what a plugin may read */
 	json_t *plugins;
+	json_t *res_cfg;       /* the config's `resources` (borrowed), or NULL */
 	/* node.up / node.lost, with the event's other fields as JSON members
 	 * ("\"node\":\"x\",..."); called from nodes' threads */
 	void (*event)(void *ud, const char *name, const char *fields);
@@ -90,6 +91,19 @@ void nodes_summary(struct nodes *ns, FILE *f);
 
 /* Says bye to every agent, waits for them briefly, frees everything. */
 void nodes_stop(struct nodes *ns);
+
+/* Resources per node (noderes.c). The engine's cluster-wide `resources`
+ * config: a copy of cfg with cpu, mem_mb, io and gpu the sums of the nodes'
+ * capacities (new reference), or NULL with err when out of memory. */
+json_t *nodes_res_config(struct nodes *ns, json_t *cfg, struct err *err);
+/* Checks that every task's needs fit on some node with its labels; -1 with
+ * err naming the first that fits none (exit 2). cluster: nodes_res_config's. */
+int nodes_res_check(struct nodes *ns, const struct workload *wl, json_t *cluster,
+		    const char *cfg_path, struct err *err);
+struct res_plan;
+/* The engine's plan (or NULL): from then on an attempt is placed only on a
+ * node where its needs fit beside what that node runs. */
+void nodes_set_plan(struct nodes *ns, const struct res_plan *plan, const struct task *tasks);
 
 /* Parses a spec without launching anything (gearbox check, bad input).
  * Returns 0 or -1 with err. */

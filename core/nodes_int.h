@@ -12,6 +12,7 @@
 #include <sys/types.h>
 
 #include "nodes.h"
+#include "resources.h"
 
 enum { N_STARTING = 1, N_UP, N_DOWN };
 
@@ -22,6 +23,7 @@ struct call {
 	atomic_int state;      /* 0 waiting, 1 answered, 2 lost */
 	struct attempt *a;
 	int node;
+	const struct res_need *need; /* counted in its node's used, or NULL */
 };
 
 struct kstat {             /* per node and kind: history for placement */
@@ -55,6 +57,7 @@ struct node {
 	char host[128];
 	int cores;
 	int64_t mem_mb;
+	int64_t mem_avail_mb;  /* available (or Slurm's per-node memory): mem_mb's capacity */
 	char **labels;         /* name, host, the agent's and the config's; NULL-terminated */
 	int slots, running;
 	double load;
@@ -66,6 +69,8 @@ struct node {
 	int64_t cpu_us;        /* user + system CPU of its tasks, as its agent measured */
 	struct kstat ks[8];
 	int nks;
+	/* resources per node (noderes.c), thousandths, by the plan's index */
+	int64_t cap[RES_MAX], used[RES_MAX];
 };
 
 struct nodes {
@@ -85,10 +90,19 @@ struct nodes {
 	int64_t grace_ms;
 	char *cwd;
 	char *plugins_json;    /* ,"plugins":[...] for the hello, or NULL */
+	const struct res_plan *plan; /* the engine's, for tasks' needs, or NULL */
+	const struct task *tasks;    /* the workload's, for a task's index in plan */
 	struct nodes_opts o;
 };
 
+/* noderes.c, under mu */
+void node_res_caps(struct nodes *ns, struct node *nd);
+int node_res_room(const struct node *nd, const struct res_need *n);
+void node_res_add(struct node *nd, const struct res_need *n, int sign);
+const struct res_need *node_res_need(const struct nodes *ns, const struct task *t);
+
 /* nodewatch.c */
+void node_wake_waiters(struct nodes *ns);
 void node_efd_drain(int fd);
 void node_emit(struct nodes *ns, const char *name, struct node *nd, const char *extra);
 void node_down(struct nodes *ns, struct node *nd, const char *why);

@@ -69,7 +69,7 @@ int nodespec_check_cfg(json_t *cfg, const char *path, struct err *err)
 {
 	static const char *const keys[] = {"launchers", "labels", "heartbeat_ms", "timeout_ms",
 					   "start_timeout_ms", "relaunch", "backoff_ms",
-					   "lost_uses_retries", "agent_plugins", NULL};
+					   "lost_uses_retries", "agent_plugins", "resources", NULL};
 	if (!cfg)
 		return 0;
 	if (!json_is_object(cfg))
@@ -85,7 +85,20 @@ int nodespec_check_cfg(json_t *cfg, const char *path, struct err *err)
 			return err_set(err, "%s: nodes: unknown key \"%s\"%s%s%s", path, k,
 				       c ? " (did you mean \"" : "", c ? c : "", c ? "\"?)" : "");
 		}
-		if (!strcmp(k, "agent_plugins")) {
+		if (!strcmp(k, "resources")) {
+			if (!json_is_object(v))
+				return err_set(err, "%s: nodes.resources: expected an object of NODE: {\"cpu\": N, ...}", path);
+			const char *nk, *rk;
+			json_t *nv, *rv;
+			json_object_foreach(v, nk, nv) {
+				if (!json_is_object(nv))
+					return err_set(err, "%s: nodes.resources.%s: expected an object of capacities", path, nk);
+				json_object_foreach(nv, rk, rv) if (!json_is_number(rv) || json_number_value(rv) < 0 ||
+								     json_number_value(rv) > 1e12)
+					return err_set(err, "%s: nodes.resources.%s.%s: expected a number from 0 to 1e12 (a capacity)",
+						       path, nk, rk);
+			}
+		} else if (!strcmp(k, "agent_plugins")) {
 			int ok = json_is_array(v);
 			for (size_t i = 0; ok && i < json_array_size(v); i++)
 				ok = json_is_string(json_array_get(v, i));

@@ -43,7 +43,7 @@ void node_efd_drain(int fd)
 }
 
 /* Under mu: a slot may have freed, a node came or went. */
-static void wake_waiters(struct nodes *ns)
+void node_wake_waiters(struct nodes *ns)
 {
 	for (int i = 0; i < ns->nwait; i++)
 		efd_post(ns->waiters[i]);
@@ -81,6 +81,7 @@ void node_down(struct nodes *ns, struct node *nd, const char *why)
 	}
 	nd->calls = NULL;
 	nd->running = 0;
+	memset(nd->used, 0, sizeof nd->used); /* every call's needs went with it */
 	/* to_fd stays open until the next launch or nodes_stop (a worker may be
 	 * writing to it under wmu); killing the launcher makes writes fail */
 	if (nd->pid > 0)
@@ -103,7 +104,7 @@ void node_down(struct nodes *ns, struct node *nd, const char *why)
 			fprintf(stderr, "gearbox: node %s lost: %s%s\n", nd->name, why,
 				nd->relaunch_at != INT64_MAX ? "; relaunching it" : "");
 	}
-	wake_waiters(ns);
+	node_wake_waiters(ns);
 	pthread_cond_broadcast(&ns->cv);
 }
 
@@ -148,6 +149,8 @@ static void take_hello(struct nodes *ns, struct node *nd, json_t *m)
 	if (nd->cores < 1)
 		nd->cores = 1;
 	nd->mem_mb = proto_int(m, "mem_mb", 0);
+	nd->mem_avail_mb = proto_int(m, "mem_avail_mb", nd->mem_mb);
+	node_res_caps(ns, nd);
 	for (char **l = nd->labels; l && *l; l++)
 		free(*l);
 	free(nd->labels);
@@ -286,8 +289,11 @@ static void *reader_main(void *arg)
 				if (c->next)
 					c->next->prev = c->prev;
 				nd->running--;
+				/* the end of its time on the node: its needs are free */
+				c->a->end_ns = now;
+				node_res_add(nd, c->need, -1);
 				if (ns->nwait)
-					wake_waiters(ns);
+					node_wake_waiters(ns);
 			}
 			pthread_mutex_unlock(&ns->mu);
 			if (c) {
@@ -332,7 +338,7 @@ static void *reader_main(void *arg)
 				if (!first && !ns->o.quiet)
 					fprintf(stderr, "gearbox: node %s is back (relaunch %d)\n", nd->name,
 						nd->relaunches);
-				wake_waiters(ns);
+				node_wake_waiters(ns);
 				pthread_cond_broadcast(&ns->cv);
 			}
 			pthread_mutex_unlock(&ns->mu);

@@ -278,3 +278,44 @@ expect "plugins on agents: ... and nothing ran" test ! -s out
 jq '.nodes.agent_plugins = ["nosuch"]' plug.json >unk.json
 run_gbx run plugw.json --config unk.json --nodes local:2 --no-progress
 expect "plugins on agents: agent_plugins naming a plugin that is not enabled: exit 2" sh -c "[ $rc = 2 ] && grep -q 'nodes.agent_plugins: plugin \"nosuch\" is not enabled' '$T/err'"
+
+# ---- resources per node: each node's capacity, from its handshake or the config ----
+cat >nres.json <<'EOF2'
+{ "nodes": { "resources": { "local1": { "cpu": 1, "mem_mb": 300 }, "local2": { "cpu": 2, "mem_mb": 1000 } } } }
+EOF2
+cat >nresw.json <<'EOF2'
+{ "tasks": [],
+  "matrix": [ { "id": "s{n}", "argv": ["sleep", "0.2"], "resources": { "cpu": 1, "mem_mb": 300 }, "vars": { "n": [1,2,3,4,5,6,7,8] } },
+              { "id": "m{n}", "argv": ["sleep", "0.2"], "resources": { "cpu": 0.5, "mem_mb": 600 }, "vars": { "n": [1,2,3,4] } },
+              { "id": "c{n}", "argv": ["sleep", "0.2"], "resources": { "cpu": 2 }, "vars": { "n": [1,2] } } ] }
+EOF2
+# the most each node had in use at once, rebuilt from --events: each
+# attempt's time on its node (finished: node, start_ms, ms) with its needs
+# (started: needs); "NODE CPU MEM" per node
+peak_use() {
+	jq -s -r '(map(select(.event == "started")) | map({key: .id, value: .needs}) | from_entries) as $need
+	  | [ .[] | select(.event == "finished" and .node) | {node, s: .start_ms, e: (.start_ms + .ms), n: $need[.id]} ] as $iv
+	  | [ $iv[] as $a | { node: $a.node,
+	        cpu: ([ $iv[] | select(.node == $a.node and .s <= $a.s and .e > $a.s + 0.002) | .n.cpu // 0 ] | add),
+	        mem: ([ $iv[] | select(.node == $a.node and .s <= $a.s and .e > $a.s + 0.002) | .n.mem_mb // 0 ] | add) } ]
+	  | group_by(.node) | .[] | "\(.[0].node) \(map(.cpu) | max) \(map(.mem) | max)"' "$1"
+}
+run_gbx run nresw.json --config nres.json --nodes local:2 -j4 --no-progress --events nres.ev --journal nres.jn
+expect "resources per node: the run succeeds" test "$rc-$(grep -c '"status":"ok"' nres.jn)" = "0-14"
+peak_use nres.ev >nres.peak
+expect "resources per node: local1 never ran more than its cpu 1, mem_mb 300" awk '$1 == "local1" { exit !($2 <= 1 && $3 <= 300) }' nres.peak
+expect "resources per node: local2 never ran more than its cpu 2, mem_mb 1000" awk '$1 == "local2" { exit !($2 <= 2 && $3 <= 1000) }' nres.peak
+expect "resources per node: tasks too big for local1 ran on local2 only" test "$(jq -r 'select((.id // "") | test("^[mc]")) | .node' nres.jn | sort -u)" = local2
+# with the handshake's capacities (its cores), -j far above them, all on
+# local1: the cluster has 2 x cores, local1 only its own
+cores=$(nproc)
+jq -n --argjson n $((cores * 3)) '{ tasks: [], matrix: [ { id: "h{n}", argv: ["sleep", "0.1"], node: ["local1"], resources: { cpu: 1 }, vars: { n: [range(1; $n + 1)] } } ] }' >nresh.json
+run_gbx run nresh.json --nodes local:2 -j8 --no-progress --events nresh.ev
+peak_use nresh.ev >nresh.peak
+expect "resources per node: without config a node holds its cores ($cores cpu)" sh -c "[ $rc = 0 ] && awk -v c=$cores '{ if (\$2 > c) bad = 1 } END { exit bad || NR != 1 }' '$T/nresh.peak'"
+echo '{ "tasks": [ { "id": "huge", "argv": ["true"], "resources": { "cpu": 3 } } ] }' >nresbig.json
+run_gbx run nresbig.json --config nres.json --nodes local:2 --no-progress
+expect "resources per node: a task no node can hold is exit 2 at start, naming it and the nodes" sh -c "[ $rc = 2 ] && grep -q 'task \"huge\" needs 3 cpu, and no node has that much (local1: cpu 1; local2: cpu 2' '$T/err' && [ ! -s '$T/out' ]"
+echo '{ "nodes": { "resources": { "local1": { "cpu": -1 } } } }' >nresbad.json
+run_gbx run nresbig.json --config nresbad.json --nodes local:2 --no-progress
+expect "resources per node: a bad capacity is exit 2 naming the key" sh -c "[ $rc = 2 ] && grep -q 'nodes.resources.local1.cpu: expected a number' '$T/err'"
