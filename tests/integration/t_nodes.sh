@@ -2,48 +2,15 @@
 # the records, losing an agent mid-run (kill -9), losing the controller
 # (kill -9: no agent or task process survives 2 s), label constraints, and
 # bad node specs.
-. "$(dirname "$0")/lib.sh"
-
-# wait_for SECONDS CMD...: polls CMD every 20 ms until it succeeds
-wait_for() {
-	n=$(($1 * 50)); shift
-	while [ "$n" -gt 0 ]; do
-		"$@" && return 0
-		sleep 0.02
-		n=$((n - 1))
-	done
-	return 1
-}
-# alive PID: the process exists and is not a zombie
-alive() {
-	[ -r "/proc/$1/stat" ] || return 1
-	st=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -c1)
-	[ -n "$st" ] && [ "$st" != Z ]
-}
-dead() { ! alive "$1"; }
-kids() { for p in "$@"; do cat /proc/$p/task/*/children 2>/dev/null; done | tr ' ' '\n' | grep . ; }
+. "$(dirname "$0")/nodes_lib.sh"
 
 # ---- the same results as a local run -------------------------------------
-cat >w.json <<'EOF'
-{ "tasks": [
-    { "id": "a", "argv": ["sh", "-c", "echo a-out; echo a-err >&2; echo a > a.txt"] },
-    { "id": "b", "argv": ["sh", "-c", "test -f a.txt && echo b-saw-a"], "deps": ["a"] },
-    { "id": "c", "kind": "sim", "cpu_us": 100, "deps": ["a"] },
-    { "id": "d", "sh": "echo d-$((1+2)); cat", "stdin": "d-stdin\n", "deps": ["b", "c"] },
-    { "id": "bad", "argv": ["sh", "-c", "exit 3"] },
+nodes_workload 12 ',
     { "id": "sig", "argv": ["sh", "-c", "kill -9 $$"] },
-    { "id": "slow", "argv": ["sleep", "5"], "timeout_ms": 200 },
     { "id": "ghost", "argv": ["/no/such/cmd"] },
     { "id": "flaky", "kind": "sim", "fail_after": 1, "retries": 2 },
-    { "id": "envy", "argv": ["sh", "-c", "echo env-$FOO"], "env": {"FOO": "bar"} }
-  ],
-  "matrix": [ { "id": "m{n}", "vars": { "n": [1,2,3,4,5,6,7,8,9,10,11,12] },
-                "argv": ["sh", "-c", "echo m-{n}"] } ] }
-EOF
-summ() { jq -r '[.id, .status, (.exit|tostring), (.signal|tostring), (.attempts|tostring)] | join(" ")' "$1" | sort; }
-run_gbx run w.json -j2 --no-progress --journal local.jn
-cp out local.out; rc_local=$rc
-rm -f a.txt
+    { "id": "envy", "argv": ["sh", "-c", "echo env-$FOO"], "env": {"FOO": "bar"} }'
+nodes_reference
 run_gbx run w.json --nodes local:2 -j2 --no-progress --journal nodes.jn --joblog nodes.jl --events nodes.ev
 expect "same results: exit status as a local run ($rc_local)" test "$rc" = "$rc_local"
 expect "same results: journal statuses, exits, signals, attempts" test "$(summ local.jn)" = "$(summ nodes.jn)"
@@ -105,11 +72,7 @@ expect "no node left: exit 1" test "$rc" = 1
 expect "no node left: a clear message" has "halting: no node is left" xerr
 
 # ---- kill -9 the controller: no agent, no task process survives 2 s ----------
-cat >z.json <<'EOF'
-{ "tasks": [],
-  "matrix": [ { "id": "z{n}", "vars": { "n": [1,2,3,4] },
-                "argv": ["sh", "-c", "sleep 30; echo never"] } ] }
-EOF
+nodes_sleepers 4
 "$GBX" run z.json --nodes local:2 -j2 --no-progress --events z.ev >zout 2>zerr </dev/null &
 ctl=$!
 wait_for 10 sh -c "[ \$(cat '$T/z.ev' 2>/dev/null | grep -c '\"started\"') -ge 4 ]"
@@ -119,7 +82,6 @@ tasks=$(kids $agents)
 all=$(echo $agents $tasks $(kids $tasks))
 kill -9 $ctl
 wait $ctl 2>/dev/null
-gone() { for p in $all; do alive "$p" && return 1; done; return 0; }
 expect "controller killed: had 2 agents and 4 tasks to watch" test "$(echo "$agents" | wc -w)-$(echo "$tasks" | wc -w)" = "2-4"
 expect "controller killed: every agent and task process gone within 2 s" wait_for 2 gone
 

@@ -2,62 +2,18 @@
 # (tools/sshd.sh, started once here): the same results as a local run, N/HOST
 # slots, an unreachable host named, and kill -9 of the controller leaves no
 # agent or task behind on the "remote" side.
-. "$(dirname "$0")/lib.sh"
-ROOT=${GBX_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
-if ! command -v sshd >/dev/null 2>&1 && [ ! -x /usr/sbin/sshd ]; then
-	fail "sshd is installed (tools/deps.sh installs openssh-server)"
-	exit 0
-fi
-S="$T/sshd"
-if ! port=$(sh "$ROOT/tools/sshd.sh" start "$S"); then
-	fail "ssh: tools/sshd.sh starts an sshd"
-	exit 0
-fi
-trap 'sh "$ROOT/tools/sshd.sh" stop "$S"; rm -rf "$T"' EXIT
+. "$(dirname "$0")/nodes_lib.sh"
+nodes_server sshd
+port=$server
 sshd_pid=$(cat "$S/sshd.pid")
-
-wait_for() {
-	n=$(($1 * 50)); shift
-	while [ "$n" -gt 0 ]; do
-		"$@" && return 0
-		sleep 0.02
-		n=$((n - 1))
-	done
-	return 1
-}
-alive() {
-	[ -r "/proc/$1/stat" ] || return 1
-	st=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -c1)
-	[ -n "$st" ] && [ "$st" != Z ]
-}
-# every process below PID (not PID itself)
-below() {
-	for c in $(cat /proc/$1/task/*/children 2>/dev/null); do
-		echo "$c"
-		below "$c"
-	done
-}
 
 cat >ssh.json <<EOF
 { "nodes": { "launchers": {
     "ssh": ["ssh", "-F", "$S/ssh_config", "-T", "{node}", "{gearbox}", "agent"],
     "sshbad": ["ssh", "-F", "$S/ssh_config", "-o", "Port=1", "-T", "{node}", "{gearbox}", "agent"] } } }
 EOF
-cat >w.json <<'EOF'
-{ "tasks": [
-    { "id": "a", "argv": ["sh", "-c", "echo a-out; echo a > a.txt"] },
-    { "id": "b", "argv": ["sh", "-c", "test -f a.txt && echo b-saw-a"], "deps": ["a"] },
-    { "id": "c", "kind": "sim", "cpu_us": 100, "deps": ["a"] },
-    { "id": "d", "sh": "echo d-$((1+2)); cat", "stdin": "d-stdin\n", "deps": ["b", "c"] },
-    { "id": "bad", "argv": ["sh", "-c", "echo oops >&2; exit 3"] },
-    { "id": "slow", "argv": ["sleep", "5"], "timeout_ms": 200 }
-  ],
-  "matrix": [ { "id": "m{n}", "vars": { "n": [1,2,3,4,5,6,7,8] }, "argv": ["sh", "-c", "echo m-{n}"] } ] }
-EOF
-summ() { jq -r '[.id, .status, (.exit|tostring), (.signal|tostring), (.attempts|tostring)] | join(" ")' "$1" | sort; }
-run_gbx run w.json -j2 --no-progress --journal local.jn
-cp out local.out; rc_local=$rc
-rm -f a.txt
+nodes_workload 8
+nodes_reference
 run_gbx run w.json --config ssh.json --nodes ssh:3/hostA,hostB -j2 --no-progress --journal ssh.jn --events ssh.ev
 expect "ssh: exit status as a local run ($rc_local)" test "$rc" = "$rc_local"
 expect "ssh: journal statuses, exits, signals, attempts as a local run" test "$(summ local.jn)" = "$(summ ssh.jn)"
@@ -75,10 +31,7 @@ expect "ssh: unreachable host: the message names it and says why" has "node nowh
 expect "ssh: unreachable host: nothing ran" test ! -s out
 
 # kill -9 of the controller: everything the agents started over ssh is gone in 2 s
-cat >z.json <<'EOF'
-{ "tasks": [],
-  "matrix": [ { "id": "z{n}", "vars": { "n": [1,2,3,4] }, "argv": ["sh", "-c", "sleep 30; echo never"] } ] }
-EOF
+nodes_sleepers 4
 "$GBX" run z.json --config ssh.json --nodes ssh:hostA,hostB -j2 --no-progress --events z.ev >zout 2>zerr </dev/null &
 ctl=$!
 wait_for 10 sh -c "[ \$(cat '$T/z.ev' 2>/dev/null | grep -c '\"started\"') -ge 4 ]"
@@ -88,6 +41,6 @@ nsleep=0
 for p in $remote; do grep -q "sleep" /proc/$p/cmdline 2>/dev/null && nsleep=$((nsleep + 1)); done
 kill -9 $ctl
 wait $ctl 2>/dev/null
-gone() { for p in $remote; do alive "$p" && return 1; done; return 0; }
+all=$remote
 expect "ssh: controller killed: the 4 tasks ran below sshd" test "$nsleep" -ge 4
 expect "ssh: controller killed: agents, tasks and their sessions gone within 2 s" wait_for 2 gone
