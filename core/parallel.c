@@ -464,7 +464,15 @@ static int sink_done(void *ctx, const struct task *t, const struct attempt *a, i
 		pthread_mutex_unlock(&P->mu);
 		return 0;
 	}
+	/* output that could not be spooled (a full $TMPDIR): the job fails,
+	 * saying so, as in gearbox run; what was kept is still shown */
 	int failed = !a->ok;
+	if (sl->out.lost || sl->err.lost) {
+		char m[256];
+		spool_why(&sl->out, &sl->err, m, sizeof m);
+		fprintf(stderr, "gearbox parallel: job %llu: %s\n", (unsigned long long)j->seq, m);
+		failed = 1;
+	}
 	P->done++;
 	if (failed)
 		P->failed++;

@@ -5,7 +5,8 @@
 # times (default 5), and reports medians and ratios from that one run: the
 # machine is shared and noisy, so absolute times are not comparable across runs.
 # Set BENCH=name to run one section (spawn, sim, startcost, policy, plugins, or
-# NAME of a tests/bench/bench_NAME.sh: breaker, cache, peers, pool, sdk, telemetry).
+# NAME of a tests/bench/bench_NAME.sh: breaker, cache, peers, pool, sdk, telemetry,
+# parallel, runout, ...).
 set -u
 cd "$(dirname "$0")/../.." || exit 2
 root=$(pwd)

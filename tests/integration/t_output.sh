@@ -98,6 +98,13 @@ expect "ulimit -f: exit 1, not a crash" test "$(cat "$T/fs.rc")" = 1
 expect "ulimit -f: the big task fails, saying why" \
 	sh -c "grep 'FAILED 1:' '$T/fs.err' | grep -q 'stdout could not be kept: writing to .*File too large'"
 expect "ulimit -f: the other task ran and its output is shown" grep -qx 10 "$T/fs.out"
+# gearbox parallel's spool the same: that job fails (counted in the exit status)
+(ulimit -f 2048; "$GBX" parallel -k 'yes {} | head -c {}' ::: 5000000 10 \
+	>"$T/pfs.out" 2>"$T/pfs.err"; echo $? >"$T/pfs.rc")
+expect "parallel, ulimit -f: exit 1 (one failed job)" test "$(cat "$T/pfs.rc")" = 1
+expect "parallel, ulimit -f: the job is named, with why" \
+	grep -q 'job 1: its stdout could not be kept: .*File too large' "$T/pfs.err"
+expect "parallel, ulimit -f: the other job's output is shown" grep -qx 10 "$T/pfs.out"
 # a full disk (a 1 MB tmpfs in a private mount namespace): $TMPDIR and --output-dir
 if unshare -m true 2>/dev/null; then
 	mkdir -p "$T/mt"
