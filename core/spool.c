@@ -1,7 +1,8 @@
 /* spool.c - a task's stdout or stderr as it is read (spool.h): memory up to
  * SPOOL_MEM, then an unlinked temporary file in $TMPDIR; or, for
- * --output-dir, an unnamed file in that directory from the first byte,
- * named when the task ends (so a file there is always a whole output). Used
+ * --output-dir, an unnamed file in that directory, named when the task ends
+ * (so a file there is always a whole output; an output that stayed in
+ * memory is written then, through a temporary name and a rename). Used
  * by `gearbox run` (exec.c reads into the worker's two spools) and by
  * `gearbox parallel` (parallel.c spools per slot). This file only holds and
  * writes bytes; what is shown when is decided by its callers.
@@ -102,7 +103,7 @@ void spool_add(struct spool *s, const char *p, size_t n)
 		return;
 	}
 	if (!s->file) {
-		if (!s->dir && s->m.len + n < SPOOL_MEM && buf_try_add(&s->m, p, n) == 0) {
+		if (s->m.len + n < SPOOL_MEM && buf_try_add(&s->m, p, n) == 0) {
 			s->len += n;
 			return;
 		}

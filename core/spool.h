@@ -1,8 +1,8 @@
 /* spool.h - a task's stdout or stderr as it is read, never held whole in
  * memory: the bytes stay in memory while they fit in SPOOL_MEM, then move
- * to an unlinked temporary file in $TMPDIR (or, for --output-dir, go from
- * the first byte to an unnamed file in that directory that is named when
- * the task ends). A zero-initialised spool is an empty one.
+ * to an unlinked temporary file in $TMPDIR (or, for --output-dir, to an
+ * unnamed file in that directory that is named when the task ends). A
+ * zero-initialised spool is an empty one.
  *
  * A byte that cannot be held (the disk is full, the file-size limit is
  * reached) is counted in `lost` with the first errno in `err`: the attempt

@@ -2,8 +2,8 @@
 # on many tiny outputs (sourced by tests/bench/run.sh; BENCH=runout).
 #
 # 3,000 tasks at -j2, each `echo ARG` (one short line: never spilled):
-# shown grouped, and kept with --output-dir (an unnamed file per stream,
-# named at the end). With GBX_BASE set to a gearbox built before the change
+# shown grouped, and kept with --output-dir.
+# With GBX_BASE set to a gearbox built before the change
 # (e.g. a checkout of the commit before it), the two run in alternation,
 # REPEAT rounds, and the ratio is printed; without, only this build's times.
 # Goal: within noise of the build before (ratio about 1.0).
@@ -34,9 +34,9 @@ fi
 
 # one task writing 300 MB, grouped: wall and peak RSS (measure's maxrss is
 # the largest of gearbox and its children: the child here is small)
-"$M" "$GBX" run -q --no-progress -- sh -c 'head -c 300000000 /dev/zero' >"$W/robig"
+"$M" "$GBX" run -q --no-progress -- sh -c 'head -c 300000000 /dev/zero' ::: 1 >"$W/robig"
 echo "300 MB from one task, grouped: this build $(awk '{print $1 " s, peak RSS " $4 " kB"}' "$W/robig")"
 if [ -n "$base" ]; then
-	"$M" "$base" run -q --no-progress -- sh -c 'head -c 300000000 /dev/zero' >"$W/robigb"
+	"$M" "$base" run -q --no-progress -- sh -c 'head -c 300000000 /dev/zero' ::: 1 >"$W/robigb"
 	echo "                               before     $(awk '{print $1 " s, peak RSS " $4 " kB"}' "$W/robigb")"
 fi
