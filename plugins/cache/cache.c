@@ -819,7 +819,7 @@ static int cache_init(const struct gbx_host *host, const char *cfg, void **self,
 	}
 	if (k.remote[0]) {
 		struct remote_cfg rc_ = {k.r_deadline, k.r_open, k.r_lease, k.r_ttl,
-		                         (uint64_t)k.r_blob << 20, (uint64_t)k.r_queue << 20};
+		                         (uint64_t)k.r_blob << 20, (uint64_t)k.r_queue << 20, k.ns};
 		if (remote_init(c, k.remote, &rc_, err, errlen))
 			goto fail;
 	}
@@ -869,7 +869,7 @@ static const char *const cache_config_keys[] = {
     "dir",       "max_mb",         "mem_entries",    "mem_mb",     "ttl_s",
     "env_allow", "require_inputs", "cache_failures", "stat_cache", "key_version",
     "root",      "remote",         "remote_deadline_ms", "remote_ttl_s", "remote_max_blob_mb",
-    "remote_open_s", "remote_lease_ms", "remote_queue_mb", NULL};
+    "remote_open_s", "remote_lease_ms", "remote_queue_mb", "remote_namespace", NULL};
 
 static const char *const cache_task_fields[] = {"depfile", NULL};
 

@@ -43,6 +43,7 @@
 #define CACHE_STAT_SLACK_NS                                                                        \
 	2000000000LL                  /* files changed this recently are never trusted by stat     \
 	                               */
+#define REMOTE_NS_MAX 64 /* remote_namespace: letters, digits, . _ - */
 #define CACHE_QUICK_BUDGET (1u << 20) /* bytes cache.has() may read to hash inputs */
 
 /* ---- util.c ---------------------------------------------------------------- */
@@ -335,6 +336,7 @@ struct cache_cfg {
 	int64_t max_mb, mem_entries, mem_mb, ttl_s;
 	int64_t r_deadline, r_ttl, r_blob, r_open, r_lease, r_queue;
 	char dir[4096], root[4096], remote[4096]; /* remote: "" for none */
+	char ns[REMOTE_NS_MAX + 1];                /* remote_namespace, or "" */
 };
 /* Reads cfg into k and c's own settings (flags, env_allow, key_version);
  * 0, or -1 with err ("KEY: expected ..., got ..."). */
@@ -375,6 +377,7 @@ char *task_depfile(struct cache *c, const gbx_task *t);
 struct remote_cfg {
 	int64_t deadline_ms, open_s, lease_ms, ttl_s;
 	uint64_t max_blob, queue_max;
+	const char *ns; /* "" or a namespace */
 };
 int remote_parse_url(const char *url, char **host, int *port, char **sock, int *db, char *err,
                      size_t errlen);

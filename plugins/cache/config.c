@@ -172,6 +172,13 @@ int cache_config(struct cache *c, const char *cfg, struct cache_cfg *k, char *er
 	    cfg_int(cfg, "remote_queue_mb", 1, 1LL << 20, &k->r_queue, "a positive integer (MiB)",
 	            err, errlen))
 		return -1;
+	/* a namespace for the remote's keys: letters, digits, '.', '_', '-' */
+	k->ns[0] = 0;
+	if (gbx_cfg_string(cfg, "remote_namespace", k->ns, sizeof k->ns, err, errlen) < 0 ||
+	    strspn(k->ns, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") !=
+	        strlen(k->ns))
+		return bad(cfg, err, errlen, "remote_namespace",
+		           "at most 64 letters, digits, '.', '_' or '-'");
 	/* remote: a URL, or null / "" for none */
 	const char *v = gbx_json_member(cfg, "remote");
 	k->remote[0] = 0;

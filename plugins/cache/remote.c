@@ -3,7 +3,9 @@
  *
  * Keys: gbx1:e:KEY is an entry (the same bytes as an entry file), gbx1:b:HASH
  * a blob (content-addressed, SET NX), gbx1:l:KEY a lease (SET NX PX) held by
- * the process running that action. Everything carries a TTL.
+ * the process running that action. Everything carries a TTL. With
+ * remote_namespace NS they are gbx1:NS:e:KEY and so on: a namespace shares
+ * nothing with another (gearbox bench gives each cold run a new one).
  *
  * Invariants: the remote is an optimization, never a dependency. A lookup has
  * a deadline; an error or a timeout is a miss and opens a local breaker, so
@@ -15,6 +17,8 @@
 #include "cache.h"
 
 #include <hiredis/hiredis.h>
+
+#define KEYN (48 + REMOTE_NS_MAX) /* a key's name with its NUL */
 
 #include <errno.h>
 #include <stdio.h>
@@ -52,6 +56,7 @@ struct remote {
 	int64_t w_open_until;       /* the writer's own: set when a write failed (writer only) */
 	atomic_int warned;
 	char token[64]; /* this process's lease value */
+	char ns[REMOTE_NS_MAX + 1]; /* remote_namespace: keys gbx1:NS:... ("": gbx1:...) */
 
 	/* write-behind */
 	pthread_mutex_t qmu;
@@ -162,6 +167,7 @@ int remote_init(struct cache *c, const char *url, const struct remote_cfg *cfg, 
 	r->ttl_s = cfg->ttl_s;
 	r->max_blob = cfg->max_blob;
 	r->queue_max = cfg->queue_max;
+	snprintf(r->ns, sizeof r->ns, "%s", cfg->ns);
 	char hn[64] = "";
 	gethostname(hn, sizeof hn - 1);
 	snprintf(r->token, sizeof r->token, "%.40s:%ld:%lld", hn, (long)getpid(),
@@ -287,11 +293,14 @@ static void conn_failed(struct cache *c, redisContext *x)
 	remote_trip(c, why);
 }
 
-static void keyname(char *out, char t, const uint8_t k[16])
+static void keyname(const struct remote *r, char *out, char t, const uint8_t k[16])
 {
 	char hex[33];
 	hex16(k, hex);
-	snprintf(out, 48, "gbx1:%c:%s", t, hex);
+	if (r->ns[0])
+		snprintf(out, KEYN, "gbx1:%s:%c:%s", r->ns, t, hex);
+	else
+		snprintf(out, KEYN, "gbx1:%c:%s", t, hex);
 }
 
 /* ---- lookup ----------------------------------------------------------------------------- */
@@ -367,8 +376,8 @@ int remote_fetch(struct cache *c, const char *task, const uint8_t key[16], struc
 	redisContext *x = conn_get(c, r->deadline_ns);
 	if (!x)
 		return 0;
-	char k[48];
-	keyname(k, 'e', key);
+	char k[KEYN];
+	keyname(r, k, 'e', key);
 	redisReply *rep = redisCommand(x, "GET %s", k);
 	int rc = 0;
 	if (!rep) {
@@ -420,11 +429,11 @@ int remote_fetch(struct cache *c, const char *task, const uint8_t key[16], struc
 		redisSetTimeout(x, tv_of(left));
 		const char *argv[65];
 		size_t argl[65];
-		char names[64][48];
+		char names[64][KEYN];
 		argv[0] = "MGET";
 		argl[0] = 4;
 		for (size_t i = 0; i < b.n; i++) {
-			keyname(names[i], 'b', b.h[i]);
+			keyname(r, names[i], 'b', b.h[i]);
 			argv[i + 1] = names[i];
 			argl[i + 1] = strlen(names[i]);
 		}
@@ -502,8 +511,8 @@ int remote_lease(struct cache *c, const uint8_t key[16])
 	redisContext *x = conn_get(c, r->deadline_ns);
 	if (!x)
 		return -1;
-	char k[48];
-	keyname(k, 'l', key);
+	char k[KEYN];
+	keyname(r, k, 'l', key);
 	redisReply *rep = redisCommand(x, "SET %s %s NX PX %lld", k, r->token, (long long)r->lease_ms);
 	if (!rep) {
 		conn_failed(c, x);
@@ -526,8 +535,8 @@ int remote_lease_alive(struct cache *c, const uint8_t key[16])
 	redisContext *x = conn_get(c, r->deadline_ns);
 	if (!x)
 		return 0;
-	char k[48];
-	keyname(k, 'l', key);
+	char k[KEYN];
+	keyname(r, k, 'l', key);
 	redisReply *rep = redisCommand(x, "EXISTS %s", k);
 	if (!rep) {
 		conn_failed(c, x);
@@ -556,7 +565,7 @@ static int job_append(struct cache *c, redisContext *x, struct rjob *j)
 {
 	struct remote *r = c->rm;
 	int n = 0;
-	char k[48];
+	char k[KEYN];
 	if (j->len) {
 		struct centry e;
 		const char *why;
@@ -584,7 +593,7 @@ static int job_append(struct cache *c, redisContext *x, struct rjob *j)
 				sb_free(&buf);
 				return -1;
 			}
-			keyname(k, 'b', b.h[i]);
+			keyname(r, k, 'b', b.h[i]);
 			redisAppendCommand(x, "SET %s %b NX EX %lld", k, buf.p, buf.len,
 			                   (long long)r->ttl_s);
 			redisAppendCommand(x, "EXPIRE %s %lld", k, (long long)r->ttl_s);
@@ -592,14 +601,14 @@ static int job_append(struct cache *c, redisContext *x, struct rjob *j)
 			n += 2;
 		}
 		sb_free(&buf);
-		keyname(k, 'e', j->key);
+		keyname(r, k, 'e', j->key);
 		redisAppendCommand(x, "SET %s %b EX %lld", k, j->data, j->len, (long long)r->ttl_s);
 		inc(&c->n.remote_bytes_out, j->len);
 		n++;
 	}
 	if (j->release) {
 		held_set(r, j->key, 0);
-		keyname(k, 'l', j->key);
+		keyname(r, k, 'l', j->key);
 		redisAppendCommand(x, "EVAL %s 1 %s %s", release_lua, k, r->token);
 		n++;
 	}
@@ -623,9 +632,9 @@ static int renew_leases(struct cache *c, redisContext *x)
 	pthread_mutex_unlock(&r->qmu);
 	if (!keys)
 		return 0;
-	char k[48];
+	char k[KEYN];
 	for (size_t i = 0; i < n; i++) {
-		keyname(k, 'l', keys[i]);
+		keyname(r, k, 'l', keys[i]);
 		redisAppendCommand(x, "EVAL %s 1 %s %s %lld", renew_lua, k, r->token,
 		                   (long long)r->lease_ms);
 	}
@@ -740,7 +749,7 @@ static void *remote_writer(void *arg)
 		                       : NULL;
 		if (y && !y->err) {
 			redisSetTimeout(y, tv);
-			char k[48];
+			char k[KEYN];
 			int ok = 1;
 			if (r->db) {
 				redisReply *sel = redisCommand(y, "SELECT %d", r->db);
@@ -749,7 +758,7 @@ static void *remote_writer(void *arg)
 					freeReplyObject(sel);
 			}
 			for (size_t i = 0; i < n && ok; i++) {
-				keyname(k, 'l', keys[i]);
+				keyname(r, k, 'l', keys[i]);
 				redisAppendCommand(y, "EVAL %s 1 %s %s", release_lua, k, r->token);
 			}
 			for (size_t i = 0; i < n && ok; i++) {
