@@ -96,6 +96,21 @@ expect "corrupt remote entries: every task ran" test "$(nran)" = 8
 expect "corrupt remote entries: a warning names the damage" grep -q 'remote cache entry .* is damaged' four/err.txt
 expect "corrupt remote entries: stored again, whole" test "$(rcli get "$(rcli --scan --pattern 'gbx1:e:*' | head -1)" | head -c 4)" = GBXE
 
+# ---- gearbox bench with a remote: cold means cold at every level ------------------------------
+# 3 tasks, --repeat 2: the baseline runs them twice, the warm cache once (the
+# unmeasured fill), and each of the two cold runs again: 2 + 1 + 2 = 5 runs
+# of each. Without a new remote namespace per cold run, the cold runs would be
+# answered from Redis (filled by the warm fill) and run nothing.
+mkdir -p bw
+echo "{ \"matrix\": [ { \"id\": \"b{i}\", \"sh\": \"echo b{i} >>$ran; echo out {i}\", \"vars\": { \"i\": [1, 2, 3] } } ] }" >bw/w.json
+echo "{ \"plugins\": { \"cache\": { \"enabled\": false, \"remote\": \"unix:$SOCK\", \"remote_deadline_ms\": 2000 } } }" >bw/gearbox.json
+: >"$ran"
+(cd bw && "$GBX" bench w.json --config gearbox.json --plugins cache --repeat 2 -q --format json >bench.json 2>bench.err; echo $? >rc)
+expect "bench with a remote: exit 0" test "$(cat bw/rc)" = 0
+expect "bench with a remote: the cold runs ran every task, fresh at every level ($(nran) runs of 3 tasks; want 15)" test "$(nran)" = 15
+expect "bench with a remote: each cold run had a namespace of its own in Redis" \
+	test "$(rcli --scan --pattern 'gbx1:bench-*:e:*' | sed 's/:e:.*//' | sort -u | wc -l)" -ge 3
+
 # (a generous deadline above: this machine is shared and a first connection
 # may take longer than 20 ms; past the deadline a lookup is a miss, by design)
 
