@@ -252,7 +252,7 @@ int bench_run_once(struct bench *b, const struct variant *v, int seq, struct run
 {
 	char **av = NULL;
 	int n = 0, rc = -1;
-	struct buf stats = {0}, errf = {0}, cache = {0};
+	struct buf stats = {0}, errf = {0}, cache = {0}, ns = {0};
 	buf_addf(&stats, "%s/stats.json", b->tmp);
 	buf_addf(&errf, "%s/stderr", b->tmp);
 	int keep = v->stateful && !v->cold_of; /* the warm runs share their cache */
@@ -260,6 +260,12 @@ int bench_run_once(struct bench *b, const struct variant *v, int seq, struct run
 		buf_addf(&cache, "plugins.cache.dir=%s/warm.%d", b->tmp, (int)(v - b->var));
 	else
 		buf_addf(&cache, "plugins.cache.dir=%s/cache.%d", b->tmp, seq);
+	/* ... and so do the remote's keys, if it has one: a namespace of this
+	 * bench's own (named after its scratch folder) per warm variant, and a
+	 * new one per cold run, so that cold is cold at every level */
+	const char *tag = strrchr(b->tmp, '.') ? strrchr(b->tmp, '.') + 1 : "x";
+	buf_addf(&ns, "plugins.cache.remote_namespace=bench-%s-%s%d", tag, keep ? "w" : "c",
+	         keep ? (int)(v - b->var) : seq);
 	unlink(stats.p);
 #define ARG(x)                                        \
 	do {                                          \
@@ -292,6 +298,8 @@ int bench_run_once(struct bench *b, const struct variant *v, int seq, struct run
 	if (b->cache_known) {
 		ARG("--set");
 		ARG(cache.p);
+		ARG("--set");
+		ARG(ns.p);
 	}
 	for (int i = 0; !v->configured && i < b->nplugins; i++) {
 		ARG(bench_is_on(v, b->plugins[i]) ? "--enable" : "--disable");
@@ -378,6 +386,7 @@ out:
 	buf_free(&stats);
 	buf_free(&errf);
 	buf_free(&cache);
+	buf_free(&ns);
 	return rc;
 }
 

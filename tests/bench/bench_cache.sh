@@ -1,4 +1,5 @@
 # bench_cache.sh - the cache plugin (sourced by tests/bench/run.sh; BENCH=cache).
+# 1. 2,000 sleep tasks (below); 2. light.json, off against on (at the end).
 #
 # 2,000 tasks of sh -c 'sleep 0.01; echo done' at -j4, each with its index as
 # sh's $0 so that every task has a key of its own. Per repetition, in
@@ -26,3 +27,22 @@ echo "## cache: 2,000 tasks of sh -c 'sleep 0.01; echo done' at -j4 (median wall
 echo "cache disabled:                         $cache_off s"
 echo "cache on, empty (every task a miss):    $cache_cold s   cold/disabled = $(ratio "$cache_cold" "$cache_off") (goal <= 1.05)"
 echo "cache on, full (every task a hit):      $cache_warm s   cold/warm = $(ratio "$cache_cold" "$cache_warm") (goal >= 20; $cache_hits of 2000 cached)"
+
+# 2. light.json (200 x true with distinct arguments: nothing to replay), the
+# issue's tiny-task case: the cache off against the cache on and empty (every
+# task a miss and a store: since entries are written as packs, one file per
+# run instead of one per task), and on and full. Goal: on-empty/off <= 1.2.
+lt_w="$root/examples/workloads/light.json"
+: >"$W/lt-off"; : >"$W/lt-cold"; : >"$W/lt-warm"
+for i in $(seq 1 "$REPEAT"); do
+	echo "{ \"plugins\": { \"cache\": { \"dir\": \"$W/lt-dir-$i\" } } }" >"$W/lt-cfg.json"
+	"$M" "$GBX" run "$lt_w" -j2 -q --no-progress --config "$W/lt-cfg.json" | awk '{print $1}' >>"$W/lt-off"
+	"$M" "$GBX" run "$lt_w" -j2 -q --no-progress --config "$W/lt-cfg.json" --enable cache | awk '{print $1}' >>"$W/lt-cold"
+	"$M" "$GBX" run "$lt_w" -j2 -q --no-progress --config "$W/lt-cfg.json" --enable cache | awk '{print $1}' >>"$W/lt-warm"
+done
+lt_off=$(median <"$W/lt-off"); lt_cold=$(median <"$W/lt-cold"); lt_warm=$(median <"$W/lt-warm")
+echo
+echo "## cache: examples/workloads/light.json, 200 x true at -j2 (median wall of $REPEAT, alternated)"
+echo "cache off:                              $lt_off s"
+echo "cache on, empty (every task a miss):    $lt_cold s   on/off = $(ratio "$lt_cold" "$lt_off") (goal <= 1.2)"
+echo "cache on, full (every task a hit):      $lt_warm s   on/off = $(ratio "$lt_warm" "$lt_off")"
