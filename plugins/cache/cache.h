@@ -216,6 +216,8 @@ struct cache {
 	pthread_mutex_t fl_mu;
 	pthread_cond_t fl_cv;
 	struct flight *flights;
+#define FL_NONE 1024
+	uint8_t (*fl_none)[16]; /* keys whose action left no result (cache.c) */
 
 	int disk_ok;   /* the disk level could be set up */
 	struct packs *pk; /* the disk level's packs (pack.c), or NULL */

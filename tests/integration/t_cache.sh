@@ -233,6 +233,21 @@ expect "kill -9: the next run is ok and quiet" sh -c "test $rc = 0 && ! grep -q 
 expect "kill -9: ... and replays what was written ($(cached_count evk.jsonl) cached, $(nran) ran, $before before the kill)" \
 	sh -c "test $(cached_count evk.jsonl) -gt 0 && test $(( $(cached_count evk.jsonl) + $(nran) )) = 3000"
 
+# ---- identical tasks that fail: after the first failure the others run side by side -----------
+# (waiting for each other in turn would take four times as long; the waiters
+# of a failed action are released together, and later ones do not wait)
+cat >fl.json <<'EOF'
+{ "matrix": [ { "id": "f{i}", "sh": "echo $(date +%s%N) start >>FLOG; sleep 0.3; echo $(date +%s%N) end >>FLOG; exit 1", "vars": { "i": [1, 2, 3, 4] } } ] }
+EOF
+sed -i "s#FLOG#$T/fl#g" fl.json
+echo "{ \"plugins\": { \"cache\": { \"dir\": \"$T/flc\" } } }" >fl-cfg.json
+: >"$T/fl"
+run_gbx run fl.json -j4 --config fl-cfg.json --enable cache --no-progress
+# the most attempts running at once, from the start and end times
+most=$(sort -n "$T/fl" | awk '$2 == "start" {n++} $2 == "end" {n--} n > m {m = n} END {print m + 0}')
+expect "failing identical tasks: all four ran and failed" sh -c "test $rc = 1 && test $(grep -c start "$T/fl") = 4"
+expect "failing identical tasks: after the first failed, the others ran side by side (at most $most at once)" test "$most" -ge 2
+
 # ---- identical tasks across the agents of a multi-node run run once --------------------------
 # (docs/nodes.md: the plugins' hooks run in the controller, so the in-flight
 # table sees every node's attempts.) Without the cache the four spread over
