@@ -5,13 +5,14 @@
 # with the README's config and --repeat 2. All four samples use that config,
 # so each must have its table header and its variants in the same order (the
 # cache's "(cold)" row included); the light sample must also have the same
-# text around the table, once numbers, the machine line and the note on too
-# few runs (a --repeat 2 thing) are set aside.
+# text around the table, once numbers, verdicts in the recommended config, the
+# machine line and the note on too few runs (a --repeat 2 thing) are set aside.
 . "$(dirname "$0")/lib.sh"
 : "${GBX_ROOT:?}"
 
-# norm: numbers become N, runs of spaces one space; the machine line goes
-norm() { grep -v -e '^machine: ' -e 'With this few runs' | sed 's/[0-9][0-9.]*/N/g; s/  */ /g; s/ $//'; }
+# norm: numbers become N, true and false B, runs of spaces one space; the
+# machine line goes, and so does the note on too few runs
+norm() { grep -v '^machine: ' | sed 's/ With this few runs.*//; s/[0-9][0-9.]*/N/g; s/true\|false/B/g; s/  */ /g; s/ $//'; }
 # the text outside the table: the lines that are not variant rows
 text() { awk 'NR == 1 || !/^[a-z][a-z ()]*  +[0-9]/' | norm; }
 variants() { awk '/^variant  /{t = 1; next} t && /^$/{exit} t {sub(/  .*/, ""); print}'; }
