@@ -163,13 +163,22 @@ static int validate(struct config *c, struct err *err)
 		}
 	}
 	if ((v = json_object_get(c->root, "policy_limits"))) {
-		static const char *const keys[] = {"instructions", "memory_mb", "cpu_ms", NULL};
+		static const char *const keys[] = {"instructions", "memory_mb", "cpu_ms",
+						    "pattern_steps", NULL};
 		if (!json_is_object(v))
 			return err_set(err, "%s: policy_limits: expected an object", c->path);
 		json_t *x;
 		json_object_foreach(v, k, x) {
-			if (strcmp(k, "instructions") && strcmp(k, "memory_mb") && strcmp(k, "cpu_ms"))
+			if (strcmp(k, "instructions") && strcmp(k, "memory_mb") && strcmp(k, "cpu_ms") &&
+			    strcmp(k, "pattern_steps"))
 				return unknown_key(err, c->path, "policy_limits: ", k, keys);
+			if (!strcmp(k, "pattern_steps")) {
+				if (get_int(x, c->path, "policy_limits.pattern_steps", 1000, 1000000000000000LL,
+					    &n, err))
+					return -1;
+				c->policy_pattern_steps = n;
+				continue;
+			}
 			if (!strcmp(k, "cpu_ms")) {
 				if (get_int(x, c->path, "policy_limits.cpu_ms", 1, 3600000, &n, err))
 					return -1;

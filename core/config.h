@@ -21,6 +21,7 @@ struct config {
 	int64_t policy_budget;                  /* instructions per policy call, 0: default */
 	int64_t policy_mem_mb;                  /* memory cap of the Lua state, 0: default */
 	int64_t policy_cpu_ms;                  /* CPU time per policy call, 0: default */
+	int64_t policy_pattern_steps;           /* matcher steps per string.find..., 0: default */
 	json_t *policies;      /* borrowed from root, or NULL */
 	json_t *plugins;       /* borrowed from root, or NULL */
 	json_t *plugin_path;   /* borrowed from root, or NULL */

@@ -11,25 +11,20 @@
  *  - pattern matching (string.find, match, gmatch, gsub): backtracking over
  *    quantified items is polynomial in the subject with the number of
  *    quantifiers as the exponent ("a*a*a*a*b" on 1,000 bytes runs for
- *    years). Before calling Lua's matcher, the worst-case number of steps is
- *    bounded from the pattern and the subject's length (each start position
- *    times, per quantified item, every length it may take); a call whose
- *    bound exceeds PGUARD_MAX_STEPS raises an error naming the pattern. The
- *    bound is an over-estimate: a legitimate pattern with several
- *    quantifiers on a subject of many kilobytes is refused too, which a
- *    policy (task ids, tags) does not meet in practice.
- * Each wrapper keeps Lua's original function as its upvalue and calls it
- * once the arguments are within bounds, so results are Lua's own.
+ *    years). These four are lpat.c's matcher, which counts its steps, stops
+ *    a call past its budget with an error naming the pattern, and calls the
+ *    policy host's tick on the way (SIGINT, SIGTERM, the CPU-time limit).
+ * string.rep and table.move keep Lua's original function as their upvalue
+ * and call it once the arguments are within bounds, so results are Lua's own.
  */
 #include "pguard.h"
+#include "lpat.h"
 
 #include <stdio.h>
 #include <string.h>
 
 #include <lauxlib.h>
 
-/* Worst-case matcher steps allowed per call: about 0.1-0.5 s. */
-#define PGUARD_MAX_STEPS 1e8
 /* Elements table.move may move per call. */
 #define PGUARD_MAX_MOVE ((lua_Integer)1 << 24)
 
@@ -66,104 +61,6 @@ static int g_move(lua_State *L)
 	return call_orig(L);
 }
 
-/* Skips one single-character item at p (a class, a set, '.', or a literal);
- * returns what follows it, or NULL when the pattern is malformed (Lua's
- * matcher then raises its own error). */
-static const char *skip_item(const char *p, const char *end)
-{
-	if (*p == '%')
-		return p + 2 <= end ? p + 2 : NULL;
-	if (*p != '[')
-		return p + 1;
-	p++;
-	if (p < end && *p == '^')
-		p++;
-	do { /* the first ']' is a literal */
-		if (p >= end)
-			return NULL;
-		if (*p == '%') {
-			p++;
-			if (p >= end)
-				return NULL;
-		}
-		p++;
-	} while (p < end && *p != ']');
-	return p < end ? p + 1 : NULL;
-}
-
-/* The worst-case steps of matching pat against a subject of n bytes from
- * every start position (all of them unless anchored). */
-double pguard_cost(const char *pat, size_t plen, size_t n, int anchor_ok)
-{
-	const char *p = pat, *end = pat + plen;
-	double cost = 1, per = (double)n + 1;
-	if (anchor_ok && p < end && *p == '^')
-		p++;
-	else
-		cost = per;
-	while (p < end && cost <= PGUARD_MAX_STEPS) {
-		if (*p == '(' || *p == ')') {
-			p++;
-			continue;
-		}
-		if (*p == '%' && p + 1 < end && p[1] == 'b') {
-			cost *= per; /* a balanced match scans ahead */
-			p += 4;
-			continue;
-		}
-		if (*p == '%' && p + 1 < end && p[1] == 'f') {
-			p += 2;
-			if (p >= end || !(p = skip_item(p, end)))
-				break;
-			continue;
-		}
-		if (*p == '%' && p + 1 < end && p[1] >= '0' && p[1] <= '9') {
-			cost *= per; /* a back reference compares its capture */
-			p += 2;
-			continue;
-		}
-		if (*p == '$' && p + 1 == end)
-			break;
-		const char *q = skip_item(p, end);
-		if (!q)
-			break;
-		if (q < end && (*q == '*' || *q == '+' || *q == '-')) {
-			cost *= per;
-			q++;
-		} else if (q < end && *q == '?') {
-			cost *= 2;
-			q++;
-		}
-		p = q;
-	}
-	return cost;
-}
-
-/* find, match, gmatch, gsub: subject at 1, pattern at 2. */
-static int g_pattern(lua_State *L, const char *fname, int anchor_ok)
-{
-	size_t n, plen;
-	luaL_checklstring(L, 1, &n);
-	const char *pat = luaL_checklstring(L, 2, &plen);
-	if (!strcmp(fname, "find") && lua_toboolean(L, 4))
-		return call_orig(L); /* a plain find is linear */
-	double cost = pguard_cost(pat, plen, n, anchor_ok);
-	if (cost > PGUARD_MAX_STEPS) {
-		char m[256]; /* lua_pushfstring has no precision */
-		snprintf(m, sizeof m,
-			 "string.%s: pattern \"%.60s\" may take more than %.0e steps on a "
-			 "subject of %zu bytes (too many quantifiers for its length)",
-			 fname, pat, PGUARD_MAX_STEPS, n);
-		return luaL_error(L, "%s", m);
-	}
-	return call_orig(L);
-}
-
-static int g_find(lua_State *L) { return g_pattern(L, "find", 1); }
-static int g_match(lua_State *L) { return g_pattern(L, "match", 1); }
-static int g_gmatch(lua_State *L) { return g_pattern(L, "gmatch", 0); }
-static int g_gsub(lua_State *L) { return g_pattern(L, "gsub", 1); }
-
 static void wrap(lua_State *L, const char *name, lua_CFunction f)
 {
 	lua_getfield(L, -1, name);
@@ -171,14 +68,11 @@ static void wrap(lua_State *L, const char *name, lua_CFunction f)
 	lua_setfield(L, -2, name);
 }
 
-void pguard_open(lua_State *L)
+void pguard_open(lua_State *L, const struct lpat_limits *lim)
 {
 	lua_getglobal(L, LUA_STRLIBNAME);
 	wrap(L, "rep", g_rep);
-	wrap(L, "find", g_find);
-	wrap(L, "match", g_match);
-	wrap(L, "gmatch", g_gmatch);
-	wrap(L, "gsub", g_gsub);
+	lpat_open(L, lim);
 	lua_pop(L, 1);
 	lua_getglobal(L, LUA_TABLIBNAME);
 	wrap(L, "move", g_move);

@@ -7,13 +7,12 @@
 #include <lua.h>
 #include <lualib.h>
 
-/* Replaces string.rep, find, match, gmatch, gsub and table.move in the
- * state's global string and table libraries (which the string metatable
- * shares) with bounded wrappers. Call protected, after opening them. */
-void pguard_open(lua_State *L);
+struct lpat_limits;
 
-/* The worst-case steps of matching a pattern on a subject of n bytes from
- * every start (one start when anchor_ok and the pattern starts with '^'). */
-double pguard_cost(const char *pat, size_t plen, size_t n, int anchor_ok);
+/* Replaces string.rep and table.move in the state's global string and table
+ * libraries (which the string metatable shares) with bounded wrappers, and
+ * string.find, match, gmatch and gsub with lpat.c's, bounded by lim (which
+ * must outlive the state). Call protected, after opening them. */
+void pguard_open(lua_State *L, const struct lpat_limits *lim);
 
 #endif

@@ -87,36 +87,53 @@ static int stop_pending(void)
 	return sigpending(&ps) == 0 && (sigismember(&ps, SIGINT) == 1 || sigismember(&ps, SIGTERM) == 1);
 }
 
+/* Looks at policy_interrupt, a pending SIGINT or SIGTERM and the call's CPU
+ * time (the wall clock, cheap to read, says when to look), and sets
+ * p->overrun when the call must stop. */
+static void limits_check(struct policy *p)
+{
+	if (p->cpu0_ns < 0) /* a call that gets here is not a short one */
+		p->cpu0_ns = thread_cpu_ns();
+	if (atomic_load_explicit(&p->stop, memory_order_relaxed) || stop_pending())
+		p->overrun = OVR_STOP;
+	else if (p->used >= p->budget)
+		p->overrun = OVR_BUDGET;
+	else if (now_ns() > p->deadline_ns) {
+		/* the limit is on the CPU time the call used, so that a loaded
+		 * machine (the thread waiting for a core) does not stop a policy
+		 * that works normally */
+		int64_t used = thread_cpu_ns() - p->cpu0_ns;
+		int64_t limit = p->deadline_ms * 1000000;
+		if (used >= limit)
+			p->overrun = OVR_TIME;
+		else
+			p->deadline_ns = now_ns() + (limit - used);
+	}
+}
+
+static void overrun_text(const struct policy *p, char *what, size_t n)
+{
+	if (p->overrun == OVR_BUDGET)
+		snprintf(what, n, "instruction budget of %d exceeded", p->budget);
+	else if (p->overrun == OVR_TIME)
+		snprintf(what, n, "took longer than %lld ms", (long long)p->deadline_ms);
+	else
+		snprintf(what, n, "interrupted");
+}
+
 /* The count hook, every HOOK_STEP instructions (fewer for a small budget):
- * counts the budget, looks at the clock (C functions that loop inside one
- * instruction are bounded by pguard.c) and at policy_interrupt. Once it has
- * stopped a call it fires at every instruction, so a policy that catches the
- * error with pcall cannot run any further: the next instruction outside that
- * pcall raises again. */
+ * counts the budget, looks at the clock and at policy_interrupt (C functions
+ * that loop inside one instruction are bounded by pguard.c and lpat.c, whose
+ * matcher calls pol_pattern_tick). Once it has stopped a call it fires at
+ * every instruction, so a policy that catches the error with pcall cannot
+ * run any further: the next instruction outside that pcall raises again. */
 static void budget_hook(lua_State *L, lua_Debug *ar)
 {
 	struct policy *p = host(L);
 	if (!p->overrun) {
-		if (p->cpu0_ns < 0) /* a call that gets here is not a short one */
-			p->cpu0_ns = thread_cpu_ns();
 		int step = p->budget - p->used < HOOK_STEP ? p->budget - p->used : HOOK_STEP;
 		p->used += step;
-		if (atomic_load_explicit(&p->stop, memory_order_relaxed) || stop_pending())
-			p->overrun = OVR_STOP;
-		else if (p->used >= p->budget)
-			p->overrun = OVR_BUDGET;
-		else if (now_ns() > p->deadline_ns) {
-			/* the limit is on the CPU time the call used, so that a
-			 * loaded machine (the thread waiting for a core) does not
-			 * stop a policy that works normally; the wall clock (cheap
-			 * to read) only says when to look */
-			int64_t used = thread_cpu_ns() - p->cpu0_ns;
-			int64_t limit = p->deadline_ms * 1000000;
-			if (used >= limit)
-				p->overrun = OVR_TIME;
-			else
-				p->deadline_ns = now_ns() + (limit - used);
-		}
+		limits_check(p);
 		if (!p->overrun) {
 			int next = p->budget - p->used < HOOK_STEP ? p->budget - p->used : HOOK_STEP;
 			lua_sethook(L, budget_hook, LUA_MASKCOUNT, next);
@@ -125,17 +142,31 @@ static void budget_hook(lua_State *L, lua_Debug *ar)
 		lua_sethook(L, budget_hook, LUA_MASKCOUNT, 1);
 	}
 	char what[96];
-	if (p->overrun == OVR_BUDGET)
-		snprintf(what, sizeof what, "instruction budget of %d exceeded", p->budget);
-	else if (p->overrun == OVR_TIME)
-		snprintf(what, sizeof what, "took longer than %lld ms",
-			 (long long)p->deadline_ms);
-	else
-		snprintf(what, sizeof what, "interrupted");
+	overrun_text(p, what, sizeof what);
 	if (lua_getinfo(L, "Sl", ar) && ar->currentline > 0)
 		lua_pushfstring(L, "%s:%d: %s", ar->short_src, ar->currentline, what);
 	else
 		lua_pushfstring(L, "%s", what);
+	lua_error(L);
+}
+
+/* lpat.c's tick, every LPAT_TICK steps of a long match: the same limits as
+ * the hook's but the instruction count, so a pattern match stops on SIGINT,
+ * SIGTERM, policy_interrupt or the call's CPU time like Lua code does. */
+void pol_pattern_tick(lua_State *L)
+{
+	struct policy *p = host(L);
+	if (!p->overrun) {
+		limits_check(p);
+		if (!p->overrun)
+			return;
+		lua_sethook(L, budget_hook, LUA_MASKCOUNT, 1);
+	}
+	char what[96];
+	overrun_text(p, what, sizeof what);
+	luaL_where(L, 1); /* the policy's line that called string.find, ... */
+	lua_pushstring(L, what);
+	lua_concat(L, 2);
 	lua_error(L);
 }
 
@@ -358,6 +389,8 @@ struct policy *policy_new(const struct policy_opts *o, struct err *err)
 	int64_t b = p->o.budget > 0 ? p->o.budget : DEFAULT_BUDGET;
 	p->budget = b > INT_MAX ? INT_MAX : (int)b;
 	p->deadline_ms = p->o.deadline_ms > 0 ? p->o.deadline_ms : DEFAULT_DEADLINE_MS;
+	p->pat.steps = p->o.pattern_steps > 0 ? (uint64_t)p->o.pattern_steps : 0;
+	p->pat.tick = pol_pattern_tick;
 	for (int i = 0; i < POL_NKINDS; i++) {
 		p->k[i].fn = p->k[i].admit = LUA_NOREF;
 		p->k[i].interval_ms = DEFAULT_INTERVAL_MS;

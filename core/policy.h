@@ -23,6 +23,8 @@ struct policy_opts {
 	int64_t budget;        /* Lua VM instructions per call; 0: default 1,000,000 */
 	size_t mem_cap;        /* bytes for the whole Lua state; 0: default 64 MiB */
 	int64_t deadline_ms;   /* CPU time limit of one call; 0: default 3,000 */
+	int64_t pattern_steps; /* matcher steps of one string.find, match, gsub or gmatch
+	                          step, beyond 16 per subject byte (lpat.h); 0: 1e7 */
 	const struct workload *wl; /* tasks the views read */
 	void (*report)(void *ud, const char *msg); /* where "reported once" messages go
 	                  (one line, no "gearbox: " prefix, no newline); NULL: stderr */

@@ -14,6 +14,7 @@
 #include <lua.h>
 #include <lualib.h>
 
+#include "lpat.h"
 #include "pguard.h"
 
 #define DEFAULT_BUDGET 1000000
@@ -76,6 +77,7 @@ struct policy {
 	atomic_int stop;       /* policy_interrupt: every call stops at its next hook */
 	int load_ref;          /* Lua's own `load`, for the per-file wrappers */
 	int envmt_ref;         /* { __index = sandbox globals } */
+	struct lpat_limits pat; /* string.find, ...: the matcher's steps and tick */
 	struct view *view;
 	const char *vf[NVF];   /* interned field names, kept alive by the registry */
 	struct slot k[POL_NKINDS];
@@ -102,6 +104,7 @@ void pol_arm(struct policy *p);
 int pol_msgh(lua_State *L);
 void pol_problem(struct policy *p, int kind, int cls, const char *where, int line,
 		 const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+void pol_pattern_tick(lua_State *L);
 void pol_call_failed(struct policy *p, int kind, int st);
 const char *pol_type_phrase(lua_State *L, int idx, char *buf, size_t n);
 

@@ -107,7 +107,7 @@ int pol_init_body(lua_State *L)
 	open_lib(L, LUA_TABLIBNAME, luaopen_table);
 	open_lib(L, LUA_MATHLIBNAME, luaopen_math);
 	open_lib(L, LUA_UTF8LIBNAME, luaopen_utf8);
-	pguard_open(L);
+	pguard_open(L, &p->pat);
 	luaL_requiref(L, LUA_OSLIBNAME, luaopen_os, 0);
 	lua_createtable(L, 0, 2);
 	lua_getfield(L, -2, "clock");

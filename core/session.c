@@ -140,6 +140,7 @@ int session_policies(struct session *s, const char *const *policy_arg, struct wo
 	po.budget = cfg->policy_budget;
 	po.mem_cap = cfg->policy_mem_mb > 0 ? (size_t)cfg->policy_mem_mb << 20 : 0;
 	po.deadline_ms = cfg->policy_cpu_ms;
+	po.pattern_steps = cfg->policy_pattern_steps;
 	struct policy *p = policy_new(&po, err);
 	if (!p)
 		return -1;
