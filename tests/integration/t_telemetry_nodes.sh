@@ -67,6 +67,15 @@ ppeak=$(sed -n 's/^gearbox_peak_memory_bytes{kind="exec"} //p' mr.prom)
 expect "resources: Prometheus has gearbox_cpu_seconds_total ($pcpu) and gearbox_peak_memory_bytes ($ppeak)" \
 	awk -v c="$pcpu" -v p="$ppeak" -v j="${jpeak:-0}" 'BEGIN { exit !(c + 0 >= 0.02 && p + 0 == j * 1024) }'
 
+# folded attempts (sample 0.01: most come as one call per run of successes)
+# carry their CPU time (summed) and peak memory (the largest): all 200 counted
+{ printf '{ "tasks": ['; i=0; while [ $i -lt 199 ]; do printf '{"id": "t%d", "argv": ["true"]},' $i; i=$((i + 1)); done
+  printf '{"id": "t199", "argv": ["true"]}]}\n'; } >wf.json
+echo '{ "plugins": { "telemetry": { "enabled": true, "sample": 0.01, "summary": "sf.json" } } }' >gf.json
+run_gbx run wf.json --config gf.json -j2 -q
+expect "resources: with sampling, folded attempts count too (200 of 200, CPU and peak kept)" \
+	jqe '.kinds.exec.resources | .attempts == 200 and .cpu_ms > 0 and .peak_kb_max > 0' sf.json
+
 # ---- (c) the cache's counters per level ---------------------------------------------
 cat >wc.json <<'EOW'
 { "tasks": [
