@@ -194,6 +194,23 @@ static int report_cycle(struct workload *wl, uint32_t start, struct err *err)
 }
 
 /* Puts a task in its state before a run. */
+/* Adds spec s's facts to wl->facts (consecutive tasks mostly share one). */
+static void add_facts(struct workload *wl, const struct spec *s, const struct spec **last)
+{
+	if (!s || s == *last)
+		return;
+	*last = s;
+	uint32_t f = 0;
+	if (s->need || s->cls == CLASS_CPU || s->cls == CLASS_IO || s->cls == CLASS_MIXED)
+		f |= WL_HAS_NEED;
+	if (!s->need && s->cls == CLASS_MEM)
+		f |= WL_HAS_MEMCLASS;
+	if (s->kind == KIND_EXEC)
+		f |= WL_HAS_EXEC | (s->enforce > 0 ? WL_HAS_ENFORCE : 0) |
+		     (s->enforce < 0 ? WL_HAS_ENFORCE_DEF : 0);
+	wl->facts |= f;
+}
+
 static void task_reset(struct task *t)
 {
 	t->pending = t->ndeps;
@@ -219,8 +236,11 @@ static int no_edges(struct workload *wl, struct err *err)
 		return err_set(err, "%s: out of memory building the dependency graph",
 			       file_of(wl));
 	}
+	const struct spec *last = NULL;
+	wl->facts = 0;
 	for (uint32_t i = 0; i < wl->ntasks; i++) {
 		struct task *t = &wl->tasks[i];
+		add_facts(wl, t->spec, &last);
 		int64_t est = t->spec && t->spec->est_ms > 0 ? t->spec->est_ms : 0;
 		t->out_off = 0;
 		t->chain = 1;
@@ -340,10 +360,13 @@ int dag_build(struct workload *wl, struct err *err)
 		if (cp[v] > wl->critical_ms)
 			wl->critical_ms = cp[v];
 	}
+	const struct spec *last = NULL;
+	wl->facts = 0;
 	for (uint32_t i = 0; i < n; i++) {
 		struct task *t = &wl->tasks[i];
 		wl->roots += t->ndeps == 0;
 		wl->sinks += t->nouts == 0;
+		add_facts(wl, t->spec, &last);
 		task_reset(t);
 	}
 	rc = 0;

@@ -195,6 +195,13 @@ int res_plan_new_est(const struct workload *wl, json_t *cfg, int enforce, const 
 {
 	*out = NULL;
 	const char *file = cfg_path ? cfg_path : "config";
+	/* nothing to admit or enforce: no plan, and no pass over the tasks (the
+	 * config's capacities are still checked below when there is one) */
+	int none = !force && !(wl->facts & WL_HAS_NEED) &&
+		   !(mem_kb && (wl->facts & WL_HAS_MEMCLASS)) &&
+		   !(wl->facts & WL_HAS_ENFORCE) && !(enforce && (wl->facts & WL_HAS_ENFORCE_DEF));
+	if (none && !cfg)
+		return 0;
 	if (cfg && !json_is_object(cfg))
 		return err_set(err, "%s: resources must be an object of capacities, like "
 			       "{\"cpu\": 4, \"mem_mb\": 8192, \"db\": 1}", file);
@@ -244,6 +251,10 @@ int res_plan_new_est(const struct workload *wl, json_t *cfg, int enforce, const 
 	p->cls[CLASS_MIXED].amt[RES_CPU] = RES_MILLI;
 	p->cls[CLASS_MIXED].amt[RES_IO] = RES_MILLI;
 
+	if (none) {
+		res_plan_free(p);
+		return 0;
+	}
 	int any = mem_kb && mem_estimates(p, mem_kb) > 0;
 	for (uint32_t i = 0; i < wl->ntasks; i++) {
 		const struct task *t = &wl->tasks[i];

@@ -66,14 +66,7 @@ static void history_path(const struct workload *wl, const char *given, char *out
  * duration is what its fields say, and a plugin kind's is the plugin's). */
 static int has_exec(const struct workload *wl)
 {
-	const struct spec *last = NULL;
-	for (uint32_t i = 0; i < wl->ntasks; i++) {
-		const struct spec *s = wl->tasks[i].spec;
-		if (s != last && s->kind == KIND_EXEC)
-			return 1;
-		last = s;
-	}
-	return 0;
+	return (wl->facts & WL_HAS_EXEC) != 0;
 }
 
 static void history_open(struct engine *e)
@@ -99,14 +92,7 @@ static void history_open(struct engine *e)
 		return;
 	/* reading estimates costs a lookup per task: only for what uses them,
 	 * a policy (est_ms, scaling's memory per task) or a mem class task */
-	int want = e->o.policy != NULL;
-	const struct spec *last = NULL;
-	for (uint32_t i = 0; !want && i < e->wl->ntasks; i++) {
-		const struct spec *s = e->wl->tasks[i].spec;
-		want = s != last && s->cls == CLASS_MEM && !s->need;
-		last = s;
-	}
-	if (!want)
+	if (!e->o.policy && !(e->wl->facts & WL_HAS_MEMCLASS))
 		return;
 	uint32_t n = e->wl->ntasks;
 	e->hist_est_ms = malloc((n ? n : 1) * sizeof *e->hist_est_ms);

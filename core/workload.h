@@ -33,6 +33,14 @@ struct kind_registry {
 	const char *const *fields;   /* NULL-terminated, or NULL */
 };
 enum task_class { CLASS_NONE = 0, CLASS_CPU, CLASS_IO, CLASS_MEM, CLASS_MIXED };
+/* workload.facts */
+enum {
+	WL_HAS_EXEC = 1,        /* an exec task */
+	WL_HAS_NEED = 2,        /* declared resources, or a class with a default need */
+	WL_HAS_MEMCLASS = 4,    /* class mem without declared resources */
+	WL_HAS_ENFORCE = 8,     /* an exec task with `enforce` true */
+	WL_HAS_ENFORCE_DEF = 16 /* an exec task without `enforce` (the config's) */
+};
 
 enum task_state {
 	ST_WAITING = 0, /* some deps not finished */
@@ -117,6 +125,8 @@ struct workload {
 	uint32_t index_cap;    /* power of two */
 	struct arena arena;    /* ids, strings, specs */
 	struct res_names *rnames; /* resource names tasks declare (resources.h), or NULL */
+	uint32_t facts;        /* WL_HAS_* over the tasks' specs, set by dag_build (so
+				* a run asks these without a pass over a million tasks) */
 	json_t *json;          /* a reference kept for specs that borrow their meta (the
 				* defaults' meta when C tasks share it); may be NULL */
 	/* Only when C tasks were given (struct wl_given), else NULL: */

@@ -1,17 +1,23 @@
-# bench_resources.sh - declared needs and admission (sourced by
+# bench_resources.sh - declared needs, admission and history (sourced by
 # tests/bench/run.sh; BENCH=resources). docs/resources.md has the figures.
 #
 # 1. 1,000,000 no-op sim tasks at -j2: none declaring anything, against the
-#    same tasks each declaring `resources` (goal <= +30 ns/task), and against
+#    same tasks each declaring `resources` (goal <= +30 ns/task), against
 #    gearbox built from the commit before resources.c existed (goal within
-#    2%; GBX_BASE=path skips building it). Paired ratios over 3 x REPEAT
-#    rounds with an A/A copy of the baseline.
-# 2. A mixed workload (cpu-bound, io-bound and memory-heavy sim tasks, and a
+#    2%; GBX_BASE=path skips building it), and with history off in the
+#    config (history is on by default: goal within 2%). Paired differences
+#    over 5 x REPEAT rounds, wall and CPU time, with an A/A copy.
+# 2. 3,000 `true` at -j2: history on by default (beside the workload, in the
+#    bench's temp dir, growing by 3,000 rows a round) against "history":
+#    false, without and with a policy (which makes the run read estimates).
+# 3. A mixed workload (cpu-bound, io-bound and memory-heavy sim tasks, and a
 #    chain): makespan under admission against the lower bound
 #    max(total cpu x time / cpus, total mem x time / memory, longest chain),
 #    and against -j alone: -j2 (safe for memory) and -j8 (fast, but its
-#    peak declared memory is over the budget).
-# 3. Per-task cgroup setup: 2,000 `true` at -j1 with enforce on against off,
+#    peak declared memory is over the budget). The bound assumes idle
+#    cores; the cpu tasks alone at -j2 in the same rounds show what this
+#    machine's cores give now (the load average is printed).
+# 4. Per-task cgroup setup: 2,000 `true` at -j1 with enforce on against off,
 #    in us per task (skipped where the machine gives no cgroup).
 echo
 echo "## resources"
@@ -30,18 +36,34 @@ if [ -z "$base" ]; then
 	fi
 fi
 [ -x "${base:-/nonexistent}" ] || base=$GBX
-rounds=$((REPEAT * 3))
+echo '{"history": false}' >"$W/r-hoff.json"
+rounds=$((REPEAT * 5))
 pairwise_n "$rounds" "\"\$GBX\" run \"\$W/r-none.json\" -j2 -q --no-progress" \
 	"\"\$GBX\" run \"\$W/r-decl.json\" -j2 -q --no-progress" \
 	"\"$base\" run \"\$W/r-none.json\" -j2 -q --no-progress" \
-	"\"\$GBX\" run \"\$W/r-none.json\" -j2 -q --no-progress"
-echo "### 1,000,000 no-op sim tasks at -j2 (median wall of $rounds rounds, alternated; paired ratios)"
-echo "none declaring:                         $(median <"$W/pw.1") s"
-echo "none declaring again (A/A):             $(median <"$W/pw.4") s   ratio $(pratio "$W/pw.4" "$W/pw.1"), $(pdiff "$W/pw.1" "$W/pw.4" 1000000) ns/task"
-echo "each declaring cpu and mem_mb:          $(median <"$W/pw.2") s   $(pdiff "$W/pw.1" "$W/pw.2" 1000000) ns/task (goal <= +30)"
+	"\"\$GBX\" run \"\$W/r-none.json\" -j2 -q --no-progress" \
+	"\"\$GBX\" run \"\$W/r-none.json\" -j2 -q --no-progress --config \"\$W/r-hoff.json\""
+echo "### 1,000,000 no-op sim tasks at -j2 (median of $rounds rounds, alternated; paired differences and ratios; load $(cut -d' ' -f1-3 /proc/loadavg))"
+echo "none declaring:                         $(median <"$W/pw.1") s wall, $(median <"$W/pw.1.cpu") s CPU"
+echo "none declaring again (A/A):             $(median <"$W/pw.4") s   ratio $(pratio "$W/pw.4" "$W/pw.1"), $(pdiff "$W/pw.1" "$W/pw.4" 1000000) ns/task wall, $(pdiff "$W/pw.1.cpu" "$W/pw.4.cpu" 1000000) ns/task CPU"
+echo "each declaring cpu and mem_mb:          $(median <"$W/pw.2") s   $(pdiff "$W/pw.1" "$W/pw.2" 1000000) ns/task wall, $(pdiff "$W/pw.1.cpu" "$W/pw.2.cpu" 1000000) ns/task CPU (goal <= +30)"
 echo "before resources (${base#$W/}):  $(median <"$W/pw.3") s   none declaring / before = $(pratio "$W/pw.1" "$W/pw.3") (goal within 2%)"
+echo "history off in the config:              $(median <"$W/pw.5") s   history on its default / off = $(pratio "$W/pw.1" "$W/pw.5") (goal within 2%; sim tasks are not recorded, so no store is opened)"
 
-# 2. the mixed workload: 12 cpu tasks (1 cpu, 150 ms of CPU), 24 io tasks
+# 2. history on 3,000 true
+mkdir -p "$W/hist"
+echo "{\"matrix\":[{\"id\":\"t{i}\",\"argv\":[\"true\"],\"vars\":{\"i\":[$(seq -s, 1 3000)]}}]}" >"$W/hist/true3k.json"
+pairwise "\"\$GBX\" run \"\$W/hist/true3k.json\" -j2 -q --no-progress --config \"\$W/r-hoff.json\"" \
+	"\"\$GBX\" run \"\$W/hist/true3k.json\" -j2 -q --no-progress" \
+	"\"\$GBX\" run \"\$W/hist/true3k.json\" -j2 -q --no-progress --config \"\$W/r-hoff.json\" --policy scheduling=sjf" \
+	"\"\$GBX\" run \"\$W/hist/true3k.json\" -j2 -q --no-progress --policy scheduling=sjf"
+echo "### 3,000 x true at -j2, history off against on by default (median of $REPEAT, alternated; $(sqlite3 "$W/hist/.gearbox-history.db" 'select count(*) from attempts' 2>/dev/null || echo '?') rows in the store at the end)"
+echo "history off:                 $(median <"$W/pw.1") s"
+echo "history on (default):        $(median <"$W/pw.2") s   ratio $(pratio "$W/pw.2" "$W/pw.1"), $(pdiff "$W/pw.1" "$W/pw.2" 3000 | awk '{printf "%+.1f", $1 / 1000}') us/task wall, $(pdiff "$W/pw.1.cpu" "$W/pw.2.cpu" 3000 | awk '{printf "%+.1f", $1 / 1000}') us/task CPU"
+echo "sjf policy, history off:     $(median <"$W/pw.3") s"
+echo "sjf policy, history on:      $(median <"$W/pw.4") s   ratio $(pratio "$W/pw.4" "$W/pw.3"), $(pdiff "$W/pw.3" "$W/pw.4" 3000 | awk '{printf "%+.1f", $1 / 1000}') us/task wall (estimates read: one lookup per task)"
+
+# 3. the mixed workload: 12 cpu tasks (1 cpu, 150 ms of CPU), 24 io tasks
 # (1 io, 100 ms waiting), 12 mem tasks (450 MB of a 1000 MB budget, 100 ms),
 # and a chain of 4 x 60 ms
 awk 'BEGIN {
@@ -56,15 +78,28 @@ jq 'del(.tasks[].resources)' "$W/r-mixed.json" >"$W/r-mixed-j.json"
 # cpu: 12 x 0.15 s / 2 = 0.9 s; mem: 12 x 450 x 0.1 / 1000 = 0.54 s; io:
 # 24 x 0.1 / 6 = 0.4 s; chain 0.24 s
 bound=0.90
-pairwise "\"\$GBX\" run \"\$W/r-mixed.json\" --config \"\$W/r-mixed-cfg.json\" -j8 -q --no-progress" \
+# the cpu tasks alone at their capacity: what this machine's two cores give
+# them now (the bound assumes idle cores); and the whole workload with each
+# cpu task's 150 ms as a wait, which shows admission's own schedule apart
+# from the machine's load
+jq '{tasks: [.tasks[] | select(.id | startswith("cpu"))]}' "$W/r-mixed.json" >"$W/r-cpu.json"
+sed 's/"cpu_us":150000/"io_ms":150/' "$W/r-mixed.json" >"$W/r-mixed-w.json"
+pairwise "\"\$GBX\" run \"\$W/r-mixed.json\" --config \"\$W/r-mixed-cfg.json\" -j16 -q --no-progress" \
+	"\"\$GBX\" run \"\$W/r-mixed.json\" --config \"\$W/r-mixed-cfg.json\" -j8 -q --no-progress" \
 	"\"\$GBX\" run \"\$W/r-mixed-j.json\" -j2 -q --no-progress" \
-	"\"\$GBX\" run \"\$W/r-mixed-j.json\" -j8 -q --no-progress"
-echo "### mixed cpu/io/mem workload, 52 tasks (median wall of $REPEAT, alternated); lower bound $bound s"
-echo "admission (cpu 2, mem_mb 1000, io 6; -j8): $(median <"$W/pw.1") s   makespan / bound = $(ratio "$(median <"$W/pw.1")" $bound) (goal <= 1.10)"
-echo "-j2 alone:                                $(median <"$W/pw.2") s   / bound = $(ratio "$(median <"$W/pw.2")" $bound)"
-echo "-j8 alone:                                $(median <"$W/pw.3") s   / bound = $(ratio "$(median <"$W/pw.3")" $bound), but up to 8 x 450 MB at once against 1000"
+	"\"\$GBX\" run \"\$W/r-mixed-j.json\" -j8 -q --no-progress" \
+	"\"\$GBX\" run \"\$W/r-cpu.json\" --config \"\$W/r-mixed-cfg.json\" -j2 -q --no-progress" \
+	"\"\$GBX\" run \"\$W/r-mixed-w.json\" --config \"\$W/r-mixed-cfg.json\" -j16 -q --no-progress"
+cpu_now=$(median <"$W/pw.5")
+echo "### mixed cpu/io/mem workload, 52 tasks (median wall of $REPEAT, alternated; load $(cut -d' ' -f1-3 /proc/loadavg)); lower bound $bound s"
+echo "admission (cpu 2, mem_mb 1000, io 6; -j16): $(median <"$W/pw.1") s   makespan / bound = $(ratio "$(median <"$W/pw.1")" $bound) (goal <= 1.10)"
+echo "admission, -j8:                             $(median <"$W/pw.2") s   / bound = $(ratio "$(median <"$W/pw.2")" $bound) (8 slots: io, then mem, in the file's order)"
+echo "-j2 alone:                                  $(median <"$W/pw.3") s   / bound = $(ratio "$(median <"$W/pw.3")" $bound)"
+echo "-j8 alone:                                  $(median <"$W/pw.4") s   / bound = $(ratio "$(median <"$W/pw.4")" $bound), but up to 8 x 450 MB at once against 1000"
+echo "the 12 cpu tasks alone at cpu 2:            $cpu_now s   (idle cores: 0.90; the bound on this machine now is max($cpu_now, 0.54, 0.40, 0.24)); admission / that = $(ratio "$(median <"$W/pw.1")" "$cpu_now")"
+echo "cpu tasks as 150 ms waits, admission -j16:  $(median <"$W/pw.6") s   / bound = $(ratio "$(median <"$W/pw.6")" $bound) (admission's schedule without the machine's load)"
 
-# 3. cgroup setup per task
+# 4. cgroup setup per task
 if "$GBX" check "$W/r-none.json" 2>/dev/null | grep -q '^enforce: cgroup'; then
 	echo "{\"matrix\":[{\"id\":\"t{i}\",\"argv\":[\"true\"],\"resources\":{\"mem_mb\":64},\"vars\":{\"i\":[$(seq -s, 1 2000)]}}]}" >"$W/r-true.json"
 	echo '{"enforce": true}' >"$W/r-enf.json"

@@ -99,6 +99,7 @@ expect "class cpu needs one cpu: at most one runs with cpu 1 (saw $over)" test "
 
 # enforce: a hog over its memory limit is killed as oom, then grows and passes
 run_gbx check imp.json
+enf=$(grep '^enforce' "$T/out")
 if grep -q '^enforce: cgroup' "$T/out"; then
 	cat >hog.json <<'J'
 {"tasks": [{"id": "hog", "enforce": true, "resources": {"mem_mb": 32},
@@ -122,6 +123,19 @@ J
 else
 	pass "enforce: skipped, this machine gives no cgroup memory controller ($(grep '^enforce' "$T/out"))"
 fi
+# which cgroup path the enforce tests above went through; the v2 one needs
+# the memory controller in the unified hierarchy, which a hybrid machine
+# (memory bound to a v1 hierarchy) cannot give: a second cgroup2 mount is the
+# same hierarchy, and a controller leaves v1 only when its v1 hierarchy is
+# unmounted and empty
+case "$enf" in
+*"enforce: cgroup v2"*) pass "cgroup v2 path (memory.max, memory.peak, cpu.max): exercised by the enforce tests above" ;;
+*)
+	v1h=$(awk '$1 == "memory" {print $2 " (" $3 " cgroups)"}' /proc/cgroups 2>/dev/null)
+	u=$(awk '$3 == "cgroup2" {print $2; exit}' /proc/mounts)
+	uc=$(cat "$u/cgroup.controllers" 2>/dev/null)
+	pass "cgroup v2 path: skipped, not testable here: the memory controller is in v1 hierarchy ${v1h:-?} (/proc/cgroups), and cgroup2${u:+ at $u} offers only [${uc:-no controllers}]; this machine's enforcement: ${enf#enforce: }" ;;
+esac
 
 # batches of short tasks claim more only while they fit, and every claim is
 # released: 20,000 no-op tasks end with nothing counted as used
