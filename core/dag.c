@@ -8,6 +8,7 @@
  * "a -> b" reads "a depends on b".
  */
 #include "workload.h"
+#include "resources.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -203,6 +204,20 @@ static void add_facts(struct workload *wl, const struct spec *s, const struct sp
 	uint32_t f = 0;
 	if (s->need || s->cls == CLASS_CPU || s->cls == CLASS_IO || s->cls == CLASS_MIXED)
 		f |= WL_HAS_NEED;
+	if (s->need) {
+		for (uint32_t m = s->need->mask; m; m &= m - 1) {
+			int r = __builtin_ctz(m);
+			if (s->need->amt[r] > wl->need_max[r])
+				wl->need_max[r] = s->need->amt[r];
+		}
+	} else if (s->cls == CLASS_CPU || s->cls == CLASS_MIXED || s->cls == CLASS_IO) {
+		/* the class defaults (resources.c): one cpu, one io slot */
+		int r = s->cls == CLASS_IO ? RES_IO : RES_CPU;
+		if (wl->need_max[r] < RES_MILLI)
+			wl->need_max[r] = RES_MILLI;
+		if (s->cls == CLASS_MIXED && wl->need_max[RES_IO] < RES_MILLI)
+			wl->need_max[RES_IO] = RES_MILLI;
+	}
 	if (!s->need && s->cls == CLASS_MEM)
 		f |= WL_HAS_MEMCLASS;
 	if (s->kind == KIND_EXEC)
@@ -238,6 +253,7 @@ static int no_edges(struct workload *wl, struct err *err)
 	}
 	const struct spec *last = NULL;
 	wl->facts = 0;
+	memset(wl->need_max, 0, sizeof wl->need_max);
 	for (uint32_t i = 0; i < wl->ntasks; i++) {
 		struct task *t = &wl->tasks[i];
 		add_facts(wl, t->spec, &last);
@@ -362,6 +378,7 @@ int dag_build(struct workload *wl, struct err *err)
 	}
 	const struct spec *last = NULL;
 	wl->facts = 0;
+	memset(wl->need_max, 0, sizeof wl->need_max);
 	for (uint32_t i = 0; i < n; i++) {
 		struct task *t = &wl->tasks[i];
 		wl->roots += t->ndeps == 0;

@@ -18,6 +18,9 @@
 /* how deep admission looks past tasks that do not fit (backfill) */
 #define RES_SCAN 64
 
+_Static_assert(RES_MAX == sizeof ((struct workload *)0)->need_max / sizeof(int64_t),
+	       "workload.need_max has one entry per resource index");
+
 static const char *const builtin[RES_NBUILTIN] = {"cpu", "mem_mb", "io", "gpu"};
 
 struct res_plan {
@@ -256,17 +259,18 @@ int res_plan_new_est(const struct workload *wl, json_t *cfg, int enforce, const 
 		return 0;
 	}
 	int any = mem_kb && mem_estimates(p, mem_kb) > 0;
-	for (uint32_t i = 0; i < wl->ntasks; i++) {
+	p->any_enforced = (wl->facts & WL_HAS_ENFORCE) || (enforce && (wl->facts & WL_HAS_ENFORCE_DEF));
+	any |= p->any_enforced || (wl->facts & WL_HAS_NEED);
+	/* the largest needs (dag_build's) fit: no task is impossible, and no
+	 * pass over the tasks is needed to name one (an estimate is clamped) */
+	int fit = 1;
+	for (uint32_t r = 0; r < p->n; r++)
+		fit &= wl->need_max[r] <= p->cap[r];
+	for (uint32_t i = 0; !fit && i < wl->ntasks; i++) {
 		const struct task *t = &wl->tasks[i];
 		if (i && t->spec == wl->tasks[i - 1].spec)
 			continue; /* matrix instances share a spec (and a need): once */
-		if (t->spec->kind == KIND_EXEC &&
-		    (t->spec->enforce > 0 || (t->spec->enforce < 0 && enforce)))
-			any = p->any_enforced = 1;
 		const struct res_need *nd = res_need_of(p, i);
-		if (!nd->mask)
-			continue;
-		any = 1;
 		for (uint32_t r = 0; r < p->n; r++) {
 			if (!(nd->mask & 1u << r) || nd->amt[r] <= p->cap[r])
 				continue;

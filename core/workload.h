@@ -127,6 +127,8 @@ struct workload {
 	struct res_names *rnames; /* resource names tasks declare (resources.h), or NULL */
 	uint32_t facts;        /* WL_HAS_* over the tasks' specs, set by dag_build (so
 				* a run asks these without a pass over a million tasks) */
+	int64_t need_max[16];  /* the largest need of any task per resource index
+				* (resources.h, RES_MAX), class defaults included */
 	json_t *json;          /* a reference kept for specs that borrow their meta (the
 				* defaults' meta when C tasks share it); may be NULL */
 	/* Only when C tasks were given (struct wl_given), else NULL: */
