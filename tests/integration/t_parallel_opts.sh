@@ -45,8 +45,9 @@ pc colsep-regex -- -k --colsep ' +' echo '{3}{2}{1}' :::: "$I/spaced"
 pc colsep-all -- -k --colsep , echo :::: "$I/csv"
 pc colsep-C -- -k -C , echo '{1}' :::: "$I/csv"
 
-# --dry-run
-pc dry -- --dry-run echo ::: a b
+# --dry-run (without -k, GNU prints the jobs in the order they happen to be
+# dispatched, so that case is compared sorted)
+pc dry -s -- --dry-run echo ::: a b
 pc dry-k -- -k --dry-run 'echo {} > {}.txt' ::: a b
 pc dry-n -- -k --dry-run -n2 cp '{}' dest ::: a b c
 pc dry-seq -- -k --dry-run echo '{#}' ::: x y z
