@@ -206,6 +206,40 @@ int wl_commit(struct ctx *c, const char *id, const struct spec *sp, int first)
 	return 0;
 }
 
+/* ---- out of memory ---- */
+
+_Noreturn void wl_oom(struct ctx *c)
+{
+	if (c->wl->arena.oom_jmp)
+		longjmp(*(jmp_buf *)c->wl->arena.oom_jmp, 1);
+	fprintf(stderr, "gearbox: out of memory\n"); /* not reached: loading sets it */
+	abort();
+}
+
+void wl_buf_add(struct ctx *c, struct buf *b, const void *p, size_t n)
+{
+	if (buf_try_add(b, p, n))
+		wl_oom(c);
+}
+
+void wl_buf_adds(struct ctx *c, struct buf *b, const char *s)
+{
+	wl_buf_add(c, b, s, strlen(s));
+}
+
+/* An allocation outside an entry's expansion failed (the task array, the
+ * id index, the DAG): what names the file, the entry that makes the most
+ * tasks, and what could not be allocated (what: "out of memory for ..."). */
+static int oom_err(struct ctx *c, const char *what)
+{
+	if (c->big >= 0)
+		return err_set(c->err,
+			       "%s: matrix[%ld] (\"%s\"): %s (%llu tasks in all, %llu from this entry)",
+			       c->file, c->big, c->big_id ? c->big_id : "?", what,
+			       (unsigned long long)c->total, (unsigned long long)c->big_n);
+	return err_set(c->err, "%s: %s (%llu tasks)", c->file, what, (unsigned long long)c->total);
+}
+
 /* ---- the document ---- */
 
 /* Tasks the document will make, counted before anything is allocated;
@@ -230,6 +264,12 @@ static int count_tasks(struct ctx *c, json_t *tasks, json_t *matrix, uint64_t *o
 			prod *= n;
 		}
 		total += prod;
+		if (prod > c->big_n) {
+			json_t *id = json_object_get(json_array_get(matrix, k), "id");
+			c->big = (long)k;
+			c->big_n = prod;
+			c->big_id = json_string_value(id); /* NULL when not a string */
+		}
 		if (total > WORKLOAD_MAX_TASKS)
 			return err_set(c->err, "%s: more than %u tasks in all (the limit)",
 				       c->file, (unsigned)WORKLOAD_MAX_TASKS);
@@ -346,9 +386,9 @@ static int load_doc(struct ctx *c, json_t *doc)
 	c->nmatrix = json_array_size(matrix);
 	c->mstart = calloc(c->nmatrix + 1, sizeof *c->mstart);
 	c->mid = calloc(c->nmatrix + 1, sizeof *c->mid);
+	c->total = total;
 	if (!wl->tasks || !c->mstart || !c->mid)
-		return err_set(c->err, "%s: out of memory for %llu tasks", c->file,
-			       (unsigned long long)total);
+		return oom_err(c, "out of memory for the task array");
 	c->cap = (uint32_t)total;
 	if (ctasks_init(c))
 		return -1;
@@ -523,6 +563,7 @@ int workload_load_json(json_t *doc, const char *name, const struct kind_registry
 	jmp_buf oom;
 	int rc;
 	c.cur_matrix = -1;
+	c.big = -1;
 	if (setjmp(oom)) {
 		wl->arena.oom_jmp = NULL;
 		if (c.cur_matrix >= 0)
@@ -537,7 +578,7 @@ int workload_load_json(json_t *doc, const char *name, const struct kind_registry
 		rc = load_doc(&c, doc ? doc : empty);
 		wl->arena.oom_jmp = NULL;
 	}
-	if (!wl->name) {
+	if (rc == 0 && !wl->name) { /* not after an error: memory may be out */
 		const char *base = strrchr(wl->path, '/');
 		base = base ? base + 1 : wl->path;
 		const char *dot = strrchr(base, '.');
@@ -546,7 +587,15 @@ int workload_load_json(json_t *doc, const char *name, const struct kind_registry
 							       : strlen(base));
 	}
 	if (rc == 0 && dag_build(wl, err) != 0) {
-		explain_dup(&c);
+		/* dag.c's "FILE: out of memory ...": name the matrix entry too */
+		size_t fl = strlen(wl->path);
+		if (err && !strncmp(err->msg, wl->path, fl) && !strncmp(err->msg + fl, ": out of memory", 15)) {
+			char what[256];
+			snprintf(what, sizeof what, "%s", err->msg + fl + 2);
+			oom_err(&c, what);
+		} else {
+			explain_dup(&c);
+		}
 		rc = -1;
 	}
 	wl_vars_clear(&c);

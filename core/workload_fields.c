@@ -135,9 +135,9 @@ static int get_env(struct ctx *c, const struct place *p, json_t *v, char ***envp
 	}
 	json_object_foreach(v, k, x) {
 		c->sb.len = 0;
-		buf_adds(&c->sb, k);
-		buf_add(&c->sb, "=", 1);
-		buf_add(&c->sb, json_string_value(x), json_string_length(x));
+		wl_buf_adds(c, &c->sb, k);
+		wl_buf_add(c, &c->sb, "=", 1);
+		wl_buf_add(c, &c->sb, json_string_value(x), json_string_length(x));
 		l[n++] = wl_strndup(c, c->sb.p, c->sb.len);
 	}
 	*envp = l;

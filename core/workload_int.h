@@ -66,8 +66,21 @@ struct ctx {
 	const char **mid;  /* its id template (borrowed from the document) */
 	long cur_matrix;   /* the matrix entry being expanded, or -1 */
 	size_t nmatrix;
+	/* the matrix entry that makes the most tasks, named when memory runs
+	 * out outside an entry's expansion (the task array, the DAG), or -1 */
+	long big;
+	const char *big_id; /* its id template (borrowed from the document) */
+	uint64_t big_n, total;
 };
 
+
+/* workload.c: out of memory while loading. wl_oom jumps to the loader's
+ * handler (workload_load_json), which names the file and the matrix entry;
+ * wl_buf_add and wl_buf_adds are buf_add and buf_adds that call it instead
+ * of aborting. */
+_Noreturn void wl_oom(struct ctx *c);
+void wl_buf_add(struct ctx *c, struct buf *b, const void *p, size_t n);
+void wl_buf_adds(struct ctx *c, struct buf *b, const char *s);
 
 /* workload.c: small helpers */
 char *wl_strndup(struct ctx *c, const char *s, size_t n);

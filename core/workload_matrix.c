@@ -28,7 +28,7 @@ void wl_vars_clear(struct ctx *c)
 	c->nums.len = 0;
 }
 
-static void render_number(struct buf *b, const json_t *v)
+static void render_number(struct ctx *c, struct buf *b, const json_t *v)
 {
 	char tmp[40];
 	if (json_is_integer(v)) {
@@ -41,7 +41,7 @@ static void render_number(struct buf *b, const json_t *v)
 				break;
 		}
 	}
-	buf_add(b, tmp, strlen(tmp) + 1);
+	wl_buf_add(c, b, tmp, strlen(tmp) + 1);
 }
 
 /* Validates and renders the vars of a matrix entry; *count is the product. */
@@ -96,7 +96,7 @@ int wl_parse_vars(struct ctx *c, const struct place *p, json_t *vars,
 				v->len[j] = json_string_length(e);
 			} else if (json_is_number(e)) {
 				size_t at = c->nums.len;
-				render_number(&c->nums, e);
+				render_number(c, &c->nums, e);
 				v->val[j] = NULL; /* set below: nums may move */
 				v->len[j] = c->nums.len - at - 1;
 			} else {
@@ -167,15 +167,15 @@ static size_t subst(struct ctx *c, const char *s, size_t keep)
 	int v;
 	const char *at, *end;
 	c->sb.len = keep;
-	buf_add(&c->sb, "", 0);
+	wl_buf_add(c, &c->sb, "", 0);
 	while ((at = next_var(c, s, &v, &end))) {
 		const struct var *var = &c->vars[v];
-		buf_add(&c->sb, s, (size_t)(at - s));
-		buf_add(&c->sb, var->val[c->cur[v]], var->len[c->cur[v]]);
+		wl_buf_add(c, &c->sb, s, (size_t)(at - s));
+		wl_buf_add(c, &c->sb, var->val[c->cur[v]], var->len[c->cur[v]]);
 		s = end;
 		nsub++;
 	}
-	buf_adds(&c->sb, s);
+	wl_buf_adds(c, &c->sb, s);
 	return nsub;
 }
 
@@ -197,7 +197,7 @@ static char **subst_list(struct ctx *c, char **l, int env)
 		if (env) {
 			keep = (size_t)(strchr(l[i], '=') - l[i]) + 1;
 			c->sb.len = 0;
-			buf_add(&c->sb, l[i], keep);
+			wl_buf_add(c, &c->sb, l[i], keep);
 		}
 		if (!subst(c, l[i] + keep, keep))
 			continue;

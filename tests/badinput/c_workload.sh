@@ -164,6 +164,53 @@ case_wl_matrix_oom() {  # a huge matrix under ulimit -v: exit 2 naming the file 
 	rc 2
 	err 'w\.json: matrix\[0\] \("a-long-task-name' 'out of memory'
 }
+# the other allocations of the loader under ulimit -v (the limits sit in the
+# middle of the ranges where each one fails on this machine; the checks hold
+# whichever fails)
+wl_oom_strings() {  # 4M tasks with long ids and commands
+	awk 'BEGIN { printf "{\"tasks\":[],\"matrix\":[{\"id\":\"a-long-task-name-to-fill-the-arena-{a}-{b}\",\"sh\":\"echo {a} {b} and a long argument string to fill memory\",\"vars\":{"; for (v = 0; v < 2; v++) { printf "%s\"%c\":[", v ? "," : "", 97 + v; for (i = 0; i < 2000; i++) printf "%s%d", i ? "," : "", i; printf "]" } printf "}}]}" }' >w.json
+}
+wl_oom_lists() {  # 1M tasks with templated argv, env and tags, each a dependant of root
+	awk 'BEGIN { printf "{\"tasks\":[{\"id\":\"root\",\"sh\":\"true\"}],\"matrix\":[{\"id\":\"t-{a}-{b}\",\"argv\":[\"echo\",\"{a}\",\"{b}\",\"x{a}y{b}\"],\"env\":{\"A\":\"{a}\",\"B\":\"{b}\"},\"tags\":[\"t{a}\",\"u{b}\"],\"deps\":[\"root\"],\"meta\":{\"k\":\"v\"},\"vars\":{"; for (v = 0; v < 2; v++) { printf "%s\"%c\":[", v ? "," : "", 97 + v; for (i = 0; i < 1000; i++) printf "%s%d", i ? "," : "", i; printf "]" } printf "}}]}" }' >w.json
+}
+wl_oom_deps() {  # 1M sim tasks, each a dependant of the same 20 tasks: 20M edges
+	awk 'BEGIN { printf "{\"tasks\":["; for (i = 0; i < 20; i++) printf "%s{\"id\":\"r%d\",\"kind\":\"sim\"}", i ? "," : "", i; printf "],\"matrix\":[{\"id\":\"t-{a}-{b}\",\"kind\":\"sim\",\"deps\":["; for (i = 0; i < 20; i++) printf "%s\"r%d\"", i ? "," : "", i; printf "],\"vars\":{"; for (v = 0; v < 2; v++) { printf "%s\"%c\":[", v ? "," : "", 97 + v; for (i = 0; i < 1000; i++) printf "%s%d", i ? "," : "", i; printf "]" } printf "}}]}" }' >w.json
+}
+case_wl_matrix_oom_tasks() {  # a huge matrix, little memory: the task array fails, exit 2 naming the file and the entry
+	asan && return 0 # ASan cannot run under ulimit -v
+	wl_oom_strings
+	LIMIT="ulimit -v 150000" gbx run w.json --journal j.jsonl
+	rc 2
+	err 'w\.json: matrix\[0\] \("a-long-task-name[^"]*"\): out of memory' '4000000 tasks'
+}
+case_wl_matrix_oom_lists() {  # templated argv, env and tags under ulimit -v: exit 2 naming the entry (was abort, 134)
+	asan && return 0 # ASan cannot run under ulimit -v
+	wl_oom_lists
+	LIMIT="ulimit -v 120000" gbx run w.json --journal j.jsonl
+	rc 2
+	err 'w\.json: matrix\[0\] \("t-\{a\}-\{b\}"\): out of memory'
+}
+case_wl_matrix_oom_lists_late() {  # the same matrix with more memory: a later allocation fails, the same message
+	asan && return 0 # ASan cannot run under ulimit -v
+	wl_oom_lists
+	LIMIT="ulimit -v 300000" gbx run w.json --journal j.jsonl
+	rc 2
+	err 'w\.json: matrix\[0\] \("t-\{a\}-\{b\}"\): out of memory'
+}
+case_wl_matrix_oom_index() {  # 20M edges, little memory: the id index fails, exit 2 naming the entry
+	asan && return 0 # ASan cannot run under ulimit -v
+	wl_oom_deps
+	LIMIT="ulimit -v 100000" gbx run w.json --journal j.jsonl
+	rc 2
+	err 'w\.json: matrix\[0\] \("t-\{a\}-\{b\}"\): out of memory' '1000020 tasks in all, 1000000 from this entry'
+}
+case_wl_matrix_oom_dag() {  # 20M edges, more memory: the dependency graph fails, exit 2 naming the entry
+	asan && return 0 # ASan cannot run under ulimit -v
+	wl_oom_deps
+	LIMIT="ulimit -v 200000" gbx run w.json --journal j.jsonl
+	rc 2
+	err 'w\.json: matrix\[0\] \("t-\{a\}-\{b\}"\): out of memory' '1000020 tasks in all, 1000000 from this entry'
+}
 case_wl_defaults_bad() {  # defaults with a wrong type
 	bad_wl '{ "defaults": { "timeout_ms": "soon" }, "tasks": [ { "id": "a", "sh": "true" } ] }' 'timeout_ms'
 }
