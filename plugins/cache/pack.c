@@ -209,6 +209,22 @@ static void forget_pack(struct packs *s, uint32_t i)
 		}
 }
 
+/* Opens a pack for reading without blocking on a FIFO or reading a device:
+ * fd >= 0, or -1 with errno (EINVAL: not a regular file). */
+static int open_pack(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+	struct stat st;
+	if (fd < 0)
+		return -1;
+	if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
+		close(fd);
+		errno = EINVAL;
+		return -1;
+	}
+	return fd;
+}
+
 static char *pack_file(struct packs *s, const char *name)
 {
 	return path_join(s->dir, name);
@@ -264,9 +280,9 @@ static int read_index(int fd, struct sbuf *buf, uint32_t *count, const uint8_t *
 
 int pack_walk(const char *path, struct sbuf *buf, pack_fn fn, void *ud, const char **why)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int fd = open_pack(path);
 	if (fd < 0) {
-		*why = "cannot be read";
+		*why = errno == EINVAL ? "is not a regular file" : "cannot be read";
 		return errno == ENOENT ? 1 : -1;
 	}
 	struct sbuf ix = {0};
@@ -303,18 +319,23 @@ int pack_walk(const char *path, struct sbuf *buf, pack_fn fn, void *ud, const ch
 static void load_pack(struct cache *c, struct packs *s, const char *name)
 {
 	char *path = pack_file(s, name);
-	int fd = path ? open(path, O_RDONLY | O_CLOEXEC) : -1;
-	if (fd < 0) {
-		free(path);
-		return; /* gone meanwhile (another process's gc) */
-	}
+	int fd = path ? open_pack(path) : -1;
 	struct sbuf ix = {0};
 	uint32_t count = 0;
 	const uint8_t *index;
 	uint64_t size;
 	const char *why = NULL;
-	int rc = read_index(fd, &ix, &count, &index, &size, &why);
-	close(fd);
+	int rc;
+	if (fd < 0 && (!path || errno != EINVAL)) {
+		free(path);
+		return; /* gone meanwhile (another process's gc) */
+	} else if (fd < 0) {
+		why = "is not a regular file";
+		rc = -1;
+	} else {
+		rc = read_index(fd, &ix, &count, &index, &size, &why);
+		close(fd);
+	}
 	if (rc) {
 		cache_log(c, 1, "cache pack %s is damaged (%s); removed", path, why);
 		atomic_fetch_add_explicit(&c->n.corrupt, 1, memory_order_relaxed);
@@ -498,7 +519,7 @@ int pack_read(struct cache *c, const uint8_t key[16], struct sbuf *out, const ch
 		uint64_t off = r->off, len = r->len;
 		char *path = pack_file(s, s->pk[pk].name);
 		pthread_mutex_unlock(&s->mu);
-		int fd = path ? open(path, O_RDONLY | O_CLOEXEC) : -1;
+		int fd = path ? open_pack(path) : -1;
 		free(path);
 		if (fd < 0) {
 			/* gone: merged or removed by another process; look again */

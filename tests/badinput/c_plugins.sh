@@ -66,7 +66,7 @@ cache_once() {
 }
 case_plug_cache_fifo_entry() {  # a FIFO in place of a cache entry: a miss with a warning, no hang
 	cache_once
-	e=$(find c -path '*entries*' -type f | head -1)
+	e=$(find c -path '*packs*' -name '*.pack' -type f | head -1) # (t1's entry, in its pack)
 	check test -n "$e"
 	rm -f "$e"
 	mkfifo "$e"
@@ -77,7 +77,7 @@ case_plug_cache_fifo_entry() {  # a FIFO in place of a cache entry: a miss with 
 }
 case_plug_cache_dev_zero_entry() {  # a cache entry symlinked to /dev/zero: refused, a miss, not 4 GiB read
 	cache_once
-	e=$(find c -path '*entries*' -type f | head -1)
+	e=$(find c -path '*packs*' -name '*.pack' -type f | head -1) # (t1's entry, in its pack)
 	check test -n "$e"
 	rm -f "$e"
 	ln -s /dev/zero "$e"
