@@ -293,6 +293,10 @@ int bench_run_once(struct bench *b, const struct variant *v, int seq, struct run
 	}
 	ARG("-q");
 	ARG("--no-progress");
+	/* no history: the runs would change each other's estimates (and the
+	 * store would grow beside the workload); docs/resources.md */
+	ARG("--set");
+	ARG("history=false");
 	ARG("--stats");
 	ARG(stats.p);
 	if (b->cache_known) {

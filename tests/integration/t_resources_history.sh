@@ -23,6 +23,11 @@ expect "a workload without exec tasks opens no store" sh -c "[ '$rc' = 0 ] && [ 
 run_gbx run -q -- true ::: 1 2
 expect "the quick form keeps no history unless the config names one" \
 	sh -c "[ '$rc' = 0 ] && [ ! -e .gearbox-history.db ]"
+mkdir -p bd
+cp wd/w.json bd/
+run_gbx bench bd/w.json --plugins cache --repeat 1
+expect "gearbox bench keeps no history (its runs would change each other's estimates)" \
+	sh -c "[ '$rc' = 0 ] && [ ! -e bd/.gearbox-history.db ]"
 echo '{"history": false}' >off.json
 mkdir -p od
 cp wd/w.json od/
