@@ -119,12 +119,14 @@ case_pol_pcall_loop() {  # catching the budget error with pcall does not help
 	pol_ran
 	err 'instruction budget'
 }
-case_pol_slow_c() {  # slow C calls under the budget: the 1 s CPU limit per call, then off
+case_pol_slow_c() {  # slow C calls under the budget: the CPU limit per call (here 300 ms), then off
+	# the limit is CPU time: on a loaded machine (or under ASan) it takes
+	# many times as long in wall time, hence the generous timeout
 	pol_key 'while true do local s = string.rep("x", 1e5) end'
-	printf '{ "policy_limits": { "instructions": 2000000000, "cpu_ms": 1000 } }' >cfg.json
-	TMO=15 gbx run w.json --config cfg.json --policy scheduling=./p.lua
+	printf '{ "policy_limits": { "instructions": 2000000000, "cpu_ms": 300 } }' >cfg.json
+	TMO=40 gbx run w.json --config cfg.json --policy scheduling=./p.lua
 	pol_ran
-	err 'p\.lua:2' 'took longer than 1000 ms' 'not called again'
+	err 'p\.lua:2' 'took longer than 300 ms' 'not called again'
 }
 case_pol_memory() {  # a memory bomb: the memory cap, reported
 	pol_key 'local t = {}; for i = 1, 1e9 do t[i] = ("x"):rep(1000) .. i end'
