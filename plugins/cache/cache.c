@@ -32,7 +32,7 @@ struct pend {
 	struct flight *flight; /* this attempt runs the action others here wait for */
 	uint8_t key[16];
 	struct mem_item *hit; /* answered: the entry replayed (its inline output is borrowed) */
-	struct sbuf out, err; /* answered: output loaded from blobs */
+	struct gbx_buf out, err; /* answered: output loaded from blobs */
 };
 
 static int64_t mono_ns(void)
@@ -210,8 +210,8 @@ static void pend_free(struct cache *c, struct pend *p)
 	free(p->depfile);
 	kcomp_free(p->kc);
 	mem_release(p->hit);
-	sb_free(&p->out);
-	sb_free(&p->err);
+	gbx_buf_free(&p->out);
+	gbx_buf_free(&p->err);
 	free(p);
 }
 
@@ -278,7 +278,7 @@ static void warn_corrupt(struct cache *c, const gbx_task *t, const uint8_t key[1
 }
 
 /* Loads payload p (stdout or stderr) into out when it is a blob. */
-static int payload_bytes(struct cache *c, const struct cpayload *p, struct sbuf *out,
+static int payload_bytes(struct cache *c, const struct cpayload *p, struct gbx_buf *out,
                          const char **data, size_t *len, const char **why)
 {
 	if (p->where == PL_INLINE) {
@@ -299,7 +299,7 @@ static int payload_bytes(struct cache *c, const struct cpayload *p, struct sbuf 
  * another process that holds it runs it. */
 static struct mem_item *from_remote(struct cache *c, const gbx_task *t, struct pend *p)
 {
-	struct sbuf buf = {0};
+	struct gbx_buf buf = {0};
 	struct mem_item *it = NULL;
 	int64_t waited_until = 0, pause_ns = 1000000;
 	for (;;) {
@@ -333,7 +333,7 @@ static struct mem_item *from_remote(struct cache *c, const gbx_task *t, struct p
 		if (pause_ns < 50000000)
 			pause_ns *= 2;
 	}
-	sb_free(&buf);
+	gbx_buf_free(&buf);
 	return it;
 }
 
@@ -369,13 +369,13 @@ static int lookup(struct cache *c, const gbx_task *t, struct pend *p, struct gbx
 			inc(&c->n.busy, 1);
 			return 0;
 		}
-		struct sbuf buf = {0};
+		struct gbx_buf buf = {0};
 		int r = disk_read_entry(c, p->key, &buf, &why);
 		if (r < 0)
 			warn_corrupt(c, t, p->key, why);
 		else if (r == 0 && !(it = mem_item_new(p->key, buf.p, buf.len)))
 			warn_corrupt(c, t, p->key, "out of memory");
-		sb_free(&buf);
+		gbx_buf_free(&buf);
 		if (!it)
 			goto out;
 		from_disk = 1;
@@ -536,7 +536,7 @@ static int store(struct cache *c, const gbx_task *t, const uint8_t key[16],
 {
 	int lk = -1; /* the shared lock, once a blob is to be written */
 	struct centry e;
-	struct sbuf arena = {0}, enc = {0};
+	struct gbx_buf arena = {0}, enc = {0};
 	char why[512] = "";
 	size_t inl = 0;
 	char *workdir = task_workdir(c, t);
@@ -597,8 +597,8 @@ out:
 		memcpy(&ptr, arena.p + i, sizeof ptr);
 		free(ptr);
 	}
-	sb_free(&arena);
-	sb_free(&enc);
+	gbx_buf_free(&arena);
+	gbx_buf_free(&enc);
 	entry_clear(&e);
 	free(workdir);
 	return rc;
@@ -617,7 +617,7 @@ static void cache_after(void *self, const gbx_task *t, const struct gbx_result *
 	if (!p->answered && keep && p->depfile) {
 		/* the deps the task reported join the key it is stored under */
 		char *wd = task_workdir(c, t), *df = wd ? path_join(wd, p->depfile) : NULL;
-		struct sbuf b = {0};
+		struct gbx_buf b = {0};
 		char **deps = NULL;
 		uint8_t k2[16];
 		int none = 0; /* a lease under the old key is released by pend_free */
@@ -631,7 +631,7 @@ static void cache_after(void *self, const gbx_task *t, const struct gbx_result *
 		         key_with_deps(c, p->key1, wd, deps, k2, NULL) == KEY_OK)
 			stored = store(c, t, k2, r, &none) == 0;
 		strv_free(deps);
-		sb_free(&b);
+		gbx_buf_free(&b);
 		free(df);
 		free(wd);
 	} else if (!p->answered && keep) {
@@ -816,7 +816,7 @@ static void cache_free(struct cache *c)
 	pthread_mutex_destroy(&c->fl_mu);
 	free(c->fl_none);
 	pthread_mutex_destroy(&c->x_mu);
-	sb_free(&c->xlog);
+	gbx_buf_free(&c->xlog);
 	pthread_cond_destroy(&c->fl_cv);
 	pthread_mutex_destroy(&c->mem_mu);
 	pthread_mutex_destroy(&c->pend_mu);

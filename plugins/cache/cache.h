@@ -27,6 +27,7 @@
 #define GBX_CACHE_H
 
 #include <gearbox/plugin.h>
+#include <gearbox/plugin_buf.h>
 
 #include <pthread.h>
 #include <stdarg.h>
@@ -48,21 +49,15 @@
 
 /* ---- util.c ---------------------------------------------------------------- */
 
-struct sbuf {
-	char *p;
-	size_t len, cap;
-};
-int sb_add(struct sbuf *b, const void *p, size_t n); /* 0, or -1 out of memory */
-int sb_adds(struct sbuf *b, const char *s);
-int sb_addf(struct sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void sb_free(struct sbuf *b);
+/* growable buffers are the SDK's (struct gbx_buf, <gearbox/plugin_buf.h>):
+ * always NUL-terminated, 0 or -1 when memory runs out */
 
 /* a/b as a new string (b alone when absolute); NULL when out of memory. */
 char *path_join(const char *a, const char *b);
 /* mkdir -p; 0 or -errno. */
 int mkdir_p(const char *path, mode_t mode);
 /* The whole file into out (replacing its content); 0 or -errno (-EFBIG past max). */
-int read_file(const char *path, struct sbuf *out, uint64_t max);
+int read_file(const char *path, struct gbx_buf *out, uint64_t max);
 int write_all(int fd, const void *p, size_t n); /* 0 or -errno */
 void hex16(const uint8_t k[16], char out[33]);
 int unhex16(const char *s, uint8_t k[16]); /* 0, or -1 unless exactly 32 hex digits */
@@ -102,7 +97,7 @@ struct centry {
 #define ENTRY_HEADER 24 /* "GBXE", u32 format, u64 body length, u64 checksum */
 
 /* Appends e's encoding (header, checksum, body) to out. 0 or -1 (memory). */
-int entry_encode(const struct centry *e, struct sbuf *out);
+int entry_encode(const struct centry *e, struct gbx_buf *out);
 /* Decodes buf; the result points into buf (keep it alive). key, when not NULL,
  * must match the stored key. 0, or -1 with *why set (truncated, checksum, ...). */
 int entry_decode(const uint8_t *buf, size_t len, const uint8_t *key, struct centry *e,
@@ -246,7 +241,7 @@ struct cache {
 	struct counters n;
 
 	pthread_mutex_t x_mu; /* explain.c: this run's lines */
-	struct sbuf xlog;
+	struct gbx_buf xlog;
 };
 
 void cache_log(struct cache *c, int level, const char *fmt, ...)
@@ -312,7 +307,7 @@ int pack_name_ok(const char *name); /* NAME.pack, not a temp file */
 /* Whether key is in a pack or waiting for one (loads new packs on a miss). */
 int pack_has(struct cache *c, const uint8_t key[16]);
 /* key's entry into out: 0, 1 absent, -1 damaged (why set; the pack is salvaged). */
-int pack_read(struct cache *c, const uint8_t key[16], struct sbuf *out, const char **why);
+int pack_read(struct cache *c, const uint8_t key[16], struct gbx_buf *out, const char **why);
 /* Marks key's pack used (its mtime); 1 when key is in a pack or waiting. */
 int pack_touch(struct cache *c, const uint8_t key[16]);
 /* Queues an entry for the next pack: 0, 1 (a batch is full: wake the writer),
@@ -330,7 +325,7 @@ int pack_compact(struct cache *c, int force);
  * first; p NULL with bad set when it cannot be read; buf NULL: the index
  * alone, p NULL and bad NULL); 0, 1 gone, -1 the header or index is damaged (why). */
 typedef void (*pack_fn)(void *ud, const uint8_t *rec, const uint8_t *p, size_t n, const char *bad);
-int pack_walk(const char *path, struct sbuf *buf, pack_fn fn, void *ud, const char **why);
+int pack_walk(const char *path, struct gbx_buf *buf, pack_fn fn, void *ud, const char **why);
 
 /* ---- config.c --------------------------------------------------------------- */
 
@@ -395,7 +390,7 @@ int remote_usable(struct cache *c);
 /* Looks key up within the deadline: 1 found (the entry's bytes in out, its
  * blobs written to the disk level), 0 miss (or unavailable), -1 damaged
  * (warned about and deleted remotely). */
-int remote_fetch(struct cache *c, const char *task, const uint8_t key[16], struct sbuf *out);
+int remote_fetch(struct cache *c, const char *task, const uint8_t key[16], struct gbx_buf *out);
 /* Takes the lease on key: 1 taken, 0 another process holds it, -1 no remote. */
 int remote_lease(struct cache *c, const uint8_t key[16]);
 int remote_lease_alive(struct cache *c, const uint8_t key[16]);
@@ -423,7 +418,7 @@ int disk_write_file(struct cache *c, const char *dst, const void *p, size_t n); 
 char *blob_path(struct cache *c, const uint8_t h[16]);
 /* Reads and checks the entry for key into *buf; 0, 1 when absent, -1 corrupt
  * (why set; the damaged file is removed). Caller holds the shared lock. */
-int disk_read_entry(struct cache *c, const uint8_t key[16], struct sbuf *buf, const char **why);
+int disk_read_entry(struct cache *c, const uint8_t key[16], struct gbx_buf *buf, const char **why);
 int disk_has_entry(struct cache *c, const uint8_t key[16]);
 /* Writes an encoded entry (temp file, then rename); 0 or -errno. */
 int disk_write_entry(struct cache *c, const uint8_t key[16], const void *p, size_t n);
@@ -432,7 +427,7 @@ int blob_put_mem(struct cache *c, const void *p, size_t n, const uint8_t h[16]);
 /* Stores a file as a blob; its hash into h. 0, or -errno (-ESTALE: it changed meanwhile). */
 int blob_put_file(struct cache *c, const char *path, const struct stat *st, uint8_t h[16]);
 /* A blob's whole content into out, verified; 0, or -1 with why. */
-int blob_load(struct cache *c, const uint8_t h[16], uint64_t len, struct sbuf *out,
+int blob_load(struct cache *c, const uint8_t h[16], uint64_t len, struct gbx_buf *out,
               const char **why);
 /* Reads every blob e refers to and removes those that do not match their
  * hash, so that the next store writes them again (after damage was found). */
@@ -444,7 +439,7 @@ void blob_scrub(struct cache *c, const struct centry *e);
  * the lock). *lk: the shared lock, taken here before the first blob is written
  * (and left to the caller to release). */
 int capture_outputs(struct cache *c, const char *const *outputs, const char *workdir, int ok,
-                    struct centry *e, struct sbuf *arena, char *why, size_t whylen, int *lk);
+                    struct centry *e, struct gbx_buf *arena, char *why, size_t whylen, int *lk);
 /* Restores e's outputs under workdir: every file is staged to a temp file
  * and verified first, then all are renamed into place. 0, or -1 with why
  * (corrupt: *corrupt set). */

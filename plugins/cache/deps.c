@@ -42,7 +42,7 @@ char **depfile_parse(const char *text, size_t len)
 {
 	char **v = NULL;
 	size_t n = 0;
-	struct sbuf word = {0};
+	struct gbx_buf word = {0};
 	int after_colon = 0, bad = 0;
 	for (size_t i = 0; i <= len && !bad; i++) {
 		char ch = i < len ? text[i] : '\n';
@@ -53,10 +53,10 @@ char **depfile_parse(const char *text, size_t len)
 			ch = ' ';
 			i += 2;
 		} else if (ch == '\\' && i + 1 < len && (text[i + 1] == ' ' || text[i + 1] == '#')) {
-			bad |= sb_add(&word, &text[++i], 1); /* an escaped space is part of a name */
+			bad |= gbx_buf_add(&word, &text[++i], 1); /* an escaped space is part of a name */
 			continue;
 		} else if (ch == '$' && i + 1 < len && text[i + 1] == '$') {
-			bad |= sb_add(&word, "$", 1);
+			bad |= gbx_buf_add(&word, "$", 1);
 			i++;
 			continue;
 		}
@@ -75,9 +75,9 @@ char **depfile_parse(const char *text, size_t len)
 				after_colon = 0;
 			continue;
 		}
-		bad |= sb_add(&word, &ch, 1);
+		bad |= gbx_buf_add(&word, &ch, 1);
 	}
-	sb_free(&word);
+	gbx_buf_free(&word);
 	if (bad) {
 		strv_free(v);
 		return NULL;
@@ -91,20 +91,20 @@ int manifest_read(struct cache *c, const uint8_t k1[16], char ***deps)
 	if (!c->disk_ok)
 		return 1;
 	char *p = manifest_path(c, k1);
-	struct sbuf b = {0};
+	struct gbx_buf b = {0};
 	int rc = p ? read_file(p, &b, 1 << 24) : -1;
 	free(p);
 	if (rc == -ENOENT) {
-		sb_free(&b);
+		gbx_buf_free(&b);
 		return 1;
 	}
 	if (rc) {
-		sb_free(&b);
+		gbx_buf_free(&b);
 		return -1;
 	}
 	static const char magic[] = "gearbox-deps/1\n";
 	if (b.len < sizeof magic - 1 || memcmp(b.p, magic, sizeof magic - 1)) {
-		sb_free(&b);
+		gbx_buf_free(&b);
 		return -1;
 	}
 	char **v = calloc(1, sizeof *v);
@@ -117,7 +117,7 @@ int manifest_read(struct cache *c, const uint8_t k1[16], char ***deps)
 			bad |= strv_add(&v, &n, b.p + i, l);
 		i += l + 1;
 	}
-	sb_free(&b);
+	gbx_buf_free(&b);
 	if (bad) {
 		strv_free(v);
 		return -1;
@@ -130,14 +130,14 @@ int manifest_write(struct cache *c, const uint8_t k1[16], char *const *deps)
 {
 	if (!c->disk_ok)
 		return -1;
-	struct sbuf b = {0};
-	int bad = sb_adds(&b, "gearbox-deps/1\n");
+	struct gbx_buf b = {0};
+	int bad = gbx_buf_adds(&b, "gearbox-deps/1\n");
 	for (size_t i = 0; deps && deps[i]; i++)
-		bad |= sb_adds(&b, deps[i]) | sb_add(&b, "\n", 1);
+		bad |= gbx_buf_adds(&b, deps[i]) | gbx_buf_add(&b, "\n", 1);
 	char *p = manifest_path(c, k1);
 	int rc = bad || !p ? -1 : disk_write_file(c, p, b.p, b.len);
 	free(p);
-	sb_free(&b);
+	gbx_buf_free(&b);
 	return rc;
 }
 

@@ -177,7 +177,7 @@ int disk_write_atomic(struct cache *c, const char *dst, const void *p, size_t n)
 	return rc;
 }
 
-int disk_read_entry(struct cache *c, const uint8_t key[16], struct sbuf *buf, const char **why)
+int disk_read_entry(struct cache *c, const uint8_t key[16], struct gbx_buf *buf, const char **why)
 {
 	int prc = pack_read(c, key, buf, why);
 	if (prc <= 0)
@@ -346,7 +346,7 @@ done:
 	return rc;
 }
 
-int blob_load(struct cache *c, const uint8_t h[16], uint64_t len, struct sbuf *out,
+int blob_load(struct cache *c, const uint8_t h[16], uint64_t len, struct gbx_buf *out,
               const char **why)
 {
 	char *p = blob_path(c, h);
@@ -400,7 +400,7 @@ struct cap {
 	struct cache *c;
 	int *lk;
 	struct centry *e;
-	struct sbuf *arena; /* pointers to free once the entry is encoded */
+	struct gbx_buf *arena; /* pointers to free once the entry is encoded */
 	size_t cap, inline_total;
 	char *why;
 	size_t whylen;
@@ -408,7 +408,7 @@ struct cap {
 
 static void *keep(struct cap *k, void *p)
 {
-	if (p && sb_add(k->arena, &p, sizeof p)) {
+	if (p && gbx_buf_add(k->arena, &p, sizeof p)) {
 		free(p);
 		return NULL;
 	}
@@ -530,7 +530,7 @@ static int cap_node(struct cap *k, const char *abs, const char *rel, const struc
 		return cap_ioerr(k, "%sout of memory%s", "", 0);
 	if ((uint64_t)st->st_size <= CACHE_INLINE_MAX &&
 	    k->inline_total + (size_t)st->st_size <= CACHE_INLINE_TOTAL) {
-		struct sbuf b = {0};
+		struct gbx_buf b = {0};
 		int rc = read_file(abs, &b, CACHE_INLINE_MAX);
 		if (rc == 0) {
 			keep(k, b.p);
@@ -543,7 +543,7 @@ static int cap_node(struct cap *k, const char *abs, const char *rel, const struc
 			k->inline_total += b.len;
 			return 0;
 		}
-		sb_free(&b);
+		gbx_buf_free(&b);
 		if (rc != -EFBIG) /* grew past the inline size: store it as a blob below */
 			return cap_fail(k, "output %s cannot be read: %s", rel, -rc);
 	}
@@ -563,7 +563,7 @@ static int cap_node(struct cap *k, const char *abs, const char *rel, const struc
 }
 
 int capture_outputs(struct cache *c, const char *const *outputs, const char *workdir, int ok,
-                    struct centry *e, struct sbuf *arena, char *why, size_t whylen, int *lk)
+                    struct centry *e, struct gbx_buf *arena, char *why, size_t whylen, int *lk)
 {
 	struct cap k = {c, lk, e, arena, 0, 0, why, whylen};
 	for (size_t i = 0; outputs && outputs[i]; i++) {

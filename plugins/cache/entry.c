@@ -17,12 +17,12 @@
 #include <string.h>
 #include <xxhash.h>
 
-static int put(struct sbuf *b, const void *p, size_t n)
+static int put(struct gbx_buf *b, const void *p, size_t n)
 {
-	return sb_add(b, p, n);
+	return gbx_buf_add(b, p, n);
 }
 
-static int put_u64(struct sbuf *b, uint64_t v)
+static int put_u64(struct gbx_buf *b, uint64_t v)
 {
 	uint8_t x[8];
 	for (int i = 0; i < 8; i++)
@@ -30,7 +30,7 @@ static int put_u64(struct sbuf *b, uint64_t v)
 	return put(b, x, 8);
 }
 
-static int put_u32(struct sbuf *b, uint32_t v)
+static int put_u32(struct gbx_buf *b, uint32_t v)
 {
 	uint8_t x[4];
 	for (int i = 0; i < 4; i++)
@@ -38,17 +38,17 @@ static int put_u32(struct sbuf *b, uint32_t v)
 	return put(b, x, 4);
 }
 
-static int put_u8(struct sbuf *b, uint8_t v)
+static int put_u8(struct gbx_buf *b, uint8_t v)
 {
 	return put(b, &v, 1);
 }
 
-static int put_str(struct sbuf *b, const char *s, size_t n)
+static int put_str(struct gbx_buf *b, const char *s, size_t n)
 {
 	return put_u32(b, (uint32_t)n) || put(b, s, n);
 }
 
-static int put_payload(struct sbuf *b, const struct cpayload *p)
+static int put_payload(struct gbx_buf *b, const struct cpayload *p)
 {
 	if (put_u8(b, p->where) || put_u64(b, p->len) || put(b, p->hash, 16))
 		return -1;
@@ -61,7 +61,7 @@ static void set_u64(uint8_t *x, uint64_t v)
 		x[i] = (uint8_t)(v >> (8 * i));
 }
 
-int entry_encode(const struct centry *e, struct sbuf *out)
+int entry_encode(const struct centry *e, struct gbx_buf *out)
 {
 	size_t h = out->len;
 	uint64_t msbits;

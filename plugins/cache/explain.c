@@ -14,33 +14,33 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void add_clean(struct sbuf *b, const char *s)
+static void add_clean(struct gbx_buf *b, const char *s)
 {
 	for (; *s; s++)
-		sb_add(b, *s == '\t' || *s == '\n' ? " " : s, 1);
+		gbx_buf_add(b, *s == '\t' || *s == '\n' ? " " : s, 1);
 }
 
 void explain_note(struct cache *c, const char *id, int stored, const char *status,
                   const uint8_t key[16], const struct kcomp *kc)
 {
-	struct sbuf line = {0};
+	struct gbx_buf line = {0};
 	char hex[33];
 	hex16(key, hex);
 	for (int pass = 0; pass < 1 + !!stored; pass++) {
-		sb_adds(&line, pass ? "S\t" : "L\t");
+		gbx_buf_adds(&line, pass ? "S\t" : "L\t");
 		add_clean(&line, id);
-		sb_addf(&line, "\t%s\t%s", pass ? "stored" : status, hex);
+		gbx_buf_addf(&line, "\t%s\t%s", pass ? "stored" : status, hex);
 		for (size_t i = 0; i < kc->n; i++) {
-			sb_adds(&line, "\t");
+			gbx_buf_adds(&line, "\t");
 			add_clean(&line, kc->name[i]);
-			sb_addf(&line, "=%016llx", (unsigned long long)kc->h[i]);
+			gbx_buf_addf(&line, "=%016llx", (unsigned long long)kc->h[i]);
 		}
-		sb_adds(&line, "\n");
+		gbx_buf_adds(&line, "\n");
 	}
 	pthread_mutex_lock(&c->x_mu);
-	sb_add(&c->xlog, line.p, line.len);
+	gbx_buf_add(&c->xlog, line.p, line.len);
 	pthread_mutex_unlock(&c->x_mu);
-	sb_free(&line);
+	gbx_buf_free(&line);
 }
 
 struct xl {
@@ -91,15 +91,15 @@ static void split(const char *p, size_t len, struct xl **v, size_t *n, size_t *c
 void explain_save(struct cache *c)
 {
 	pthread_mutex_lock(&c->x_mu);
-	struct sbuf mine = c->xlog;
+	struct gbx_buf mine = c->xlog;
 	memset(&c->xlog, 0, sizeof c->xlog);
 	pthread_mutex_unlock(&c->x_mu);
 	if (!mine.len || !c->disk_ok) {
-		sb_free(&mine);
+		gbx_buf_free(&mine);
 		return;
 	}
 	char *file = path_join(c->root, "explain");
-	struct sbuf old = {0}, out = {0};
+	struct gbx_buf old = {0}, out = {0};
 	struct xl *v = NULL;
 	if (file && read_file(file, &old, 1ull << 30) != 0)
 		old.len = 0;
@@ -110,20 +110,20 @@ void explain_save(struct cache *c)
 	qsort(v, n, sizeof *v, cmp_xl);
 	/* per id: the latest L and S; when S was replaced in this run, the one
 	 * before it becomes P (what a miss is compared with) */
-	struct sbuf newp = {0};
+	struct gbx_buf newp = {0};
 	for (size_t i = 0; i < n; i++) {
 		int first = !i || cmp_xl(&(struct xl){v[i].p, 0, v[i].idlen, 0},
 		                         &(struct xl){v[i - 1].p, 0, v[i - 1].idlen, 0}) != 0;
 		if (first && v[i].p[0] != 'P') {
-			sb_add(&out, v[i].p, v[i].len);
-			sb_add(&out, "\n", 1);
+			gbx_buf_add(&out, v[i].p, v[i].len);
+			gbx_buf_add(&out, "\n", 1);
 		} else if (!first && v[i].p[0] == 'S' &&
 		           (i < 2 || cmp_xl(&(struct xl){v[i].p, 0, v[i].idlen, 0},
 		                            &(struct xl){v[i - 2].p, 0, v[i - 2].idlen, 0}) != 0) &&
 		           v[i].seq < nold && v[i - 1].seq >= nold) {
-			sb_add(&newp, "P", 1); /* the entry before this run's */
-			sb_add(&newp, v[i].p + 1, v[i].len - 1);
-			sb_add(&newp, "\n", 1);
+			gbx_buf_add(&newp, "P", 1); /* the entry before this run's */
+			gbx_buf_add(&newp, v[i].p + 1, v[i].len - 1);
+			gbx_buf_add(&newp, "\n", 1);
 		}
 	}
 	/* old P lines of ids that got no new one */
@@ -140,19 +140,19 @@ void explain_save(struct cache *c)
 			q = nl ? nl + 1 : newp.p + newp.len;
 		}
 		if (!replaced) {
-			sb_add(&out, v[i].p, v[i].len);
-			sb_add(&out, "\n", 1);
+			gbx_buf_add(&out, v[i].p, v[i].len);
+			gbx_buf_add(&out, "\n", 1);
 		}
 	}
-	sb_add(&out, newp.p, newp.len);
-	sb_free(&newp);
+	gbx_buf_add(&out, newp.p, newp.len);
+	gbx_buf_free(&newp);
 	if (file && out.len)
 		disk_write_file(c, file, out.p, out.len);
 	free(v);
 	free(file);
-	sb_free(&old);
-	sb_free(&out);
-	sb_free(&mine);
+	gbx_buf_free(&old);
+	gbx_buf_free(&out);
+	gbx_buf_free(&mine);
 }
 
 /* The component "name=hash" fields of a line, from its fifth field on. */
@@ -187,15 +187,15 @@ static int has_comp(const char *list, const char *name, size_t nl, const char **
 int explain_cmd(struct cache *c, const char *id)
 {
 	char *file = path_join(c->root, "explain");
-	struct sbuf b = {0};
+	struct gbx_buf b = {0};
 	int rc = file ? read_file(file, &b, 1ull << 30) : -1;
 	free(file);
 	if (rc || !b.len) {
 		printf("gearbox cache explain: no task has been looked up in %s yet\n", c->dir);
-		sb_free(&b);
+		gbx_buf_free(&b);
 		return 1;
 	}
-	sb_add(&b, "", 1);
+	gbx_buf_add(&b, "", 1);
 	char *L = NULL, *S = NULL, *P = NULL;
 	size_t il = strlen(id);
 	for (char *p = b.p; *p;) {
@@ -211,7 +211,7 @@ int explain_cmd(struct cache *c, const char *id)
 		printf("gearbox cache explain: no task with id '%s' was looked up (ids as in the "
 		       "workload)\n",
 		       id);
-		sb_free(&b);
+		gbx_buf_free(&b);
 		return 1;
 	}
 	char status[16] = "", key[40] = "";
@@ -266,6 +266,6 @@ int explain_cmd(struct cache *c, const char *id)
 			printf("a miss: %d component%s differ%s from the last entry stored for this id\n",
 			       changed, changed == 1 ? "" : "s", changed == 1 ? "s" : "");
 	}
-	sb_free(&b);
+	gbx_buf_free(&b);
 	return 0;
 }

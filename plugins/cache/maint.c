@@ -208,7 +208,7 @@ struct gc {
 	size_t nrefs, caprefs;
 	struct gcblob *b;
 	size_t nb, capb;
-	struct sbuf buf;
+	struct gbx_buf buf;
 	struct disk_usage *u;
 	int oom;
 };
@@ -285,9 +285,9 @@ static void gc_pack(void *ud, const char *path, const char *name, const struct s
 		return;
 	size_t ref0 = g->nrefs;
 	const char *why;
-	struct sbuf buf = {0};
+	struct gbx_buf buf = {0};
 	int rc = pack_walk(path, &buf, gc_rec, g, &why);
-	sb_free(&buf);
+	gbx_buf_free(&buf);
 	if (rc) {
 		if (rc < 0 && unlink(path) == 0)
 			g->u->corrupt++;
@@ -442,7 +442,7 @@ out:
 	free(g.e);
 	free(g.b);
 	free(g.refs);
-	sb_free(&g.buf);
+	gbx_buf_free(&g.buf);
 	return g.oom ? -1 : 0;
 }
 
@@ -503,7 +503,7 @@ int disk_clear(struct cache *c)
 
 struct vfy {
 	struct cache *c;
-	struct sbuf buf, blob;
+	struct gbx_buf buf, blob;
 	uint64_t bad;
 	struct keyset ks;
 	const char *pack; /* the pack being checked, or NULL */
@@ -550,7 +550,7 @@ static void vfy_pack(void *ud, const char *path, const char *name, const struct 
 {
 	struct vfy *v = ud;
 	const char *why = NULL;
-	struct sbuf buf = {0};
+	struct gbx_buf buf = {0};
 	(void)st;
 	if (!pack_name_ok(name))
 		return;
@@ -559,7 +559,7 @@ static void vfy_pack(void *ud, const char *path, const char *name, const struct 
 		printf("pack %s: %s\n", name, why);
 		v->bad++;
 	}
-	sb_free(&buf);
+	gbx_buf_free(&buf);
 }
 
 static void vfy_bytes(struct vfy *v, const char *name, const uint8_t *key, const uint8_t *buf,
@@ -607,8 +607,8 @@ int disk_verify(struct cache *c, uint64_t *nentries, uint64_t *nbad)
 	scan(c, "entries", vfy_entry, NULL, &v);
 	scan(c, "packs", vfy_pack, NULL, &v);
 	disk_unlock(lk);
-	sb_free(&v.buf);
-	sb_free(&v.blob);
+	gbx_buf_free(&v.buf);
+	gbx_buf_free(&v.blob);
 	*nentries = keyset_count(&v.ks);
 	*nbad = v.bad;
 	return 0;
@@ -648,12 +648,12 @@ static void stats_parse(const char *text, struct disk_stats *s)
 
 int stats_read(struct cache *c, struct disk_stats *s)
 {
-	struct sbuf b = {0};
+	struct gbx_buf b = {0};
 	char *p = disk_sub(c, "stats");
 	int rc = p ? read_file(p, &b, 1 << 16) : -ENOMEM;
 	stats_parse(rc == 0 ? b.p : NULL, s);
 	free(p);
-	sb_free(&b);
+	gbx_buf_free(&b);
 	return rc;
 }
 
@@ -676,11 +676,11 @@ int stats_update(struct cache *c, const struct disk_stats *add, int set_bytes, u
 		*stat_field(&s, i) += *stat_field(&a, i);
 	if (set_bytes)
 		s.bytes = bytes;
-	struct sbuf b = {0};
+	struct gbx_buf b = {0};
 	for (size_t i = 0; i < sizeof stat_names / sizeof *stat_names; i++)
-		sb_addf(&b, "%s %llu\n", stat_names[i], (unsigned long long)*stat_field(&s, i));
+		gbx_buf_addf(&b, "%s %llu\n", stat_names[i], (unsigned long long)*stat_field(&s, i));
 	rc = b.p ? disk_write_atomic(c, p, b.p, b.len) : -1;
-	sb_free(&b);
+	gbx_buf_free(&b);
 	if (now)
 		*now = s;
 out:

@@ -116,7 +116,7 @@ static int64_t mono(void)
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-static int grow_buf(struct sbuf *b, uint64_t n)
+static int grow_buf(struct gbx_buf *b, uint64_t n)
 {
 	char *p = realloc(b->p, (size_t)n);
 	if (!p)
@@ -238,7 +238,7 @@ int pack_name_ok(const char *name)
 
 /* Reads a pack's header and index into buf: 0 with *count and *index, or -1
  * with why. size: the file's size, to check the index against. */
-static int read_index(int fd, struct sbuf *buf, uint32_t *count, const uint8_t **index,
+static int read_index(int fd, struct gbx_buf *buf, uint32_t *count, const uint8_t **index,
                       uint64_t *size, const char **why)
 {
 	struct stat st;
@@ -278,14 +278,14 @@ static int read_index(int fd, struct sbuf *buf, uint32_t *count, const uint8_t *
 	return 0;
 }
 
-int pack_walk(const char *path, struct sbuf *buf, pack_fn fn, void *ud, const char **why)
+int pack_walk(const char *path, struct gbx_buf *buf, pack_fn fn, void *ud, const char **why)
 {
 	int fd = open_pack(path);
 	if (fd < 0) {
 		*why = errno == EINVAL ? "is not a regular file" : "cannot be read";
 		return errno == ENOENT ? 1 : -1;
 	}
-	struct sbuf ix = {0};
+	struct gbx_buf ix = {0};
 	uint32_t count = 0;
 	const uint8_t *index;
 	uint64_t size;
@@ -311,7 +311,7 @@ int pack_walk(const char *path, struct sbuf *buf, pack_fn fn, void *ud, const ch
 		fn(ud, r, bad ? NULL : (const uint8_t *)buf->p, bad ? 0 : (size_t)len, bad);
 	}
 	close(fd);
-	sb_free(&ix);
+	gbx_buf_free(&ix);
 	return rc;
 }
 
@@ -320,7 +320,7 @@ static void load_pack(struct cache *c, struct packs *s, const char *name)
 {
 	char *path = pack_file(s, name);
 	int fd = path ? open_pack(path) : -1;
-	struct sbuf ix = {0};
+	struct gbx_buf ix = {0};
 	uint32_t count = 0;
 	const uint8_t *index;
 	uint64_t size;
@@ -341,7 +341,7 @@ static void load_pack(struct cache *c, struct packs *s, const char *name)
 		atomic_fetch_add_explicit(&c->n.corrupt, 1, memory_order_relaxed);
 		unlink(path);
 		free(path);
-		sb_free(&ix);
+		gbx_buf_free(&ix);
 		return;
 	}
 	free(path);
@@ -349,7 +349,7 @@ static void load_pack(struct cache *c, struct packs *s, const char *name)
 		size_t n = s->cappk ? s->cappk * 2 : 16;
 		struct pk *p = realloc(s->pk, n * sizeof *p);
 		if (!p) {
-			sb_free(&ix);
+			gbx_buf_free(&ix);
 			return;
 		}
 		s->pk = p;
@@ -357,7 +357,7 @@ static void load_pack(struct cache *c, struct packs *s, const char *name)
 	}
 	struct pk *p = &s->pk[s->npk];
 	if (!(p->name = strdup(name))) {
-		sb_free(&ix);
+		gbx_buf_free(&ix);
 		return;
 	}
 	p->gone = p->touched = 0;
@@ -371,7 +371,7 @@ static void load_pack(struct cache *c, struct packs *s, const char *name)
 		x->off = get_u64(r + 16);
 		x->len = get_u64(r + 24);
 	}
-	sb_free(&ix);
+	gbx_buf_free(&ix);
 }
 
 static int known(struct packs *s, const char *name)
@@ -489,7 +489,7 @@ int pack_has(struct cache *c, const uint8_t key[16])
  * which the caller reports), and the pack is removed. Caller holds s->mu. */
 static void salvage(struct cache *c, struct packs *s, uint32_t i, const uint8_t key[16]);
 
-int pack_read(struct cache *c, const uint8_t key[16], struct sbuf *out, const char **why)
+int pack_read(struct cache *c, const uint8_t key[16], struct gbx_buf *out, const char **why)
 {
 	struct packs *s = c->pk;
 	if (!s)
@@ -507,7 +507,7 @@ int pack_read(struct cache *c, const uint8_t key[16], struct sbuf *out, const ch
 		}
 		if (r->job) {
 			out->len = 0;
-			int rc = sb_add(out, r->job->data, r->job->len);
+			int rc = gbx_buf_add(out, r->job->data, r->job->len);
 			pthread_mutex_unlock(&s->mu);
 			if (rc) {
 				*why = "out of memory";
@@ -666,11 +666,11 @@ int pack_due(struct cache *c)
 static int write_pack(struct cache *c, struct packs *s, struct pjob *jobs, uint32_t count,
                       const char *name, uint64_t *bytes)
 {
-	struct sbuf b = {0};
+	struct gbx_buf b = {0};
 	uint8_t h[PACK_HEADER] = "GBXP";
 	set_u32(h + 4, PACK_FORMAT);
 	set_u32(h + 8, count);
-	int rc = sb_add(&b, h, sizeof h);
+	int rc = gbx_buf_add(&b, h, sizeof h);
 	uint64_t off = PACK_HEADER + (uint64_t)count * PACK_REC;
 	for (struct pjob *j = jobs; j && !rc; j = j->next) {
 		uint8_t r[PACK_REC];
@@ -678,13 +678,13 @@ static int write_pack(struct cache *c, struct packs *s, struct pjob *jobs, uint3
 		set_u64(r + 16, off);
 		set_u64(r + 24, j->len);
 		off += j->len;
-		rc = sb_add(&b, r, sizeof r);
+		rc = gbx_buf_add(&b, r, sizeof r);
 	}
 	for (struct pjob *j = jobs; j && !rc; j = j->next)
-		rc = sb_add(&b, j->data, j->len);
+		rc = gbx_buf_add(&b, j->data, j->len);
 	char *dst = rc ? NULL : pack_file(s, name);
 	if (rc || !dst) {
-		sb_free(&b);
+		gbx_buf_free(&b);
 		return -ENOMEM;
 	}
 	set_u64((uint8_t *)b.p + 16,
@@ -692,7 +692,7 @@ static int write_pack(struct cache *c, struct packs *s, struct pjob *jobs, uint3
 	rc = disk_write_atomic(c, dst, b.p, b.len);
 	*bytes = b.len;
 	free(dst);
-	sb_free(&b);
+	gbx_buf_free(&b);
 	return rc;
 }
 
@@ -822,13 +822,13 @@ static void salvage(struct cache *c, struct packs *s, uint32_t i, const uint8_t 
 	forget_pack(s, i);
 	if (!path)
 		return;
-	struct sbuf buf = {0};
+	struct gbx_buf buf = {0};
 	struct salv v = {c, s, key, s->pk[i].name};
 	const char *why = NULL;
 	if (s->accepting)
 		pack_walk(path, &buf, salvage_one, &v, &why);
 	unlink(path); /* its sound entries are written again with the next batch */
-	sb_free(&buf);
+	gbx_buf_free(&buf);
 	free(path);
 }
 
@@ -898,7 +898,7 @@ int pack_compact(struct cache *c, int force)
 			struct packs t = {0};
 			t.nb = 1024;
 			struct merge m = {&t, NULL, NULL, 0};
-			struct sbuf buf = {0};
+			struct gbx_buf buf = {0};
 			if (!(t.tab = calloc(t.nb, sizeof *t.tab)))
 				rc = -1;
 			for (size_t i = n; i-- > 0 && !rc;) { /* newest first: the first seen stands */
@@ -931,7 +931,7 @@ int pack_compact(struct cache *c, int force)
 					free(r);
 				}
 			free(t.tab);
-			sb_free(&buf);
+			gbx_buf_free(&buf);
 			disk_unlock(lk);
 		}
 	}

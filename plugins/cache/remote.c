@@ -365,7 +365,7 @@ static void collect(struct bl *b, const struct cpayload *p)
 	}
 }
 
-int remote_fetch(struct cache *c, const char *task, const uint8_t key[16], struct sbuf *out)
+int remote_fetch(struct cache *c, const char *task, const uint8_t key[16], struct gbx_buf *out)
 {
 	struct remote *r = c->rm;
 	if (!remote_usable(c)) {
@@ -394,7 +394,7 @@ int remote_fetch(struct cache *c, const char *task, const uint8_t key[16], struc
 	struct centry e;
 	const char *why = NULL;
 	out->len = 0;
-	if (sb_add(out, rep->str, (size_t)rep->len)) {
+	if (gbx_buf_add(out, rep->str, (size_t)rep->len)) {
 		freeReplyObject(rep);
 		conn_put(c, x, 1);
 		return 0;
@@ -579,10 +579,10 @@ static int job_append(struct cache *c, redisContext *x, struct rjob *j)
 		entry_clear(&e);
 		if (b.n > 64)
 			return -1;
-		struct sbuf buf = {0};
+		struct gbx_buf buf = {0};
 		for (size_t i = 0; i < b.n; i++) {
 			if (b.len[i] > r->max_blob) {
-				sb_free(&buf);
+				gbx_buf_free(&buf);
 				return -1;
 			}
 			char *p = blob_path(c, b.h[i]);
@@ -590,7 +590,7 @@ static int job_append(struct cache *c, redisContext *x, struct rjob *j)
 			int rc = p ? 0 : -1;
 			free(p);
 			if (rc || blob_load(c, b.h[i], b.len[i], &buf, &w)) {
-				sb_free(&buf);
+				gbx_buf_free(&buf);
 				return -1;
 			}
 			keyname(r, k, 'b', b.h[i]);
@@ -600,7 +600,7 @@ static int job_append(struct cache *c, redisContext *x, struct rjob *j)
 			inc(&c->n.remote_bytes_out, buf.len);
 			n += 2;
 		}
-		sb_free(&buf);
+		gbx_buf_free(&buf);
 		keyname(r, k, 'e', j->key);
 		redisAppendCommand(x, "SET %s %b EX %lld", k, j->data, j->len, (long long)r->ttl_s);
 		inc(&c->n.remote_bytes_out, j->len);

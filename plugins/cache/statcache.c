@@ -199,10 +199,10 @@ static void wr64(uint8_t *p, uint64_t v)
 /* Reads FILE into the table; replace: its records win over the table's. */
 static int sc_read(struct statcache *sc, const char *file, int replace, const char **why)
 {
-	struct sbuf b = {0};
+	struct gbx_buf b = {0};
 	int rc = read_file(file, &b, (uint64_t)1 << 32);
 	if (rc) {
-		sb_free(&b);
+		gbx_buf_free(&b);
 		if (rc == -ENOENT)
 			return 1;
 		*why = rc == -EINVAL ? "is not a regular file" : "cannot be read";
@@ -244,7 +244,7 @@ static int sc_read(struct statcache *sc, const char *file, int replace, const ch
 	if (p == end)
 		rc = 0;
 out:
-	sb_free(&b);
+	gbx_buf_free(&b);
 	return rc;
 }
 
@@ -259,10 +259,10 @@ int sc_save(struct statcache *sc, const char *file, const char *tmp)
 	if (!sc->dirty)
 		return 0;
 	sc_read(sc, file, 0, &why); /* what others wrote meanwhile; ours win */
-	struct sbuf b = {0};
+	struct gbx_buf b = {0};
 	uint8_t hdr[32] = "GBXS";
 	int rc = -ENOMEM;
-	if (sb_add(&b, hdr, sizeof hdr))
+	if (gbx_buf_add(&b, hdr, sizeof hdr))
 		goto out;
 	uint64_t n = 0;
 	pthread_mutex_lock(&sc->mu);
@@ -281,7 +281,7 @@ int sc_save(struct statcache *sc, const char *file, const char *tmp)
 			wr64(x + 32, (uint64_t)r->ctime_ns);
 			wr64(x + 40, (uint64_t)r->used_s);
 			memcpy(x + 48, r->hash, 16);
-			if (sb_add(&b, l4, 4) || sb_add(&b, r->path, len) || sb_add(&b, x, 64)) {
+			if (gbx_buf_add(&b, l4, 4) || gbx_buf_add(&b, r->path, len) || gbx_buf_add(&b, x, 64)) {
 				pthread_mutex_unlock(&sc->mu);
 				goto out;
 			}
@@ -307,6 +307,6 @@ int sc_save(struct statcache *sc, const char *file, const char *tmp)
 	if (rc)
 		unlink(tmp);
 out:
-	sb_free(&b);
+	gbx_buf_free(&b);
 	return rc;
 }

@@ -11,59 +11,6 @@
 #include <time.h>
 #include <unistd.h>
 
-int sb_add(struct sbuf *b, const void *p, size_t n)
-{
-	if (b->len + n + 1 > b->cap) {
-		size_t cap = b->cap ? b->cap : 256;
-		while (cap < b->len + n + 1)
-			cap *= 2;
-		char *q = realloc(b->p, cap);
-		if (!q)
-			return -1;
-		b->p = q;
-		b->cap = cap;
-	}
-	if (n)
-		memcpy(b->p + b->len, p, n);
-	b->len += n;
-	b->p[b->len] = 0; /* always NUL-terminated, for text */
-	return 0;
-}
-
-int sb_adds(struct sbuf *b, const char *s)
-{
-	return sb_add(b, s, strlen(s));
-}
-
-int sb_addf(struct sbuf *b, const char *fmt, ...)
-{
-	char tmp[512];
-	va_list ap;
-	va_start(ap, fmt);
-	int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
-	va_end(ap);
-	if (n < 0)
-		return -1;
-	if ((size_t)n < sizeof tmp)
-		return sb_add(b, tmp, (size_t)n);
-	char *big = malloc((size_t)n + 1);
-	if (!big)
-		return -1;
-	va_start(ap, fmt);
-	vsnprintf(big, (size_t)n + 1, fmt, ap);
-	va_end(ap);
-	int rc = sb_add(b, big, (size_t)n);
-	free(big);
-	return rc;
-}
-
-void sb_free(struct sbuf *b)
-{
-	free(b->p);
-	b->p = NULL;
-	b->len = b->cap = 0;
-}
-
 char *path_join(const char *a, const char *b)
 {
 	if (b[0] == '/' || !a || !a[0])
@@ -109,7 +56,7 @@ int mkdir_p(const char *path, mode_t mode)
 	return mkdir(path, mode) == 0 || errno == EEXIST ? 0 : -errno;
 }
 
-int read_file(const char *path, struct sbuf *out, uint64_t max)
+int read_file(const char *path, struct gbx_buf *out, uint64_t max)
 {
 	out->len = 0;
 	/* never blocks on a FIFO and never reads a device (a FIFO or /dev/zero

@@ -163,7 +163,7 @@ static void test_entry(void)
 {
 	struct centry e, d;
 	struct coutput outs[3];
-	struct sbuf b = {0};
+	struct gbx_buf b = {0};
 	const char *why = NULL;
 	sample_entry(&e, outs);
 	CHECK(entry_encode(&e, &b) == 0, "entry: encodes");
@@ -214,7 +214,7 @@ static void test_entry(void)
 	      "entry: a bad checksum says so (%s)", why ? why : "?");
 	b.len = 0;
 	entry_encode(&e, &b);
-	sb_add(&b, "x", 1);
+	gbx_buf_add(&b, "x", 1);
 	CHECK(entry_decode((const uint8_t *)b.p, b.len, e.key, &d, &why) == -1,
 	      "entry: trailing bytes are refused");
 	b.len--;
@@ -230,7 +230,7 @@ static void test_entry(void)
 	CHECK(entry_decode((const uint8_t *)b.p, b.len, e.key, &d, &why) == 0,
 	      "entry: intact again");
 	entry_clear(&d);
-	sb_free(&b);
+	gbx_buf_free(&b);
 }
 
 static void count_blob(void *ud, const uint8_t h[16])
@@ -242,7 +242,7 @@ static void test_entry_blobs(void)
 {
 	struct centry e;
 	struct coutput outs[3];
-	struct sbuf b = {0};
+	struct gbx_buf b = {0};
 	sample_entry(&e, outs);
 	outs[1].p.where = PL_BLOB;
 	memset(outs[1].p.hash, 0xab, 16);
@@ -250,7 +250,7 @@ static void test_entry_blobs(void)
 	int n = 0;
 	CHECK(entry_blobs((const uint8_t *)b.p, b.len, count_blob, &n) == 0 && n == 2,
 	      "entry: lists its blob references (%d of 2)", n);
-	sb_free(&b);
+	gbx_buf_free(&b);
 }
 
 /* ---- the memory level ---------------------------------------------------------------- */
@@ -258,7 +258,7 @@ static void test_entry_blobs(void)
 static struct mem_item *item(int k, size_t pad)
 {
 	struct centry e;
-	struct sbuf b = {0};
+	struct gbx_buf b = {0};
 	char *junk = calloc(1, pad + 1);
 	memset(&e, 0, sizeof e);
 	e.key[0] = (uint8_t)k;
@@ -269,7 +269,7 @@ static struct mem_item *item(int k, size_t pad)
 	e.out.data = (const uint8_t *)junk;
 	entry_encode(&e, &b);
 	struct mem_item *it = mem_item_new(e.key, b.p, b.len);
-	sb_free(&b);
+	gbx_buf_free(&b);
 	free(junk);
 	return it;
 }
