@@ -37,6 +37,18 @@ expect "sbatch: journal as a local run" test "$(summ local.jn)" = "$(summ sb.jn)
 expect "sbatch: task output as a local run" test "$(grep -v gearbox-exit sb.out | sort)" = "$(sort local.out)"
 expect "sbatch: -j is slots per node" test "$(jq -r 'select(.event=="node.up") | .slots' sb.ev | sort -u)" = 3
 
+# docs/nodes.md's sbatch script, as the doc gives it (its -N and -c are
+# overridden on the command line: this cluster has fewer nodes and cores)
+awk '/^```sh file=pipeline.sbatch/ {on = 1; next} on && /^```/ {exit} on' \
+	"$GBX_ROOT/docs/nodes.md" >pipeline.sbatch
+cp w.json pipeline.json
+mkdir -p docbin
+ln -sf "$GBX" docbin/gearbox
+rm -f run.journal
+PATH="$T/docbin:$PATH" sbatch -Q --wait -N "$nnodes" -c 2 -o doc.out -e doc.err pipeline.sbatch >/dev/null 2>&1
+expect "docs/nodes.md's sbatch script: a script was found there" grep -q -- '--nodes slurm' pipeline.sbatch
+expect "docs/nodes.md's sbatch script: journal as a local run" test "$(summ local.jn)" = "$(summ run.journal)"
+
 # outside an allocation: a clear error, exit 2
 env -u SLURM_JOB_NODELIST -u SLURM_NODELIST "$GBX" run w.json --nodes slurm >out 2>err </dev/null
 rc=$?
