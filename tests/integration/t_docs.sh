@@ -21,6 +21,9 @@ for doc in "$GBX_ROOT"/README.md "$GBX_ROOT"/docs/*.md "$GBX_ROOT"/docs/plugins/
 	case "$doc" in "$GBX_ROOT"/sdk/*) name=$(echo "${doc#"$GBX_ROOT"/}" | tr / -) ;; esac
 	d="$T/doc-$name"
 	mkdir -p "$d"
+	# examples/ as in the checkout, so a doc may use the example workloads by
+	# the paths it gives them
+	ln -s "$GBX_ROOT/examples" "$d/examples"
 	# split the doc into numbered pieces: NNN.file.NAME or NNN.test
 	awk -v dir="$d" '
 		/^```/ && inblk { inblk = 0; close(out); next }
