@@ -58,6 +58,12 @@ char *path_join(const char *a, const char *b);
 int mkdir_p(const char *path, mode_t mode);
 /* The whole file into out (replacing its content); 0 or -errno (-EFBIG past max). */
 int read_file(const char *path, struct gbx_buf *out, uint64_t max);
+/* The names in dir that keep(name, ud) accepts ("." and ".." never), sorted
+ * by strcmp, into *out (free with free_names). The count, or -1 with errno
+ * when dir cannot be opened; running out of memory ends the list early. */
+long dir_names(const char *dir, int (*keep)(const char *name, void *ud), void *ud, char ***out);
+void free_names(char **names, size_t n);
+int cmp_str(const void *a, const void *b); /* qsort order of char *s */
 int write_all(int fd, const void *p, size_t n); /* 0 or -errno */
 void hex16(const uint8_t k[16], char out[33]);
 int unhex16(const char *s, uint8_t k[16]); /* 0, or -1 unless exactly 32 hex digits */

@@ -168,11 +168,6 @@ static void fields(struct kb *k, char tag, const char *s)
 	field(k, tag, s, strlen(s));
 }
 
-static int cmp_str(const void *a, const void *b)
-{
-	return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
 /* A regular file: executable bit, size, content hash. */
 static void file_record(struct kb *k, const char *path, const struct stat *st)
 {
@@ -216,34 +211,23 @@ static void node(struct kb *k, const char *path, const struct stat *st)
 	}
 }
 
+static int any_name(const char *name, void *ud)
+{
+	(void)name;
+	(void)ud;
+	return 1;
+}
+
 static void walk(struct kb *k, const char *dir)
 {
-	DIR *d = opendir(dir);
-	if (!d) {
+	char **names;
+	long got = dir_names(dir, any_name, NULL, &names);
+	if (got < 0) {
 		int e = errno;
 		field(k, 'E', &e, sizeof e);
 		return;
 	}
-	char **names = NULL;
-	size_t n = 0, cap = 0;
-	struct dirent *de;
-	while ((de = readdir(d))) {
-		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-			continue;
-		if (n == cap) {
-			cap = cap ? cap * 2 : 32;
-			char **nn = realloc(names, cap * sizeof *nn);
-			if (!nn)
-				break;
-			names = nn;
-		}
-		if (!(names[n] = strdup(de->d_name)))
-			break;
-		n++;
-	}
-	closedir(d);
-	if (n)
-		qsort(names, n, sizeof *names, cmp_str);
+	size_t n = (size_t)got;
 	for (size_t i = 0; i < n && k->rc == KEY_OK; i++) {
 		char *p = path_join(dir, names[i]);
 		struct stat st;
@@ -261,9 +245,7 @@ static void walk(struct kb *k, const char *dir)
 		}
 		free(p);
 	}
-	for (size_t i = 0; i < n; i++)
-		free(names[i]);
-	free(names);
+	free_names(names, n);
 }
 
 /* ---- glob inputs (src/ ** / *.h, without the spaces) ------------------------- */

@@ -382,9 +382,15 @@ static int known(struct packs *s, const char *name)
 	return 0;
 }
 
-static int cmp_str(const void *a, const void *b)
+static int new_pack_name(const char *name, void *ud)
 {
-	return strcmp(*(char *const *)a, *(char *const *)b);
+	return pack_name_ok(name) && !known(ud, name);
+}
+
+static int pack_name(const char *name, void *ud)
+{
+	(void)ud;
+	return pack_name_ok(name);
 }
 
 /* Loads the packs that appeared since the last look (caller holds s->mu). */
@@ -398,34 +404,13 @@ static void rescan(struct cache *c, struct packs *s)
 	    st.st_mtim.tv_nsec == s->seen.tv_nsec && s->scanned_ns - m > PACK_RECHECK_NS)
 		return;
 	int64_t now = wall_ns();
-	DIR *d = opendir(s->dir);
-	if (!d)
+	char **names;
+	long got = dir_names(s->dir, new_pack_name, s, &names);
+	if (got < 0)
 		return;
-	char **names = NULL;
-	size_t n = 0, cap = 0;
-	struct dirent *de;
-	while ((de = readdir(d))) {
-		if (!pack_name_ok(de->d_name) || known(s, de->d_name))
-			continue;
-		if (n == cap) {
-			cap = cap ? cap * 2 : 16;
-			char **p = realloc(names, cap * sizeof *p);
-			if (!p)
-				break;
-			names = p;
-		}
-		if (!(names[n] = strdup(de->d_name)))
-			break;
-		n++;
-	}
-	closedir(d);
-	if (n)
-		qsort(names, n, sizeof *names, cmp_str);
-	for (size_t i = 0; i < n; i++) {
+	for (long i = 0; i < got; i++)
 		load_pack(c, s, names[i]);
-		free(names[i]);
-	}
-	free(names);
+	free_names(names, (size_t)got);
 	s->scanned = 1;
 	s->seen = st.st_mtim;
 	s->scanned_ns = now;
@@ -867,34 +852,17 @@ int pack_compact(struct cache *c, int force)
 	struct packs *s = c->pk;
 	if (!s)
 		return 0;
-	DIR *d = opendir(s->dir);
-	if (!d)
+	char **names;
+	long got = dir_names(s->dir, pack_name, NULL, &names);
+	if (got < 0)
 		return -1;
-	char **names = NULL;
-	size_t n = 0, cap = 0;
-	struct dirent *de;
-	while ((de = readdir(d))) {
-		if (!pack_name_ok(de->d_name))
-			continue;
-		if (n == cap) {
-			cap = cap ? cap * 2 : 64;
-			char **p = realloc(names, cap * sizeof *p);
-			if (!p)
-				break;
-			names = p;
-		}
-		if (!(names[n] = strdup(de->d_name)))
-			break;
-		n++;
-	}
-	closedir(d);
+	size_t n = (size_t)got; /* sorted: oldest first */
 	int rc = 0;
 	if (n > (force ? 1 : PACK_MAX)) {
 		int lk = disk_lock(c, 1, 0); /* exclusive: nobody stores meanwhile */
 		if (lk < 0) {
 			rc = 1;
 		} else {
-			qsort(names, n, sizeof *names, cmp_str);
 			struct packs t = {0};
 			t.nb = 1024;
 			struct merge m = {&t, NULL, NULL, 0};
@@ -935,8 +903,6 @@ int pack_compact(struct cache *c, int force)
 			disk_unlock(lk);
 		}
 	}
-	for (size_t i = 0; i < n; i++)
-		free(names[i]);
-	free(names);
+	free_names(names, n);
 	return rc;
 }
