@@ -133,7 +133,7 @@ void par_jobs_free(struct par_job *jobs, size_t n);
  * (a closed terminal must not stop the run). */
 static inline void par_write_all(int fd, const char *p, size_t n)
 {
-	(void)spool_write_all(fd, p, n);
+	(void)fd_write_all(fd, p, n);
 }
 
 /* `gearbox parallel ARGS...`; argv[0] is "parallel". */

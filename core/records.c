@@ -63,23 +63,6 @@ static int open_record(const char *path, int flags, const char *what, int regula
 	return fd;
 }
 
-/* Writes all of p; returns 0 or an errno. */
-static int write_all(int fd, const char *p, size_t n)
-{
-	while (n) {
-		ssize_t w = write(fd, p, n);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			return errno;
-		if (w == 0)
-			return EIO;
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 /* A record could not be written: say so (the first few times) and count it. */
 static void lost(struct engine *e, const char *what, const char *path, int errnum)
 {
@@ -126,7 +109,7 @@ static int replace_file(const char *path, const char *data, size_t len)
 		int fl = fcntl(fd, F_GETFL);
 		if (fl >= 0)
 			fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
-		en = write_all(fd, data, len);
+		en = fd_write_all(fd, data, len);
 		if (close(fd) && !en)
 			en = errno;
 		return en;
@@ -139,7 +122,7 @@ static int replace_file(const char *path, const char *data, size_t len)
 		buf_free(&tmp);
 		return en;
 	}
-	en = write_all(fd, data, len);
+	en = fd_write_all(fd, data, len);
 	if (close(fd) && !en)
 		en = errno;
 	if (!en && rename(tmp.p, path))
@@ -347,7 +330,7 @@ static int journal_check(struct engine *e, struct err *err)
 	if (fstat(e->journal_fd, &st))
 		return err_set(err, "--journal %s: %s", e->o.journal, strerror(errno));
 	if (st.st_size == 0) {
-		int en = write_all(e->journal_fd, JOURNAL_HEADER, sizeof JOURNAL_HEADER - 1);
+		int en = fd_write_all(e->journal_fd, JOURNAL_HEADER, sizeof JOURNAL_HEADER - 1);
 		if (en)
 			return err_set(err, "--journal %s: cannot write: %s", e->o.journal, strerror(en));
 		return 0;
@@ -537,7 +520,7 @@ static void save_file(struct engine *e, const char *dir, const char *id, const c
 
 static void show(int fd, const char *p, size_t n)
 {
-	(void)write_all(fd, p, n); /* a closed terminal loses nothing we own */
+	(void)fd_write_all(fd, p, n); /* a closed terminal loses nothing we own */
 }
 
 static void show_spool(int fd, struct spool *s)

@@ -19,22 +19,6 @@
 
 #include "spool.h"
 
-int spool_write_all(int fd, const char *p, size_t n)
-{
-	while (n) {
-		ssize_t w = write(fd, p, n);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			return errno;
-		if (w == 0)
-			return EIO;
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 static const char *tmp_dir(void)
 {
 	const char *dir = getenv("TMPDIR");
@@ -76,7 +60,7 @@ static int to_file(struct spool *s)
 	int fd = s->dir ? file_in(s->dir, &s->tmpname) : file_in(tmp_dir(), NULL);
 	if (fd < 0)
 		return errno;
-	int en = s->m.len ? spool_write_all(fd, s->m.p, s->m.len) : 0;
+	int en = s->m.len ? fd_write_all(fd, s->m.p, s->m.len) : 0;
 	if (en) {
 		close(fd);
 		if (s->tmpname) {
@@ -113,7 +97,7 @@ void spool_add(struct spool *s, const char *p, size_t n)
 			return;
 		}
 	}
-	int en = spool_write_all(s->fd, p, n);
+	int en = fd_write_all(s->fd, p, n);
 	if (en)
 		lose(s, n, en);
 	else
@@ -153,7 +137,7 @@ static size_t chunk(const struct spool *s, off_t off, size_t max)
 int spool_copy(struct spool *s, int fd)
 {
 	if (!s->file)
-		return s->m.len ? spool_write_all(fd, s->m.p, s->m.len) : 0;
+		return s->m.len ? fd_write_all(fd, s->m.p, s->m.len) : 0;
 	char tmp[65536];
 	off_t off = 0;
 	int first = 0;
@@ -163,7 +147,7 @@ int spool_copy(struct spool *s, int fd)
 			continue;
 		if (r <= 0)
 			return first ? first : r ? errno : EIO;
-		int en = spool_write_all(fd, tmp, (size_t)r);
+		int en = fd_write_all(fd, tmp, (size_t)r);
 		if (en && !first)
 			first = en;
 		off += r;
@@ -279,7 +263,7 @@ int spool_publish(struct spool *s, const char *path)
 			en = ENOMEM;
 		} else if (!s->file) { /* no byte came: an empty file (or what memory holds) */
 			int fd = open(tmp.p, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-			en = fd < 0 ? errno : s->m.len ? spool_write_all(fd, s->m.p, s->m.len) : 0;
+			en = fd < 0 ? errno : s->m.len ? fd_write_all(fd, s->m.p, s->m.len) : 0;
 			if (fd >= 0 && close(fd) && !en)
 				en = errno;
 		} else {
@@ -320,7 +304,7 @@ struct tagw {
 
 static void tw_flush(struct tagw *w)
 {
-	(void)spool_write_all(w->fd, w->b, w->n);
+	(void)fd_write_all(w->fd, w->b, w->n);
 	w->n = 0;
 }
 
@@ -328,7 +312,7 @@ static void tw_put(struct tagw *w, const char *p, size_t n)
 {
 	if (n >= sizeof w->b) {
 		tw_flush(w);
-		(void)spool_write_all(w->fd, p, n);
+		(void)fd_write_all(w->fd, p, n);
 		return;
 	}
 	if (w->n + n > sizeof w->b)

@@ -28,9 +28,6 @@ struct spool {
 	char *tmpname;     /* there, a named temporary file (no O_TMPFILE), owned */
 };
 
-/* Writes all n bytes to fd, retrying on EINTR; returns 0 or an errno. */
-int spool_write_all(int fd, const char *p, size_t n);
-
 /* Appends n bytes. Never fails the caller: what cannot be held is counted. */
 void spool_add(struct spool *s, const char *p, size_t n);
 /* Empty again: closes its file (a temporary one disappears), keeps at most

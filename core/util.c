@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <errno.h>
 #include <unistd.h>
 
 int err_set(struct err *err, const char *fmt, ...)
@@ -262,5 +263,21 @@ int strv_push(char ***list, int *n, char *s)
 	l[(*n)++] = s;
 	l[*n] = NULL;
 	*list = l;
+	return 0;
+}
+
+int fd_write_all(int fd, const char *p, size_t n)
+{
+	while (n) {
+		ssize_t w = write(fd, p, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			return errno;
+		if (w == 0)
+			return EIO;
+		p += w;
+		n -= (size_t)w;
+	}
 	return 0;
 }

@@ -70,4 +70,8 @@ int strv_push(char ***list, int *n, char *s);
 /* Number of online CPUs. */
 int ncores(void);
 
+/* Writes all n bytes to fd, retrying on EINTR; returns 0 or an errno (EIO
+ * when write returns 0). */
+int fd_write_all(int fd, const char *p, size_t n);
+
 #endif
