@@ -36,19 +36,21 @@ const char *const task_kind_names[2] = {"exec", "sim"};
 
 /* ---- small helpers ---- */
 
+/* wl_pool_take's slow path: a fresh 64 KB of string space */
+char *wl_pool_refill(struct ctx *c, size_t n)
+{
+	c->pool_left = 64 * 1024;
+	c->pool = arena_alloc(&c->wl->arena, c->pool_left);
+	return wl_pool_take(c, n);
+}
+
 char *wl_strndup(struct ctx *c, const char *s, size_t n)
 {
 	if (n >= 1024)
 		return arena_strndup(&c->wl->arena, s, n);
-	if (n + 1 > c->pool_left) {
-		c->pool_left = 64 * 1024;
-		c->pool = arena_alloc(&c->wl->arena, c->pool_left);
-	}
-	char *p = c->pool;
+	char *p = wl_pool_take(c, n);
 	memcpy(p, s, n);
 	p[n] = 0;
-	c->pool += n + 1;
-	c->pool_left -= n + 1;
 	return p;
 }
 
@@ -189,21 +191,11 @@ void wl_spec_init(struct spec *sp)
 	sp->enforce = -1;
 }
 
-/* Appends a task; a spec's meta reference is taken by its first task. */
-int wl_commit(struct ctx *c, const char *id, const struct spec *sp, int first)
+/* wl_commit's error: more tasks than were counted */
+int wl_commit_err(struct ctx *c)
 {
-	struct workload *wl = c->wl;
-	if (wl->ntasks >= c->cap)
-		return err_set(c->err, "%s: internal error: task count changed while loading",
-			       c->file);
-	struct task *t = &wl->tasks[wl->ntasks++];
-	t->id = id;
-	t->spec = sp;
-	if (first && sp->meta)
-		json_incref(sp->meta);
-	if (first && sp->extra)
-		json_incref(sp->extra);
-	return 0;
+	return err_set(c->err, "%s: internal error: task count changed while loading",
+		       c->file);
 }
 
 /* ---- out of memory ---- */

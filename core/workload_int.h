@@ -83,6 +83,18 @@ void wl_buf_add(struct ctx *c, struct buf *b, const void *p, size_t n);
 void wl_buf_adds(struct ctx *c, struct buf *b, const char *s);
 
 /* workload.c: small helpers */
+char *wl_pool_refill(struct ctx *c, size_t n);
+/* n + 1 bytes of string space (unaligned), for a string of length n < 1024:
+ * inline, as matrix expansion takes one per task */
+static inline char *wl_pool_take(struct ctx *c, size_t n)
+{
+	if (n + 1 > c->pool_left)
+		return wl_pool_refill(c, n);
+	char *p = c->pool;
+	c->pool += n + 1;
+	c->pool_left -= n + 1;
+	return p;
+}
 char *wl_strndup(struct ctx *c, const char *s, size_t n);
 const char *wl_jtype(const json_t *v);
 const char *wl_dym(char *out, size_t sz, const char *guess);
@@ -92,7 +104,23 @@ int wl_perr(struct ctx *c, const struct place *p, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 const char *wl_id_problem(const char *id, size_t len);
 void wl_spec_init(struct spec *sp);
-int wl_commit(struct ctx *c, const char *id, const struct spec *sp, int first);
+int wl_commit_err(struct ctx *c);
+/* Appends a task; a spec's meta reference is taken by its first task.
+ * Inline: matrix expansion calls it once per task. */
+static inline int wl_commit(struct ctx *c, const char *id, const struct spec *sp, int first)
+{
+	struct workload *wl = c->wl;
+	if (wl->ntasks >= c->cap)
+		return wl_commit_err(c);
+	struct task *t = &wl->tasks[wl->ntasks++];
+	t->id = id;
+	t->spec = sp;
+	if (first && sp->meta)
+		json_incref(sp->meta);
+	if (first && sp->extra)
+		json_incref(sp->extra);
+	return 0;
+}
 
 /* workload_fields.c */
 int wl_type_err(struct ctx *c, const struct place *p, const char *name,

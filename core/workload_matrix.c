@@ -219,18 +219,96 @@ static int needs_own_spec(const struct ctx *c, const struct spec *t)
 	       list_has_var(c, t->outputs, 0) || list_has_var(c, t->node, 0);
 }
 
+/* The id template cut once per entry into literal runs and vars, so that an
+ * instance's id is its pieces copied (no scan per task). Usable only when no
+ * literal and no value of a var it names has a control character; then an
+ * id's only possible problem is its length. */
+#define ID_PIECES 32
+struct idtpl {
+	size_t n, lit;          /* pieces; bytes of literal text */
+	const char *s[ID_PIECES];
+	size_t len[ID_PIECES];
+	int var[ID_PIECES];     /* -1: literal */
+};
+
+static int has_ctl(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+			return 1;
+	return 0;
+}
+
+/* 0 when tid cannot be compiled (too many pieces, a control character) */
+static int id_compile(const struct ctx *c, const char *tid, struct idtpl *t)
+{
+	const char *at, *end;
+	int v;
+	t->n = t->lit = 0;
+	for (;;) {
+		at = next_var(c, tid, &v, &end);
+		size_t n = at ? (size_t)(at - tid) : strlen(tid);
+		if (n) {
+			if (t->n == ID_PIECES || has_ctl(tid, n))
+				return 0;
+			t->s[t->n] = tid;
+			t->len[t->n] = n;
+			t->var[t->n++] = -1;
+			t->lit += n;
+		}
+		if (!at)
+			return 1;
+		if (t->n == ID_PIECES)
+			return 0;
+		const struct var *var = &c->vars[v];
+		for (size_t j = 0; j < var->n; j++)
+			if (has_ctl(var->val[j], var->len[j]))
+				return 0;
+		t->var[t->n++] = v;
+		tid = end;
+	}
+}
+
+/* The id of the current instance from t, or NULL when its length is a
+ * problem (the caller's general path then names it). */
+static char *id_make(struct ctx *c, const struct idtpl *t)
+{
+	size_t len = t->lit;
+	for (size_t i = 0; i < t->n; i++)
+		if (t->var[i] >= 0)
+			len += c->vars[t->var[i]].len[c->cur[t->var[i]]];
+	if (len == 0 || len > ID_MAX)
+		return NULL;
+	char *id = wl_pool_take(c, len), *o = id;
+	for (size_t i = 0; i < t->n; i++) {
+		int v = t->var[i];
+		const char *s = v < 0 ? t->s[i] : c->vars[v].val[c->cur[v]];
+		size_t n = v < 0 ? t->len[i] : c->vars[v].len[c->cur[v]];
+		memcpy(o, s, n);
+		o += n;
+	}
+	*o = 0;
+	return id;
+}
+
 int wl_expand(struct ctx *c, struct place *p, struct spec *tsp,
 	      const char *tid, uint64_t count)
 {
 	int own = needs_own_spec(c, tsp);
+	struct idtpl it;
+	int fast = id_compile(c, tid, &it);
 	for (uint64_t k = 0; k < count; k++) {
-		subst(c, tid, 0);
-		const char *why = wl_id_problem(c->sb.p, c->sb.len);
-		if (why) {
-			p->id = NULL;
-			return wl_perr(c, p, "instance %llu: %s", (unsigned long long)k + 1, why);
+		char *id = fast ? id_make(c, &it) : NULL;
+		if (!id) {
+			subst(c, tid, 0);
+			const char *why = wl_id_problem(c->sb.p, c->sb.len);
+			if (why) {
+				p->id = NULL;
+				return wl_perr(c, p, "instance %llu: %s",
+					       (unsigned long long)k + 1, why);
+			}
+			id = wl_strndup(c, c->sb.p, c->sb.len);
 		}
-		char *id = wl_strndup(c, c->sb.p, c->sb.len);
 		struct spec *sp = tsp;
 		if (own) {
 			p->id = id;
