@@ -4,9 +4,13 @@
 # 1. 1,000,000 no-op sim tasks at -j2: none declaring anything, against the
 #    same tasks each declaring `resources` (goal <= +30 ns/task), against
 #    gearbox built from the commit before resources.c existed (goal within
-#    2%; GBX_BASE=path skips building it), and with history off in the
-#    config (history is on by default: goal within 2%). Paired differences
-#    over 5 x REPEAT rounds, wall and CPU time, with an A/A copy.
+#    2%; GBX_BASE=path skips building it), against that build with
+#    base_idtpl.patch applied (the matrix id expansion that came later:
+#    without it the figure above mixes what resources and later features
+#    cost with what the faster expansion saves; GBX_BASE2=path), and with
+#    history off in the config (history is on by default: goal within 2%).
+#    Paired differences over 5 x REPEAT rounds, wall and CPU time, with an
+#    A/A copy.
 # 2. 3,000 `true` at -j2: history on by default (beside the workload, in the
 #    bench's temp dir, growing by 3,000 rows a round) against "history":
 #    false, without and with a policy (which makes the run read estimates).
@@ -26,28 +30,37 @@ A=$(seq -s, 0 99); B=$(seq -s, 0 9999)
 echo "{\"matrix\":[{\"id\":\"t{a}-{b}\",\"kind\":\"sim\",\"vars\":{\"a\":[$A],\"b\":[$B]}}]}" >"$W/r-none.json"
 echo "{\"matrix\":[{\"id\":\"t{a}-{b}\",\"kind\":\"sim\",\"resources\":{\"cpu\":0.001,\"mem_mb\":1},\"vars\":{\"a\":[$A],\"b\":[$B]}}]}" >"$W/r-decl.json"
 base=${GBX_BASE:-}
-if [ -z "$base" ]; then
-	rev=$(git log --format=%H --diff-filter=A -- core/resources.c | tail -1)
-	if [ -n "$rev" ]; then
-		mkdir -p "$W/base"
-		git archive "$rev^" | tar -x -C "$W/base" &&
-			nice make -s -C "$W/base" -j2 build/gearbox >/dev/null 2>&1 &&
-			base=$W/base/build/gearbox
-	fi
+base2=${GBX_BASE2:-}
+rev=$(git log --format=%H --diff-filter=A -- core/resources.c | tail -1)
+if [ -z "$base" ] && [ -n "$rev" ]; then
+	mkdir -p "$W/base"
+	git archive "$rev^" | tar -x -C "$W/base" &&
+		nice make -s -C "$W/base" -j2 build/gearbox >/dev/null 2>&1 &&
+		base=$W/base/build/gearbox
+fi
+if [ -z "$base2" ] && [ -n "$rev" ]; then
+	mkdir -p "$W/base2"
+	git archive "$rev^" | tar -x -C "$W/base2" &&
+		(cd "$W/base2" && git apply "$root/tests/bench/base_idtpl.patch") &&
+		nice make -s -C "$W/base2" -j2 build/gearbox >/dev/null 2>&1 &&
+		base2=$W/base2/build/gearbox
 fi
 [ -x "${base:-/nonexistent}" ] || base=$GBX
+[ -x "${base2:-/nonexistent}" ] || base2=$GBX
 echo '{"history": false}' >"$W/r-hoff.json"
 rounds=$((REPEAT * 5))
 pairwise_n "$rounds" "\"\$GBX\" run \"\$W/r-none.json\" -j2 -q --no-progress" \
 	"\"\$GBX\" run \"\$W/r-decl.json\" -j2 -q --no-progress" \
 	"\"$base\" run \"\$W/r-none.json\" -j2 -q --no-progress" \
 	"\"\$GBX\" run \"\$W/r-none.json\" -j2 -q --no-progress" \
-	"\"\$GBX\" run \"\$W/r-none.json\" -j2 -q --no-progress --config \"\$W/r-hoff.json\""
+	"\"\$GBX\" run \"\$W/r-none.json\" -j2 -q --no-progress --config \"\$W/r-hoff.json\"" \
+	"\"$base2\" run \"\$W/r-none.json\" -j2 -q --no-progress"
 echo "### 1,000,000 no-op sim tasks at -j2 (median of $rounds rounds, alternated; paired differences and ratios; load $(cut -d' ' -f1-3 /proc/loadavg))"
 echo "none declaring:                         $(median <"$W/pw.1") s wall, $(median <"$W/pw.1.cpu") s CPU"
 echo "none declaring again (A/A):             $(median <"$W/pw.4") s   ratio $(pratio "$W/pw.4" "$W/pw.1"), $(pdiff "$W/pw.1" "$W/pw.4" 1000000) ns/task wall, $(pdiff "$W/pw.1.cpu" "$W/pw.4.cpu" 1000000) ns/task CPU"
 echo "each declaring cpu and mem_mb:          $(median <"$W/pw.2") s   $(pdiff "$W/pw.1" "$W/pw.2" 1000000) ns/task wall, $(pdiff "$W/pw.1.cpu" "$W/pw.2.cpu" 1000000) ns/task CPU (goal <= +30)"
 echo "before resources (${base#$W/}):  $(median <"$W/pw.3") s   none declaring / before = $(pratio "$W/pw.1" "$W/pw.3") (goal within 2%)"
+echo "before, with today's id expansion:     $(median <"$W/pw.6") s   none declaring / before = $(pratio "$W/pw.1" "$W/pw.6") wall, $(pratio "$W/pw.1.cpu" "$W/pw.6.cpu") CPU (what resources and the features after it cost, alike otherwise)"
 echo "history off in the config:              $(median <"$W/pw.5") s   history on its default / off = $(pratio "$W/pw.1" "$W/pw.5") (goal within 2%; sim tasks are not recorded, so no store is opened)"
 
 # 2. history on 3,000 true
