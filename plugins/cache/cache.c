@@ -775,7 +775,8 @@ static int lua_has(void *self, const struct gbx_value *args, int nargs, struct g
 	uint8_t key[16];
 	ret->type = GBX_BOOL;
 	ret->num = 0;
-	/* quick: on the dispatcher, under the engine's lock; never a log or an event here */
+	/* quick: on the dispatcher, under the engine's lock; no event here (the
+	 * remote's one warning a run, when it trips its breaker, is a log line) */
 	if (!key_cacheable(c, t) || key_task(c, t, key, 1) != KEY_OK)
 		return 0;
 	pthread_mutex_lock(&c->mem_mu);
@@ -783,6 +784,8 @@ static int lua_has(void *self, const struct gbx_value *args, int nargs, struct g
 	pthread_mutex_unlock(&c->mem_mu);
 	if (!found && c->disk_ok)
 		found = disk_has_entry(c, key);
+	if (!found && c->rm) /* within the lookup deadline; breaker open: false at once */
+		found = remote_has(c, key);
 	ret->num = found;
 	return 0;
 }

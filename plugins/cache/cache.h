@@ -397,6 +397,9 @@ int remote_usable(struct cache *c);
  * blobs written to the disk level), 0 miss (or unavailable), -1 damaged
  * (warned about and deleted remotely). */
 int remote_fetch(struct cache *c, const char *task, const uint8_t key[16], struct gbx_buf *out);
+/* Whether key's entry is in the remote (EXISTS, for cache.has): 1 yes; 0 no,
+ * the breaker is open, or no answer within the deadline (which opens it). */
+int remote_has(struct cache *c, const uint8_t key[16]);
 /* Takes the lease on key: 1 taken, 0 another process holds it, -1 no remote. */
 int remote_lease(struct cache *c, const uint8_t key[16]);
 int remote_lease_alive(struct cache *c, const uint8_t key[16]);

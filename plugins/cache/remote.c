@@ -234,6 +234,7 @@ static redisContext *conn_get(struct cache *c, int64_t timeout_ns)
 		x = r->pool[--r->npool];
 	pthread_mutex_unlock(&r->mu);
 	if (!x) {
+		int64_t end = now_ns() + timeout_ns; /* connecting and SELECT, together */
 		struct timeval tv = tv_of(timeout_ns);
 		x = r->sock ? redisConnectUnixWithTimeout(r->sock, tv)
 		            : redisConnectWithTimeout(r->host, r->port, tv);
@@ -247,7 +248,7 @@ static redisContext *conn_get(struct cache *c, int64_t timeout_ns)
 			return NULL;
 		}
 		if (r->db) {
-			redisSetTimeout(x, tv);
+			redisSetTimeout(x, tv_of(end - now_ns()));
 			redisReply *rep = redisCommand(x, "SELECT %d", r->db);
 			int ok = rep && rep->type == REDIS_REPLY_STATUS;
 			if (rep)
@@ -475,6 +476,38 @@ int remote_fetch(struct cache *c, const char *task, const uint8_t key[16], struc
 	conn_put(c, x, 1);
 	sample(r, now_ns() - t0);
 	return rc; /* (each command had the time left before the deadline, at most) */
+}
+
+/* cache.has: on the dispatcher, under the engine's lock, so one EXISTS and
+ * nothing more, and the whole of it (connecting included) within the lookup
+ * deadline. A connection that needed longer is kept, the answer is a miss. */
+int remote_has(struct cache *c, const uint8_t key[16])
+{
+	struct remote *r = c->rm;
+	if (!r || !remote_usable(c))
+		return 0; /* the breaker is open: not known remotely */
+	int64_t end = now_ns() + r->deadline_ns;
+	redisContext *x = conn_get(c, r->deadline_ns);
+	if (!x)
+		return 0;
+	int64_t left = end - now_ns();
+	if (left <= 0) {
+		conn_put(c, x, 1);
+		return 0;
+	}
+	redisSetTimeout(x, tv_of(left));
+	char k[KEYN];
+	keyname(r, k, 'e', key);
+	redisReply *rep = redisCommand(x, "EXISTS %s", k);
+	if (!rep) {
+		conn_failed(c, x); /* no answer in time: the breaker opens, as for a lookup */
+		conn_put(c, x, 0);
+		return 0;
+	}
+	int found = rep->type == REDIS_REPLY_INTEGER && rep->integer > 0;
+	freeReplyObject(rep);
+	conn_put(c, x, 1);
+	return found;
 }
 
 /* ---- leases ------------------------------------------------------------------------------- */

@@ -114,6 +114,44 @@ expect "bench with a remote: each cold run had a namespace of its own in Redis" 
 # (a generous deadline above: this machine is shared and a first connection
 # may take longer than 20 ms; past the deadline a lookup is a miss, by design)
 
+# ---- cache.has(task) asks Redis, within the lookup deadline --------------------------------
+# r1 and r2 are only in Redis (their run's cache dir is gone), n1 and n2
+# nowhere; a policy runs what the cache has first. -j1: one at a time, in order.
+mkdir -p hasp
+cat >hasp/w.json <<EOF2
+{ "tasks": [ { "id": "n1", "argv": ["sh", "-c", "echo n1"] }, { "id": "n2", "argv": ["sh", "-c", "echo n2"] },
+             { "id": "r1", "argv": ["sh", "-c", "echo r1"] }, { "id": "r2", "argv": ["sh", "-c", "echo r2"] } ] }
+EOF2
+echo '{ "tasks": [ { "id": "r1", "argv": ["sh", "-c", "echo r1"] }, { "id": "r2", "argv": ["sh", "-c", "echo r2"] } ] }' >hasp/pre.json
+echo 'return { key = function(task) if cache.has(task) then return 0 else return 1 end end }' >hasp/has.lua
+hascfg() { # hascfg DIR DEADLINE_MS
+	echo "{ \"plugins\": { \"cache\": { \"enabled\": true, \"dir\": \"$1\", \"remote\": \"unix:$SOCK\", \"remote_deadline_ms\": $2 } } }"
+}
+started() { grep '"started"' "$1" | sed 's/.*"id":"\([^"]*\)".*/\1/' | tr '\n' ' '; }
+hascfg .c-pre 2000 >hasp/pre-cfg.json
+(cd hasp && "$GBX" run pre.json --config pre-cfg.json --no-progress >/dev/null 2>pre.err && rm -rf .c-pre)
+hascfg .c-has 2000 >hasp/has-cfg.json
+(cd hasp && "$GBX" run w.json -j1 --config has-cfg.json --policy scheduling=has.lua --no-progress --events ev.jsonl >out.txt 2>err.txt; echo $? >rc)
+expect "cache.has: an entry only in Redis is had, so r1 and r2 start first ($(started hasp/ev.jsonl))" \
+	test "$(cat hasp/rc):$(started hasp/ev.jsonl)" = "0:r1 r2 n1 n2 "
+expect "cache.has: ... and they were hits from the remote" grep -q '"hits_remote":2,' hasp/ev.jsonl
+expect "cache.has: no warning" sh -c '! grep -q warning hasp/err.txt'
+# Redis stopped (SIGSTOP: it accepts a connection and never answers): has is
+# false, the first call within the 400 ms deadline, which opens the breaker,
+# so the other calls and the lookups answer at once ("queued" follows each
+# task's key, in the run's own clock)
+hascfg .c-stop 400 >hasp/stop-cfg.json
+kill -STOP "$PID"
+(cd hasp && timeout 60 "$GBX" run w.json -j1 --config stop-cfg.json --policy scheduling=has.lua --no-progress --events evs.jsonl >outs.txt 2>errs.txt; echo $? >rc)
+kill -CONT "$PID"
+queued=$(grep '"queued"' hasp/evs.jsonl | sed 's/.*"t_ms":\([0-9.]*\).*/\1/' | tr '\n' ' ')
+expect "Redis stopped: has is false (submission order), the run is ok ($(started hasp/evs.jsonl))" \
+	test "$(cat hasp/rc):$(started hasp/evs.jsonl)" = "0:n1 n2 r1 r2 "
+expect "Redis stopped: the first has waits the deadline, not past it, and the rest not at all (queued at ms: $queued)" \
+	awk -v q="$queued" 'BEGIN { n = split(q, t, " "); exit !(n == 4 && t[1] >= 380 && t[4] < 600) }'
+expect "Redis stopped: has opened the breaker, so every lookup skipped Redis; one warning ($(grep -o '"remote_skipped":[0-9]*' hasp/evs.jsonl); $(cat hasp/errs.txt | grep -c 'remote cache') warnings)" \
+	sh -c 'grep -q "\"remote_skipped\":4," hasp/evs.jsonl && test "$(grep -c "remote cache" hasp/errs.txt)" = 1'
+
 # ---- Redis killed in the middle of a run --------------------------------------------------
 start_redis "$T/redis2"
 kill_pid=$PID
