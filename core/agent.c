@@ -569,7 +569,14 @@ int agent_main(int argc, char **argv)
 	pthread_cond_init(&ag.cv, NULL);
 	pthread_mutex_init(&ag.wmu, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	/* as a local worker (engine.c): an output spilled past the file-size
+	 * limit must fail its attempt with EFBIG (spool.h), not end the agent
+	 * with SIGXFSZ; every thread started below inherits the mask, and
+	 * exec.c's children get an empty one */
 	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGXFSZ);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);

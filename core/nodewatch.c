@@ -255,6 +255,13 @@ static void *reader_main(void *arg)
 {
 	struct node *nd = arg;
 	struct nodes *ns = nd->ns;
+	/* it spools the agents' output (fill_answer): past the file-size limit
+	 * that is EFBIG, failing the attempt (attempt.c), not SIGXFSZ ending
+	 * the run, as in a local worker (engine.c) */
+	sigset_t fsz;
+	sigemptyset(&fsz);
+	sigaddset(&fsz, SIGXFSZ);
+	pthread_sigmask(SIG_BLOCK, &fsz, NULL);
 	struct proto_reader rd;
 	proto_reader_init(&rd, nd->from_fd);
 	struct err err;

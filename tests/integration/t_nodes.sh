@@ -71,6 +71,33 @@ wait $ctl; rc=$?
 expect "no node left: exit 1" test "$rc" = 1
 expect "no node left: a clear message" has "halting: no node is left" xerr
 
+# ---- output past the file-size limit: that task fails, the node and run go on ----
+# the big task's stdout spills past the spool's 256 KB into $TMPDIR and hits
+# `ulimit -f` (1 MB): EFBIG, not SIGXFSZ. -j1 on one node: the small task
+# runs after it on the same agent. First the agent alone is limited (its
+# launcher sets the limit), then the controller alone (its soft limit; the
+# launcher lifts it for the agent), which spools what the agent sends.
+cat >fsz.json <<'EOF'
+{ "nodes": { "relaunch": 0, "launchers": {
+    "flim": ["sh", "-c", "ulimit -f 2048; exec \"$0\" agent --labels \"$1\"", "{gearbox}", "{node}"],
+    "fopen": ["sh", "-c", "ulimit -f unlimited; exec \"$0\" agent --labels \"$1\"", "{gearbox}", "{node}"] } } }
+EOF
+"$GBX" run --config fsz.json --nodes flim:n1 -j1 --no-progress --events fa.ev \
+	-- sh -c 'yes {} | head -c {}' ::: 5000000 10 >fa.out 2>fa.err </dev/null
+rc=$?
+expect "agent past ulimit -f: exit 1 (one task failed)" test "$rc" = 1
+expect "agent past ulimit -f: the big task fails, naming the stream and why" \
+	sh -c "grep 'FAILED 1:' '$T/fa.err' | grep -q 'its stdout could not be kept: writing to .*File too large'"
+expect "agent past ulimit -f: the node was not lost, the next task ran on it" \
+	sh -c "! grep -q 'node.lost' '$T/fa.ev' && grep -qx 10 '$T/fa.out' && grep -q '2 tasks: 1 ok, 1 failed' '$T/fa.err'"
+(ulimit -S -f 2048; "$GBX" run --config fsz.json --nodes fopen:n1 -j1 --no-progress --events fc.ev \
+	-- sh -c 'yes {} | head -c {}' ::: 5000000 10 2>fc.err </dev/null; echo $? >fc.rc) | grep -c -x 10 >fc.out
+expect "controller past ulimit -f: exit 1, not a crash" test "$(cat fc.rc)" = 1
+expect "controller past ulimit -f: the big task fails, naming the stream and why" \
+	sh -c "grep 'FAILED 1:' '$T/fc.err' | grep -q 'its stdout could not be kept: writing to .*File too large'"
+expect "controller past ulimit -f: the node was not lost, the next task ran on it" \
+	sh -c "! grep -q 'node.lost' '$T/fc.ev' && [ \$(cat '$T/fc.out') = 3 ] && grep -q '2 tasks: 1 ok, 1 failed' '$T/fc.err'"
+
 # ---- kill -9 the controller: no agent, no task process survives 2 s ----------
 nodes_sleepers 4
 "$GBX" run z.json --nodes local:2 -j2 --no-progress --events z.ev >zout 2>zerr </dev/null &
