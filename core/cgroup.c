@@ -3,8 +3,9 @@
  * v1 places the child by moving the spawning thread: a v1 hierarchy takes a
  * thread id in `tasks`, and a child starts in its parent thread's cgroup,
  * so the child is limited from its first instruction. v2 takes whole
- * processes only, so the child is moved in right after posix_spawn returns;
- * what it allocated before (during exec) stays charged to gearbox's cgroup.
+ * processes only: the child is started inside its cgroup (cg_spawn, clone3
+ * with CLONE_INTO_CGROUP), or on a kernel before 5.7 moved in right after
+ * posix_spawn returns (what it did or forked before stays outside).
  */
 #include "cgroup.h"
 
@@ -13,10 +14,13 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <poll.h>
+#include <pthread.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define CPU_PERIOD_US 100000
@@ -138,34 +142,178 @@ static int own_path(const char *ctl, char *out, size_t n)
 	return found;
 }
 
+/* Whether the space-separated list has the word w. */
+static int has_word(const char *list, const char *w)
+{
+	size_t n = strlen(w);
+	for (const char *p = list; (p = strstr(p, w)); p += n)
+		if ((p == list || p[-1] == ' ') && (!p[n] || p[n] == ' ' || p[n] == '\n'))
+			return 1;
+	return 0;
+}
+
+/* The v2 controller the enforcement needs: memory. Tests only may name
+ * another domain controller (tests/integration/t_resources_v2.sh uses
+ * hugetlb where memory is bound to a v1 hierarchy): then the placement,
+ * the moves and the removal run for real, and memory limits do not apply. */
+static const char *v2_mem_ctl(void)
+{
+	const char *c = getenv("GEARBOX_TEST_CGROUP2_CONTROLLER");
+	return c && *c ? c : "memory";
+}
+
+/* "+memory +cpu" / "-memory -cpu" for the controllers in mask. */
+static void ctl_list(char *out, size_t n, char sign, int mask)
+{
+	snprintf(out, n, "%s%s%s%s%s", mask & CG2_MEM ? (sign == '+' ? "+" : "-") : "",
+		 mask & CG2_MEM ? v2_mem_ctl() : "", mask == (CG2_MEM | CG2_CPU) ? " " : "",
+		 mask & CG2_CPU ? (sign == '+' ? "+" : "-") : "", mask & CG2_CPU ? "cpu" : "");
+}
+
+/* Enables the controllers in `want` in dir's cgroup.subtree_control, one
+ * by one (cpu may be refused where memory is not); *added gets those this
+ * call turned on. Returns the mask enabled afterwards. */
+static int enable_ctl(const char *dir, int want, int *added)
+{
+	char cur[256] = "", w[64];
+	int have = 0;
+	*added = 0;
+	if (read_file(dir, "cgroup.subtree_control", cur, sizeof cur) == 0) {
+		if (has_word(cur, v2_mem_ctl()))
+			have |= CG2_MEM;
+		if (has_word(cur, "cpu"))
+			have |= CG2_CPU;
+	}
+	for (int b = CG2_MEM; b <= CG2_CPU; b <<= 1) {
+		if (!(want & b) || (have & b))
+			continue;
+		ctl_list(w, sizeof w, '+', b);
+		if (write_str(dir, "cgroup.subtree_control", w) == 0) {
+			have |= b;
+			*added |= b;
+		} else if (b == CG2_MEM) {
+			return have; /* errno from the write */
+		}
+	}
+	return have;
+}
+
+/* The first process in dir's cgroup.procs other than this one: 0 if none,
+ * -1 if the file cannot be read. */
+static long other_proc(const char *dir)
+{
+	char b[4096];
+	if (read_file(dir, "cgroup.procs", b, sizeof b))
+		return -1;
+	for (char *l = b; *l;) {
+		long p = atol(l);
+		if (p > 0 && p != (long)getpid())
+			return p;
+		char *nl = strchr(l, '\n');
+		if (!nl)
+			break;
+		l = nl + 1;
+	}
+	return 0;
+}
+
+/* Moves every process listed in from's cgroup.procs to to (what this run
+ * started into its own cgroup and left running). */
+static void move_all(const char *from, const char *to)
+{
+	char b[4096];
+	for (int round = 0; round < 8; round++) {
+		if (read_file(from, "cgroup.procs", b, sizeof b) || !b[0])
+			return;
+		for (char *l = b; *l;) {
+			long p = atol(l);
+			if (p > 0)
+				write_num(to, "cgroup.procs", p);
+			char *nl = strchr(l, '\n');
+			if (!nl)
+				break;
+			l = nl + 1;
+		}
+	}
+}
+
+/* Where the run's cgroups go in v2, under the rules of cgroup-v2.rst:
+ * - top-down: a child gets a controller only if its parent's
+ *   cgroup.subtree_control hands it on, so gearbox's own cgroup (home) must
+ *   enable memory (and cpu) for gearbox-PID, and gearbox-PID for the tasks;
+ * - no internal processes: a non-root cgroup may enable a domain controller
+ *   for its children only while no process is in it. Gearbox is in home, so
+ *   unless home is the root (exempt), gearbox first moves itself into
+ *   gearbox-PID/gearbox, and only if no other process is in home (a shell
+ *   or a supervisor there cannot be moved by us: that is the caller's
+ *   cgroup, not ours). At the end it moves back and turns off what it
+ *   turned on in home (cg_close).
+ * The layout: home/gearbox-PID/{gearbox (when moved), tN-A ...}. */
 static int try_v2(struct cgsys *s)
 {
-	char mnt[512], own[512], ctl[256], home[1100];
+	char mnt[512], own[512], ctl[256], p[700];
+	const char *mc = v2_mem_ctl();
 	if (find_mount(NULL, mnt, sizeof mnt) || own_path(NULL, own, sizeof own))
 		return -1;
-	snprintf(home, sizeof home, "%s%s", mnt, own);
-	if (read_file(home, "cgroup.controllers", ctl, sizeof ctl) || !strstr(ctl, "memory")) {
-		snprintf(s->why, sizeof s->why, "cgroup v2 at %s has no memory controller", mnt);
+	snprintf(s->home, sizeof s->home, "%s%s", mnt, own);
+	if (read_file(s->home, "cgroup.controllers", ctl, sizeof ctl) || !has_word(ctl, mc)) {
+		snprintf(s->why, sizeof s->why, "cgroup v2 at %s has no %s controller", mnt, mc);
 		return -1;
 	}
-	/* a child cgroup gets the memory controller only if this one hands it on */
-	if (write_str(home, "cgroup.subtree_control", "+memory") && !strstr(ctl, "memory")) {
-		snprintf(s->why, sizeof s->why, "cgroup v2: cannot enable memory below %s", home);
-		return -1;
+	int want = CG2_MEM | (has_word(ctl, "cpu") ? CG2_CPU : 0);
+	/* only the root cgroup has no cgroup.type */
+	snprintf(p, sizeof p, "%s/cgroup.type", s->home);
+	int root = access(p, F_OK) != 0;
+	snprintf(s->mem, sizeof s->mem, "%s/gearbox-%d", s->home, (int)getpid());
+	if (!root) {
+		long other = other_proc(s->home);
+		if (other) {
+			snprintf(s->why, sizeof s->why, other < 0 ? "cgroup v2: cannot read %s/cgroup.procs"
+				 : "cgroup v2: %s also holds pid %ld, so it cannot hand controllers on to "
+				   "gearbox's cgroups (no internal processes); start gearbox in a cgroup of "
+				   "its own, e.g. systemd-run --scope -p Delegate=yes", s->home, other);
+			return -1;
+		}
 	}
-	write_str(home, "cgroup.subtree_control", "+cpu");
-	snprintf(s->mem, sizeof s->mem, "%s/gearbox-%d", home, (int)getpid());
 	if (mkdir(s->mem, 0755) && errno != EEXIST) {
 		snprintf(s->why, sizeof s->why, "cgroup v2: cannot create %s: %s", s->mem, strerror(errno));
 		return -1;
 	}
-	if (write_str(s->mem, "cgroup.subtree_control", "+memory")) {
-		snprintf(s->why, sizeof s->why, "cgroup v2: cannot enable memory in %s: %s", s->mem,
-			 strerror(errno));
-		rmdir(s->mem);
+	if (!root) {
+		snprintf(s->self, sizeof s->self, "%s/gearbox", s->mem);
+		if ((mkdir(s->self, 0755) && errno != EEXIST) ||
+		    write_num(s->self, "cgroup.procs", (long long)getpid())) {
+			snprintf(s->why, sizeof s->why, "cgroup v2: cannot move gearbox into %s: %s",
+				 s->self, strerror(errno));
+			rmdir(s->self);
+			rmdir(s->mem);
+			s->self[0] = 0;
+			return -1;
+		}
+	}
+	int have = enable_ctl(s->home, want, &s->home_added);
+	int e = errno;
+	if (have & CG2_MEM) {
+		int run_added;
+		s->v2 = enable_ctl(s->mem, have, &run_added);
+		e = errno;
+	}
+	if (!(s->v2 & CG2_MEM)) {
+		snprintf(s->why, sizeof s->why, "cgroup v2: cannot enable %s below %s: %s", mc,
+			 have & CG2_MEM ? s->mem : s->home, strerror(e));
+		s->mode = CG_V2; /* so that cg_close undoes the above */
+		cg_close(s);
+		s->mode = CG_NONE;
+		s->v2 = s->home_added = 0;
+		s->self[0] = s->mem[0] = 0;
 		return -1;
 	}
-	write_str(s->mem, "cgroup.subtree_control", "+cpu");
+	snprintf(p, sizeof p, "%s/memory.swap.max", s->mem);
+	s->swapmax = access(p, F_OK) == 0;
+	snprintf(p, sizeof p, "%s/memory.peak", s->mem);
+	s->peak = access(p, F_OK) == 0;
+	snprintf(p, sizeof p, "%s/cgroup.kill", s->mem);
+	s->kill = access(p, F_OK) == 0;
 	s->mode = CG_V2;
 	return 0;
 }
@@ -208,20 +356,86 @@ void cg_open(struct cgsys *s, int probe_only)
 		cg_close(s);
 }
 
+/* Removes the cgroup dir, which the kernel refuses (EBUSY) while a
+ * process is in it, and also for a moment after the last one was reaped
+ * (it leaves its cgroup when it is dead, not when wait4 returns): kills
+ * what is left (cgroup.kill where there is one, else each listed pid) and
+ * waits for cgroup.events to say "populated 0" (v2; poll wakes on its
+ * change), or for the pids to go (v1), for at most 2 s. */
+static void kill_rmdir(const char *dir, int v2kill)
+{
+	char b[4096], p[700];
+	snprintf(p, sizeof p, "%s/cgroup.events", dir);
+	int ev = open(p, O_RDONLY | O_CLOEXEC);
+	for (int round = 0; round < 2000; round++) {
+		if (rmdir(dir) == 0 || errno != EBUSY)
+			break;
+		if (!v2kill || write_str(dir, "cgroup.kill", "1")) {
+			if (read_file(dir, "cgroup.procs", b, sizeof b) == 0) {
+				for (char *l = b; *l;) {
+					pid_t q = (pid_t)atol(l);
+					if (q > 0)
+						kill(q, SIGKILL);
+					char *nl = strchr(l, '\n');
+					if (!nl)
+						break;
+					l = nl + 1;
+				}
+			}
+		}
+		if (ev >= 0) {
+			ssize_t r = pread(ev, b, sizeof b - 1, 0);
+			b[r > 0 ? r : 0] = 0;
+			if (!strstr(b, "populated 0")) {
+				struct pollfd pf = {ev, POLLPRI, 0};
+				poll(&pf, 1, 1); /* woken by the change, 1 ms at most */
+			}
+		} else {
+			usleep(1000);
+		}
+	}
+	if (ev >= 0)
+		close(ev);
+}
+
 void cg_close(struct cgsys *s)
 {
+	char w[64];
+	if (s->mode == CG_V2 && s->self[0]) {
+		/* back where gearbox was, with what it turned on in home turned
+		 * off again (home may not have processes while it hands a domain
+		 * controller on); first the run's own, which home's depend on */
+		ctl_list(w, sizeof w, '-', s->v2);
+		if (s->v2)
+			write_str(s->mem, "cgroup.subtree_control", w);
+		ctl_list(w, sizeof w, '-', s->home_added);
+		if (s->home_added && write_str(s->home, "cgroup.subtree_control", w))
+			fprintf(stderr, "gearbox: cgroup v2: cannot turn %s off again in %s: %s\n", w,
+				s->home, strerror(errno));
+		move_all(s->self, s->home);
+		if (write_num(s->home, "cgroup.procs", (long long)getpid()))
+			fprintf(stderr, "gearbox: cgroup v2: cannot move back into %s: %s (%s is left)\n",
+				s->home, strerror(errno), s->self);
+		kill_rmdir(s->self, 0);
+	}
+	/* in the root cgroup what gearbox turned on stays on: another run
+	 * may be about to use it, and the root may hand controllers on */
 	if (s->mode == CG_V1 || s->mode == CG_V2)
-		rmdir(s->mem);
+		kill_rmdir(s->mem, s->mode == CG_V2 && s->kill);
 	if (s->cpu[0])
-		rmdir(s->cpu);
+		kill_rmdir(s->cpu, 0);
 }
 
 const char *cg_describe(const struct cgsys *s, char *out, size_t n)
 {
 	switch (s->mode) {
 	case CG_V2:
-		snprintf(out, n, "cgroup v2: memory.max (swap off) and cpu.max per task; "
-			 "memory.peak, cpu.stat and OOM kills measured");
+		snprintf(out, n, "cgroup v2: %s.max%s%s per task in %s/gearbox-PID%s; %s, cpu.stat and "
+			 "OOM kills (memory.events oom_kill) measured",
+			 v2_mem_ctl(), s->swapmax ? " (memory.swap.max 0)" : " (swap not limited: no memory.swap.max)",
+			 s->v2 & CG2_CPU ? " and cpu.max" : " (no cpu controller: cpu not limited)",
+			 s->home, s->self[0] ? ", gearbox moved into gearbox-PID/gearbox" : "",
+			 s->peak ? "memory.peak" : "peak memory from wait4 only (no memory.peak before Linux 5.19)");
 		break;
 	case CG_V1:
 		snprintf(out, n, "cgroup v1: memory.limit_in_bytes%s%s per task; "
@@ -239,7 +453,8 @@ const char *cg_describe(const struct cgsys *s, char *out, size_t n)
 int cg_task_begin(struct cgsys *s, struct cgtask *t, const char *name, int64_t mem_kb,
 		  int64_t cpu_milli)
 {
-	t->have_cpu = 0;
+	t->have_cpu = t->placed = 0;
+	t->fd = -1;
 	t->mem[0] = t->cpu[0] = 0;
 	if (s->mode != CG_V1 && s->mode != CG_V2)
 		return 0;
@@ -250,14 +465,17 @@ int cg_task_begin(struct cgsys *s, struct cgtask *t, const char *name, int64_t m
 		if (mem_kb) {
 			if (write_num(t->mem, "memory.max", mem_kb * 1024))
 				goto fail_rm;
-			write_str(t->mem, "memory.swap.max", "0"); /* absent without swap */
+			if (s->swapmax)
+				write_str(t->mem, "memory.swap.max", "0");
 		}
-		if (cpu_milli) {
+		if (cpu_milli && (s->v2 & CG2_CPU)) {
+			/* "$MAX $PERIOD" in us; the kernel's least quota is 1 ms */
+			long long q = (long long)(cpu_milli * CPU_PERIOD_US / 1000);
 			char b[64];
-			snprintf(b, sizeof b, "%lld %d", (long long)(cpu_milli * CPU_PERIOD_US / 1000),
-				 CPU_PERIOD_US);
+			snprintf(b, sizeof b, "%lld %d", q < 1000 ? 1000 : q, CPU_PERIOD_US);
 			write_str(t->mem, "cpu.max", b);
 		}
+		t->fd = open(t->mem, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		return 0;
 	}
 	if (mem_kb) {
@@ -303,7 +521,7 @@ void cg_task_spawned(struct cgsys *s, struct cgtask *t, pid_t pid, int64_t mem_k
 		write_num(s->mem_home, "tasks", (long long)gettid());
 		if (t->have_cpu)
 			write_num(s->cpu_home, "tasks", (long long)gettid());
-	} else if (s->mode == CG_V2 && t->mem[0] && pid > 0) {
+	} else if (s->mode == CG_V2 && t->mem[0] && pid > 0 && !t->placed) {
 		write_num(t->mem, "cgroup.procs", (long long)pid);
 	} else if (s->mode == CG_RLIMIT && pid > 0) {
 		if (mem_kb) {
@@ -316,25 +534,6 @@ void cg_task_spawned(struct cgsys *s, struct cgtask *t, pid_t pid, int64_t mem_k
 			struct rlimit r = {sec ? sec : 1, sec ? sec : 1};
 			prlimit(pid, RLIMIT_CPU, &r, NULL);
 		}
-	}
-}
-
-static void kill_rest(const char *dir)
-{
-	char b[4096];
-	for (int round = 0; round < 50; round++) {
-		if (read_file(dir, "cgroup.procs", b, sizeof b) || !b[0])
-			return;
-		for (char *l = b; *l;) {
-			pid_t p = (pid_t)atol(l);
-			if (p > 0)
-				kill(p, SIGKILL);
-			char *nl = strchr(l, '\n');
-			if (!nl)
-				break;
-			l = nl + 1;
-		}
-		usleep(1000); /* the killed need a moment to leave before rmdir */
 	}
 }
 
@@ -356,10 +555,149 @@ void cg_task_end(struct cgsys *s, struct cgtask *t, struct cg_usage *u)
 			u->peak_kb = atoll(b) / 1024;
 		u->oom = read_key(t->mem, "memory.oom_control", "oom_kill") > 0;
 	}
-	kill_rest(t->mem);
-	rmdir(t->mem);
-	if (t->cpu[0]) {
-		kill_rest(t->cpu);
-		rmdir(t->cpu);
+	if (t->fd >= 0)
+		close(t->fd);
+	t->fd = -1;
+	kill_rmdir(t->mem, s->mode == CG_V2 && s->kill);
+	if (t->cpu[0])
+		kill_rmdir(t->cpu, 0);
+}
+
+/* ---- starting a child inside its v2 cgroup ---- */
+
+#ifndef CLONE_INTO_CGROUP
+#define CLONE_INTO_CGROUP 0x200000000ULL
+#endif
+#ifndef CLONE_CLEAR_SIGHAND
+#define CLONE_CLEAR_SIGHAND 0x100000000ULL
+#endif
+
+struct clone_args_ { /* linux/sched.h's struct clone_args, version 2 */
+	uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls,
+		set_tid, set_tid_size, cgroup;
+};
+
+/* In the child (a copy of this process, one thread, until it execs): only
+ * system calls, no locks. posix_spawnp's lookup: a name with a slash is
+ * run as it is, else each directory of PATH is tried; EACCES is kept if no
+ * directory has the program. */
+static int child_exec(char *const argv[], char *const envp[], const char *path)
+{
+	const char *f = argv[0];
+	if (strchr(f, '/')) {
+		execve(f, argv, envp);
+		return errno;
 	}
+	size_t fl = strlen(f);
+	int seen_eacces = 0;
+	char buf[4096];
+	for (const char *p = path;; p++) {
+		const char *q = strchr(p, ':');
+		size_t dl = q ? (size_t)(q - p) : strlen(p);
+		if (dl + fl + 2 <= sizeof buf) {
+			memcpy(buf, p, dl);
+			size_t o = dl;
+			if (!dl)
+				buf[o++] = '.';
+			buf[o++] = '/';
+			memcpy(buf + o, f, fl + 1);
+			execve(buf, argv, envp);
+			if (errno == EACCES)
+				seen_eacces = 1;
+			else if (errno != ENOENT && errno != ENOTDIR && errno != ESTALE && errno != ENODEV &&
+				 errno != ETIMEDOUT)
+				return errno;
+		}
+		if (!q)
+			break;
+		p = q;
+	}
+	return seen_eacces ? EACCES : ENOENT;
+}
+
+int cg_spawn(struct cgtask *t, pid_t *pid, char *const argv[], char *const envp[],
+	     int in_fd, int out_fd, int err_fd, const char *cwd)
+{
+	if (t->fd < 0)
+		return ENOSYS;
+	const char *path = getenv("PATH");
+	if (!path)
+		path = "/bin:/usr/bin";
+	int ep[2];
+	if (pipe2(ep, O_CLOEXEC))
+		return errno;
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	/* fork-like (no shared memory, so the child may use its own stack),
+	 * with the parent held until the child execs or exits; the child
+	 * starts in the attempt's cgroup, so all it and its children charge is
+	 * counted and limited there (cgroup.procs after posix_spawn misses
+	 * what runs before the move, such as the children a shell forks at
+	 * once); handlers are reset to the default */
+	struct clone_args_ ca;
+	memset(&ca, 0, sizeof ca);
+	ca.flags = CLONE_VFORK | CLONE_INTO_CGROUP | CLONE_CLEAR_SIGHAND;
+	ca.exit_signal = SIGCHLD;
+	ca.cgroup = (uint64_t)t->fd;
+	long r = syscall(SYS_clone3, &ca, sizeof ca);
+	if (r == 0) {
+		int e = 0;
+		int defs[] = {SIGINT, SIGTERM, SIGHUP, SIGPIPE, SIGQUIT, SIGCHLD, SIGUSR1, SIGUSR2, SIGXFSZ};
+		struct sigaction sa;
+		memset(&sa, 0, sizeof sa);
+		sa.sa_handler = SIG_DFL;
+		for (size_t i = 0; i < sizeof defs / sizeof defs[0]; i++)
+			sigaction(defs[i], &sa, NULL);
+		if (setpgid(0, 0))
+			e = errno;
+		if (!e && in_fd < 0) {
+			int fd = open("/dev/null", O_RDONLY);
+			if (fd < 0)
+				e = errno;
+			else if (fd != 0) {
+				if (dup2(fd, 0) < 0)
+					e = errno;
+				close(fd);
+			}
+		}
+		int from[3] = {in_fd, out_fd, err_fd};
+		for (int i = 0; i < 3 && !e; i++) {
+			if (from[i] < 0)
+				continue;
+			if (from[i] == i ? fcntl(i, F_SETFD, 0) < 0 : dup2(from[i], i) < 0)
+				e = errno;
+		}
+		if (!e && cwd && chdir(cwd))
+			e = errno;
+		if (!e) {
+			sigset_t none;
+			sigemptyset(&none);
+			sigprocmask(SIG_SETMASK, &none, NULL);
+			e = child_exec(argv, envp, path);
+		}
+		ssize_t w = write(ep[1], &e, sizeof e);
+		(void)w;
+		_exit(127);
+	}
+	int e = r < 0 ? errno : 0;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	close(ep[1]);
+	if (r > 0) {
+		int ce;
+		ssize_t n = read(ep[0], &ce, sizeof ce);
+		if (n == (ssize_t)sizeof ce) { /* it did not exec */
+			waitpid((pid_t)r, NULL, 0);
+			e = ce ? ce : ECHILD;
+		} else {
+			*pid = (pid_t)r;
+			t->placed = 1;
+		}
+	} else if (e == EINVAL || e == E2BIG || e == EPERM) {
+		/* EINVAL, E2BIG: a kernel before 5.7 knows no CLONE_INTO_CGROUP;
+		 * then the caller spawns and moves */
+		e = ENOSYS;
+	}
+	close(ep[0]);
+	return e;
 }

@@ -20,6 +20,7 @@
 #include <sys/types.h>
 
 enum cg_mode { CG_NONE = 0, CG_RLIMIT, CG_V1, CG_V2 };
+enum { CG2_MEM = 1, CG2_CPU = 2 }; /* v2 controllers */
 
 struct cgsys {
 	int mode;              /* enum cg_mode */
@@ -28,6 +29,12 @@ struct cgsys {
 	char cpu[512];         /* v1: the cpu hierarchy's gearbox-PID, or "" */
 	char cpu_home[512];
 	int memsw;             /* v1: memory.memsw.* exist */
+	char home[512];        /* v2: the cgroup gearbox was started in */
+	char self[600];        /* v2: gearbox-PID/gearbox, where gearbox moved itself
+				* (home is not the root), or "" */
+	int v2;                /* v2: CG2_* enabled for the task cgroups */
+	int home_added;        /* v2: CG2_* this run turned on in home */
+	int swapmax, peak, kill; /* v2: memory.swap.max, memory.peak, cgroup.kill exist */
 	char why[256];         /* why the better mechanisms are not available */
 };
 
@@ -35,6 +42,8 @@ struct cgsys {
 struct cgtask {
 	char mem[600], cpu[600];
 	int have_cpu;
+	int fd;                /* v2: the attempt's cgroup directory, or -1 */
+	int placed;            /* v2: the child was started in it (cg_spawn) */
 };
 
 /* What an attempt used, from the cgroup (when there was one). */
@@ -64,6 +73,15 @@ int cg_task_begin(struct cgsys *s, struct cgtask *t, const char *name, int64_t m
  * back; v2 moves the child in; RLIMIT sets the child's limits. */
 void cg_task_spawned(struct cgsys *s, struct cgtask *t, pid_t pid, int64_t mem_kb,
 		     int64_t cpu_milli, int64_t timeout_ms);
+/* v2: starts argv in the attempt's cgroup (clone3 with CLONE_INTO_CGROUP,
+ * Linux 5.7), with what exec.c's posix_spawnp does: stdin from in_fd or
+ * /dev/null, stdout and stderr onto out_fd and err_fd (-1: inherited), cwd,
+ * its own process group, default signal dispositions, an empty mask.
+ * Returns 0 (*pid set), an errno of the spawn (as posix_spawnp's), or
+ * ENOSYS when it cannot be done this way (no v2 cgroup, an older kernel):
+ * then spawn as usual and cg_task_spawned moves the child. */
+int cg_spawn(struct cgtask *t, pid_t *pid, char *const argv[], char *const envp[],
+	     int in_fd, int out_fd, int err_fd, const char *cwd);
 /* After the child was reaped: reads usage, kills what is left in the
  * cgroup, removes it. */
 void cg_task_end(struct cgsys *s, struct cgtask *t, struct cg_usage *u);

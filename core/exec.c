@@ -224,11 +224,17 @@ void exec_run(const struct task *t, struct runner_ctx *rc, struct attempt *a)
 
 	pid_t pid = 0;
 	int64_t t_spawn = now_ns();
-	struct cgtask cgt = {{0}, {0}, 0};
+	struct cgtask cgt = {{0}, {0}, 0, -1, 0};
 	if (rc->cg && cg_task_begin(rc->cg, &cgt, rc->cg_name, rc->lim_mem_kb, rc->lim_cpu_milli))
 		snprintf(a->msg, sizeof a->msg, "not enforced: cannot create its cgroup: %s",
 			 strerror(errno));
-	int rcode = posix_spawnp(&pid, argv[0], &fa, &at, argv, envp);
+	/* v2: started inside its cgroup; else (or on a kernel without
+	 * CLONE_INTO_CGROUP) spawned as usual */
+	int rcode = rc->cg ? cg_spawn(&cgt, &pid, argv, envp, s->stdin_data ? inp[0] : -1,
+				      through ? -1 : outp[1], through ? -1 : errp[1], s->cwd)
+			   : ENOSYS;
+	if (rcode == ENOSYS)
+		rcode = posix_spawnp(&pid, argv[0], &fa, &at, argv, envp);
 	if (rc->cg)
 		cg_task_spawned(rc->cg, &cgt, rcode ? 0 : pid, rc->lim_mem_kb, rc->lim_cpu_milli,
 				t->timeout_ms);
