@@ -307,7 +307,8 @@ static struct mem_item *from_remote(struct cache *c, const gbx_task *t, struct p
 		if (r == 1) {
 			it = mem_item_new(p->key, buf.p, buf.len);
 			if (it && c->disk_ok) /* into the next pack, unless it has blobs */
-				entry_store(c, p->key, buf.p, buf.len, -1, has_blobs(&it->e));
+				entry_store(c, p->key, buf.p, buf.len, -1, has_blobs(&it->e),
+				            W_FILL);
 			break;
 		}
 		if (r < 0 || p->lease || !remote_usable(c))
@@ -582,7 +583,8 @@ static int store(struct cache *c, const gbx_task *t, const uint8_t key[16],
 		pthread_mutex_unlock(&c->mem_mu);
 	}
 	if (c->disk_ok)
-		entry_store(c, key, enc.p, enc.len, lk, lk >= 0); /* counts the store once written */
+		entry_store(c, key, enc.p, enc.len, lk, lk >= 0,
+		            W_STORE); /* counts the store once written */
 	else
 		inc(&c->n.stores, 1);
 	if (c->rm) {
@@ -650,7 +652,8 @@ static void cache_run_start(void *self, int64_t ntasks)
 	struct cache *c = self;
 	(void)ntasks;
 	_Atomic uint64_t *f[] = {&c->n.hits_mem,     &c->n.hits_disk,     &c->n.misses,
-	                         &c->n.stores,       &c->n.store_skipped, &c->n.uncacheable,
+	                         &c->n.stores,       &c->n.fills,         &c->n.store_skipped,
+	                         &c->n.uncacheable,
 	                         &c->n.corrupt,      &c->n.busy,          &c->n.hashed_files,
 	                         &c->n.hashed_bytes, &c->n.stat_hits,     &c->n.bytes_added,
 	                         &c->n.saved_us,     &c->n.hits_remote,   &c->n.bytes_mem,
@@ -678,11 +681,11 @@ static void cache_run_end(void *self, int64_t ok, int64_t failed)
 	char fields[1536];
 	snprintf(fields, sizeof fields,
 	         "\"hits\":%llu,\"hits_memory\":%llu,\"misses\":%llu,\"stores\":%llu,"
-	         "\"not_stored\":%llu,\"uncacheable\":%llu,\"corrupt\":%llu,\"busy\":%llu,"
+	         "\"fills\":%llu,\"not_stored\":%llu,\"uncacheable\":%llu,\"corrupt\":%llu,\"busy\":%llu,"
 	         "\"hashed_files\":%llu,\"hashed_bytes\":%llu,\"stat_hits\":%llu,\"saved_ms\":%llu",
 	         (unsigned long long)hits, (unsigned long long)ld(&c->n.hits_mem),
 	         (unsigned long long)ld(&c->n.misses), (unsigned long long)ld(&c->n.stores),
-	         (unsigned long long)ld(&c->n.store_skipped),
+	         (unsigned long long)ld(&c->n.fills), (unsigned long long)ld(&c->n.store_skipped),
 	         (unsigned long long)ld(&c->n.uncacheable), (unsigned long long)ld(&c->n.corrupt),
 	         (unsigned long long)ld(&c->n.busy), (unsigned long long)ld(&c->n.hashed_files),
 	         (unsigned long long)ld(&c->n.hashed_bytes),
@@ -741,7 +744,8 @@ static void cache_run_end(void *self, int64_t ok, int64_t failed)
 	                         ld(&c->n.bytes_remote),
 	                         ld(&c->n.remote_bytes_in),
 	                         ld(&c->n.remote_bytes_out),
-	                         ld(&c->n.remote_errors)};
+	                         ld(&c->n.remote_errors),
+	                         ld(&c->n.fills)};
 	struct disk_stats now;
 	if (stats_update(c, &add, 0, 0, &now) == 0 && now.bytes > c->max_bytes) {
 		struct disk_usage u;

@@ -179,7 +179,8 @@ int sc_trustworthy(const struct stat *st, int64_t start_ns);
 /* ---- the plugin state (cache.c) -------------------------------------------- */
 
 struct counters {
-	_Atomic uint64_t hits_mem, hits_disk, misses, stores, store_skipped, uncacheable, corrupt,
+	/* stores: entries this run produced; fills: remote hits written to disk */
+	_Atomic uint64_t hits_mem, hits_disk, misses, stores, fills, store_skipped, uncacheable, corrupt,
 	    busy, hashed_files, hashed_bytes, stat_hits, bytes_added, saved_us;
 	/* per tier: hits and bytes replayed from it; the remote's traffic */
 	_Atomic uint64_t hits_remote, bytes_mem, bytes_disk, bytes_remote, remote_errors,
@@ -293,11 +294,16 @@ void hash_bytes(const void *p, size_t n, uint8_t h[16]);
 
 int writer_start(struct cache *c); /* run_start */
 void writer_stop(struct cache *c); /* run_end, fini: drains the queue, writes the last pack */
+/* Why an entry is written, for the counters once it is: W_STORE this run
+ * produced it (stores), W_FILL a remote hit copied into the disk level
+ * (fills), W_REWRITE a damaged pack's sound entry written again (neither). */
+enum wkind { W_STORE, W_FILL, W_REWRITE };
+void count_written(struct cache *c, enum wkind kind, uint64_t n);
 /* Stores an encoded entry: lk >= 0 (the caller holds the shared lock, having
  * written blobs) at once as a file; else, without blobs, into the next pack;
  * else (blobs) through the writer as a file when it has room. */
 void entry_store(struct cache *c, const uint8_t key[16], const void *p, size_t n, int lk,
-                 int blobs);
+                 int blobs, enum wkind kind);
 
 /* ---- pack.c ----------------------------------------------------------------- */
 
@@ -318,7 +324,7 @@ int pack_read(struct cache *c, const uint8_t key[16], struct gbx_buf *out, const
 int pack_touch(struct cache *c, const uint8_t key[16]);
 /* Queues an entry for the next pack: 0, 1 (a batch is full: wake the writer),
  * -1 not queued (no writer, or too much waiting): write it as a file. */
-int pack_add(struct cache *c, const uint8_t key[16], const void *p, size_t n);
+int pack_add(struct cache *c, const uint8_t key[16], const void *p, size_t n, enum wkind kind);
 void pack_accept(struct cache *c, int on); /* the writer runs: entries may wait */
 int pack_due(struct cache *c);             /* a batch is full or has waited long enough */
 /* Writes what waits as one pack (final: what cannot be written is dropped,
@@ -478,6 +484,7 @@ struct disk_stats {
 	 * remote's traffic */
 	uint64_t hits_mem, hits_disk, hits_remote, bytes_mem, bytes_disk, bytes_remote,
 	    remote_in, remote_out, remote_errors;
+	uint64_t fills; /* remote hits written to the disk level (not stores) */
 };
 int stats_update(struct cache *c, const struct disk_stats *add, int set_bytes, uint64_t bytes,
                  struct disk_stats *now);

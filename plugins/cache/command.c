@@ -64,6 +64,9 @@ static int cmd_stats(struct cache *c)
 	printf("  from remote     %llu (%s)\n", (unsigned long long)s.hits_remote,
 	       human(s.bytes_remote, a, sizeof a));
 	printf("stores            %llu\n", (unsigned long long)s.stores);
+	if (remote_url(c) || s.fills)
+		printf("fills             %llu (remote hits written to disk)\n",
+		       (unsigned long long)s.fills);
 	if (remote_url(c) || s.remote_in || s.remote_out) {
 		printf("remote            %s\n", remote_url(c) ? remote_url(c) : "(none configured)");
 		printf("  read            %s\n", human(s.remote_in, a, sizeof a));

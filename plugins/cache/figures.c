@@ -6,7 +6,8 @@
  * it plus the lookups no level answered. Names (host adds "cache."):
  *   mem.hits mem.misses mem.bytes, disk.hits disk.misses disk.bytes,
  *   remote.hits remote.misses remote.bytes (only with a remote), misses
- *   (no level answered), stores; bytes: what hits of the level replayed.
+ *   (no level answered), stores (entries this run produced), fills (remote
+ *   hits written to the disk level); bytes: what hits of the level replayed.
  */
 #include "cache.h"
 
@@ -38,6 +39,7 @@ void cache_publish(struct cache *c)
 	    {"remote.bytes", ld(&c->n.bytes_remote), c->rm != NULL},
 	    {"misses", miss, 1},
 	    {"stores", ld(&c->n.stores), 1},
+	    {"fills", ld(&c->n.fills), 1},
 	};
 	for (size_t i = 0; i < sizeof f / sizeof *f; i++)
 		if (f[i].on)

@@ -620,14 +620,15 @@ static const char *const stat_names[] = {
     "runs",        "hits",         "misses",     "stores",       "corrupt",
     "saved_ms",    "bytes",        "hits_memory", "hits_disk",   "hits_remote",
     "bytes_memory", "bytes_disk",  "bytes_remote", "remote_read", "remote_written",
-    "remote_errors"};
+    "remote_errors", "fills"};
 
 static uint64_t *stat_field(struct disk_stats *s, size_t i)
 {
 	uint64_t *f[] = {&s->runs,        &s->hits,       &s->misses,     &s->stores,
 	                 &s->corrupt,     &s->saved_ms,   &s->bytes,      &s->hits_mem,
 	                 &s->hits_disk,   &s->hits_remote, &s->bytes_mem, &s->bytes_disk,
-	                 &s->bytes_remote, &s->remote_in, &s->remote_out, &s->remote_errors};
+	                 &s->bytes_remote, &s->remote_in, &s->remote_out, &s->remote_errors,
+	                 &s->fills};
 	return f[i];
 }
 

@@ -56,6 +56,7 @@ struct pref {
 struct pjob {
 	struct pjob *next;
 	uint8_t key[16];
+	enum wkind kind; /* what it counts as once written */
 	size_t len;
 	uint8_t data[];
 };
@@ -586,24 +587,25 @@ static int enqueue(struct packs *s, struct pjob *j)
 	return 0;
 }
 
-static struct pjob *job_new(const uint8_t key[16], const void *p, size_t n)
+static struct pjob *job_new(const uint8_t key[16], const void *p, size_t n, enum wkind kind)
 {
 	struct pjob *j = malloc(sizeof *j + n);
 	if (j) {
 		memcpy(j->key, key, 16);
 		memcpy(j->data, p, n);
 		j->len = n;
+		j->kind = kind;
 		j->next = NULL;
 	}
 	return j;
 }
 
-int pack_add(struct cache *c, const uint8_t key[16], const void *p, size_t n)
+int pack_add(struct cache *c, const uint8_t key[16], const void *p, size_t n, enum wkind kind)
 {
 	struct packs *s = c->pk;
 	if (!s)
 		return -1;
-	struct pjob *j = job_new(key, p, n);
+	struct pjob *j = job_new(key, p, n, kind);
 	if (!j)
 		return -1;
 	int rc;
@@ -737,9 +739,10 @@ int pack_flush(struct cache *c, int final)
 	uint32_t me = UINT32_MAX;
 	if (!rc)
 		add_known(s, name, &me);
-	uint64_t off = PACK_HEADER + (uint64_t)count * PACK_REC;
+	uint64_t off = PACK_HEADER + (uint64_t)count * PACK_REC, kinds[3] = {0};
 	for (struct pjob *j = jobs, *nx; j; j = nx) {
 		nx = j->next;
+		kinds[j->kind]++;
 		struct pref *r = find(s, j->key);
 		if (r && r->job == j) {
 			if (me != UINT32_MAX) {
@@ -763,7 +766,8 @@ int pack_flush(struct cache *c, int final)
 			cache_io_warning(c, strerror(-rc));
 		return rc;
 	}
-	atomic_fetch_add_explicit(&c->n.stores, count, memory_order_relaxed);
+	count_written(c, W_STORE, kinds[W_STORE]);
+	count_written(c, W_FILL, kinds[W_FILL]);
 	atomic_fetch_add_explicit(&c->n.bytes_added, (bytes + 4095) / 4096 * 4096,
 	                          memory_order_relaxed);
 	return 0;
@@ -787,7 +791,7 @@ static void salvage_one(void *ud, const uint8_t *rec, const uint8_t *p, size_t n
 		struct pref *r = find(v->s, rec);
 		if (r && r->job)
 			return; /* a newer one waits already */
-		struct pjob *j = job_new(rec, p, n);
+		struct pjob *j = job_new(rec, p, n, W_REWRITE);
 		if (!j || enqueue(v->s, j))
 			free(j);
 		return;
@@ -835,7 +839,7 @@ static void merge_one(void *ud, const uint8_t *rec, const uint8_t *p, size_t n, 
 	struct pref *r = place(m->t, rec);
 	if (!r || r->job)
 		return; /* a newer pack had it: that one stands */
-	struct pjob *j = job_new(rec, p, n);
+	struct pjob *j = job_new(rec, p, n, W_REWRITE);
 	if (!j)
 		return;
 	r->job = j;

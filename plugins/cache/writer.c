@@ -29,12 +29,22 @@
 struct wjob {
 	struct wjob *next;
 	uint8_t key[16];
+	enum wkind kind;
 	size_t len;
 	uint8_t data[];
 };
 
+void count_written(struct cache *c, enum wkind kind, uint64_t n)
+{
+	if (kind == W_STORE)
+		atomic_fetch_add_explicit(&c->n.stores, n, memory_order_relaxed);
+	else if (kind == W_FILL)
+		atomic_fetch_add_explicit(&c->n.fills, n, memory_order_relaxed);
+}
+
 /* Writes one encoded entry under the shared lock (taken by the caller or here). */
-static void write_one(struct cache *c, const uint8_t key[16], const void *p, size_t n, int lk)
+static void write_one(struct cache *c, const uint8_t key[16], const void *p, size_t n, int lk,
+                      enum wkind kind)
 {
 	int own = lk < 0;
 	if (own && (lk = disk_lock(c, 0, 0)) < 0) {
@@ -50,7 +60,7 @@ static void write_one(struct cache *c, const uint8_t key[16], const void *p, siz
 		cache_io_warning(c, strerror(-rc));
 		return;
 	}
-	atomic_fetch_add_explicit(&c->n.stores, 1, memory_order_relaxed);
+	count_written(c, kind, 1);
 }
 
 static void *writer_main(void *arg)
@@ -89,7 +99,7 @@ static void *writer_main(void *arg)
 			struct wjob *j = batch;
 			batch = j->next;
 			if (lk >= 0) {
-				write_one(c, j->key, j->data, j->len, lk);
+				write_one(c, j->key, j->data, j->len, lk, j->kind);
 			} else {
 				atomic_fetch_add_explicit(&c->n.busy, 1, memory_order_relaxed);
 				atomic_fetch_add_explicit(&c->n.store_skipped, 1,
@@ -135,10 +145,10 @@ void writer_stop(struct cache *c)
 }
 
 void entry_store(struct cache *c, const uint8_t key[16], const void *p, size_t n, int lk,
-                 int blobs)
+                 int blobs, enum wkind kind)
 {
 	if (lk < 0 && !blobs) {
-		int r = pack_add(c, key, p, n);
+		int r = pack_add(c, key, p, n, kind);
 		if (r >= 0) {
 			if (r == 1) { /* a batch is full: the writer writes it now */
 				pthread_mutex_lock(&c->wq_mu);
@@ -155,6 +165,7 @@ void entry_store(struct cache *c, const uint8_t key[16], const void *p, size_t n
 			memcpy(j->key, key, 16);
 			memcpy(j->data, p, n);
 			j->len = n;
+			j->kind = kind;
 			j->next = NULL;
 		}
 		pthread_mutex_lock(&c->wq_mu);
@@ -173,5 +184,5 @@ void entry_store(struct cache *c, const uint8_t key[16], const void *p, size_t n
 		pthread_mutex_unlock(&c->wq_mu);
 		free(j);
 	}
-	write_one(c, key, p, n, lk);
+	write_one(c, key, p, n, lk, kind);
 }

@@ -27,6 +27,7 @@ rcli() { redis-cli -s "$SOCK" "$@"; }
 ran="$T/ran"
 : >"$ran"
 nran() { wc -l <"$ran" | tr -d ' '; }
+jqe() { jq -e "$@" >/dev/null; }
 cached_count() { grep '"event":"finished"' "$1" | grep -c '"label":"cached"'; }
 
 # ---- two copies of one project, two processes at once, one Redis ---------------------
@@ -56,16 +57,28 @@ expect "two processes: every task's output is there in both copies" \
 	sh -c 'for i in 1 2 3 4 5 6 7 8; do test "$(cat one/out/$i.txt)" = "INPUT $i" && test "$(cat two/out/$i.txt)" = "INPUT $i" || exit 1; done'
 total=$(( $(cached_count one/ev.jsonl) + $(cached_count two/ev.jsonl) ))
 expect "two processes: the other 8 were cached" test "$total" = 8
+# stores: entries a run produced; fills: remote hits it wrote to its disk level
+cnt() { grep '"event":"cache.stats"' "$2" | sed "s/.*\"$1\":\([0-9]*\).*/\1/"; }
+expect "two processes: 8 stores in all, and the other copy's 8 are fills ($(cnt stores one/ev.jsonl)+$(cnt stores two/ev.jsonl) stores, $(cnt fills one/ev.jsonl)+$(cnt fills two/ev.jsonl) fills)" \
+	test "$(( $(cnt stores one/ev.jsonl) + $(cnt stores two/ev.jsonl) )):$(( $(cnt fills one/ev.jsonl) + $(cnt fills two/ev.jsonl) ))" = 8:8
 expect "two processes: no warning" sh -c "! grep -q warning one/err.txt two/err.txt"
 
 # a third copy with no local cache at all: every task comes from Redis
 mkproject three
+echo "{ \"plugins\": { \"cache\": { \"enabled\": true, \"dir\": \".cache\", \"remote\": \"unix:$SOCK\", \"remote_deadline_ms\": 2000 }, \"telemetry\": { \"enabled\": true, \"summary\": \"sum.json\", \"prometheus\": \"m.prom\" } } }" >three/gearbox.json
 (cd three && "$GBX" run w.json -j2 --no-progress --events ev.jsonl >out.txt 2>err.txt)
 expect "a new copy: nothing ran" test "$(nran)" = 8
 expect "a new copy: all 8 hits from the remote" grep -q '"hits_remote":8' three/ev.jsonl
+expect "a new copy: the 8 written to disk are fills, not stores ($(grep -o '"stores":[0-9]*,"fills":[0-9]*' three/ev.jsonl))" \
+	grep -q '"stores":0,"fills":8,' three/ev.jsonl
+expect "a new copy: telemetry's plugin_counters say so too" \
+	jqe '.plugin_counters | ."cache.fills" == 8 and ."cache.stores" == 0 and ."cache.remote.hits" == 8 and ."cache.disk.misses" == 8' three/sum.json
+expect "a new copy: and Prometheus" \
+	sh -c "grep -q '^gearbox_plugin_counter{name=\"cache.fills\"} 8\$' three/m.prom && grep -q '^gearbox_plugin_counter{name=\"cache.stores\"} 0\$' three/m.prom"
 expect "a new copy: the outputs are restored" test "$(cat three/out/5.txt)" = "INPUT 5"
 (cd three && "$GBX" cache stats >stats.txt)
 expect "gearbox cache stats: hits from the remote" grep -q 'from remote *8' three/stats.txt
+expect "gearbox cache stats: 8 fills, no store" sh -c "grep -q '^fills *8 ' three/stats.txt && grep -q '^stores *0\$' three/stats.txt"
 expect "remote hits fill the disk level as one pack, not a file each" \
 	test "$(find three/.cache/v1/packs -name '*.pack' | wc -l):$(find three/.cache/v1/entries -type f | wc -l)" = 1:0
 echo '{ "plugins": { "cache": { "enabled": true, "dir": ".cache" } } }' >three/local.json
@@ -117,12 +130,13 @@ expect "bench with a remote: each cold run had a namespace of its own in Redis" 
 # ---- cache.has(task) asks Redis, within the lookup deadline --------------------------------
 # r1 and r2 are only in Redis (their run's cache dir is gone), n1 and n2
 # nowhere; a policy runs what the cache has first. -j1: one at a time, in order.
+# (r2's 5,000-byte output is a blob: its entry is filled as a file, r1's in a pack)
 mkdir -p hasp
 cat >hasp/w.json <<EOF2
 { "tasks": [ { "id": "n1", "argv": ["sh", "-c", "echo n1"] }, { "id": "n2", "argv": ["sh", "-c", "echo n2"] },
-             { "id": "r1", "argv": ["sh", "-c", "echo r1"] }, { "id": "r2", "argv": ["sh", "-c", "echo r2"] } ] }
+             { "id": "r1", "argv": ["sh", "-c", "echo r1"] }, { "id": "r2", "argv": ["sh", "-c", "printf %05000d 2"] } ] }
 EOF2
-echo '{ "tasks": [ { "id": "r1", "argv": ["sh", "-c", "echo r1"] }, { "id": "r2", "argv": ["sh", "-c", "echo r2"] } ] }' >hasp/pre.json
+echo '{ "tasks": [ { "id": "r1", "argv": ["sh", "-c", "echo r1"] }, { "id": "r2", "argv": ["sh", "-c", "printf %05000d 2"] } ] }' >hasp/pre.json
 echo 'return { key = function(task) if cache.has(task) then return 0 else return 1 end end }' >hasp/has.lua
 hascfg() { # hascfg DIR DEADLINE_MS
 	echo "{ \"plugins\": { \"cache\": { \"enabled\": true, \"dir\": \"$1\", \"remote\": \"unix:$SOCK\", \"remote_deadline_ms\": $2 } } }"
@@ -135,6 +149,8 @@ hascfg .c-has 2000 >hasp/has-cfg.json
 expect "cache.has: an entry only in Redis is had, so r1 and r2 start first ($(started hasp/ev.jsonl))" \
 	test "$(cat hasp/rc):$(started hasp/ev.jsonl)" = "0:r1 r2 n1 n2 "
 expect "cache.has: ... and they were hits from the remote" grep -q '"hits_remote":2,' hasp/ev.jsonl
+expect "the 2 hits from the remote are fills (a pack's and a file's), n1 and n2 stores ($(grep -o '"stores":[0-9]*,"fills":[0-9]*' hasp/ev.jsonl))" \
+	sh -c "grep -q '\"stores\":2,\"fills\":2,' hasp/ev.jsonl && test \$(find hasp/.c-has/v1/entries -type f | wc -l) = 1"
 expect "cache.has: no warning" sh -c '! grep -q warning hasp/err.txt'
 # Redis stopped (SIGSTOP: it accepts a connection and never answers): has is
 # false, the first call within the 400 ms deadline, which opens the breaker,

@@ -49,8 +49,8 @@ expect "counters: a name set twice keeps the last value; ended counts both tasks
 	sh -c "grep -q 'counter counters.twice=2\$' err && grep -q 'counter counters.ended=2\$' err"
 expect "counters: the cache published in its run_end, read in run_summary (1 store, 2 misses)" \
 	sh -c "grep -q 'counter cache.stores=1\$' err && grep -q 'counter cache.misses=2\$' err"
-expect "counters: counters() with room for 2 says how many there are (10) and fills from the first" \
-	grep -q 'plugin counters: read: 10 (asked 2, first cache.disk.bytes)' err
+expect "counters: counters() with room for 2 says how many there are (11) and fills from the first" \
+	grep -q 'plugin counters: read: 11 (asked 2, first cache.disk.bytes)' err
 printf '{"plugin_path": ["%s"], "plugins": {"counters": {"enabled": true, "fill": true}}}\n' "$TP" >gf.json
 "$GBX" run wc.json --config gf.json >out 2>err
 expect "counters: at most GBX_COUNTERS_MAX (256) names, the rest refused" \
