@@ -138,24 +138,28 @@ int nodes_start(const struct nodes_opts *o, struct nodes **out, struct err *err)
 			snprintf(w, sizeof w, "no handshake within %lld ms", (long long)ns->start_ms);
 			node_down(ns, nd, w);
 		}
-		if (nd->state == N_UP) {
+		if (nd->state == N_UP)
 			up++;
-			continue;
-		}
-		if (strstr(nd->why, "does not exist there") && cwd_bad < 0)
+		else if (strstr(nd->why, "does not exist there") && cwd_bad < 0)
 			cwd_bad = i;
-		fprintf(stderr, "gearbox: node %s cannot start: %s\n", nd->name, nd->why);
 	}
+	/* each node that failed says why once: in its own line, or in err (the
+	 * caller prints it) when that is about this node alone */
+	int in_err = cwd_bad >= 0 ? cwd_bad : up == 0 && ns->nn == 1 ? 0 : -1;
+	for (int i = 0; i < ns->nn; i++)
+		if (ns->n[i].state != N_UP && i != in_err)
+			fprintf(stderr, "gearbox: node %s cannot start: %s\n", ns->n[i].name,
+				ns->n[i].why);
 	pthread_mutex_unlock(&ns->mu);
 	if (cwd_bad >= 0 || up == 0) {
-		struct node *nd = &ns->n[cwd_bad >= 0 ? cwd_bad : 0];
+		struct node *nd = &ns->n[in_err >= 0 ? in_err : 0];
 		if (cwd_bad >= 0)
 			err_set(err, "--nodes %s: node %s: %s", o->spec, nd->name, nd->why);
 		else if (ns->nn == 1)
 			err_set(err, "--nodes %s: node %s cannot start: %s", o->spec, nd->name, nd->why);
 		else
-			err_set(err, "--nodes %s: no node could start (%d tried; the first, %s: %s)",
-				o->spec, ns->nn, nd->name, nd->why);
+			err_set(err, "--nodes %s: no node could start (%d tried, each said why above)",
+				o->spec, ns->nn);
 		nodes_stop(ns);
 		return -1;
 	}

@@ -57,8 +57,9 @@ struct nodes_opts {
 /* Launches the agents and waits for their handshakes. A node that cannot
  * start is reported on stderr with its name and left out; returns -1 with
  * err set (exit 2) when no node started, when a spec or the config is bad,
- * or when a node lacks the run's directory. On success *out is owned by the
- * caller (nodes_stop). */
+ * or when a node lacks the run's directory. A node's reason is said once:
+ * the one node of a spec, or the node lacking the directory, has it in err
+ * only, not on stderr. On success *out is owned by the caller (nodes_stop). */
 int nodes_start(const struct nodes_opts *o, struct nodes **out, struct err *err);
 
 /* Sets (or, with NULLs, clears) where node.up and node.lost go, and the

@@ -149,10 +149,13 @@ echo '{ "tasks": [ { "id": "t1", "argv": ["true"] } ] }' >one.json
 run_gbx run one.json --config fake.json --nodes dead:h1,h2
 expect "launcher exits at once: exit 2" test "$rc" = 2
 expect "launcher exits at once: each node named" sh -c "grep -q 'node h1 cannot start' '$T/err' && grep -q 'node h2 cannot start' '$T/err'"
+expect "launcher exits at once: each node's reason once, and one line to end" \
+	test "$(wc -l <err)-$(grep -c 'connection closed' err)" = 3-2
 run_gbx run one.json --config fake.json --nodes old:h1
 expect "other protocol version: exit 2 naming both versions" sh -c "[ $rc = 2 ] && grep -q 'node h1.*protocol version 9, this controller speaks 2' '$T/err'"
 run_gbx run one.json --config fake.json --nodes nocwd:h1
 expect "no shared cwd: exit 2 naming the node and the directory" sh -c "[ $rc = 2 ] && grep -q \"node h1: the run's directory $T does not exist there\" '$T/err'"
+expect "no shared cwd: said once, in one line" test "$(wc -l <err)" = 1
 echo '{ "nodes": { "launchers": { "x": ["true"] } } }' >nonode.json
 run_gbx run one.json --config nonode.json --nodes x:h1
 expect "a launcher without {node}: exit 2 naming the config" sh -c "[ $rc = 2 ] && grep -q 'nodes.launchers.x: no {node}' '$T/err'"

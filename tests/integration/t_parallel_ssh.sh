@@ -61,6 +61,11 @@ run_gbx parallel --ssh "$SSH -o Port=1" -S nowhere echo ::: 1
 expect "-S unreachable: 255" test "$rc" = 255
 expect "-S unreachable: names the host and says why" has "nowhere.*Connection refused" "$T/err"
 expect "-S unreachable: nothing ran" test ! -s "$T/out"
+expect "-S unreachable: said once, in one line" test "$(wc -l <"$T/err")" = 1
+run_gbx parallel --ssh "$SSH -o Port=1" -S nowhere,elsewhere echo ::: 1
+expect "-S two unreachable: 255, a line per host and one to end, each reason once" sh -c "test $rc = 255 &&
+	test \$(wc -l <'$T/err') = 3 && test \$(grep -c 'Connection refused' '$T/err') = 2 &&
+	grep -q 'node nowhere cannot start' '$T/err' && grep -q 'node elsewhere cannot start' '$T/err'"
 for o in "--transferfile f" "--return f" --cleanup --trc --basefile --workdir; do
 	run_gbx parallel --ssh "$SSH" -S hostA $o echo ::: a
 	n=${o%% *}
