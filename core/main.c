@@ -104,11 +104,13 @@ static const char usage_plugins[] =
 
 static const char usage_check[] =
 	"usage: gearbox check WORKLOAD.json [--config FILE] [--profile NAME] [--policy KIND=FILE]\n"
-	"                     [--estimates]\n"
+	"                     [--estimates[=tasks|groups]]\n"
 	"\n"
 	"Validates the workload and the config without running anything and prints\n"
 	"task count, edges, roots, sinks, depth and the critical path. Policies are\n"
-	"loaded and dry-called on sample tasks; their errors carry file and line.\n";
+	"loaded and dry-called on sample tasks; their errors carry file and line.\n"
+	"--estimates prints what the run history gives: per task for up to 20 tasks,\n"
+	"else one line per command template (=tasks or =groups chooses).\n";
 
 enum {
 	OPT_CONFIG = 256, OPT_PROFILE, OPT_HALT, OPT_JOURNAL, OPT_RESUME, OPT_JOBLOG,
@@ -142,7 +144,7 @@ static const struct option long_opts[] = {
 	{"stats", required_argument, 0, OPT_STATS},
 	{"set", required_argument, 0, OPT_SET},
 	{"nodes", required_argument, 0, OPT_NODES},
-	{"estimates", no_argument, 0, OPT_ESTIMATES},
+	{"estimates", optional_argument, 0, OPT_ESTIMATES},
 	{0, 0, 0, 0},
 };
 
@@ -164,7 +166,7 @@ struct cli {
 	int nenable, ndisable;
 	char **sets;                          /* --set KEY.PATH=VALUE, NULL-terminated */
 	int nsets;
-	int estimates;                        /* check --estimates */
+	int estimates;                        /* check --estimates: 1 + EST_*, or 0 */
 };
 
 static int usage_error(const char *cmd, const char *fmt, const char *arg)
@@ -427,7 +429,16 @@ static int parse_args(struct cli *c, int full_argc, char **argv)
 				return 2;
 			break;
 		case OPT_NODES: c->nodes = optarg; break;
-		case OPT_ESTIMATES: c->estimates = 1; break;
+		case OPT_ESTIMATES:
+			if (!optarg)
+				c->estimates = 1 + EST_AUTO;
+			else if (!strcmp(optarg, "tasks"))
+				c->estimates = 1 + EST_TASKS;
+			else if (!strcmp(optarg, "groups"))
+				c->estimates = 1 + EST_GROUPS;
+			else
+				return usage_error(c->cmd, "--estimates takes tasks or groups, not '%s'", optarg);
+			break;
 		case ':': return usage_error(c->cmd, "%s needs an argument", argv[optind - 1]);
 		default: return usage_error(c->cmd, "unknown option %s", elem);
 		}
@@ -691,7 +702,7 @@ static int cmd_check(struct cli *c, struct workload *wl, const struct config *cf
 	if (c->estimates && cfg->history_given && !cfg->history)
 		printf("estimates: none, history is off in the config\n");
 	else if (c->estimates)
-		res_check_estimates(wl, cfg->history, stdout);
+		res_check_estimates(wl, cfg->history, c->estimates - 1, stdout);
 	if (c->ro.policy) {
 		struct buf out = {0};
 		int problems = policy_check(c->ro.policy, &out);

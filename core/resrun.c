@@ -48,7 +48,7 @@ static int cmp_i64(const void *a, const void *b)
 }
 
 /* The history file: the config's, or beside the workload. */
-static void history_path(const struct workload *wl, const char *given, char *out, size_t n)
+void res_history_path(const struct workload *wl, const char *given, char *out, size_t n)
 {
 	if (*given) {
 		snprintf(out, n, "%s", given);
@@ -74,7 +74,7 @@ static void history_open(struct engine *e)
 	if (!has_exec(e->wl))
 		return; /* nothing to record or estimate: no database at all */
 	char path[4096];
-	history_path(e->wl, e->o.history, path, sizeof path);
+	res_history_path(e->wl, e->o.history, path, sizeof path);
 	if (e->o.history_auto) {
 		/* on by default, not asked for: a directory the user cannot
 		 * write (a shared read-only tree) is no reason for a warning */
@@ -128,57 +128,6 @@ int64_t res_mem_per_task(const struct workload *wl, const int64_t *mem_kb)
 	int64_t r = v[(n * 9 + 9) / 10 - 1];
 	free(v);
 	return r;
-}
-
-int res_check_estimates(const struct workload *wl, const char *history, FILE *out)
-{
-	char path[4096];
-	history_path(wl, history ? history : "", path, sizeof path);
-	if (access(path, F_OK)) {
-		fprintf(out, "estimates: no history at %s yet (runs of the workload's exec tasks "
-			"write it)\n", path);
-		return 0;
-	}
-	struct history *h = hist_open(path);
-	if (!h)
-		return -1;
-	uint32_t n = wl->ntasks ? wl->ntasks : 1;
-	int64_t *est = malloc(n * sizeof *est), *kb = malloc(n * sizeof *kb);
-	uint32_t *cnt = malloc(n * sizeof *cnt);
-	int rc = -1;
-	if (est && kb && cnt && !hist_estimates(h, wl, est, kb, cnt)) {
-		fprintf(out, "estimates from %s (p90 of successful attempts; what est_ms and "
-			"admission use):\n", path);
-		for (uint32_t i = 0; i < wl->ntasks; i++) {
-			const struct spec *s = wl->tasks[i].spec;
-			fprintf(out, "  %s: ", wl->tasks[i].id);
-			if (s->est_ms >= 0)
-				fprintf(out, "est_ms %lld (given)", (long long)s->est_ms);
-			else if (est[i] >= 0)
-				fprintf(out, "est_ms %lld", (long long)est[i]);
-			else
-				fprintf(out, "est_ms unknown");
-			if (kb[i] >= 0)
-				fprintf(out, ", mem_mb %.1f", (double)kb[i] / 1024);
-			fprintf(out, ", %u sample%s", cnt[i], cnt[i] == 1 ? "" : "s");
-			if (s->cls == CLASS_MEM && !s->need)
-				fprintf(out, kb[i] > 0 ? "; class mem: admitted by mem_mb %lld\n"
-						       : "; class mem: no need without an estimate\n",
-					(long long)((kb[i] + 1023) / 1024));
-			else
-				fprintf(out, "\n");
-		}
-		int64_t per = res_mem_per_task(wl, kb);
-		if (per > 0)
-			fprintf(out, "memory per task (scaling policies' mem_per_task_mb): %.1f MB\n",
-				(double)per / 1024);
-		rc = 0;
-	}
-	free(est);
-	free(kb);
-	free(cnt);
-	hist_close(h);
-	return rc;
 }
 
 int res_run_open(struct engine *e, struct cgsys *cg, struct err *err)

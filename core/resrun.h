@@ -28,9 +28,15 @@ void res_summary(struct engine *e, FILE *f);
  * estimates (mem_kb per task, -1 none); 0 when none has one. */
 int64_t res_mem_per_task(const struct workload *wl, const int64_t *mem_kb);
 
-/* gearbox check --estimates: per task, what history would give (history:
- * the config's, NULL or "" beside the workload). Nothing is created. */
-int res_check_estimates(const struct workload *wl, const char *history, FILE *out);
+/* The history file: the config's (given non-empty), or beside the workload. */
+void res_history_path(const struct workload *wl, const char *given, char *out, size_t n);
+
+/* gearbox check --estimates (check_est.c): what history would give (history:
+ * the config's, NULL or "" beside the workload), per task (EST_TASKS, or
+ * EST_AUTO up to 20 tasks) or one line per command template. Nothing is
+ * created. */
+enum { EST_AUTO = 0, EST_TASKS, EST_GROUPS };
+int res_check_estimates(const struct workload *wl, const char *history, int mode, FILE *out);
 
 /* gearbox check: capacities, how many tasks need something, and which
  * enforcement this machine gives (out NULL: only the check). -1 with err for

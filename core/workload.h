@@ -87,6 +87,8 @@ struct spec {
 	uint64_t seed;
 	const struct res_need *need; /* declared `resources` (resources.h), or NULL */
 	int8_t enforce;     /* -1 unset (the config's), 0, 1 */
+	const struct spec *from; /* a matrix instance with a spec of its own: its entry's
+				  * (unsubstituted) spec; else NULL */
 };
 
 struct task {

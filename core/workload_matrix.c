@@ -314,6 +314,7 @@ int wl_expand(struct ctx *c, struct place *p, struct spec *tsp,
 			p->id = id;
 			sp = arena_alloc(&c->wl->arena, sizeof *sp);
 			*sp = *tsp;
+			sp->from = tsp;
 			sp->argv = subst_list(c, tsp->argv, 0);
 			sp->sh = subst_str(c, tsp->sh);
 			sp->env = subst_list(c, tsp->env, 1);

@@ -63,6 +63,44 @@ run_gbx run h.json -j1 --config off.json --policy scheduling=sjf --events ev0.js
 order0=$(jq -s -r '[.[] | select(.event == "started") | .id] | join(" ")' ev0.jsonl)
 expect "without history sjf keeps the file's order: $order0" test "$order0" = "slow mid fast"
 
+# past 20 tasks, check --estimates prints one line per command template
+# (a matrix entry's, or one command's) with its count; =tasks lists each
+mkdir -p gd
+cat >gd/g.json <<'J'
+{"matrix": [{"id": "a{n}", "argv": ["true", "{n}"], "vars": {"n": [1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25]}},
+            {"id": "b{n}", "argv": ["sh", "-c", "exit 0 # {n}"], "vars": {"n": [1,2,3,4]}}],
+ "tasks": [{"id": "c", "argv": ["true", "c"], "est_ms": 40}]}
+J
+run_gbx run gd/g.json -j2 -q
+run_gbx run gd/g.json -j2 -q
+run_gbx check gd/g.json --estimates
+tl=$(grep -c '^  ' "$T/out")
+expect "30 tasks: one line per template, the largest first ($tl lines)" \
+	sh -c "[ '$rc' = 0 ] && [ '$tl' = 3 ] && grep -q 'by command template' '$T/out' &&
+	       sed -n '/by command template/{n;p;}' '$T/out' | grep -q '^  25 tasks like a1 (true {n}): est_ms [0-9].*, 50 samples$' &&
+	       grep -q '^  4 tasks like b1 (sh -c exit 0 # {n}): est_ms [0-9].*, 8 samples$' '$T/out' &&
+	       grep -q '^  1 task like c (true c): est_ms 40 (1 given), mem_mb [0-9.]*, 2 samples$' '$T/out'"
+run_gbx check gd/g.json --estimates=tasks
+expect "--estimates=tasks lists every task" \
+	sh -c "[ \$(grep -c '^  [abc][0-9]*: est_ms' '$T/out') = 30 ]"
+run_gbx check h.json --estimates=groups
+expect "--estimates=groups groups a small workload too" \
+	sh -c "[ \$(grep -c '^  1 task like [a-z]* (sleep 0\.[0-9]*): est_ms [0-9]*, mem_mb [0-9.]*, [0-9]* samples$' '$T/out') = 3 ]"
+run_gbx check h.json --estimates=all
+expect "--estimates=all: exit 2 naming the choices" sh -c "[ '$rc' = 2 ] && grep -q 'tasks or groups' '$T/err'"
+# 200,000 tasks from one template print one line; 60 commands print 50 and a count
+awk 'BEGIN { printf "{\"matrix\": [{\"id\": \"x{i}-{j}\", \"argv\": [\"true\", \"{i}\", \"{j}\"], \"vars\": {\"i\": [";
+	for (i = 0; i < 500; i++) printf "%s%d", i ? "," : "", i; printf "], \"j\": [";
+	for (i = 0; i < 400; i++) printf "%s%d", i ? "," : "", i; printf "]}}], \"tasks\": [";
+	for (i = 0; i < 60; i++) printf "%s{\"id\": \"p%d\", \"argv\": [\"echo\", \"%d\"]}", i ? "," : "", i, i;
+	print "]}" }' >gd/big.json
+run_gbx check gd/big.json --estimates
+lines=$(wc -l <"$T/out")
+expect "200,060 tasks: 50 template lines and what is left counted ($lines lines of output)" \
+	sh -c "[ '$rc' = 0 ] && [ '$lines' -lt 70 ] &&
+	       grep -q '^  200000 tasks like x0-0 (true {i} {j}): est_ms unknown, 0 samples$' '$T/out' &&
+	       grep -q '^  \\.\\.\\. and 11 more templates (11 tasks): --estimates=tasks lists every task$' '$T/out'"
+
 # the mem class: each task needs its own memory estimate (the p90 of its
 # peak memory). The history is written here by hand: 600 MB each against a
 # capacity of 1000, so two never run at once; without history they do.
