@@ -664,6 +664,7 @@ static void cache_run_start(void *self, int64_t ntasks)
 	for (size_t i = 0; i < sizeof f / sizeof *f; i++)
 		atomic_store(f[i], 0);
 	atomic_store(&c->warned_io, 0);
+	atomic_store(&c->in_run, 1);
 	writer_start(c);
 	if (remote_start(c))
 		cache_log(c, 1, "cannot start the remote writer; stores stay local");
@@ -674,6 +675,7 @@ static void cache_run_end(void *self, int64_t ok, int64_t failed)
 	struct cache *c = self;
 	(void)ok;
 	(void)failed;
+	atomic_store(&c->in_run, 0);
 	writer_stop(c); /* every entry of this run on disk before the counters are saved */
 	remote_stop(c); /* ... and sent to the remote, unless it fails meanwhile */
 	cache_publish(c); /* figures.c: per level, for telemetry */
@@ -788,7 +790,9 @@ static int lua_has(void *self, const struct gbx_value *args, int nargs, struct g
 	pthread_mutex_unlock(&c->mem_mu);
 	if (!found && c->disk_ok)
 		found = disk_has_entry(c, key);
-	if (!found && c->rm) /* within the lookup deadline; breaker open: false at once */
+	/* within the lookup deadline; breaker open: false at once. Only in a run:
+	 * `gearbox check` tries the policy without asking Redis */
+	if (!found && c->rm && atomic_load_explicit(&c->in_run, memory_order_relaxed))
 		found = remote_has(c, key);
 	ret->num = found;
 	return 0;

@@ -227,6 +227,7 @@ struct cache {
 	ino_t dir_ino;
 	atomic_uint tmp_seq;  /* unique temp names: pid, thread, this */
 	atomic_int warned_io; /* cache-side write errors are reported once per run */
+	atomic_int in_run;    /* between run_start and run_end: cache.has may ask the remote */
 
 	pthread_mutex_t mem_mu;
 	struct lru mem;

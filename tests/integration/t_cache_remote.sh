@@ -159,7 +159,11 @@ expect "cache.has: no warning" sh -c '! grep -q warning hasp/err.txt'
 hascfg .c-stop 400 >hasp/stop-cfg.json
 kill -STOP "$PID"
 (cd hasp && timeout 60 "$GBX" run w.json -j1 --config stop-cfg.json --policy scheduling=has.lua --no-progress --events evs.jsonl >outs.txt 2>errs.txt; echo $? >rc)
+hascfg .c-check 400 >hasp/check-cfg.json
+(cd hasp && timeout 60 "$GBX" check w.json --config check-cfg.json --policy scheduling=has.lua >check.out 2>&1; echo $? >rc-check)
 kill -CONT "$PID"
+expect "gearbox check tries the has policy without asking Redis: ok, no warning" \
+	sh -c 'test "$(cat hasp/rc-check)" = 0 && ! grep -q "remote cache" hasp/check.out'
 queued=$(grep '"queued"' hasp/evs.jsonl | sed 's/.*"t_ms":\([0-9.]*\).*/\1/' | tr '\n' ' ')
 expect "Redis stopped: has is false (submission order), the run is ok ($(started hasp/evs.jsonl))" \
 	test "$(cat hasp/rc):$(started hasp/evs.jsonl)" = "0:n1 n2 r1 r2 "
