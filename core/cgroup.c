@@ -15,12 +15,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <poll.h>
-#include <pthread.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #define CPU_PERIOD_US 100000
@@ -374,7 +372,7 @@ static void kill_rmdir(const char *dir, int v2kill)
 			if (read_file(dir, "cgroup.procs", b, sizeof b) == 0) {
 				for (char *l = b; *l;) {
 					pid_t q = (pid_t)atol(l);
-					if (q > 0)
+					if (q > 0 && q != getpid())
 						kill(q, SIGKILL);
 					char *nl = strchr(l, '\n');
 					if (!nl)
@@ -401,6 +399,7 @@ static void kill_rmdir(const char *dir, int v2kill)
 void cg_close(struct cgsys *s)
 {
 	char w[64];
+	int stuck = 0;
 	if (s->mode == CG_V2 && s->self[0]) {
 		/* back where gearbox was, with what it turned on in home turned
 		 * off again (home may not have processes while it hands a domain
@@ -413,14 +412,20 @@ void cg_close(struct cgsys *s)
 			fprintf(stderr, "gearbox: cgroup v2: cannot turn %s off again in %s: %s\n", w,
 				s->home, strerror(errno));
 		move_all(s->self, s->home);
-		if (write_num(s->home, "cgroup.procs", (long long)getpid()))
+		if (write_num(s->home, "cgroup.procs", (long long)getpid())) {
+			/* still inside: nothing there may be killed, gearbox is */
 			fprintf(stderr, "gearbox: cgroup v2: cannot move back into %s: %s (%s is left)\n",
 				s->home, strerror(errno), s->self);
-		kill_rmdir(s->self, 0);
+			stuck = 1;
+		} else {
+			kill_rmdir(s->self, 0);
+		}
 	}
 	/* in the root cgroup what gearbox turned on stays on: another run
 	 * may be about to use it, and the root may hand controllers on */
-	if (s->mode == CG_V1 || s->mode == CG_V2)
+	if (stuck)
+		rmdir(s->mem);
+	else if (s->mode == CG_V1 || s->mode == CG_V2)
 		kill_rmdir(s->mem, s->mode == CG_V2 && s->kill);
 	if (s->cpu[0])
 		kill_rmdir(s->cpu, 0);
@@ -563,141 +568,3 @@ void cg_task_end(struct cgsys *s, struct cgtask *t, struct cg_usage *u)
 		kill_rmdir(t->cpu, 0);
 }
 
-/* ---- starting a child inside its v2 cgroup ---- */
-
-#ifndef CLONE_INTO_CGROUP
-#define CLONE_INTO_CGROUP 0x200000000ULL
-#endif
-#ifndef CLONE_CLEAR_SIGHAND
-#define CLONE_CLEAR_SIGHAND 0x100000000ULL
-#endif
-
-struct clone_args_ { /* linux/sched.h's struct clone_args, version 2 */
-	uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls,
-		set_tid, set_tid_size, cgroup;
-};
-
-/* In the child (a copy of this process, one thread, until it execs): only
- * system calls, no locks. posix_spawnp's lookup: a name with a slash is
- * run as it is, else each directory of PATH is tried; EACCES is kept if no
- * directory has the program. */
-static int child_exec(char *const argv[], char *const envp[], const char *path)
-{
-	const char *f = argv[0];
-	if (strchr(f, '/')) {
-		execve(f, argv, envp);
-		return errno;
-	}
-	size_t fl = strlen(f);
-	int seen_eacces = 0;
-	char buf[4096];
-	for (const char *p = path;; p++) {
-		const char *q = strchr(p, ':');
-		size_t dl = q ? (size_t)(q - p) : strlen(p);
-		if (dl + fl + 2 <= sizeof buf) {
-			memcpy(buf, p, dl);
-			size_t o = dl;
-			if (!dl)
-				buf[o++] = '.';
-			buf[o++] = '/';
-			memcpy(buf + o, f, fl + 1);
-			execve(buf, argv, envp);
-			if (errno == EACCES)
-				seen_eacces = 1;
-			else if (errno != ENOENT && errno != ENOTDIR && errno != ESTALE && errno != ENODEV &&
-				 errno != ETIMEDOUT)
-				return errno;
-		}
-		if (!q)
-			break;
-		p = q;
-	}
-	return seen_eacces ? EACCES : ENOENT;
-}
-
-int cg_spawn(struct cgtask *t, pid_t *pid, char *const argv[], char *const envp[],
-	     int in_fd, int out_fd, int err_fd, const char *cwd)
-{
-	if (t->fd < 0)
-		return ENOSYS;
-	const char *path = getenv("PATH");
-	if (!path)
-		path = "/bin:/usr/bin";
-	int ep[2];
-	if (pipe2(ep, O_CLOEXEC))
-		return errno;
-	sigset_t all, old;
-	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, &old);
-	/* fork-like (no shared memory, so the child may use its own stack),
-	 * with the parent held until the child execs or exits; the child
-	 * starts in the attempt's cgroup, so all it and its children charge is
-	 * counted and limited there (cgroup.procs after posix_spawn misses
-	 * what runs before the move, such as the children a shell forks at
-	 * once); handlers are reset to the default */
-	struct clone_args_ ca;
-	memset(&ca, 0, sizeof ca);
-	ca.flags = CLONE_VFORK | CLONE_INTO_CGROUP | CLONE_CLEAR_SIGHAND;
-	ca.exit_signal = SIGCHLD;
-	ca.cgroup = (uint64_t)t->fd;
-	long r = syscall(SYS_clone3, &ca, sizeof ca);
-	if (r == 0) {
-		int e = 0;
-		int defs[] = {SIGINT, SIGTERM, SIGHUP, SIGPIPE, SIGQUIT, SIGCHLD, SIGUSR1, SIGUSR2, SIGXFSZ};
-		struct sigaction sa;
-		memset(&sa, 0, sizeof sa);
-		sa.sa_handler = SIG_DFL;
-		for (size_t i = 0; i < sizeof defs / sizeof defs[0]; i++)
-			sigaction(defs[i], &sa, NULL);
-		if (setpgid(0, 0))
-			e = errno;
-		if (!e && in_fd < 0) {
-			int fd = open("/dev/null", O_RDONLY);
-			if (fd < 0)
-				e = errno;
-			else if (fd != 0) {
-				if (dup2(fd, 0) < 0)
-					e = errno;
-				close(fd);
-			}
-		}
-		int from[3] = {in_fd, out_fd, err_fd};
-		for (int i = 0; i < 3 && !e; i++) {
-			if (from[i] < 0)
-				continue;
-			if (from[i] == i ? fcntl(i, F_SETFD, 0) < 0 : dup2(from[i], i) < 0)
-				e = errno;
-		}
-		if (!e && cwd && chdir(cwd))
-			e = errno;
-		if (!e) {
-			sigset_t none;
-			sigemptyset(&none);
-			sigprocmask(SIG_SETMASK, &none, NULL);
-			e = child_exec(argv, envp, path);
-		}
-		ssize_t w = write(ep[1], &e, sizeof e);
-		(void)w;
-		_exit(127);
-	}
-	int e = r < 0 ? errno : 0;
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	close(ep[1]);
-	if (r > 0) {
-		int ce;
-		ssize_t n = read(ep[0], &ce, sizeof ce);
-		if (n == (ssize_t)sizeof ce) { /* it did not exec */
-			waitpid((pid_t)r, NULL, 0);
-			e = ce ? ce : ECHILD;
-		} else {
-			*pid = (pid_t)r;
-			t->placed = 1;
-		}
-	} else if (e == EINVAL || e == E2BIG || e == EPERM) {
-		/* EINVAL, E2BIG: a kernel before 5.7 knows no CLONE_INTO_CGROUP;
-		 * then the caller spawns and moves */
-		e = ENOSYS;
-	}
-	close(ep[0]);
-	return e;
-}

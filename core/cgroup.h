@@ -73,8 +73,8 @@ int cg_task_begin(struct cgsys *s, struct cgtask *t, const char *name, int64_t m
  * back; v2 moves the child in; RLIMIT sets the child's limits. */
 void cg_task_spawned(struct cgsys *s, struct cgtask *t, pid_t pid, int64_t mem_kb,
 		     int64_t cpu_milli, int64_t timeout_ms);
-/* v2: starts argv in the attempt's cgroup (clone3 with CLONE_INTO_CGROUP,
- * Linux 5.7), with what exec.c's posix_spawnp does: stdin from in_fd or
+/* v2 (cgspawn.c): starts argv in the attempt's cgroup (clone3 with
+ * CLONE_INTO_CGROUP, Linux 5.7; vfork-like, x86-64 and aarch64), with what exec.c's posix_spawnp does: stdin from in_fd or
  * /dev/null, stdout and stderr onto out_fd and err_fd (-1: inherited), cwd,
  * its own process group, default signal dispositions, an empty mask.
  * Returns 0 (*pid set), an errno of the spawn (as posix_spawnp's), or
