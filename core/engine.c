@@ -149,7 +149,11 @@ void stop_workers(struct engine *e, int level)
 {
 	if (level > e->stopping)
 		e->stopping = level;
-	host_stop(e->o.host); /* plugins' stop flag and stop fd (ABI 1.4) */
+	/* plugins' stop flag and stop fd (ABI 1.4): raised when running tasks
+	 * are terminated (Ctrl-C, SIGTERM, --halt now); a --halt soon lets them
+	 * finish, and so a hook that waits on something for its task */
+	if (level == STOP_KILL)
+		host_stop(e->o.host);
 	for (int i = 0; i < e->nthreads; i++)
 		close_batch(e, e->w[i]);
 	if (level == STOP_KILL) {

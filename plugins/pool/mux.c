@@ -13,7 +13,9 @@
  * eventfd. No busy waiting and no sleeps: every wait is a condvar or poll().
  *
  * Failures: EOF, a write that fails, a deadline that passes, a line that is
- * not a response or answers no request in flight doom the worker. Only the
+ * not a response or answers no request in flight doom the worker, and so
+ * does the run's stop (the reader polls the host's stop fd; the worker is
+ * killed, not replaced, and nothing is reported but the tasks' messages). Only the
  * reader dooms (so only it kills and reaps: the pid is never signalled after
  * it was reaped): it marks the worker dead (nothing more is sent on it),
  * kills its process group and reaps it, fails every request in flight with
@@ -43,11 +45,21 @@ static void to_timespec(int64_t ns, struct timespec *ts)
 
 /* ---- taking and giving back ---------------------------------------------- */
 
-struct wproc *mux_acquire(struct pool *pl, int64_t deadline_ns, const char **kind, char *err,
-			  size_t errlen)
+struct wproc *mux_acquire(struct plugin *p, struct pool *pl, int64_t deadline_ns,
+			  const char **kind, char *err, size_t errlen)
 {
+	int waited = 0;
 	pthread_mutex_lock(&pl->mu);
 	for (;;) {
+		/* as acquire() in pool.c: a doom broadcasts, the flag is set
+		 * before the stop fd turns readable */
+		if (waited && pool_stopping(p)) {
+			pthread_cond_broadcast(&pl->cv);
+			pthread_mutex_unlock(&pl->mu);
+			*kind = "stopped";
+			snprintf(err, errlen, "pool %s: the run is stopping", pl->name);
+			return NULL;
+		}
 		/* the least busy worker with a free slot: requests spread over
 		 * the live workers before a new one is started */
 		struct wproc *best = NULL;
@@ -55,6 +67,12 @@ struct wproc *mux_acquire(struct pool *pl, int64_t deadline_ns, const char **kin
 			if (w->inflight < pl->max_inflight &&
 			    (!best || w->inflight < best->inflight))
 				best = w;
+		/* no new worker and no wait once the run stops (after a wait,
+		 * the check at the top) */
+		if (!best && !waited && pool_stopping(p)) {
+			waited = 1; /* gives up at the top of the loop */
+			continue;
+		}
 		if (!best && atomic_load(&pl->nlive) < pl->max) {
 			atomic_fetch_add(&pl->nlive, 1);
 			pthread_mutex_unlock(&pl->mu);
@@ -92,6 +110,7 @@ struct wproc *mux_acquire(struct pool *pl, int64_t deadline_ns, const char **kin
 			pthread_mutex_unlock(&pl->mu);
 			return best;
 		}
+		waited = 1;
 		if (!deadline_ns) {
 			pthread_cond_wait(&pl->cv, &pl->mu);
 			continue;
@@ -157,6 +176,8 @@ static void problem(const struct wproc *w, char *buf, size_t len)
 {
 	if (!strcmp(w->why, "idle"))
 		snprintf(buf, len, "%s while idle", w->how);
+	else if (!strcmp(w->why, "stopped"))
+		snprintf(buf, len, "killed: the run is stopping");
 	else if (!strcmp(w->why, "timeout"))
 		snprintf(buf, len, "did not answer task %s within %lld ms", w->culprit,
 			 (long long)w->culprit_ms);
@@ -192,6 +213,7 @@ static void doom(struct plugin *p, struct pool *pl, struct wproc *w, const char 
 	snprintf(w->how, sizeof w->how, "%s", how);
 	w->ndoomed = count_reqs(w);
 
+	int stop = !strcmp(why, "stopped");
 	/* the report, while the task ids are still borrowed from waiting senders */
 	char pb[256], msg[900];
 	problem(w, pb, sizeof pb);
@@ -238,8 +260,13 @@ static void doom(struct plugin *p, struct pool *pl, struct wproc *w, const char 
 	atomic_fetch_sub(&pl->nlive, 1); /* reaped: a new one may start */
 	pthread_cond_broadcast(&pl->cv);
 	pthread_mutex_unlock(&pl->mu);
-	atomic_fetch_add(&pl->replaced, 1);
-	pool_replaced(p, pl, NULL, pid, !strcmp(why, "too long") ? "malformed" : why, msg, tasks);
+	if (stop) { /* not replaced: each task's message says it */
+		atomic_fetch_add(&pl->interrupted, w->ndoomed);
+	} else {
+		atomic_fetch_add(&pl->replaced, 1);
+		pool_replaced(p, pl, NULL, pid, !strcmp(why, "too long") ? "malformed" : why, msg,
+			      tasks);
+	}
 	free(f.p);
 	pthread_mutex_lock(&w->mu);
 }
@@ -251,6 +278,14 @@ static const char *failure(const struct pool *pl, const struct wproc *w, const s
 {
 	char pb[256], n[48];
 	snprintf(n, sizeof n, "%d request%s in flight", w->ndoomed, w->ndoomed == 1 ? "" : "s");
+	if (!strcmp(w->why, "stopped")) {
+		/* the attempt's message (no newline): see stopped() in pool.c */
+		snprintf(err, errlen,
+			 "worker %ld of pool %s killed: the run is stopping (task %s had no answer "
+			 "yet; %s)",
+			 (long)w->pid, pl->name, r->task_id, n);
+		return "stopped";
+	}
 	if (!strcmp(w->why, "timeout") && r->deadline_ns && r->deadline_ns <= w->doom_ns) {
 		snprintf(err, errlen,
 			 "pool %s: worker %ld did not answer task %s within %lld ms (%s); "
@@ -305,6 +340,10 @@ static void read_until(struct plugin *p, struct pool *pl, struct wproc *w, struc
 		int code = 0;
 		int bad = rc == 0 ? proto_response(w->line.p, &id, &code) : 0;
 		pthread_mutex_lock(&w->mu);
+		if (rc == -5) {
+			doom(p, pl, w, "stopped");
+			break;
+		}
 		if (rc == -2 || rc == -4)
 			continue; /* a deadline: checked above */
 		if (rc == -1) {
@@ -390,8 +429,8 @@ int mux_call(struct plugin *p, struct pool *pl, struct wproc *w, struct mreq *r,
 		r->unsent = 1;
 		w->write_failed = 1;
 		proc_wake(w);
-	} else if (wr == -2) {
-		proc_wake(w); /* its deadline passed while writing */
+	} else if (wr == -2 || wr == -5) {
+		proc_wake(w); /* its deadline passed, or the run stops, while writing */
 	}
 	int woke = 0;
 	while (!r->done) {

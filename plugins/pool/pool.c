@@ -17,6 +17,12 @@
  * another requestId is killed (with its process group) and reaped before the
  * task is answered with a failure, so no late answer can ever be read.
  *
+ * The run's stop (ABI 1.4: Ctrl-C, SIGTERM, --halt now): every wait on a
+ * worker polls the host's stop fd too. A request in flight then fails at
+ * once (kind signal, SIGKILL: its worker and the worker's process group are
+ * killed and reaped, as the engine does to a running process); a task not
+ * yet sent is deferred, which the stopping engine counts as not started.
+ *
  * Locks: each pool's mutex guards its idle and mux lists only; no I/O, event
  * or log happens under it. The Lua functions read atomics.
  */
@@ -44,6 +50,8 @@ struct plugin {
 	struct pool *pools;
 	size_t npools;
 	int any_match;
+	int has_stop;    /* the host has the stop flag and fd (ABI 1.4) */
+	int stop_fd;     /* the host's stop fd, taken at run start; -1: none */
 	uint64_t serial; /* unique per instance in this process */
 	pthread_mutex_t tb_mu;
 	struct tbuf *tbufs; /* every thread's buffers, freed at fini */
@@ -114,6 +122,11 @@ void pool_replaced(struct plugin *p, struct pool *pl, const gbx_task *t, pid_t p
 	p->host->log(p->host->ctx, 1, msg);
 }
 
+int pool_stopping(struct plugin *p)
+{
+	return p->has_stop && p->host->stopping(p->host->ctx);
+}
+
 /* ---- workers ------------------------------------------------------------- */
 
 static void give_back(struct pool *pl, struct wproc *w)
@@ -134,7 +147,7 @@ static void retire(struct pool *pl, struct wproc *w, char *how, size_t howlen)
 	proc_kill(w, how, howlen);
 	pthread_mutex_lock(&pl->mu);
 	atomic_fetch_sub(&pl->nlive, 1);
-	pthread_cond_signal(&pl->cv);
+	pthread_cond_broadcast(&pl->cv); /* all: after a stop each waiter gives up */
 	pthread_mutex_unlock(&pl->mu);
 }
 
@@ -151,13 +164,25 @@ static void recycle(struct pool *pl, struct wproc *w)
 }
 
 /* Takes a worker of pool pl: an idle one, a new one while fewer than max are
- * alive, or the first one given back before deadline_ns (0: no limit).
- * Returns NULL with *kind "spawn" or "timeout" and a message in err. */
+ * alive, or the first one given back before deadline_ns (0: no limit) or the
+ * run's stop. Returns NULL with *kind "spawn", "timeout" or "stopped" and a
+ * message in err. */
 static struct wproc *acquire(struct plugin *p, struct pool *pl, const gbx_task *t,
 			     int64_t deadline_ns, const char **kind, char *err, size_t errlen)
 {
+	int waited = 0;
 	pthread_mutex_lock(&pl->mu);
 	for (;;) {
+		/* a stop wakes every waiter (a holder's worker is killed, or
+		 * given back, and the cv broadcast); the flag is set before the
+		 * stop fd turns readable, so a waiter woken for it sees it */
+		if (waited && pool_stopping(p)) {
+			pthread_cond_broadcast(&pl->cv); /* pass it on */
+			pthread_mutex_unlock(&pl->mu);
+			*kind = "stopped";
+			snprintf(err, errlen, "pool %s: the run is stopping", pl->name);
+			return NULL;
+		}
 		if (pl->idle) {
 			struct wproc *w = pl->idle;
 			pl->idle = w->next;
@@ -177,6 +202,12 @@ static struct wproc *acquire(struct plugin *p, struct pool *pl, const gbx_task *
 			pthread_mutex_lock(&pl->mu);
 			continue;
 		}
+		/* no new worker and no wait once the run stops (after a wait,
+		 * the check at the top) */
+		if (!waited && pool_stopping(p)) {
+			waited = 1; /* gives up at the top of the loop */
+			continue;
+		}
 		if (atomic_load(&pl->nlive) < pl->max) {
 			atomic_fetch_add(&pl->nlive, 1);
 			pthread_mutex_unlock(&pl->mu);
@@ -192,6 +223,7 @@ static struct wproc *acquire(struct plugin *p, struct pool *pl, const gbx_task *
 			snprintf(err, errlen, "pool %s: %s", pl->name, why);
 			return NULL;
 		}
+		waited = 1;
 		if (!deadline_ns) {
 			pthread_cond_wait(&pl->cv, &pl->mu);
 		} else {
@@ -282,6 +314,30 @@ static void fail(struct gbx_before *ans, struct tbuf *b, const char *kind)
 	ans->result.err_len = strlen(b->err);
 }
 
+/* The run is stopping and the task was sent nowhere: put it back; the
+ * stopping engine counts it as not started (and a resumed run starts it). */
+static void not_sent(struct gbx_before *ans)
+{
+	ans->verdict = GBX_DEFER;
+	ans->delay_ms = 0;
+}
+
+/* The run's stop killed the worker with the task's request in flight: a
+ * failure like a process the engine kills (kind signal), which a Ctrl-C run
+ * reports as interrupted. The message (b->err, without a newline) is the
+ * attempt's message, in the summary and the finished event. */
+static void stopped(struct gbx_before *ans, struct tbuf *b, int64_t t0)
+{
+	ans->verdict = GBX_ANSWER;
+	ans->label = "pool";
+	ans->result.ok = 0;
+	ans->result.failure = "signal";
+	ans->result.signal = SIGKILL;
+	ans->result.exit_code = -1;
+	ans->result.ms = (double)(mono_ns() - t0) / 1e6;
+	ans->message = b->err;
+}
+
 static void answer(struct gbx_before *ans, struct tbuf *b, int code, int64_t t0)
 {
 	ans->verdict = GBX_ANSWER;
@@ -310,7 +366,11 @@ static void mux_before(struct plugin *p, struct pool *pl, const gbx_task *t, str
 	/* a worker that is gone before it got the request lost nothing: try
 	 * another (a bounded number of times) */
 	for (int tries = 0; tries < 3; tries++) {
-		struct wproc *w = mux_acquire(pl, deadline, &kind, b->err, sizeof b->err - 1);
+		struct wproc *w = mux_acquire(p, pl, deadline, &kind, b->err, sizeof b->err - 1);
+		if (!w && !strcmp(kind, "stopped")) {
+			not_sent(ans);
+			return;
+		}
 		if (!w) {
 			strcat(b->err, "\n");
 			fail(ans, b, kind);
@@ -332,7 +392,9 @@ static void mux_before(struct plugin *p, struct pool *pl, const gbx_task *t, str
 			atomic_fetch_sub(&pl->requests, 1);
 			continue;
 		}
-		if (rc > 0)
+		if (rc > 0 && !strcmp(kind, "stopped"))
+			stopped(ans, b, t0);
+		else if (rc > 0)
 			fail(ans, b, kind);
 		else
 			answer(ans, b, r.code, t0);
@@ -351,6 +413,10 @@ static void pool_before(void *self, const gbx_task *t, struct gbx_before *ans)
 	struct pool *pl = pool_of(p, t, &argv, &unknown, name, sizeof name);
 	if (!pl && !unknown)
 		return;
+	if (pl && pool_stopping(p)) {
+		not_sent(ans);
+		return;
+	}
 	struct tbuf *b = thread_buf(p);
 	if (!b)
 		return; /* out of memory: run it the usual way */
@@ -386,6 +452,10 @@ static void pool_before(void *self, const gbx_task *t, struct gbx_before *ans)
 	 * another (a bounded number of times) */
 	for (int tries = 0; tries < 3; tries++) {
 		w = acquire(p, pl, t, deadline, &kind, b->err, sizeof b->err - 1);
+		if (!w && !strcmp(kind, "stopped")) {
+			not_sent(ans);
+			return;
+		}
 		if (!w) {
 			strcat(b->err, "\n");
 			fail(ans, b, kind);
@@ -419,6 +489,19 @@ static void pool_before(void *self, const gbx_task *t, struct gbx_before *ans)
 	}
 	if (rc == 0)
 		rc = proc_read_line(w, &b->line, rdeadline);
+	if (rc == -5) {
+		/* the run is stopping: kill the worker (and its group) now,
+		 * as the engine kills a running process; it is not replaced */
+		pid_t pid = w->pid;
+		retire(pl, w, NULL, 0);
+		atomic_fetch_add(&pl->interrupted, 1);
+		snprintf(b->err, sizeof b->err,
+			 "worker %ld of pool %s killed: the run is stopping (task %s had no answer "
+			 "yet)",
+			 (long)pid, pl->name, p->host->task_id(t));
+		stopped(ans, b, t0);
+		return;
+	}
 	int code = 0;
 	const char *why = NULL;
 	if (rc == 0) {
@@ -487,13 +570,18 @@ static void pool_run_start(void *self, int64_t ntasks)
 {
 	struct plugin *p = self;
 	(void)ntasks;
+	/* made by the host on the first call (a pipe), then the same fd; a
+	 * disabled pool is not loaded, so it never asks */
+	p->stop_fd = p->has_stop ? p->host->stop_fd(p->host->ctx) : -1;
 	for (size_t i = 0; i < p->npools; i++) {
 		struct pool *pl = &p->pools[i];
 		atomic_store(&pl->requests, 0);
 		atomic_store(&pl->replaced, 0);
 		atomic_store(&pl->recycled, 0);
 		atomic_store(&pl->expired, 0);
+		atomic_store(&pl->interrupted, 0);
 		atomic_store(&pl->started, 0);
+		pl->stop_fd = p->stop_fd;
 		while (atomic_load(&pl->nlive) < pl->min) {
 			char err[300], msg[400];
 			atomic_fetch_add(&pl->nlive, 1);
@@ -535,7 +623,7 @@ static void pool_run_end(void *self, int64_t ok, int64_t failed)
 		struct pool *pl = &p->pools[i];
 		long long st = atomic_load(&pl->started), rq = atomic_load(&pl->requests),
 			  rp = atomic_load(&pl->replaced), rc = atomic_load(&pl->recycled),
-			  ex = atomic_load(&pl->expired);
+			  ex = atomic_load(&pl->expired), in = atomic_load(&pl->interrupted);
 		if (!st && !rq)
 			continue;
 		struct gbx_buf f = {0};
@@ -544,17 +632,19 @@ static void pool_run_end(void *self, int64_t ok, int64_t failed)
 		r |= gbx_buf_json(&f, pl->name);
 		snprintf(num, sizeof num,
 			 ",\"started\":%lld,\"requests\":%lld,\"replaced\":%lld,\"recycled\":%lld,"
-			 "\"expired\":%lld",
-			 st, rq, rp, rc, ex);
+			 "\"expired\":%lld,\"interrupted\":%lld",
+			 st, rq, rp, rc, ex, in);
 		r |= gbx_buf_adds(&f, num);
 		if (!r)
 			p->host->event(p->host->ctx, "pool.summary", NULL, f.p);
 		free(f.p);
-		char msg[300];
+		char msg[300], tail[64] = "";
+		if (in) /* only in a stopped run */
+			snprintf(tail, sizeof tail, ", %lld interrupted by the stop", in);
 		snprintf(msg, sizeof msg,
 			 "pool %s: %lld requests, %lld workers started, %lld replaced, %lld "
-			 "recycled, %lld stopped idle",
-			 pl->name, rq, st, rp, rc, ex);
+			 "recycled, %lld stopped idle%s",
+			 pl->name, rq, st, rp, rc, ex, tail);
 		p->host->log(p->host->ctx, 0, msg);
 	}
 	stop_all(p);
@@ -824,6 +914,8 @@ static int pool_init(const struct gbx_host *host, const char *config_json, void 
 	}
 	p->host = host;
 	p->serial = atomic_fetch_add(&next_serial, 1);
+	p->has_stop = GBX_HOST_HAS(host, stop_fd) && host->stopping && host->stop_fd;
+	p->stop_fd = -1;
 	pthread_mutex_init(&p->tb_mu, NULL);
 	const char *pools = gbx_json_member(config_json, "pools");
 	const char *it = NULL, *v;
@@ -843,6 +935,7 @@ static int pool_init(const struct gbx_host *host, const char *config_json, void 
 	it = NULL;
 	while ((v = gbx_json_next_member(pools, &it, name, sizeof name))) {
 		struct pool *pl = &p->pools[p->npools++];
+		pl->stop_fd = -1;
 		pthread_mutex_init(&pl->mu, NULL);
 		pthread_condattr_t ca;
 		pthread_condattr_init(&ca);

@@ -13,6 +13,10 @@
  * worker's is taken, nor the other way round.
  * nlive counts processes started and not yet reaped, nidle the idle ones
  * (atomics, so Lua can read them without a lock).
+ * The run's stop (the host's stop fd, ABI 1.4): every wait on a worker's pipe
+ * polls it too, and every wait for a free worker checks the host's flag after
+ * each wake-up; a stop kills the worker a request is in flight on (its
+ * process group, then reaped), and a request not yet sent is not sent.
  */
 #ifndef GBX_POOL_H
 #define GBX_POOL_H
@@ -45,6 +49,8 @@ struct wproc {
 	int in_fd, out_fd;    /* its stdin (we write), its stdout (we read) */
 	int pid_fd;           /* pidfd: readable once it exits, even while a child it
 	                         forked holds its stdout open (-1: none, old kernel) */
+	int stop_fd;          /* the host's stop fd (borrowed: never read or closed),
+	                         polled beside its pipes; -1: none */
 	char *rbuf;           /* bytes read past the last full line */
 	size_t rlen, rcap;
 	int64_t nreq;         /* requests answered */
@@ -68,7 +74,8 @@ struct wproc {
 	 * fails with this, and the pid is reaped by the reader that set it */
 	int dead;
 	const char *why;      /* "died", "timeout", "malformed", "too long", "unknown
-			       * requestId", "idle" (it exited or talked with nothing in flight) */
+			       * requestId", "idle" (it exited or talked with nothing in flight),
+			       * "stopped" (the run is stopping: killed, not replaced) */
 	int64_t doom_ns;
 	char how[64];         /* died: how it ended */
 	char culprit[128];    /* timeout: the task that was not answered */
@@ -85,6 +92,7 @@ struct pool {
 	int64_t max_requests, idle_timeout_ms, startup_timeout_ms;
 	int multiplex, max_inflight;
 	char *match;
+	int stop_fd;          /* the host's stop fd for this run (ABI 1.4), -1: none */
 
 	pthread_mutex_t mu;
 	pthread_cond_t cv;    /* a worker came back or went away, or a request slot freed */
@@ -92,6 +100,7 @@ struct pool {
 	struct wproc *mux;    /* under mu, every live open worker (multiplex) */
 	_Atomic int nlive, nidle;
 	_Atomic int64_t started, requests, replaced, recycled, expired;
+	_Atomic int64_t interrupted; /* requests cut short by the run's stop */
 };
 
 
@@ -99,10 +108,12 @@ int64_t mono_ns(void);
 
 /* proc.c. Errors: -1 with a message in err. */
 struct wproc *proc_start(struct pool *pl, char *err, size_t errlen);
-/* Writes all of buf before deadline_ns (0: none). 0, -1 error, -2 timed out. */
+/* Writes all of buf before deadline_ns (0: none). 0, -1 error, -2 timed out,
+ * -5 the run is stopping (its stop fd turned readable while it waited). */
 int proc_write(struct wproc *w, const char *buf, size_t len, int64_t deadline_ns);
 /* Reads one line (without its '\n') into line before deadline_ns. 0, -1 EOF
- * or error, -2 timed out, -3 line too long, -4 woken through wake_fd. */
+ * or error, -2 timed out, -3 line too long, -4 woken through wake_fd, -5 the
+ * run is stopping (a line already read is still returned first). */
 int proc_read_line(struct wproc *w, struct gbx_buf *line, int64_t deadline_ns);
 /* Wakes a multiplex worker's reader out of proc_read_line. */
 void proc_wake(struct wproc *w);
@@ -133,6 +144,10 @@ int proto_response(const char *line, int64_t *id, int *code);
 /* Decodes the response's output (checked by proto_response) into out. 0 or -1. */
 int proto_output(const char *line, struct gbx_buf *out);
 
+struct plugin;
+/* pool.c: whether the run is stopping (the host's flag, ABI 1.4; 0 with an
+ * older host). Any thread. */
+int pool_stopping(struct plugin *p);
 /* pool.c: a pool.replaced event and a warning; tasks_json (may be NULL) is
  * the ids of the requests that failed with it, as JSON strings separated by
  * commas. */
@@ -146,16 +161,18 @@ void pool_replaced(struct plugin *p, struct pool *pl, const struct gbx_task *t, 
  * senders). */
 /* Takes a worker of pl with a free request slot (least busy first; a new one
  * while fewer than max are alive), waiting for a slot until deadline_ns (0:
- * none). NULL with *kind ("spawn", "timeout") and a message in err. */
-struct wproc *mux_acquire(struct pool *pl, int64_t deadline_ns, const char **kind, char *err,
-			  size_t errlen);
+ * none) or the run's stop. NULL with *kind ("spawn", "timeout", "stopped":
+ * nothing was sent) and a message in err. */
+struct wproc *mux_acquire(struct plugin *p, struct pool *pl, int64_t deadline_ns,
+			  const char **kind, char *err, size_t errlen);
 /* Puts r (t0_ns, deadline_ns, task_id, out filled in) in flight on w and
  * gives it its requestId. -1 when w is dead: release it, take another. */
 int mux_register(struct plugin *p, struct pool *pl, struct wproc *w, struct mreq *r);
 /* Sends req (ending in r's requestId) and waits until r is answered or fails
  * with its worker. 0: answered (r->code, the output in r->out); 1: failed,
- * *kind and a message in err; -1: it never got there (the worker was gone):
- * release w and take another. */
+ * *kind ("stopped" when the run's stop killed the worker) and a message in
+ * err; -1: it never got there (the worker was gone): release w and take
+ * another. */
 int mux_call(struct plugin *p, struct pool *pl, struct wproc *w, struct mreq *r,
 	     const char *req, size_t len, const char **kind, char *err, size_t errlen);
 /* Gives back the sender's hold on w; the last sender out of a closed worker

@@ -2,7 +2,8 @@
  * (its own process group, stdin and stdout on close-on-exec pipes, stderr
  * shared with gearbox), write a request, read a line back with a deadline
  * (and, for a multiplex worker, a wake-up eventfd; and its pidfd, so a worker
- * that exits while a child of its holds its stdout is seen dead), and stop them: politely
+ * that exits while a child of its holds its stdout is seen dead; and the
+ * host's stop fd, so the run's stop ends the wait), and stop them: politely
  * (close stdin, wait) or not (SIGKILL the group). Every process started here
  * is reaped here: no zombies; a reaped pid is never signalled again.
  */
@@ -43,6 +44,7 @@ struct wproc *proc_start(struct pool *pl, char *err, size_t errlen)
 		return NULL;
 	}
 	w->in_fd = w->out_fd = w->wake_fd = w->pid_fd = -1;
+	w->stop_fd = pl->stop_fd;
 	if (pl->multiplex && (w->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0) {
 		snprintf(err, errlen, "eventfd: %s", strerror(errno));
 		free(w);
@@ -107,12 +109,15 @@ int proc_write(struct wproc *w, const char *buf, size_t len, int64_t deadline_ns
 			continue;
 		if (n < 0 && errno != EAGAIN)
 			return -1; /* EPIPE: it is gone (SIGPIPE is blocked on workers) */
-		struct pollfd pf = {w->in_fd, POLLOUT, 0};
+		struct pollfd pf[2] = {{w->in_fd, POLLOUT, 0}, {w->stop_fd, POLLIN, 0}};
 		int ms = poll_ms(deadline_ns);
 		if (ms == 0)
 			return -2;
-		if (poll(&pf, 1, ms) == 0 && deadline_ns && mono_ns() >= deadline_ns)
+		int np = poll(pf, 2, ms); /* a negative fd is ignored */
+		if (np == 0 && deadline_ns && mono_ns() >= deadline_ns)
 			return -2;
+		if (np > 0 && pf[1].revents)
+			return -5;
 	}
 	return 0;
 }
@@ -166,14 +171,18 @@ int proc_read_line(struct wproc *w, struct gbx_buf *line, int64_t deadline_ns)
 				return -1;
 			}
 		}
-		struct pollfd pf[3] = {{w->out_fd, POLLIN, 0}, {w->wake_fd, POLLIN, 0},
-				       {w->pid_fd, POLLIN, 0}};
+		struct pollfd pf[4] = {{w->out_fd, POLLIN, 0}, {w->wake_fd, POLLIN, 0},
+				       {w->pid_fd, POLLIN, 0}, {w->stop_fd, POLLIN, 0}};
 		int ms = poll_ms(deadline_ns);
 		if (ms == 0)
 			return -2;
-		int np = poll(pf, 3, ms); /* a negative fd is ignored */
+		int np = poll(pf, 4, ms); /* a negative fd is ignored */
 		if (np == 0 && deadline_ns && mono_ns() >= deadline_ns)
 			return -2;
+		/* the run is stopping: an answer being written is still read
+		 * (out_fd first), but nothing more is waited for */
+		if (np > 0 && pf[3].revents && !pf[0].revents)
+			return -5;
 		if (np > 0 && w->wake_fd >= 0 && (pf[1].revents & POLLIN)) {
 			uint64_t v;
 			if (read(w->wake_fd, &v, sizeof v) < 0 && errno != EAGAIN)

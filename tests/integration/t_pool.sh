@@ -7,8 +7,9 @@
 # pool.size/pool.idle from a Lua policy; config errors; multiplex workers
 # (the same results, answers out of order matched by requestId, a worker
 # killed, hung or writing garbage with several requests in flight: all of
-# them fail with it, are retried and answered once); and no worker process is
-# left behind after any run.
+# them fail with it, are retried and answered once); the run's stop (Ctrl-C,
+# SIGTERM, --halt now) cuts a request in flight short at once, --halt soon
+# does not; and no worker process is left behind after any run.
 . "$(dirname "$0")/lib.sh"
 : "${GBX_ROOT:?}"
 unset GEARBOX_PLUGIN_PATH
@@ -310,3 +311,128 @@ expect "idle_timeout_ms: an idle singleplex worker is stopped during the run" ex
 expect "idle_timeout_ms: an idle multiplex worker is stopped during the run" expired im 1
 expect "idle_timeout_ms: never below min" expired keep 0
 no_leftovers "idle_timeout_ms"
+
+# ---- the run's stop (ABI 1.4 stop fd): a request in flight is cut short -------
+# Each task's code starts `sleep 31.PID` (in the worker's process group; the
+# script's pid makes it this script's own when the two builds run at once),
+# writes a marker, and waits for the sleep: a run is stopped only once the
+# markers are there (the requests are in flight), and must then end within
+# seconds with its documented exit status, leaving no worker and no sleep.
+cat >stopcfg.json <<EOF
+{ "plugins": { "pool": { "pools": {
+    "s1": { "command": ["python3", "$T/worker.py", "stop1"], "max": 1 },
+    "smx": { "command": ["python3", "$T/worker.py", "stopmx"], "multiplex": true, "max": 1, "max_inflight": 4 } } } } }
+EOF
+nap=31.$$
+# sleeper NAME [SECONDS]: python code that starts the sleep, marks NAME, waits
+sleeper() {
+	printf '%s' "import subprocess\\np = subprocess.Popen(['sleep', '${2:-$nap}'])\\nopen('$T/began-$1', 'w').close()\\np.wait()\\nprint('$1 slept')"
+}
+# markers NAME...: waits (at most 20 s each) for the markers
+markers() {
+	for m in "$@"; do
+		i=0
+		while [ ! -e "began-$m" ] && [ $i -lt 400 ]; do
+			sleep 0.05
+			i=$((i + 1))
+		done
+	done
+}
+# stop_run SIG MARKER...: once the markers are there (MARKER "any": any one),
+# sends SIG to the run in $pid and waits for it: rc, and ms from the signal
+# to its end
+stop_run() {
+	sig=$1
+	shift
+	i=0
+	while [ "$1" = any ] && ! ls began-* >/dev/null 2>&1 && [ $i -lt 400 ]; do
+		sleep 0.05
+		i=$((i + 1))
+	done
+	[ "$1" = any ] && shift
+	markers "$@"
+	t0=$(date +%s%N)
+	kill "-$sig" "$pid"
+	wait "$pid"
+	rc=$?
+	ms=$((($(date +%s%N) - t0) / 1000000))
+}
+no_sleep_left() {
+	if pgrep -f "sleep $nap" >/dev/null; then
+		fail "$1: the worker's process group was killed" "$(ps -ef | grep "sleep $nap" | grep -v grep)"
+	else
+		pass "$1: the worker's process group was killed"
+	fi
+}
+# ev FILE FILTER: some event in FILE matches the jq FILTER
+ev() { jq -s -e "any(.[]; $2)" "$1" >/dev/null; }
+killed_msg='^pool: worker [0-9]+ of pool'
+
+# Ctrl-C with a request in flight on a singleplex worker and a second task
+# waiting for that worker (-j2, max 1; whichever got it first): 130 at once;
+# the one in flight is interrupted, the other was never sent (not started)
+cat >stop1.json <<EOF
+{ "tasks": [ { "id": "p1", "pool": "s1", "argv": ["python3", "-c", "$(sleeper p1)"] },
+             { "id": "p2", "pool": "s1", "argv": ["python3", "-c", "$(sleeper p2)"] } ] }
+EOF
+"$GBX" run stop1.json -j2 --config stopcfg.json --enable pool --events ev-stop1.jsonl --no-progress >out 2>err </dev/null &
+pid=$!
+stop_run INT any
+sent=$(ls began-* 2>/dev/null | sed 's/began-//' | tr '\n' ' ')
+expect "stop, SIGINT: exit 130 within seconds, not after the request's 31 s ($ms ms)" test "$rc" = 130 -a "$ms" -lt 8000
+expect "stop, SIGINT: exactly one request was sent ($sent)" test "$sent" = "p1 " -o "$sent" = "p2 "
+sent=${sent% }
+expect "stop, SIGINT: the request in flight failed, kind signal 9, with a message" ev ev-stop1.jsonl \
+	".event == \"finished\" and .id == \"$sent\" and .failure == \"signal\" and .signal == 9 and (.message | test(\"$killed_msg s1 killed: the run is stopping \\\\(task $sent had no answer yet\\\\)$\"))"
+expect "stop, SIGINT: the summary says 1 interrupted, 1 not started" has '0 failed, 0 skipped, 1 interrupted, 1 not started' err
+expect "stop, SIGINT: the waiting task was never sent (one attempt ended)" test "$(grep -c '"event":"finished"' ev-stop1.jsonl)" = 1
+expect "stop, SIGINT: pool.summary counts it interrupted, none replaced" has '"pool":"s1","started":1,"requests":1,"replaced":0,"recycled":0,"expired":0,"interrupted":1' ev-stop1.jsonl
+expect "stop, SIGINT: no pool.replaced event (a stopped worker is not replaced)" sh -c "! grep -q pool.replaced ev-stop1.jsonl"
+no_leftovers "stop, SIGINT"
+no_sleep_left "stop, SIGINT"
+
+# SIGTERM with two requests in flight on one multiplex worker: 143 at once,
+# both interrupted with the worker
+cat >stopmx.json <<EOF
+{ "tasks": [ { "id": "m1", "pool": "smx", "argv": ["python3", "-c", "$(sleeper m1)"] },
+             { "id": "m2", "pool": "smx", "argv": ["python3", "-c", "$(sleeper m2)"] } ] }
+EOF
+"$GBX" run stopmx.json -j2 --config stopcfg.json --enable pool --events ev-stopmx.jsonl --no-progress >out 2>err </dev/null &
+pid=$!
+stop_run TERM m1 m2
+expect "stop, SIGTERM, multiplex: exit 143 within seconds ($ms ms)" test "$rc" = 143 -a "$ms" -lt 8000
+for t in m1 m2; do
+	expect "stop, SIGTERM, multiplex: $t failed with the worker, kind signal 9" ev ev-stopmx.jsonl \
+		".event == \"finished\" and .id == \"$t\" and .failure == \"signal\" and .signal == 9 and (.message | test(\"$killed_msg smx killed: the run is stopping \\\\(task $t had no answer yet; 2 requests in flight\\\\)$\"))"
+done
+expect "stop, SIGTERM, multiplex: the summary says 2 interrupted" has '0 failed, 0 skipped, 2 interrupted' err
+expect "stop, SIGTERM, multiplex: pool.summary counts 2 interrupted" has '"pool":"smx","started":1,"requests":2,"replaced":0,"recycled":0,"expired":0,"interrupted":2' ev-stopmx.jsonl
+no_leftovers "stop, SIGTERM, multiplex"
+no_sleep_left "stop, SIGTERM, multiplex"
+
+# --halt now: another task fails while a request is in flight; the run ends
+# at once (exit 1) and the pooled task fails as a killed process does
+cat >stophalt.json <<EOF
+{ "tasks": [ { "id": "busy", "pool": "s1", "retries": 0, "argv": ["python3", "-c", "$(sleeper busy)"] },
+             { "id": "bad", "retries": 0, "sh": "i=0; until [ -e '$T/began-busy' ] || [ \$i -gt 400 ]; do sleep 0.05; i=\$((i+1)); done; exit 1" } ] }
+EOF
+rm -f began-*
+t0=$(date +%s%N)
+run_gbx run stophalt.json -j2 --halt now,fail=1 --config stopcfg.json --enable pool --events ev-stophalt.jsonl --no-progress
+ms=$((($(date +%s%N) - t0) / 1000000))
+expect "stop, --halt now: exit 1, the whole run within seconds ($ms ms)" test "$rc" = 1 -a "$ms" -lt 15000
+expect "stop, --halt now: the summary names the killed request" \
+	sh -c "grep -q 'FAILED busy: killed by signal 9 (Killed): pool: worker [0-9]* of pool s1 killed: the run is stopping (task busy had no answer yet)' '$T/err'"
+no_leftovers "stop, --halt now"
+no_sleep_left "stop, --halt now"
+
+# --halt soon lets running tasks finish, a pooled one too: the stop fd is
+# not raised (core/engine.c, stop_workers)
+cat >stopsoon.json <<EOF
+{ "tasks": [ { "id": "short", "pool": "s1", "retries": 0, "argv": ["python3", "-c", "$(sleeper short 1)"] },
+             { "id": "bad", "retries": 0, "sh": "i=0; until [ -e '$T/began-short' ] || [ \$i -gt 400 ]; do sleep 0.05; i=\$((i+1)); done; exit 1" } ] }
+EOF
+run_gbx run stopsoon.json -j2 --halt soon,fail=1 --config stopcfg.json --enable pool --events ev-stopsoon.jsonl --no-progress
+expect "stop, --halt soon: the request in flight is answered, not cut short" \
+	sh -c "test $rc = 1 && grep -qx 'short slept' '$T/out' && grep '\"event\":\"finished\",\"id\":\"short\"' ev-stopsoon.jsonl | grep '\"ok\":true' | grep -q '\"label\":\"pool\"'"
+no_leftovers "stop, --halt soon"

@@ -240,8 +240,9 @@ struct gbx_host {
 	void **(*task_data)(void *ctx, const gbx_task *t);
 	/* How many times the task was deferred (GBX_DEFER, any plugin) so far. */
 	int (*task_deferrals)(const gbx_task *t);
-	/* 1 once the run is stopping (Ctrl-C, SIGTERM, a halt): a hook that waits
-	 * should give up and answer a failure. Any thread. */
+	/* 1 once the run is stopping and terminates its running tasks (Ctrl-C,
+	 * SIGTERM, --halt now; not --halt soon, which lets them finish): a hook
+	 * that waits should give up and answer a failure. Any thread. */
 	int (*stopping)(void *ctx);
 	/* A file descriptor that becomes readable when the run starts stopping, to
 	 * poll() beside the fd a blocking hook waits on. Owned by the host: never
