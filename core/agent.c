@@ -49,7 +49,16 @@ struct runner {
 	atomic_int child;
 	atomic_llong job_id;    /* the attempt it runs, or -1 */
 	int slot;               /* its index: a plugin's task_slot */
-	struct spool out, err;  /* this runner's attempt output (spool.h) */
+	struct spool out, err;  /* a plugin's answer or kind's output (spool.h) */
+	/* an exec attempt's output as it is read (its task_sink): what is not
+	 * sent yet of stdout and stderr, at most PROTO_CHUNK each */
+	struct task_sink sink;
+	int64_t id;             /* the attempt it runs */
+	struct buf pend[2];
+	int sent;               /* an "out" message went: the done carries the rest */
+	int gone;               /* a write failed: the controller is gone */
+	uint64_t lost;          /* bytes that could not be kept, from the first */
+	int lost_fd, lost_en;   /* the stream that lost them first, and why */
 };
 
 struct agent {
@@ -78,13 +87,104 @@ static void send_line(struct agent *ag, struct buf *b, const struct proto_part *
 	}
 }
 
-static void send_done(struct agent *ag, int64_t id, const struct attempt *a)
+/* Sends what is pending of stream fd (1, 2) as one "out" message. */
+static void out_flush(struct runner *r, int fd)
 {
+	struct buf *p = &r->pend[fd - 1];
+	if (!p->len)
+		return;
+	if (!r->gone) {
+		struct buf b = {0};
+		buf_addf(&b, "{\"op\":\"out\",\"id\":%lld,\"stream\":\"%s\",\"bytes\":%zu}",
+			 (long long)r->id, fd == 1 ? "out" : "err", p->len);
+		struct proto_part part = {p->p, p->len};
+		if (proto_write(r->ag->out_fd, &r->ag->wmu, &b, &part, 1))
+			r->gone = 1; /* the main thread sees stdin close soon */
+		buf_free(&b);
+	}
+	r->sent = 1;
+	p->len = 0;
+}
+
+/* Bytes of stream fd that cannot be kept (errno en): counted, and the
+ * attempt fails saying so. */
+static void out_lose(struct runner *r, int fd, uint64_t n, int en)
+{
+	if (!r->lost) {
+		r->lost_fd = fd;
+		r->lost_en = en;
+	}
+	r->lost += n;
+}
+
+/* Output as it is read (exec.c, through the runner's task_sink): pending in
+ * memory, and sent as an "out" message each time a stream has PROTO_CHUNK
+ * bytes, so the agent holds at most that much of a stream and spools
+ * nothing to disk. */
+static void out_chunk(void *ctx, const struct task *t, int fd, const char *p, size_t n)
+{
+	(void)t;
+	struct runner *r = ctx;
+	struct buf *b = &r->pend[fd - 1];
+	while (n) {
+		size_t k = PROTO_CHUNK - b->len < n ? PROTO_CHUNK - b->len : n;
+		if (r->lost || buf_try_add(b, p, k)) { /* no holes: the rest is lost too */
+			out_lose(r, fd, n, ENOMEM);
+			return;
+		}
+		p += k;
+		n -= k;
+		if (b->len == PROTO_CHUNK)
+			out_flush(r, fd);
+	}
+}
+
+struct feed {
+	struct runner *r;
+	int fd;
+	uint64_t n;
+};
+
+static void feed_chunk(void *ctx, const char *p, size_t n)
+{
+	struct feed *f = ctx;
+	out_chunk(f->r, NULL, f->fd, p, n);
+	f->n += n;
+}
+
+/* A spool's bytes (a plugin's answer or kind's output) into the stream. */
+static void out_spool(struct runner *r, const struct spool *s, int fd)
+{
+	struct feed f = {r, fd, 0};
+	if (s->len)
+		spool_each(s, feed_chunk, &f);
+	if (f.n < s->len) /* spool_each stops at a read error */
+		out_lose(r, fd, s->len - f.n, EIO);
+	if (s->lost)
+		out_lose(r, fd, s->lost, s->err);
+}
+
+/* The answer to attempt id: the output not sent yet, then the done. An
+ * output of at most PROTO_CHUNK bytes of which nothing was sent rides in the
+ * done (out_len, err_len), as one message; else the rest goes as "out"
+ * messages first and the done carries no bytes. Output that found no memory
+ * fails the attempt, saying so. r is NULL for an attempt no runner took. */
+static void send_done(struct agent *ag, int64_t id, const struct attempt *a, struct runner *r)
+{
+	size_t ol = r ? r->pend[0].len : 0, el = r ? r->pend[1].len : 0;
+	if (r && (r->sent || ol + el > PROTO_CHUNK)) {
+		out_flush(r, 1);
+		out_flush(r, 2);
+		ol = el = 0;
+	}
+	if (r && r->gone)
+		return;
+	int lost = r && r->lost;
+	int ok = a->ok && !lost;
 	struct buf b = {0};
-	size_t ol = a->out ? a->out->len : 0, el = a->err ? a->err->len : 0;
-	buf_addf(&b, "{\"op\":\"done\",\"id\":%lld,\"ok\":%s", (long long)id, a->ok ? "true" : "false");
-	if (!a->ok)
-		buf_addf(&b, ",\"fail\":\"%s\"", fail_kind_name(a->fkind));
+	buf_addf(&b, "{\"op\":\"done\",\"id\":%lld,\"ok\":%s", (long long)id, ok ? "true" : "false");
+	if (!ok)
+		buf_addf(&b, ",\"fail\":\"%s\"", fail_kind_name(lost ? FK_ERROR : a->fkind));
 	buf_addf(&b, ",\"exit\":%d", a->exit_code);
 	if (a->sig)
 		buf_addf(&b, ",\"sig\":%d", a->sig);
@@ -96,7 +196,14 @@ static void send_done(struct agent *ag, int64_t id, const struct attempt *a)
 			 (long long)a->sys_us);
 	if (a->maxrss_kb)
 		buf_addf(&b, ",\"maxrss_kb\":%lld", (long long)a->maxrss_kb);
-	if (a->msg[0]) {
+	if (lost) {
+		char m[200];
+		snprintf(m, sizeof m, "agent: its %s could not be kept: %s (%llu bytes lost)",
+			 r->lost_fd == 2 ? "stderr" : "stdout", strerror(r->lost_en ? r->lost_en : EIO),
+			 (unsigned long long)r->lost);
+		buf_adds(&b, ",\"msg\":");
+		buf_json_str(&b, m);
+	} else if (a->msg[0]) {
 		buf_adds(&b, ",\"msg\":");
 		buf_json_str(&b, a->msg);
 	}
@@ -107,21 +214,8 @@ static void send_done(struct agent *ag, int64_t id, const struct attempt *a)
 	if (ol + el)
 		buf_addf(&b, ",\"out_len\":%zu,\"err_len\":%zu,\"bytes\":%zu", ol, el, ol + el);
 	buf_adds(&b, "}");
-	/* a spilled output is sent from its file, mapped (spool_view) */
-	void *om = NULL, *em = NULL;
-	const char *op = ol ? spool_view(a->out, &om) : NULL;
-	const char *ep = el ? spool_view(a->err, &em) : NULL;
-	if ((ol && !op) || (el && !ep)) { /* cannot map it: said, not sent */
-		b.len = 0;
-		buf_addf(&b, "{\"op\":\"done\",\"id\":%lld,\"ok\":false,\"fail\":\"error\",\"exit\":%d,"
-			 "\"run_ns\":%lld,\"msg\":\"agent: its output could not be mapped to be sent\"}",
-			 (long long)id, a->exit_code, (long long)(a->end_ns - a->start_ns));
-		ol = el = 0;
-	}
-	struct proto_part parts[2] = {{op, ol}, {ep, el}};
+	struct proto_part parts[2] = {{ol ? r->pend[0].p : NULL, ol}, {el ? r->pend[1].p : NULL, el}};
 	send_line(ag, &b, parts, 2);
-	spool_unview(a->out, om);
-	spool_unview(a->err, em);
 	buf_free(&b);
 }
 
@@ -172,6 +266,14 @@ static void run_job(struct runner *r, struct job *j, int slot)
 	rc.timing = 1;
 	struct agentplug *ap = r->ag->ap;
 	int is_sim = kind && !strcmp(kind, "sim"), is_exec = kind && !strcmp(kind, "exec");
+	r->id = j->id;
+	r->sent = 0;
+	r->lost = 0;
+	if (is_exec) { /* its output goes out as it is read */
+		r->sink.ctx = r;
+		r->sink.chunk = out_chunk;
+		rc.sink = &r->sink;
+	}
 	int pk = !is_sim && !is_exec && ap && agentplug_has_kind(ap, kind);
 	if (is_sim) {
 		s.kind = KIND_SIM;
@@ -217,9 +319,14 @@ static void run_job(struct runner *r, struct job *j, int slot)
 		snprintf(a.msg, sizeof a.msg, "agent: kind %s does not run on this agent (its plugin "
 			 "was not in the controller's hello)", kind ? kind : "(none)");
 	}
-	send_done(r->ag, j->id, &a);
+	if (r->out.len || r->out.lost) /* a plugin's answer or kind */
+		out_spool(r, &r->out, 1);
+	if (r->err.len || r->err.lost)
+		out_spool(r, &r->err, 2);
+	send_done(r->ag, j->id, &a, r);
 	spool_reset(&r->out); /* a spilled file is closed now */
 	spool_reset(&r->err);
+	r->pend[0].len = r->pend[1].len = 0; /* what rode in the done */
 	agentplug_task_free(&s);
 	free(argv);
 	free(env);
@@ -340,7 +447,7 @@ static void kill_job(struct agent *ag, int64_t id)
 		a.fkind = FK_SIGNAL;
 		a.sig = SIGTERM;
 		a.exit_code = -1;
-		send_done(ag, id, &a);
+		send_done(ag, id, &a, NULL);
 		json_decref(j->msg);
 		free(j->stdin_data);
 		free(j);
@@ -599,9 +706,14 @@ int agent_main(int argc, char **argv)
 	const char *op = proto_str(m, "op");
 	if (v != PROTO_VERSION || !op || strcmp(op, "hello")) {
 		char msg[200];
-		snprintf(msg, sizeof msg, "agent speaks protocol version %d; the controller's "
-			 "first message is version %lld %s", PROTO_VERSION, (long long)v,
-			 op ? op : "(no op)");
+		if (op && !strcmp(op, "hello"))
+			snprintf(msg, sizeof msg, "agent speaks protocol version %d, its controller "
+				 "version %lld (run the same gearbox release on both sides)",
+				 PROTO_VERSION, (long long)v);
+		else
+			snprintf(msg, sizeof msg, "agent speaks protocol version %d; the controller's "
+				 "first message is version %lld %s", PROTO_VERSION, (long long)v,
+				 op ? op : "(no op)");
 		send_error(&ag, msg);
 		json_decref(m);
 		agent_end(&ag, 2);

@@ -10,6 +10,10 @@
  *  - running == the number of calls on the node's list; a call is on exactly
  *    one node's list until its answer is taken (by the reader, which unlinks
  *    it first) or the node is lost (which unlinks them all, marked lost);
+ *  - a call is busy while the reader appends a piece of its output to its
+ *    attempt's spools, outside mu; a loss meanwhile marks it gone and the
+ *    reader marks it lost when the piece is in, so its worker never returns
+ *    while its spools are written;
  *  - a node's reader thread owns from_fd and the launch's pid; the node's
  *    fields of one launch are reset only after that reader was joined.
  * A worker waiting for an answer polls its own eventfd and the engine's wake
@@ -547,7 +551,7 @@ void nodes_run(struct nodes *ns, const struct task *t, struct runner_ctx *rc, st
 	if (st != 1) {
 		if (st == 0) { /* poll failed: take it off the node */
 			pthread_mutex_lock(&ns->mu);
-			if (atomic_load(&c.state) == 0) {
+			if (atomic_load(&c.state) == 0 && !c.gone) {
 				if (c.prev)
 					c.prev->next = c.next;
 				else if (nd->calls == &c)
@@ -557,7 +561,10 @@ void nodes_run(struct nodes *ns, const struct task *t, struct runner_ctx *rc, st
 				nd->running--;
 				node_res_add(nd, c.need, -1);
 				node_wake_waiters(ns);
+				c.gone = 1;
 			}
+			while (c.busy) /* the reader still appends to a's spools */
+				pthread_cond_wait(&ns->cv, &ns->mu);
 			pthread_mutex_unlock(&ns->mu);
 		}
 		a->ok = 0;

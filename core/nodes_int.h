@@ -21,6 +21,8 @@ struct call {
 	int64_t id;
 	int efd;
 	atomic_int state;      /* 0 waiting, 1 answered, 2 lost */
+	int busy;              /* under mu: the reader appends an "out" piece to a's spools */
+	int gone;              /* under mu: taken off its node while busy; the reader tells it */
 	struct attempt *a;
 	int node;
 	const struct res_need *need; /* counted in its node's used, or NULL */

@@ -76,6 +76,10 @@ void node_down(struct nodes *ns, struct node *nd, const char *why)
 	for (struct call *c = nd->calls, *nx; c; c = nx) {
 		nx = c->next;
 		c->next = c->prev = NULL;
+		if (c->busy) { /* the reader writes into its spools: it tells the loss after */
+			c->gone = 1;
+			continue;
+		}
 		atomic_store(&c->state, 2);
 		efd_post(c->efd);
 	}
@@ -203,6 +207,44 @@ static void fill_answer(struct call *c, json_t *m, const struct proto_reader *rd
 	}
 }
 
+/* A piece of an attempt's output ("out", before its done): appended to the
+ * attempt's spool as it comes, so the controller holds at most one piece
+ * (PROTO_CHUNK) of it in memory; the spool spills to a file (spool.h), and
+ * what it cannot keep fails the attempt there (attempt_check_output). The
+ * call stays on its node meanwhile: busy keeps a loss from handing it back
+ * to its worker while the bytes go in. Returns 0, or -1 on a bad message. */
+static int take_out(struct nodes *ns, struct node *nd, json_t *m, const struct proto_reader *rd,
+		    int64_t now)
+{
+	const char *st = proto_str(m, "stream");
+	int fd = st && !strcmp(st, "out") ? 1 : st && !strcmp(st, "err") ? 2 : 0;
+	if (!fd)
+		return -1;
+	int64_t id = proto_int(m, "id", -1);
+	pthread_mutex_lock(&ns->mu);
+	nd->last_ns = now;
+	struct call *c = nd->calls;
+	while (c && c->id != id)
+		c = c->next;
+	if (c)
+		c->busy = 1;
+	pthread_mutex_unlock(&ns->mu);
+	if (!c) /* no longer waited for (its node was lost and is back) */
+		return 0;
+	struct spool *s = fd == 1 ? c->a->out : c->a->err;
+	if (s)
+		spool_add(s, rd->bytes, rd->nbytes);
+	pthread_mutex_lock(&ns->mu);
+	c->busy = 0;
+	if (c->gone) { /* lost meanwhile (node_down left it to us) */
+		atomic_store(&c->state, 2);
+		efd_post(c->efd);
+		pthread_cond_broadcast(&ns->cv);
+	}
+	pthread_mutex_unlock(&ns->mu);
+	return 0;
+}
+
 void node_kstat_add(struct node *nd, const char *kind, int ok, double ms)
 {
 	int i;
@@ -255,8 +297,8 @@ static void *reader_main(void *arg)
 {
 	struct node *nd = arg;
 	struct nodes *ns = nd->ns;
-	/* it spools the agents' output (fill_answer): past the file-size limit
-	 * that is EFBIG, failing the attempt (attempt.c), not SIGXFSZ ending
+	/* it spools the agents' output (take_out, fill_answer): past the
+	 * file-size limit that is EFBIG, failing the attempt (attempt.c), not SIGXFSZ ending
 	 * the run, as in a local worker (engine.c) */
 	sigset_t fsz;
 	sigemptyset(&fsz);
@@ -264,6 +306,7 @@ static void *reader_main(void *arg)
 	pthread_sigmask(SIG_BLOCK, &fsz, NULL);
 	struct proto_reader rd;
 	proto_reader_init(&rd, nd->from_fd);
+	rd.max_bytes = PROTO_CHUNK; /* an agent's output comes in pieces */
 	struct err err;
 	char why[512] = "";
 	for (;;) {
@@ -310,6 +353,14 @@ static void *reader_main(void *arg)
 				atomic_store(&c->state, 1);
 				efd_post(c->efd);
 				pthread_mutex_unlock(&ns->mu);
+			}
+		} else if (op && !strcmp(op, "out")) {
+			if (take_out(ns, nd, m, &rd, now)) {
+				const char *st = proto_str(m, "stream");
+				snprintf(why, sizeof why, "protocol error: an \"out\" message with stream "
+					 "%.100s (expected \"out\" or \"err\")", st ? st : "(none)");
+				json_decref(m);
+				break;
 			}
 		} else if (op && !strcmp(op, "hb")) {
 			pthread_mutex_lock(&ns->mu);

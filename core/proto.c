@@ -14,6 +14,7 @@ void proto_reader_init(struct proto_reader *r, int fd)
 {
 	memset(r, 0, sizeof *r);
 	r->fd = fd;
+	r->max_bytes = PROTO_MAX_BYTES;
 }
 
 void proto_reader_free(struct proto_reader *r)
@@ -98,10 +99,10 @@ int proto_read(struct proto_reader *r, json_t **msg, struct err *err)
 	json_t *b = json_object_get(m, "bytes");
 	if (b) {
 		nb = json_is_integer(b) ? json_integer_value(b) : -1;
-		if (nb < 0 || nb > (json_int_t)PROTO_MAX_BYTES) {
+		if (nb < 0 || (uint64_t)nb > r->max_bytes) {
 			json_decref(m);
-			return err_set(err, "bad \"bytes\" in a message: %.*s", (int)(ll > 60 ? 60 : ll),
-				       r->p + loff);
+			return err_set(err, "bad \"bytes\" (at most %zu) in a message: %.*s",
+				       r->max_bytes, (int)(ll > 60 ? 60 : ll), r->p + loff);
 		}
 	}
 	if (nb > 0) {

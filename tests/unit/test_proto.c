@@ -3,6 +3,7 @@
  * and each malformed input an error, never a crash or a guess. */
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -143,6 +144,40 @@ int main(void)
 	proto_reader_free(&r);
 	close(p[0]);
 	buf_free(&h);
+
+	/* the controller's reader takes at most PROTO_CHUNK bytes after a line
+	 * (an agent's output comes in pieces): a piece that size passes, one
+	 * byte more is an error, not a buffer that grows with the output (the
+	 * feeder's write then fails with EPIPE, not SIGPIPE) */
+	signal(SIGPIPE, SIG_IGN);
+	for (int over = 0; over < 2; over++) {
+		size_t want = PROTO_CHUNK + (size_t)over;
+		struct buf in = {0};
+		buf_addf(&in, "{\"op\":\"out\",\"id\":1,\"stream\":\"out\",\"bytes\":%zu}\n", want);
+		char *body = malloc(want);
+		memset(body, 'x', want);
+		buf_add(&in, body, want);
+		free(body);
+		CHECK(pipe(p) == 0, "pipe");
+		struct feed f = {p[1], in.p, in.len, 65536};
+		pthread_t th;
+		pthread_create(&th, NULL, feeder, &f);
+		proto_reader_init(&r, p[0]);
+		r.max_bytes = PROTO_CHUNK;
+		int rc = proto_read(&r, &one, &err);
+		if (!over)
+			CHECK(rc == 1 && r.nbytes == want && r.bytes[want - 1] == 'x',
+			      "a reader with max_bytes PROTO_CHUNK reads a piece of PROTO_CHUNK bytes");
+		else
+			CHECK(rc == -1 && strstr(err.msg, "bad \"bytes\""),
+			      "... and refuses one byte more (%s)", rc < 0 ? err.msg : "read");
+		json_decref(one);
+		one = NULL;
+		proto_reader_free(&r);
+		close(p[0]); /* the feeder's write fails once its reader is gone */
+		pthread_join(th, NULL);
+		buf_free(&in);
+	}
 
 	char **v = NULL;
 	json_t *a = json_loads("{\"argv\":[\"echo\",\"a b\"],\"bad\":[1]}", 0, NULL);
