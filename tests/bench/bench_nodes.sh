@@ -12,7 +12,14 @@
 #     agents (--nodes slurm) against one srun per task at the same
 #     concurrency; goal >= 30x. srun costs ~0.1 s a step, so this repeats
 #     NODES_SLURM_REPEAT times (default 1), and is skipped without Slurm.
+#  5. output through agents (protocol 3 sends it in pieces of 64 KiB): 3,000
+#     tasks each printing a line through 2 local agents (each output rides in
+#     its done), and 300 MB from one task through one agent (wall and peak
+#     RSS of gearbox and its agents) against the same locally.
+# With GBX_BASE=path (a gearbox built before a change), sections 2, 3 and 5
+# also run that build, alternated with this one, for the ratio.
 NODES_SLURM_REPEAT=${NODES_SLURM_REPEAT:-1}
+base=${GBX_BASE:-}
 
 # 1. the cost when off
 sim1m ""
@@ -30,23 +37,52 @@ echo "with them (this build, no --nodes):   $(median <"$W/pw.2") s   ratio $(pra
 
 # 2. 100,000 no-op sim tasks through 2 local agents
 echo "{ \"matrix\": [ { \"id\": \"t{a}-{b}\", \"kind\": \"sim\", \"vars\": { \"a\": [$(seq -s, 0 9)], \"b\": [$(seq -s, 0 9999)] } } ] }" >"$W/sim100k.json"
-pairwise "\"\$GBX\" run \"\$W/sim100k.json\" -j2 -q --no-progress" \
+set -- "\"\$GBX\" run \"\$W/sim100k.json\" -j2 -q --no-progress" \
 	"\"\$GBX\" run \"\$W/sim100k.json\" --nodes local:2 -q --no-progress"
+[ -n "$base" ] && set -- "$@" "\"\$base\" run \"\$W/sim100k.json\" --nodes local:2 -q --no-progress"
+pairwise "$@"
 echo
 echo "## nodes: 100,000 no-op sim tasks, -j2 here against 2 local agents (2 slots each) (median wall of $REPEAT, alternated)"
 echo "no agents (-j2):        $(median <"$W/pw.1") s"
 echo "--nodes local:2:        $(median <"$W/pw.2") s   overhead $(per_task "$W/pw.1" "$W/pw.2" 100000 | awk '{printf "%.1f", $1 / 1000}') us/task (goal <= 50)"
+[ -n "$base" ] && echo "GBX_BASE, --nodes local:2: $(median <"$W/pw.3") s   this build/base $(pratio "$W/pw.2" "$W/pw.3"), $(pdiff "$W/pw.3" "$W/pw.2" 100000) ns/task"
 
 # 3. 3,000 /bin/true through 2 local agents
 seq 1 3000 >"$W/args3k"
-pairwise "\"\$GBX\" run -j4 -q --no-progress -a \"\$W/args3k\" -- /bin/true" \
+set -- "\"\$GBX\" run -j4 -q --no-progress -a \"\$W/args3k\" -- /bin/true" \
 	"\"\$GBX\" run --nodes local:2 -j2 -q --no-progress -a \"\$W/args3k\" -- /bin/true" \
 	"\"\$GBX\" run -j2 -q --no-progress -a \"\$W/args3k\" -- /bin/true"
+[ -n "$base" ] && set -- "$@" "\"\$base\" run --nodes local:2 -j2 -q --no-progress -a \"\$W/args3k\" -- /bin/true"
+pairwise "$@"
 echo
 echo "## nodes: 3,000 x /bin/true, local against 2 local agents of 2 slots (median wall of $REPEAT, alternated)"
 echo "local -j4:                      $(median <"$W/pw.1") s"
 echo "--nodes local:2 -j2 (4 slots):  $(median <"$W/pw.2") s   ratio $(pratio "$W/pw.2" "$W/pw.1") (goal <= 1.30)"
 echo "local -j2 (for reference):      $(median <"$W/pw.3") s"
+[ -n "$base" ] && echo "GBX_BASE, --nodes local:2 -j2:  $(median <"$W/pw.4") s   this build/base $(pratio "$W/pw.2" "$W/pw.4"), $(pdiff "$W/pw.4" "$W/pw.2" 3000) ns/task"
+
+# 5. output through agents: small outputs, then 300 MB from one task
+set -- "\"\$GBX\" run -j4 -q --no-progress -a \"\$W/args3k\" -- echo out-{}" \
+	"\"\$GBX\" run --nodes local:2 -j2 -q --no-progress -a \"\$W/args3k\" -- echo out-{}"
+[ -n "$base" ] && set -- "$@" "\"\$base\" run --nodes local:2 -j2 -q --no-progress -a \"\$W/args3k\" -- echo out-{}"
+pairwise "$@"
+echo
+echo "## nodes: 3,000 x echo (a line of output each), local against 2 local agents of 2 slots (median wall of $REPEAT, alternated)"
+echo "local -j4:                      $(median <"$W/pw.1") s"
+echo "--nodes local:2 -j2 (4 slots):  $(median <"$W/pw.2") s   ratio $(pratio "$W/pw.2" "$W/pw.1")"
+[ -n "$base" ] && echo "GBX_BASE, --nodes local:2 -j2:  $(median <"$W/pw.3") s   this build/base $(pratio "$W/pw.2" "$W/pw.3"), $(pdiff "$W/pw.3" "$W/pw.2" 3000) ns/task"
+big='yes 0123456789abcdefghijklmnopqrstuvwxyz | head -c 300000000'
+: >"$W/big.local"; : >"$W/big.nodes"; : >"$W/big.base"
+for i in $(seq 1 "$REPEAT"); do
+	"$M" "$GBX" run -q --no-progress -- sh -c "$big" ::: 1 >>"$W/big.local"
+	"$M" "$GBX" run -q --no-progress --nodes local:1 -- sh -c "$big" ::: 1 >>"$W/big.nodes"
+	[ -n "$base" ] && "$M" "$base" run -q --no-progress --nodes local:1 -- sh -c "$big" ::: 1 >>"$W/big.base"
+done
+echo
+echo "## nodes: 300 MB of stdout from one task (median wall and peak RSS of gearbox and its agents, of $REPEAT, alternated)"
+echo "local:                 $(med "$W/big.local" 1) s   $(med "$W/big.local" 4) kB"
+echo "--nodes local:1:       $(med "$W/big.nodes" 1) s   $(med "$W/big.nodes" 4) kB"
+[ -n "$base" ] && echo "GBX_BASE, local:1:     $(med "$W/big.base" 1) s   $(med "$W/big.base" 4) kB"
 
 # 4. Slurm: agents against one srun per task
 if command -v slurmctld >/dev/null 2>&1 || [ -x /usr/sbin/slurmctld ]; then
