@@ -18,8 +18,11 @@
  * work per token is O(1), not O(waiting)). A waiter that comes back takes
  * a token if there is one. If there is none (a waiter before it came back
  * so late that the full bucket lost what it would have gained, and its
- * token is not due yet), it queues again behind every waiter: a lost token
- * costs one deferral, never one per waiter. A new task runs at once only
+ * token is not due yet), it queues again, one token after the last place
+ * given: a lost token costs one deferral, never one per waiter. Places are
+ * times (tail_s), not counts, so waiters that all come back late (a busy
+ * worker held them) queue again one token apart from now, not behind
+ * places that are past. A new task runs at once only
  * when the bucket holds a token for every waiter and one for itself. A
  * waiter whose task ends without coming back (another plugin answered it,
  * the run stopped) is taken off the count by task_free.
@@ -170,13 +173,13 @@ static void refill(struct bucket *b, double now)
 	b->last_s = now;
 }
 
-/* Under mu: a place in b's line for a waiter, behind the others, and the ms
- * until its token is due (at least 1). `need`: the tokens due before it
- * and its own, counting the waiters (a count that stays right when a
- * token is lost); the tail keeps two waiters from ever getting one slot. */
-static int64_t place(struct bucket *b, double now, double need)
+/* Under mu: a place in b's line for a waiter, one token after the last
+ * place given (or at its next token, when the line is empty or every place
+ * given is past: those waiters are late, and will take what is there when
+ * they come), and the ms until then, at least 1. */
+static int64_t place(struct bucket *b, double now)
 {
-	double at = now + (need - b->tokens) / b->rate;
+	double at = now + (1 - b->tokens) / b->rate;
 	if (at < b->tail_s + 1 / b->rate)
 		at = b->tail_s + 1 / b->rate;
 	b->tail_s = at;
@@ -219,7 +222,7 @@ static void rl_before(void *self, const gbx_task *t, struct gbx_before *ans)
 			 * one that took it): it queues again behind the others, so
 			 * a lost token costs one deferral, not one per waiter */
 			ans->verdict = GBX_DEFER;
-			ans->delay_ms = place(b, now, (double)b->waiting);
+			ans->delay_ms = place(b, now);
 			r->deferred++;
 		}
 	} else if (b->tokens >= (double)b->waiting + 1 - TOKEN_EPS) {
@@ -228,7 +231,7 @@ static void rl_before(void *self, const gbx_task *t, struct gbx_before *ans)
 		ans->verdict = GBX_DEFER;
 		r->deferred++;
 		if (slot) {
-			ans->delay_ms = place(b, now, (double)b->waiting + 1);
+			ans->delay_ms = place(b, now);
 			*slot = b;
 			b->waiting++;
 		} else {

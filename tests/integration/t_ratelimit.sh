@@ -4,7 +4,9 @@
 # per waiting task (before tickets every waiter came back at every token:
 # about n^2 / 2 deferrals for n waiters); the rate still holds within one
 # token over any window; tasks of another target are not held behind
-# them; and they start in the order they first waited.
+# them; they start in the order they first waited; waiters that all come
+# back late (a busy worker) then use the rate; a waiter that is shed gives
+# its ticket back.
 # (t_resources.sh checks the bucket with two targets and bad config.)
 . "$(dirname "$0")/lib.sh"
 
@@ -56,3 +58,46 @@ inv=$(jq -s '
 requeued=$((de - $(jq -s '[.[] | select(.event == "deferred" and .deferrals == 1)] | length' ev.jsonl)))
 expect "waiters start in the order they waited ($inv out of order, $requeued queued again)" \
 	sh -c "[ '$inv' -le $((requeued + 4)) ]"
+
+# waiters held up by a busy slot (-j1, a 400 ms task) all come back late:
+# the first takes the token, the others queue again one token apart from
+# then, so the 6 starts after it take about 5 tokens, no more (the places
+# given before are past and not counted), with a deferral or two each
+cat >late.json <<'J'
+{ "tasks": [
+  {"id": "d0", "kind": "sim", "target": "api"}, {"id": "d1", "kind": "sim", "target": "api"},
+  {"id": "d2", "kind": "sim", "target": "api"}, {"id": "d3", "kind": "sim", "target": "api"},
+  {"id": "d4", "kind": "sim", "target": "api"},
+  {"id": "blocker", "kind": "sim", "io_ms": 400},
+  {"id": "n0", "kind": "sim", "target": "api", "deps": ["blocker"]},
+  {"id": "n1", "kind": "sim", "target": "api", "deps": ["blocker"]} ] }
+J
+echo '{"history": false, "plugins": {"ratelimit": {"enabled": true, "rate": 20, "burst": 1}}}' >late-cfg.json
+run_gbx run late.json --config late-cfg.json -j 1 --policy scheduling=fifo --events evl.jsonl --no-progress
+after=$(jq -s '([.[] | select(.event == "finished" and .id == "blocker")][0].t_ms) as $b
+  | [.[] | select(.event == "started" and .id != "blocker" and .id != "d0") | .t_ms - $b] | max' evl.jsonl)
+ndl=$(jq -s '[.[] | select(.event == "deferred")] | length' evl.jsonl)
+expect "waiters that come back late use the rate after (6 starts in $after ms at 20/s, $ndl deferrals)" \
+	sh -c "[ '$rc' = 0 ] && jq -e -n '$after < 280 and $ndl <= 10' >/dev/null"
+
+# a waiter that ends without coming back gives its ticket back: d1..d4 wait
+# for tokens, then are shed (they waited too long behind x0 and x1), and
+# n0, ready after them with the bucket full, starts at once
+cat >shed.json <<'J'
+{ "tasks": [
+  {"id": "d0", "kind": "sim", "target": "api", "priority": 3}, {"id": "d1", "kind": "sim", "target": "api", "priority": 3},
+  {"id": "d2", "kind": "sim", "target": "api", "priority": 3}, {"id": "d3", "kind": "sim", "target": "api", "priority": 3},
+  {"id": "d4", "kind": "sim", "target": "api", "priority": 3},
+  {"id": "blocker", "kind": "sim", "io_ms": 300, "priority": 3},
+  {"id": "x0", "kind": "sim", "io_ms": 60, "priority": 9, "deps": ["blocker"]},
+  {"id": "x1", "kind": "sim", "io_ms": 60, "priority": 9, "deps": ["blocker"]},
+  {"id": "n0", "kind": "sim", "target": "api", "deps": ["x0", "x1"]},
+  {"id": "n1", "kind": "sim", "target": "api", "deps": ["x0", "x1"]} ] }
+J
+echo '{"history": false, "shed": {"queue_wait_ms": 100, "below_priority": 5},
+  "plugins": {"ratelimit": {"enabled": true, "rate": 20, "burst": 1}}}' >shed-cfg.json
+run_gbx run shed.json --config shed-cfg.json -j 1 --policy scheduling=priority --events evs.jsonl --no-progress
+expect "a waiter that ends elsewhere (shed) gives its ticket back: the next task starts at once" jqok -s '
+  ([.[] | select(.event == "finished" and .failure == "shed") | .id] | sort) == ["d1", "d2", "d3", "d4"]
+  and ([.[] | select(.event == "deferred" and .id == "n0")] | length) == 0
+  and ([.[] | select(.event == "started" and .id == "n0")] | length) == 1' evs.jsonl
