@@ -50,14 +50,16 @@ expect "tasks of another target are not held behind the waiters" jqok -s '
 
 # waiters start in the order they first waited, but for one that came back
 # to find its token gone and queued again (each such adds one deferral):
-# count the adjacent starts in the wrong order
+# count the adjacent starts in the wrong order (events of tickets issued
+# at once on 4 workers may be logged in another order; a random order
+# would give about N / 2)
 inv=$(jq -s '
   [.[] | select(.event == "deferred" and .deferrals == 1) | .id] as $wait
   | [.[] | select(.event == "started") | .id | select(. as $x | $wait | index($x))] as $s
   | [range(1; $s | length) as $k | select(($wait | index($s[$k])) < ($wait | index($s[$k - 1])))] | length' ev.jsonl)
 requeued=$((de - $(jq -s '[.[] | select(.event == "deferred" and .deferrals == 1)] | length' ev.jsonl)))
 expect "waiters start in the order they waited ($inv out of order, $requeued queued again)" \
-	sh -c "[ '$inv' -le $((requeued + 4)) ]"
+	sh -c "[ '$inv' -le $((requeued + N / 8)) ]"
 
 # waiters held up by a busy slot (-j1, a 400 ms task) all come back late:
 # the first takes the token, the others queue again one token apart from
