@@ -1,7 +1,8 @@
 /* pool.h - shared internals of the "pool" plugin: the pools, their worker
  * processes, and the per-thread buffers (pool.c is the glue to the engine,
  * proc.c starts, talks to and stops worker processes, proto.c writes requests
- * and reads responses, mux.c shares a multiplex worker between threads).
+ * and reads responses, mux.c shares a multiplex worker between threads,
+ * config.c reads a pool's settings).
  *
  * Invariants, singleplex: a worker process is either on its pool's idle list
  * (under the pool's mutex) or held by exactly one engine thread, which alone
@@ -129,6 +130,11 @@ void proc_free(struct wproc *w);
 /* Closes the stdin of every worker in list, waits up to grace_ms for them to
  * exit, kills the rest, reaps all and frees them. Returns how many. */
 int proc_stop_all(struct wproc *list, int64_t grace_ms);
+
+/* config.c: reads one pool's settings from its config object obj (pl->name
+ * set, the rest zero). 0, or -1 with a message naming pools.NAME.KEY in err;
+ * what was read before an error is freed with the pool. */
+int pool_read(struct pool *pl, const char *obj, char *err, size_t errlen);
 
 /* proto.c: the protocol's text. */
 /* The request for argv (the argument rule is the caller's: the first `skip`
