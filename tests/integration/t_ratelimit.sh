@@ -65,8 +65,11 @@ expect "waiters start in the order they waited ($inv out of order, $requeued que
 
 # waiters held up by a busy slot (-j1, a 400 ms task) all come back late:
 # the first takes the token, the others queue again one token apart from
-# then, so the 6 starts after it take about 5 tokens, no more (the places
-# given before are past and not counted), with a deferral or two each
+# then, not behind the places given before (past, so not counted): the
+# longest delay given after the block is about 5 tokens (225 ms at 20/s;
+# 325 when past places were counted), with a deferral or two each. The
+# delays are checked, not the starts: on a loaded machine a waiter may come
+# back late once more and push the starts further.
 cat >late.json <<'J'
 { "tasks": [
   {"id": "d0", "kind": "sim", "target": "api"}, {"id": "d1", "kind": "sim", "target": "api"},
@@ -79,10 +82,10 @@ J
 echo '{"history": false, "plugins": {"ratelimit": {"enabled": true, "rate": 20, "burst": 1}}}' >late-cfg.json
 run_gbx run late.json --config late-cfg.json -j 1 --policy scheduling=fifo --events evl.jsonl --no-progress
 after=$(jq -s '([.[] | select(.event == "finished" and .id == "blocker")][0].t_ms) as $b
-  | [.[] | select(.event == "started" and .id != "blocker" and .id != "d0") | .t_ms - $b] | max' evl.jsonl)
+  | [.[] | select(.event == "deferred" and .t_ms > $b) | .delay_ms] | max' evl.jsonl)
 ndl=$(jq -s '[.[] | select(.event == "deferred")] | length' evl.jsonl)
-expect "waiters that come back late use the rate after (6 starts in $after ms at 20/s, $ndl deferrals)" \
-	sh -c "[ '$rc' = 0 ] && jq -e -n '$after < 280 and $ndl <= 10' >/dev/null"
+expect "waiters that come back late queue again from then (longest delay $after ms at 20/s, $ndl deferrals)" \
+	sh -c "[ '$rc' = 0 ] && jq -e -n '$after <= 260 and $ndl <= 12' >/dev/null"
 
 # a waiter that ends without coming back gives its ticket back: d1..d4 wait
 # for tokens, then are shed (they waited too long behind x0 and x1), and
