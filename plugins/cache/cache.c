@@ -653,8 +653,8 @@ static void cache_run_start(void *self, int64_t ntasks)
 	(void)ntasks;
 	_Atomic uint64_t *f[] = {&c->n.hits_mem,     &c->n.hits_disk,     &c->n.misses,
 	                         &c->n.stores,       &c->n.fills,         &c->n.store_skipped,
-	                         &c->n.uncacheable,
-	                         &c->n.corrupt,      &c->n.busy,          &c->n.hashed_files,
+	                         &c->n.uncacheable,  &c->n.corrupt,       &c->n.busy,
+	                         &c->n.hashed_files,
 	                         &c->n.hashed_bytes, &c->n.stat_hits,     &c->n.bytes_added,
 	                         &c->n.saved_us,     &c->n.hits_remote,   &c->n.bytes_mem,
 	                         &c->n.bytes_disk,   &c->n.bytes_remote,  &c->n.remote_errors,
@@ -683,7 +683,8 @@ static void cache_run_end(void *self, int64_t ok, int64_t failed)
 	char fields[1536];
 	snprintf(fields, sizeof fields,
 	         "\"hits\":%llu,\"hits_memory\":%llu,\"misses\":%llu,\"stores\":%llu,"
-	         "\"fills\":%llu,\"not_stored\":%llu,\"uncacheable\":%llu,\"corrupt\":%llu,\"busy\":%llu,"
+	         "\"fills\":%llu,\"not_stored\":%llu,\"uncacheable\":%llu,\"corrupt\":%llu,"
+	         "\"busy\":%llu,"
 	         "\"hashed_files\":%llu,\"hashed_bytes\":%llu,\"stat_hits\":%llu,\"saved_ms\":%llu",
 	         (unsigned long long)hits, (unsigned long long)ld(&c->n.hits_mem),
 	         (unsigned long long)ld(&c->n.misses), (unsigned long long)ld(&c->n.stores),

@@ -180,8 +180,8 @@ int sc_trustworthy(const struct stat *st, int64_t start_ns);
 
 struct counters {
 	/* stores: entries this run produced; fills: remote hits written to disk */
-	_Atomic uint64_t hits_mem, hits_disk, misses, stores, fills, store_skipped, uncacheable, corrupt,
-	    busy, hashed_files, hashed_bytes, stat_hits, bytes_added, saved_us;
+	_Atomic uint64_t hits_mem, hits_disk, misses, stores, fills, store_skipped, uncacheable,
+	    corrupt, busy, hashed_files, hashed_bytes, stat_hits, bytes_added, saved_us;
 	/* per tier: hits and bytes replayed from it; the remote's traffic */
 	_Atomic uint64_t hits_remote, bytes_mem, bytes_disk, bytes_remote, remote_errors,
 	    remote_skipped, remote_bytes_in, remote_bytes_out, remote_stores, remote_dropped,
