@@ -99,8 +99,11 @@ expect "spawn failures are named, stdin and cwd apply" \
 	sh -c "[ '$rc' = 1 ] && grep -q 'cannot run no-such-program-gbx: No such file or directory' '$T/err' && [ \"\$(cat od2/in.stdout)\" = 'abc/' ]"
 
 # another process in the cgroup: gearbox cannot empty it, so no v2
-sh -c 'echo $$ >"$1/cgroup.procs" && exec sleep 30' sh "$H" &
+# (gearbox starts once the other is in: it says so through a fifo)
+mkfifo "$T/moved"
+sh -c 'echo $$ >"$1/cgroup.procs"; echo >"$2"; exec sleep 30' sh "$H" "$T/moved" &
 other=$!
+read -r _ <"$T/moved"
 in_h check empty.json
 kill "$other" 2>/dev/null
 wait "$other" 2>/dev/null
