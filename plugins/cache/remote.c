@@ -29,7 +29,8 @@
 #include <unistd.h>
 
 #define POOL_MAX 16
-#define WRITE_TIMEOUT_NS 100000000LL /* the writer's per-command timeout: nobody waits for it */
+#define WRITE_TIMEOUT_NS 100000000LL /* the writer's per-command timeout, or the
+                                       * lookup deadline when longer: nobody waits for it */
 #define NSAMPLES 4096
 
 struct rjob {
@@ -690,6 +691,7 @@ static void *remote_writer(void *arg)
 	struct cache *c = arg;
 	struct remote *r = c->rm;
 	redisContext *x = NULL;
+	const int64_t wt = r->deadline_ns > WRITE_TIMEOUT_NS ? r->deadline_ns : WRITE_TIMEOUT_NS;
 	pthread_mutex_lock(&r->qmu);
 	for (;;) {
 		int64_t now = now_ns();
@@ -699,7 +701,7 @@ static void *remote_writer(void *arg)
 		if (r->lease_ms && r->nheld && usable && now >= r->next_renew) {
 			r->next_renew = now + r->lease_ms * 1000000 / 3;
 			pthread_mutex_unlock(&r->qmu);
-			if (x || (x = conn_get(c, WRITE_TIMEOUT_NS))) {
+			if (x || (x = conn_get(c, wt))) {
 				if (renew_leases(c, x)) {
 					conn_failed(c, x);
 					redisFree(x);
@@ -738,7 +740,7 @@ static void *remote_writer(void *arg)
 			r->tail = NULL;
 		r->qbytes -= j->len;
 		pthread_mutex_unlock(&r->qmu);
-		if (x || (x = conn_get(c, WRITE_TIMEOUT_NS))) {
+		if (x || (x = conn_get(c, wt))) {
 			int n = job_append(c, x, j), ok = 1;
 			for (int i = 0; i < n; i++) {
 				void *rep = NULL;
