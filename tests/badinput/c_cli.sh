@@ -210,7 +210,7 @@ case_cli_config_unknown_key() {  # a config key with a typo: did-you-mean
 case_cli_config_fifo() {  # a FIFO as the config: refused, no hang
 	wl w.json
 	mkfifo cfg.json
-	TMO=10 gbx run w.json --config cfg.json
+	TMO=30 gbx run w.json --config cfg.json
 	rc 2
 	err 'cfg\.json'
 }

@@ -70,7 +70,7 @@ case_plug_cache_fifo_entry() {  # a FIFO in place of a cache entry: a miss with 
 	check test -n "$e"
 	rm -f "$e"
 	mkfifo "$e"
-	TMO=10 gbx run w.json --config cfg.json --enable cache
+	TMO=30 gbx run w.json --config cfg.json --enable cache
 	rc 0
 	err 'not a regular file'
 	check test "$(wc -l <ran.log)" = 2
@@ -81,7 +81,7 @@ case_plug_cache_dev_zero_entry() {  # a cache entry symlinked to /dev/zero: refu
 	check test -n "$e"
 	rm -f "$e"
 	ln -s /dev/zero "$e"
-	LIMIT="$(vlimit 2000000)" TMO=10 gbx run w.json --config cfg.json --enable cache
+	LIMIT="$(vlimit 2000000)" TMO=30 gbx run w.json --config cfg.json --enable cache
 	rc 0
 	err 'not a regular file'
 	check test "$(wc -l <ran.log)" = 2
@@ -93,7 +93,7 @@ case_plug_statcache_dev_zero() {  # the stat cache symlinked to /dev/zero: refus
 	mkdir -p c/v1
 	ln -s /dev/zero c/v1/statcache
 	OWN="ran.log c"
-	LIMIT="$(vlimit 2000000)" TMO=10 gbx run w.json --config cfg.json --enable cache
+	LIMIT="$(vlimit 2000000)" TMO=30 gbx run w.json --config cfg.json --enable cache
 	rc 0
 	err 'statcache is not a regular file'
 }
@@ -101,7 +101,7 @@ case_plug_pool_worker_dies_child_holds_stdout() {  # a pool worker exits while i
 	printf '#!/bin/sh\nread line\nsleep 60 &\nexit 0\n' >worker.sh
 	printf '{ "plugins": { "pool": { "pools": { "p": { "command": ["sh", "%s/worker.sh"], "max": 1 } } } } }' "$PWD" >cfg.json
 	printf '{ "tasks": [ { "id": "t1", "pool": "p", "argv": ["anything"] } ] }' >w.json
-	TMO=15 gbx run w.json --config cfg.json --enable pool
+	TMO=30 gbx run w.json --config cfg.json --enable pool
 	rc 1
 	err 'exited with status 0 while running task t1'
 	noerr 'timed out|timeout'
@@ -110,7 +110,7 @@ case_plug_pool_worker_dies_with_timeout() {  # the same with a timeout_ms: repor
 	printf '#!/bin/sh\nread line\nsleep 60 &\nexit 0\n' >worker.sh
 	printf '{ "plugins": { "pool": { "pools": { "p": { "command": ["sh", "%s/worker.sh"], "max": 1 } } } } }' "$PWD" >cfg.json
 	printf '{ "tasks": [ { "id": "t1", "pool": "p", "argv": ["anything"], "timeout_ms": 5000 } ] }' >w.json
-	TMO=15 gbx run w.json --config cfg.json --enable pool
+	TMO=30 gbx run w.json --config cfg.json --enable pool
 	rc 1
 	err 'exited with status 0 while running task t1'
 	noerr 'timed out'

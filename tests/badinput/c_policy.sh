@@ -13,47 +13,47 @@ pol_ran() {
 
 case_pol_rep_empty() {  # string.rep("", 1e15) returns at once: no hang
 	pol_key 'local s = string.rep("", 1e15); return #s'
-	TMO=10 gbx run w.json --policy scheduling=./p.lua
+	TMO=30 gbx run w.json --policy scheduling=./p.lua
 	pol_ran
 }
 case_pol_rep_sep() {  # string.rep("", 1e15, "") is the same
 	pol_key 'return #string.rep("", 1e15, "")'
-	TMO=10 gbx run w.json --policy scheduling=./p.lua
+	TMO=30 gbx run w.json --policy scheduling=./p.lua
 	pol_ran
 }
 case_pol_rep_huge() {  # string.rep("x", 1e15): the memory cap, reported
 	pol_key 'return #string.rep("x", 1e15)'
-	TMO=10 gbx run w.json --policy scheduling=./p.lua
+	TMO=30 gbx run w.json --policy scheduling=./p.lua
 	pol_ran
 	err 'p\.lua'
 }
 case_pol_find_bomb() {  # a pattern bomb in string.find is stopped by the step budget, naming the pattern
 	pol_key 'local s = string.rep("a", 3000); return s:find("a*a*a*a*a*b") and 1 or 0'
-	TMO=10 gbx run w.json --policy scheduling=./p.lua
+	TMO=30 gbx run w.json --policy scheduling=./p.lua
 	pol_ran
 	err 'p\.lua:2' 'string.find: pattern "a\*a\*a\*a\*a\*b" took more than [0-9]+ steps on a subject of 3000 bytes'
 }
 case_pol_match_bomb() {  # a pattern bomb in string.match
 	pol_key 'return #(string.rep("ab", 2000):match("(.-)(.-)(.-)(.-)x") or "")'
-	TMO=10 gbx run w.json --policy scheduling=./p.lua
+	TMO=30 gbx run w.json --policy scheduling=./p.lua
 	pol_ran
 	err 'string.match: pattern .* took more than'
 }
 case_pol_gsub_bomb() {  # a pattern bomb in string.gsub
 	pol_key 'local s = string.rep("a", 3000):gsub("a-a-a-a-b", "x"); return #s'
-	TMO=10 gbx run w.json --policy scheduling=./p.lua
+	TMO=30 gbx run w.json --policy scheduling=./p.lua
 	pol_ran
 	err 'string.gsub: pattern .* took more than'
 }
 case_pol_gmatch_bomb() {  # a pattern bomb in string.gmatch
 	pol_key 'local n = 0; for x in string.rep("a", 3000):gmatch("a*a*a*b") do n = n + 1 end; return n'
-	TMO=10 gbx run w.json --policy scheduling=./p.lua
+	TMO=30 gbx run w.json --policy scheduling=./p.lua
 	pol_ran
 	err 'string.gmatch: pattern .* took more than'
 }
 case_pol_method_bomb() {  # the bomb through the string metatable (s:find)
 	pol_key 'local s = ("a"):rep(3000); return s:find(".-.-.-.-b") and 1 or 0'
-	TMO=10 gbx run w.json --policy scheduling=./p.lua
+	TMO=30 gbx run w.json --policy scheduling=./p.lua
 	pol_ran
 	err 'string.find'
 }
@@ -88,7 +88,7 @@ case_pol_pattern_sigterm() {  # SIGTERM stops a long pattern match (steps and CP
 case_pol_pattern_cpu() {  # a long match stops at the call's CPU time, then the policy is off
 	pol_key 'return string.rep("a", 5000):find("a*a*a*a*a*a*b") and 1 or 0'
 	printf '{ "policy_limits": { "pattern_steps": 1000000000000000, "cpu_ms": 300 } }' >cfg.json
-	TMO=15 gbx run w.json --config cfg.json --policy scheduling=./p.lua
+	TMO=30 gbx run w.json --config cfg.json --policy scheduling=./p.lua
 	pol_ran
 	err 'p\.lua:2' 'took longer than 300 ms' 'not called again'
 }
@@ -102,7 +102,7 @@ case_pol_pattern_steps_bad() {  # policy_limits.pattern_steps out of range: exit
 }
 case_pol_move_bomb() {  # table.move({}, 1, 1e15, 2): refused, no hang
 	pol_key 'table.move({}, 1, 1e15, 2); return 0'
-	TMO=10 gbx run w.json --policy scheduling=./p.lua
+	TMO=30 gbx run w.json --policy scheduling=./p.lua
 	pol_ran
 	err 'table.move'
 }
@@ -131,7 +131,7 @@ case_pol_slow_c() {  # slow C calls under the budget: the CPU limit per call (he
 case_pol_memory() {  # a memory bomb: the memory cap, reported
 	pol_key 'local t = {}; for i = 1, 1e9 do t[i] = ("x"):rep(1000) .. i end'
 	printf '{ "policy_limits": { "memory_mb": 8, "instructions": 100000000 } }' >cfg.json
-	TMO=15 gbx run w.json --config cfg.json --policy scheduling=./p.lua
+	TMO=30 gbx run w.json --config cfg.json --policy scheduling=./p.lua
 	pol_ran
 	err 'memory'
 }

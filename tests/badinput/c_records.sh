@@ -5,7 +5,7 @@
 case_rec_journal_fifo() {  # --journal FIFO with no reader: exit 2 at once, no hang
 	wl w.json
 	mkfifo j
-	TMO=10 gbx run w.json --journal j
+	TMO=30 gbx run w.json --journal j
 	rc 2
 	err '--journal j' 'FIFO'
 	check test ! -e ran.log
@@ -153,7 +153,7 @@ case_rec_stats_dir() {  # --stats DIR: exit 2 before anything runs
 case_rec_stats_fifo() {  # --stats FIFO with no reader: exit 2, no hang
 	wl w.json
 	mkfifo s
-	TMO=10 gbx run w.json --stats s
+	TMO=30 gbx run w.json --stats s
 	rc 2
 	err '--stats s' 'no reader'
 }
@@ -175,7 +175,7 @@ case_rec_stats_no_tmp_left() {  # --stats: no temporary file left beside it
 case_rec_joblog_fifo() {  # --joblog FIFO with no reader: exit 2, no hang
 	wl w.json
 	mkfifo jl
-	TMO=10 gbx run w.json --joblog jl
+	TMO=30 gbx run w.json --joblog jl
 	rc 2
 	err '--joblog jl' 'no reader'
 }
@@ -213,7 +213,7 @@ case_rec_joblog_devnull() {  # --joblog on a character device (a copy of /dev/nu
 case_rec_events_fifo() {  # --events FIFO with no reader: exit 2, no hang
 	wl w.json
 	mkfifo ev
-	TMO=10 gbx run w.json --events ev
+	TMO=30 gbx run w.json --events ev
 	rc 2
 	err '--events ev' 'no reader'
 }
@@ -285,7 +285,7 @@ case_rec_outdir_fifo_entry() {  # --output-dir entry that is a FIFO with no read
 	mkdir out
 	mkfifo out/a.stdout
 	OWN="out/a.stderr"
-	TMO=10 gbx run w.json --output-dir out
+	TMO=30 gbx run w.json --output-dir out
 	rc 1
 	check test -p out/a.stdout
 }

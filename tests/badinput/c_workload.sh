@@ -142,12 +142,12 @@ case_wl_missing() {  # a workload that does not exist
 }
 case_wl_fifo() {  # a FIFO given as the workload, with no writer: refused or read, never a hang
 	mkfifo w.json
-	TMO=10 gbx run w.json --journal j.jsonl
+	TMO=30 gbx run w.json --journal j.jsonl
 	rc 2
 	err 'w\.json'
 }
 case_wl_dev_zero() {  # /dev/zero as the workload: an error, not 4 GiB read
-	LIMIT="$(vlimit 1000000)" TMO=15 gbx run /dev/zero --journal j.jsonl
+	LIMIT="$(vlimit 1000000)" TMO=30 gbx run /dev/zero --journal j.jsonl
 	rc 2
 	err '/dev/zero'
 }

@@ -12,7 +12,7 @@
 #     still a character device.
 F_FAIL=${F_FAIL:-fails}
 OWN="ran.log"
-TMO=20
+TMO=30
 NRUN=0
 
 no() { echo "$*" >>"$F_FAIL"; }
