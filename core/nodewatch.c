@@ -207,6 +207,15 @@ static void fill_answer(struct call *c, json_t *m, const struct proto_reader *rd
 	}
 }
 
+/* Under ns->mu: the call of id waiting on nd, or NULL */
+static struct call *call_find(struct node *nd, int64_t id)
+{
+	struct call *c = nd->calls;
+	while (c && c->id != id)
+		c = c->next;
+	return c;
+}
+
 /* A piece of an attempt's output ("out", before its done): appended to the
  * attempt's spool as it comes, so the controller holds at most one piece
  * (PROTO_CHUNK) of it in memory; the spool spills to a file (spool.h), and
@@ -223,9 +232,7 @@ static int take_out(struct nodes *ns, struct node *nd, json_t *m, const struct p
 	int64_t id = proto_int(m, "id", -1);
 	pthread_mutex_lock(&ns->mu);
 	nd->last_ns = now;
-	struct call *c = nd->calls;
-	while (c && c->id != id)
-		c = c->next;
+	struct call *c = call_find(nd, id);
 	if (c)
 		c->busy = 1;
 	pthread_mutex_unlock(&ns->mu);
@@ -328,9 +335,7 @@ static void *reader_main(void *arg)
 			int64_t id = proto_int(m, "id", -1);
 			pthread_mutex_lock(&ns->mu);
 			nd->last_ns = now;
-			struct call *c = nd->calls;
-			while (c && c->id != id)
-				c = c->next;
+			struct call *c = call_find(nd, id);
 			if (c) { /* unlink first: a loss no longer touches it */
 				if (c->prev)
 					c->prev->next = c->next;
