@@ -205,27 +205,6 @@ void agentplug_task_free(struct spec *s)
 	s->inputs = s->outputs = NULL;
 }
 
-static int fail_kind_of(const char *f)
-{
-	for (int k = FK_EXIT; f && k <= FK_ERROR; k++)
-		if (!strcmp(f, fail_kind_name(k)))
-			return k;
-	return FK_ERROR;
-}
-
-/* A plugin's result into the attempt (as attempt.c takes one). */
-static void take_result(struct attempt *a, const struct gbx_result *r)
-{
-	a->ok = r->ok != 0;
-	a->fkind = a->ok ? FK_NONE : fail_kind_of(r->failure);
-	a->exit_code = r->ok && r->exit_code < 0 ? 0 : r->exit_code;
-	a->sig = r->signal;
-	if (r->out_len && a->out)
-		spool_add(a->out, r->out, r->out_len);
-	if (r->err_len && a->err)
-		spool_add(a->err, r->err, r->err_len);
-}
-
 /* Waits ms or until the attempt is stopped; returns 1 when stopped. */
 static int wait_or_stop(struct runner_ctx *rc, int64_t ms)
 {
@@ -258,7 +237,7 @@ int agentplug_run(struct agentplug *ap, const char *kind, const struct task *t,
 		a->start_ns = now_ns();
 		k->run(self, gt, &r);
 		a->end_ns = now_ns();
-		take_result(a, &r);
+		attempt_take_result(a, &r);
 		return 1;
 	}
 again:
@@ -273,22 +252,10 @@ again:
 			p->d->before_task(p->self, gt, &ans);
 			switch (ans.verdict) {
 			case GBX_ANSWER:
-				a->end_ns = now_ns();
-				a->start_ns = ans.result.ms > 0 && ans.result.ms < 86400000.0
-						      ? a->end_ns - (int64_t)(ans.result.ms * 1e6) : t0;
-				take_result(a, &ans.result);
-				a->exit_code = ans.result.exit_code;
-				snprintf(a->label, sizeof a->label, "%s", ans.label ? ans.label : p->d->name);
-				if (!a->ok && ans.message)
-					snprintf(a->msg, sizeof a->msg, "%s: %s", a->label, ans.message);
+				attempt_answered(a, p->d->name, &ans, t0);
 				return 1;
 			case GBX_REJECT:
-				a->start_ns = a->end_ns = now_ns();
-				a->ok = 0;
-				a->fkind = FK_REJECTED;
-				a->exit_code = -1;
-				snprintf(a->msg, sizeof a->msg, "rejected by %s: %s", p->d->name,
-					 ans.reason ? ans.reason : "no reason given");
+				attempt_rejected(a, p->d->name, &ans);
 				return 1;
 			case GBX_DEFER: {
 				/* as the engine does: ready again after the delay, and every

@@ -16,12 +16,49 @@
 
 /* ---- plugin hooks on the task path (outside e->mu) ----------------------- */
 
-static int fail_kind_of(const char *s)
+int fail_kind_of(const char *s)
 {
 	for (int k = FK_EXIT; k <= FK_ERROR; k++)
 		if (s && !strcmp(s, fail_kind_name(k)))
 			return k;
 	return FK_ERROR;
+}
+
+void attempt_take_result(struct attempt *a, const struct gbx_result *r)
+{
+	a->ok = r->ok != 0;
+	a->fkind = a->ok ? FK_NONE : fail_kind_of(r->failure);
+	a->exit_code = r->ok && r->exit_code < 0 ? 0 : r->exit_code;
+	a->sig = r->signal;
+	if (r->out_len && a->out)
+		spool_add(a->out, r->out, r->out_len);
+	if (r->err_len && a->err)
+		spool_add(a->err, r->err, r->err_len);
+}
+
+void attempt_answered(struct attempt *a, const char *plugin, const struct gbx_before *ans,
+		      int64_t untimed_start)
+{
+	const struct gbx_result *r = &ans->result;
+	/* the plugin may have done the work itself (a pool): take its time */
+	a->end_ns = now_ns();
+	a->start_ns = r->ms > 0 && r->ms < 86400000.0 ? a->end_ns - (int64_t)(r->ms * 1e6)
+		    : untimed_start >= 0 ? untimed_start : a->end_ns;
+	attempt_take_result(a, r);
+	a->exit_code = r->exit_code;
+	snprintf(a->label, sizeof a->label, "%s", ans->label ? ans->label : plugin);
+	if (!a->ok && ans->message) /* ABI 1.4; a 1.3 plugin leaves it zero */
+		snprintf(a->msg, sizeof a->msg, "%s: %s", a->label, ans->message);
+}
+
+void attempt_rejected(struct attempt *a, const char *plugin, const struct gbx_before *ans)
+{
+	a->start_ns = a->end_ns = now_ns();
+	a->ok = 0;
+	a->fkind = FK_REJECTED;
+	a->exit_code = -1;
+	snprintf(a->msg, sizeof a->msg, "rejected by %s: %s", plugin,
+		 ans->reason ? ans->reason : "no reason given");
 }
 
 /* Calls one before_task hook; a verdict other than RUN fills the attempt
@@ -32,29 +69,11 @@ static int before_hook(const struct plugin *p, const gbx_task *gt, struct attemp
 	memset(&ans, 0, sizeof ans);
 	p->d->before_task(p->self, gt, &ans);
 	switch (ans.verdict) {
-	case GBX_ANSWER: {
-		const struct gbx_result *r = &ans.result;
-		/* the plugin may have done the work itself (a pool): take its time */
-		a->end_ns = now_ns();
-		a->start_ns = r->ms > 0 && r->ms < 86400000.0 ? a->end_ns - (int64_t)(r->ms * 1e6) : a->end_ns;
-		a->ok = r->ok != 0;
-		a->fkind = a->ok ? FK_NONE : fail_kind_of(r->failure);
-		a->exit_code = r->exit_code;
-		a->sig = r->signal;
-		spool_add(a->out, r->out, r->out_len);
-		spool_add(a->err, r->err, r->err_len);
-		snprintf(a->label, sizeof a->label, "%s", ans.label ? ans.label : p->d->name);
-		if (!a->ok && ans.message) /* ABI 1.4; a 1.3 plugin leaves it zero */
-			snprintf(a->msg, sizeof a->msg, "%s: %s", a->label, ans.message);
+	case GBX_ANSWER:
+		attempt_answered(a, p->d->name, &ans, -1);
 		return GBX_ANSWER;
-	}
 	case GBX_REJECT:
-		a->start_ns = a->end_ns = now_ns();
-		a->ok = 0;
-		a->fkind = FK_REJECTED;
-		a->exit_code = -1;
-		snprintf(a->msg, sizeof a->msg, "rejected by %s: %s", p->d->name,
-			 ans.reason ? ans.reason : "no reason given");
+		attempt_rejected(a, p->d->name, &ans);
 		return GBX_REJECT;
 	case GBX_DEFER:
 		atomic_fetch_add_explicit(&((struct plugin *)p)->deferrals, 1, memory_order_relaxed);
@@ -310,12 +329,7 @@ static void run_attempt(struct engine *e, const struct task *t, struct runner_ct
 		a->start_ns = t->start_ns; /* read when it was taken from the queue */
 		ki->k->run(ki->self, (const gbx_task *)(const void *)t, &r);
 		a->end_ns = rc->timing ? now_ns() : 0;
-		a->ok = r.ok != 0;
-		a->fkind = a->ok ? FK_NONE : fail_kind_of(r.failure);
-		a->exit_code = r.ok && r.exit_code < 0 ? 0 : r.exit_code;
-		a->sig = r.signal;
-		spool_add(a->out, r.out, r.out_len);
-		spool_add(a->err, r.err, r.err_len);
+		attempt_take_result(a, &r);
 		return;
 	}
 	default:

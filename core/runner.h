@@ -65,6 +65,21 @@ static inline void attempt_check_output(struct attempt *a)
 	}
 }
 
+/* attempt.c: what a plugin's answers make of an attempt, for the engine's
+ * workers and the agent's runners alike. A failure kind's name (ABI) as
+ * enum fail_kind (FK_ERROR when unknown); a result (a plugin kind's run, or
+ * the body of a before hook's answer) into a, its exit code 0 when ok and
+ * negative; a before hook's ANSWER (its exit code as given; untimed_start:
+ * the start when the answer gives no time, or -1 for its end) or REJECT
+ * (named plugin). */
+struct gbx_result;
+struct gbx_before;
+int fail_kind_of(const char *name);
+void attempt_take_result(struct attempt *a, const struct gbx_result *r);
+void attempt_answered(struct attempt *a, const char *plugin, const struct gbx_before *ans,
+		      int64_t untimed_start);
+void attempt_rejected(struct attempt *a, const char *plugin, const struct gbx_before *ans);
+
 struct runner_ctx {
 	int wake_fd;            /* eventfd: readable when the engine wants attention */
 	atomic_int *stop;       /* non-zero: terminate the attempt */
